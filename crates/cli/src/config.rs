@@ -1,0 +1,65 @@
+//! Configuration: defaults, then an optional TOML file, then environment and flags
+//! (clap reads `MCPGATE_*` variables for each flag, so the last two merge there).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use url::Url;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./mcpgate-data";
+
+/// What a TOML config file may set. Every field is optional; flags and environment win.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Parses and normalizes the public base URL: every absolute URL mcpgate emits
+/// (issuer, endpoints, resource) derives from it, never from a request's `Host`.
+pub fn parse_public_url(s: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(s).with_context(|| format!("--public-url {s:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("--public-url must be http or https, got {}", url.scheme());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        bail!(
+            "--public-url must be an origin such as https://mcp.example.com (no path, query or fragment)"
+        );
+    }
+    if url.scheme() == "http"
+        && !url
+            .host_str()
+            .is_some_and(mcpgate_mcp::endpoint::is_loopback_host)
+    {
+        tracing::warn!(
+            "--public-url {url} is plain http on a non-loopback host: OAuth requires https \
+             outside local development (OAuth 2.1 §1.5)"
+        );
+    }
+    Ok(url)
+}
+
+/// The public URL without the trailing slash the URL type keeps for an empty path.
+pub fn origin_string(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}

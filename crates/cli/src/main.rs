@@ -1,0 +1,58 @@
+//! `mcpgate`: one binary for the authorization server, the guarded MCP server and the
+//! administration commands. `main` parses arguments and hands over; the work lives in
+//! the library crates.
+
+mod serve;
+
+use mcpgate::config;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mcpgate", version, about = "OAuth 2.1 in front of MCP servers")]
+struct Cli {
+    /// Directory holding the SQLite database and keys.
+    #[arg(long, global = true, env = "MCPGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file; flags and environment override it.
+    #[arg(long, global = true, env = "MCPGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the authorization server and the calculator MCP server on one port.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let file = config::FileConfig::load(cli.config.as_deref())?;
+    let data_dir = cli
+        .data_dir
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => rt.block_on(serve::run(args, file, data_dir)),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("MCPGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the whole `mcpgate` app over real HTTP on loopback.
+//! One test binary: each module is a concern, `support` spawns apps.
+
+mod mcp_transport;
+mod support;

@@ -1,0 +1,43 @@
+//! Revoked grants and tokens, in memory, for the in-process guard.
+//!
+//! Access tokens are self-contained JWTs, so revoking one (or its whole grant) must be
+//! remembered where tokens are verified. This set is that memory: filled by the
+//! authorization server when it revokes, and by a background poll of the store for
+//! revocations made elsewhere (the CLI, another instance). Entries are dropped once
+//! every token they could match has expired anyway.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+#[derive(Debug, Default)]
+pub struct RevocationList {
+    /// id (grant id or token jti) → time after which it no longer matters.
+    revoked: RwLock<HashMap<String, i64>>,
+}
+
+impl RevocationList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks a grant id or jti revoked until `until` (the longest expiry it can affect).
+    pub fn revoke(&self, id: &str, until: i64) {
+        let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(id.to_owned(), until);
+    }
+
+    pub fn is_revoked(&self, id: &str) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+    }
+
+    /// Drops entries that can no longer match a live token.
+    pub fn prune(&self, now: i64) {
+        self.revoked
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
+    }
+}

@@ -1,0 +1,148 @@
+//! Mounting an rmcp handler on `/mcp` (MCP "Streamable HTTP" transport).
+//!
+//! The endpoint runs stateless (`legacy_session_mode = false`): no `Mcp-Session-Id` is
+//! minted, so any number of instances can serve one URL. Clients of the `2025-11-25`
+//! revision still get their `initialize` handshake answered; clients of `2026-07-28`
+//! use `server/discover` and per-request `_meta`. rmcp validates the transport rules
+//! (`Mcp-Method`/`Mcp-Name`, `MCP-Protocol-Version`, batching, content types).
+
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// Largest JSON-RPC request body accepted on `/mcp`. A calculator call is a few hundred
+/// bytes; 64 KiB leaves room for tools with larger inputs while bounding hostile ones.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the endpoint needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The canonical URL of the MCP endpoint, e.g. `https://calc.example/mcp`.
+    pub resource: Url,
+    /// Browser origins allowed besides the resource's own (RFC 6454 serialization).
+    pub extra_origins: Vec<String>,
+    /// Bound on the request body, enforced while streaming.
+    pub max_body_bytes: usize,
+    /// Cancelled on shutdown, so open response streams end.
+    pub cancel: CancellationToken,
+}
+
+impl EndpointConfig {
+    pub fn new(resource: Url) -> Self {
+        Self {
+            resource,
+            extra_origins: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// `Host` values accepted (DNS-rebinding protection, MCP transport "Security Warning").
+    /// Derived from the public URL, never from the request. A loopback deployment also
+    /// accepts the other loopback names, so `localhost` and `127.0.0.1` both work.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        let host = self.resource.host_str().unwrap_or_default().to_owned();
+        let port = self.resource.port();
+        let mut names = vec![host.clone()];
+        if is_loopback_host(&host) {
+            names = vec![
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "[::1]".into(),
+                "::1".into(),
+            ];
+        }
+        names
+            .into_iter()
+            .map(|n| match port {
+                Some(p) => format!("{n}:{p}"),
+                None => n,
+            })
+            .collect()
+    }
+
+    /// `Origin` values accepted. Browsers send `Origin` on cross-origin requests; an
+    /// unlisted one is refused with 403 (MCP transport: servers MUST validate `Origin`).
+    /// Loopback deployments accept loopback origins on any port, because local browser
+    /// clients (an inspector page, say) run on ports of their own.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut origins = vec![self.resource.origin().ascii_serialization()];
+        if self.resource.host_str().is_some_and(is_loopback_host) {
+            origins.extend(
+                ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
+            );
+        }
+        origins.extend(self.extra_origins.iter().cloned());
+        origins
+    }
+
+    fn rmcp_config(&self) -> StreamableHttpServerConfig {
+        StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_sse_keep_alive(None)
+            .with_allowed_hosts(self.allowed_hosts())
+            .with_allowed_origins(self.allowed_origins())
+            .enforce_origin_validation()
+            .with_max_request_body_bytes(self.max_body_bytes)
+            .with_cancellation_token(self.cancel.child_token())
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The tower service that answers `/mcp` for a tool set.
+pub struct McpEndpoint;
+
+impl McpEndpoint {
+    /// Builds the Streamable HTTP service. `factory` makes the handler for each request;
+    /// handlers are cheap to clone (the tool set is shared behind an `Arc`).
+    pub fn service<H, F>(
+        factory: F,
+        config: &EndpointConfig,
+    ) -> StreamableHttpService<H, LocalSessionManager>
+    where
+        H: ServerHandler + Send + 'static,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        StreamableHttpService::new(
+            move || Ok(factory()),
+            Default::default(),
+            config.rmcp_config(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_origins_of_a_public_deployment() {
+        let c = EndpointConfig::new("https://calc.example/mcp".parse().unwrap());
+        assert_eq!(c.allowed_hosts(), vec!["calc.example"]);
+        assert_eq!(c.allowed_origins(), vec!["https://calc.example"]);
+    }
+
+    #[test]
+    fn loopback_deployment_accepts_loopback_names_on_its_port() {
+        let c = EndpointConfig::new("http://127.0.0.1:8080/mcp".parse().unwrap());
+        assert!(c.allowed_hosts().contains(&"localhost:8080".to_owned()));
+        assert!(!c.allowed_hosts().iter().any(|h| h.starts_with("evil")));
+        assert!(
+            c.allowed_origins()
+                .contains(&"http://localhost:*".to_owned())
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The resource-server guard: a tower layer in front of `/mcp`.
+//!
+//! For each request it (1) takes the bearer token from the `Authorization` header only
+//! (never from the query or the body: MCP "Token Requirements"), (2) validates it with
+//! the configured [`TokenValidator`] — audience, issuer, expiry, revocation, (3) reads
+//! the JSON-RPC body once, with a bound, refusing malformed input with the JSON-RPC
+//! error the transport names, (4) for `tools/call`, checks the scopes the tool policy
+//! demands *before* the tool runs, and (5) hands the [`Principal`] to the handler.
+
+pub mod challenge;
+pub mod envelope;
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    middleware::{Next, from_fn_with_state},
+    response::{IntoResponse, Response},
+};
+use http::{Method, header};
+
+use crate::policy::ToolScopePolicy;
+use crate::principal::Principal;
+use crate::validator::{Rejection, TokenValidator};
+pub use challenge::{Challenger, Refusal};
+pub use envelope::{Envelope, EnvelopeError};
+
+/// Configuration of one guarded endpoint.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<GuardInner>,
+}
+
+struct GuardInner {
+    /// `None` runs the endpoint unauthenticated (envelope checks only).
+    validator: Option<Arc<dyn TokenValidator>>,
+    policy: ToolScopePolicy,
+    challenger: Challenger,
+    max_body_bytes: usize,
+}
+
+impl Guard {
+    /// A guard that authenticates every request with `validator`.
+    pub fn new(
+        validator: Arc<dyn TokenValidator>,
+        policy: ToolScopePolicy,
+        metadata_url: String,
+        max_body_bytes: usize,
+    ) -> Self {
+        let scope_hint = policy.all_scopes().to_string();
+        Self {
+            inner: Arc::new(GuardInner {
+                validator: Some(validator),
+                policy,
+                challenger: Challenger {
+                    metadata_url,
+                    scope_hint,
+                },
+                max_body_bytes,
+            }),
+        }
+    }
+
+    /// No authentication: the JSON-RPC envelope checks alone (development, benchmarks).
+    pub fn open(max_body_bytes: usize) -> Self {
+        Self {
+            inner: Arc::new(GuardInner {
+                validator: None,
+                policy: ToolScopePolicy::new(),
+                challenger: Challenger {
+                    metadata_url: String::new(),
+                    scope_hint: String::new(),
+                },
+                max_body_bytes,
+            }),
+        }
+    }
+
+    /// Wraps a router (typically the one holding `/mcp`) with the guard.
+    pub fn protect<S: Clone + Send + Sync + 'static>(
+        &self,
+        router: axum::Router<S>,
+    ) -> axum::Router<S> {
+        router.layer(from_fn_with_state(self.clone(), middleware))
+    }
+}
+
+/// Pulls the token out of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme
+/// is case-insensitive, RFC 9110 §11.1).
+fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The guard as an axum middleware function (`from_fn_with_state(guard, middleware)`).
+pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let g = &g.inner;
+    // CORS preflights carry no credentials by design; let them through.
+    if req.method() == Method::OPTIONS {
+        return next.run(req).await;
+    }
+    let principal = match &g.validator {
+        None => None,
+        Some(v) => {
+            let Some(token) = bearer_token(&req) else {
+                return g.challenger.respond(Refusal::MissingToken);
+            };
+            match v.validate(token).await {
+                Ok(p) => Some(p),
+                Err(Rejection::Invalid(reason)) => {
+                    tracing::debug!(reason, "access token refused");
+                    return g.challenger.respond(Refusal::InvalidToken);
+                }
+                Err(Rejection::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "token validation unavailable");
+                    return g.challenger.respond(Refusal::Unavailable);
+                }
+            }
+        }
+    };
+    if req.method() != Method::POST {
+        // GET/DELETE: rmcp answers (405 in stateless mode).
+        return next.run(with_principal(req, principal)).await;
+    }
+    if !envelope::is_json_content_type(req.headers().get(header::CONTENT_TYPE)) {
+        return EnvelopeError::ContentType.into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, g.max_body_bytes).await else {
+        return EnvelopeError::TooLarge.into_response();
+    };
+    let envelope = match Envelope::parse(&bytes) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    if let (Some(p), Some("tools/call"), Some(tool)) = (
+        &principal,
+        envelope.method.as_deref(),
+        envelope.tool.as_deref(),
+    ) {
+        let need = g.policy.required(tool, envelope.arguments.as_ref());
+        if !p.scopes.is_superset(&need) {
+            tracing::info!(
+                target: "mcpgate::audit",
+                event = "tool_call_denied",
+                tool,
+                subject = %p.subject,
+                client_id = %p.client_id,
+                need = %need,
+                "insufficient scope"
+            );
+            return g
+                .challenger
+                .respond(Refusal::InsufficientScope(need.to_string()));
+        }
+    }
+    if let Some(p) = principal {
+        parts.extensions.insert(p);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn with_principal(mut req: Request, p: Option<Principal>) -> Request {
+    if let Some(p) = p {
+        req.extensions_mut().insert(p);
+    }
+    req
+}

@@ -1,0 +1,101 @@
+//! Per-tool scopes, declared next to the tools as data the guard can read before a
+//! tool runs (MCP "Scope Selection Strategy", "Runtime Insufficient Scope Errors").
+
+use std::collections::BTreeMap;
+
+use mcpgate_core::ScopeSet;
+use serde_json::{Map, Value};
+
+/// How one tool decides which scopes a call needs.
+#[derive(Debug, Clone)]
+pub enum ToolRule {
+    /// Every call needs these scopes.
+    Fixed(ScopeSet),
+    /// The scopes depend on the value of one string argument (the calculator's
+    /// `operation`). A value not in the table needs no scope here: the tool itself
+    /// rejects it as invalid input.
+    ByArgument {
+        argument: &'static str,
+        scopes: BTreeMap<&'static str, ScopeSet>,
+    },
+}
+
+/// The scope policy of a tool set: which scopes each `tools/call` needs.
+#[derive(Debug, Clone, Default)]
+pub struct ToolScopePolicy {
+    tools: BTreeMap<String, ToolRule>,
+}
+
+impl ToolScopePolicy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares the rule for one tool.
+    pub fn tool(mut self, name: impl Into<String>, rule: ToolRule) -> Self {
+        self.tools.insert(name.into(), rule);
+        self
+    }
+
+    /// The scopes a call of `tool` with `arguments` needs. Unknown tools need none here;
+    /// the MCP server answers them with a protocol error.
+    pub fn required(&self, tool: &str, arguments: Option<&Map<String, Value>>) -> ScopeSet {
+        match self.tools.get(tool) {
+            None => ScopeSet::new(),
+            Some(ToolRule::Fixed(s)) => s.clone(),
+            Some(ToolRule::ByArgument { argument, scopes }) => arguments
+                .and_then(|a| a.get(*argument))
+                .and_then(Value::as_str)
+                .and_then(|v| scopes.get(v))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every scope any tool can need: what the resource advertises in its metadata.
+    pub fn all_scopes(&self) -> ScopeSet {
+        self.tools
+            .values()
+            .fold(ScopeSet::new(), |acc, rule| match rule {
+                ToolRule::Fixed(s) => acc.union(s),
+                ToolRule::ByArgument { scopes, .. } => scopes.values().fold(acc, |a, s| a.union(s)),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy() -> ToolScopePolicy {
+        ToolScopePolicy::new()
+            .tool(
+                "calc",
+                ToolRule::ByArgument {
+                    argument: "op",
+                    scopes: [("add", ScopeSet::from_tokens(["op:add"]))].into(),
+                },
+            )
+            .tool("admin", ToolRule::Fixed(ScopeSet::from_tokens(["admin"])))
+    }
+
+    #[test]
+    fn by_argument_picks_the_scope_of_the_value() {
+        let args = json!({"op": "add"});
+        let need = policy().required("calc", args.as_object());
+        assert_eq!(need.to_string(), "op:add");
+        assert!(
+            policy()
+                .required("calc", json!({"op": "zzz"}).as_object())
+                .is_empty()
+        );
+        assert!(policy().required("calc", None).is_empty());
+    }
+
+    #[test]
+    fn fixed_and_all() {
+        assert_eq!(policy().required("admin", None).to_string(), "admin");
+        assert_eq!(policy().all_scopes().to_string(), "admin op:add");
+    }
+}

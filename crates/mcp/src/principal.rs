@@ -1,0 +1,53 @@
+//! The authenticated caller of an MCP request, as the guard established it.
+
+use mcpgate_core::ScopeSet;
+use rmcp::{
+    ErrorData, RoleServer,
+    handler::server::common::{AsRequestContext, FromContextPart},
+    service::RequestContext,
+};
+
+/// Who is calling: set by the guard on the HTTP request, read by tools through [`Auth`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The `sub` of the access token: a stable user identifier.
+    pub subject: String,
+    /// A human-readable name for logs (`username` from introspection or the JWT).
+    pub username: Option<String>,
+    /// The OAuth client the person authorized (RFC 9068 `client_id`).
+    pub client_id: String,
+    /// The scopes the token carries.
+    pub scopes: ScopeSet,
+    /// The grant the token belongs to, when the issuer says so.
+    pub grant_id: Option<String>,
+    /// The token's expiry, in seconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl Principal {
+    /// The principal of a request, if the guard authenticated one. rmcp hands handlers
+    /// the HTTP request parts; the guard's extension sits inside them.
+    pub fn from_context(cx: &RequestContext<RoleServer>) -> Option<&Principal> {
+        cx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Principal>())
+    }
+
+    /// The name to show in logs: the username if known, else the subject.
+    pub fn display_name(&self) -> &str {
+        self.username.as_deref().unwrap_or(&self.subject)
+    }
+}
+
+/// Extractor for `#[tool]` functions: `async fn whoami(&self, Auth(p): Auth)`.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl<C: AsRequestContext> FromContextPart<C> for Auth {
+    fn from_context_part(cx: &mut C) -> Result<Self, ErrorData> {
+        Principal::from_context(cx.as_request_context())
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| ErrorData::internal_error("no authenticated principal", None))
+    }
+}

@@ -1,0 +1,88 @@
+//! Authorization server metadata discovery (RFC 8414 §3, with the OpenID Connect
+//! fallbacks the MCP spec lists in "Authorization Server Metadata Discovery").
+
+use serde_json::Value;
+use url::Url;
+
+/// The well-known URLs to try for an issuer, in the order MCP clients try them.
+pub fn candidate_urls(issuer: &Url) -> Vec<String> {
+    let origin = issuer.origin().ascii_serialization();
+    let path = issuer.path().trim_end_matches('/');
+    if path.is_empty() {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server"),
+            format!("{origin}/.well-known/openid-configuration"),
+        ]
+    } else {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}/.well-known/openid-configuration{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ]
+    }
+}
+
+/// Fetches the metadata of `issuer` and checks that its `issuer` is the same string
+/// (RFC 8414 §3.3: otherwise the document MUST NOT be used).
+pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> anyhow_like::Result<Value> {
+    let url: Url = issuer
+        .parse()
+        .map_err(|_| anyhow_like::err(format!("issuer {issuer:?} is not a URL")))?;
+    let mut last = String::new();
+    for candidate in candidate_urls(&url) {
+        match http.get(&candidate).send().await {
+            Ok(r) if r.status().is_success() => {
+                let doc: Value = r
+                    .json()
+                    .await
+                    .map_err(|e| anyhow_like::err(format!("{candidate}: {e}")))?;
+                if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+                    return Err(anyhow_like::err(format!(
+                        "{candidate} names issuer {:?}, expected exactly {issuer:?}",
+                        doc.get("issuer")
+                    )));
+                }
+                return Ok(doc);
+            }
+            Ok(r) => last = format!("{candidate}: HTTP {}", r.status()),
+            Err(e) => last = format!("{candidate}: {e}"),
+        }
+    }
+    Err(anyhow_like::err(format!(
+        "no authorization server metadata for {issuer} ({last})"
+    )))
+}
+
+/// A tiny string error, so this library needs no `anyhow`.
+pub mod anyhow_like {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct Error(pub String);
+    pub type Result<T> = std::result::Result<T, Error>;
+    pub fn err(s: String) -> Error {
+        Error(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_issuer_inserts_well_known_before_the_path() {
+        let i: Url = "https://auth.example.com/oauth/2.1".parse().unwrap();
+        assert_eq!(
+            candidate_urls(&i),
+            vec![
+                "https://auth.example.com/.well-known/oauth-authorization-server/oauth/2.1",
+                "https://auth.example.com/.well-known/openid-configuration/oauth/2.1",
+                "https://auth.example.com/oauth/2.1/.well-known/openid-configuration",
+            ]
+        );
+        let root: Url = "https://as.example".parse().unwrap();
+        assert_eq!(
+            candidate_urls(&root)[0],
+            "https://as.example/.well-known/oauth-authorization-server"
+        );
+    }
+}

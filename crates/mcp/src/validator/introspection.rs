@@ -1,0 +1,190 @@
+//! Token introspection (RFC 7662) against any standards-compliant authorization server.
+//!
+//! The guard authenticates to the introspection endpoint with its own client
+//! credentials (HTTP Basic, RFC 7662 §2.1), checks `active`, `aud`, `iss`, `exp` and
+//! `token_type`, and caches answers keyed by the token's SHA-256: positive ones for at
+//! most `positive_ttl` and never past the token's `exp`, negative ones briefly. So a
+//! token costs at most one introspection call per cache period.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use mcpgate_core::ScopeSet;
+use mcpgate_core::clock::Clock;
+use mcpgate_core::jwt::Audience;
+use mcpgate_core::secret::{Secret, hash_token};
+use serde::Deserialize;
+
+use super::{Rejection, TokenValidator};
+use crate::principal::Principal;
+
+/// Settings of the introspection validator.
+#[derive(Debug, Clone)]
+pub struct IntrospectionConfig {
+    pub endpoint: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Exact issuer string; an `iss` in the answer must equal it.
+    pub issuer: String,
+    /// The canonical URI of this resource; `aud` must contain it.
+    pub audience: String,
+    /// How long an active answer may be reused (0 disables caching).
+    pub positive_ttl_secs: i64,
+    /// How long an inactive answer may be reused.
+    pub negative_ttl_secs: i64,
+    /// Bound on cached tokens.
+    pub max_entries: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct IntrospectionResponse {
+    active: bool,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    gid: Option<String>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    outcome: Result<Principal, Rejection>,
+    until: i64,
+}
+
+pub struct Introspection {
+    http: reqwest::Client,
+    cfg: IntrospectionConfig,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Introspection {
+    pub fn new(http: reqwest::Client, cfg: IntrospectionConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            http,
+            cfg,
+            clock,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn judge(&self, r: IntrospectionResponse, now: i64) -> Result<Principal, Rejection> {
+        if !r.active {
+            return Err(Rejection::Invalid("inactive"));
+        }
+        // Refresh tokens and other kinds are not access tokens.
+        if r.token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && t != "access_token")
+        {
+            return Err(Rejection::Invalid("not an access token"));
+        }
+        if r.iss.as_deref().is_some_and(|i| i != self.cfg.issuer) {
+            return Err(Rejection::Invalid("wrong issuer"));
+        }
+        // MCP: the resource MUST check that the token was issued for it; an answer
+        // without an audience cannot show that.
+        if !r
+            .aud
+            .as_ref()
+            .is_some_and(|a| a.contains(&self.cfg.audience))
+        {
+            return Err(Rejection::Invalid("wrong audience"));
+        }
+        let exp = r.exp.unwrap_or(i64::MAX);
+        if exp <= now {
+            return Err(Rejection::Invalid("expired"));
+        }
+        let scopes = r
+            .scope
+            .as_deref()
+            .map(ScopeSet::parse)
+            .transpose()
+            .map_err(|_| Rejection::Invalid("bad scope"))?;
+        Ok(Principal {
+            subject: r.sub.ok_or(Rejection::Invalid("no subject"))?,
+            username: r.username,
+            client_id: r.client_id.unwrap_or_default(),
+            scopes: scopes.unwrap_or_default(),
+            grant_id: r.gid,
+            expires_at: exp,
+        })
+    }
+
+    async fn ask(&self, token: &str) -> Result<IntrospectionResponse, Rejection> {
+        let resp = self
+            .http
+            .post(&self.cfg.endpoint)
+            .basic_auth(&self.cfg.client_id, Some(self.cfg.client_secret.expose()))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .map_err(|e| Rejection::Unavailable(format!("introspection request failed: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Rejection::Unavailable(format!(
+                "introspection answered HTTP {}",
+                resp.status()
+            )));
+        }
+        resp.json()
+            .await
+            .map_err(|e| Rejection::Unavailable(format!("introspection answer unreadable: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenValidator for Introspection {
+    async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
+        if token.len() > 8 * 1024 {
+            return Err(Rejection::Invalid("too long"));
+        }
+        let key = hash_token(token);
+        let now = self.clock.now();
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && hit.until > now
+        {
+            return hit.outcome.clone();
+        }
+        let outcome = self.ask(token).await.and_then(|r| self.judge(r, now));
+        let ttl_until = match &outcome {
+            Ok(p) => (now + self.cfg.positive_ttl_secs).min(p.expires_at),
+            Err(Rejection::Invalid(_)) => now + self.cfg.negative_ttl_secs,
+            Err(Rejection::Unavailable(_)) => now, // never cache an outage
+        };
+        if ttl_until > now {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= self.cfg.max_entries {
+                cache.retain(|_, c| c.until > now);
+                if cache.len() >= self.cfg.max_entries {
+                    cache.clear();
+                }
+            }
+            cache.insert(
+                key,
+                Cached {
+                    outcome: outcome.clone(),
+                    until: ttl_until,
+                },
+            );
+        }
+        outcome
+    }
+}

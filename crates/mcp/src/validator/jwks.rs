@@ -1,0 +1,98 @@
+//! JWTs of an external authorization server, verified against its published keys.
+//! Keys are fetched and parsed when the validator starts and again only when a token
+//! names an unknown `kid` (a rotation), at most once per `min_refetch`.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use mcpgate_core::clock::Clock;
+use mcpgate_core::jwt::{self, Expectations, JwtError, VerifyingKeys};
+
+use super::local::jwt_reason;
+use super::{Rejection, TokenValidator};
+use crate::principal::Principal;
+
+pub struct Jwks {
+    http: reqwest::Client,
+    jwks_uri: String,
+    expect: Expectations,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<Arc<VerifyingKeys>>,
+    last_fetch: Mutex<Option<Instant>>,
+    min_refetch: Duration,
+}
+
+impl Jwks {
+    /// Fetches the key set once; fails if it cannot be read.
+    pub async fn start(
+        http: reqwest::Client,
+        jwks_uri: String,
+        expect: Expectations,
+        clock: Arc<dyn Clock>,
+        min_refetch: Duration,
+    ) -> Result<Self, String> {
+        let v = Self {
+            http,
+            jwks_uri,
+            expect,
+            clock,
+            keys: RwLock::new(Arc::new(VerifyingKeys::default())),
+            last_fetch: Mutex::new(None),
+            min_refetch,
+        };
+        v.refetch().await?;
+        Ok(v)
+    }
+
+    async fn refetch(&self) -> Result<(), String> {
+        *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let resp = self
+            .http
+            .get(&self.jwks_uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("{}: HTTP {}", self.jwks_uri, resp.status()));
+        }
+        let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+        let keys = VerifyingKeys::from_jwks(&body);
+        if keys.is_empty() {
+            return Err(format!(
+                "{} has no usable Ed25519 signing keys",
+                self.jwks_uri
+            ));
+        }
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    fn may_refetch(&self) -> bool {
+        self.last_fetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|t| t.elapsed() >= self.min_refetch)
+    }
+
+    fn check(&self, token: &str) -> Result<Principal, JwtError> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
+        jwt::verify(token, &keys, &self.expect, self.clock.now()).map(Into::into)
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenValidator for Jwks {
+    async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
+        match self.check(token) {
+            Err(JwtError::UnknownKey) if self.may_refetch() => {
+                // A kid we have not seen: perhaps the issuer rotated. Refetch once.
+                if let Err(e) = self.refetch().await {
+                    tracing::warn!(error = %e, "JWKS refetch failed");
+                }
+                self.check(token)
+                    .map_err(|e| Rejection::Invalid(jwt_reason(&e)))
+            }
+            other => other.map_err(|e| Rejection::Invalid(jwt_reason(&e))),
+        }
+    }
+}

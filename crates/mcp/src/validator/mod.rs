@@ -1,0 +1,47 @@
+//! Token validation, three ways (chosen by configuration):
+//! - [`local::LocalJwt`]: mcpgate is its own authorization server; JWTs are checked
+//!   against the in-memory key ring and revocation list. No network, no database.
+//! - [`jwks::Jwks`]: JWTs of an external authorization server, verified against its
+//!   `jwks_uri`, cached, refetched on an unknown `kid` at a bounded rate.
+//! - [`introspection::Introspection`]: RFC 7662 against any authorization server,
+//!   with a bounded cache.
+//!
+//! Every mode demands that the audience contains this resource (RFC 8707, MCP
+//! "Token Handling") and that the issuer matches.
+
+pub mod discovery;
+pub mod introspection;
+pub mod jwks;
+pub mod local;
+
+use crate::principal::Principal;
+use mcpgate_core::jwt::AccessClaims;
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The token is not valid for this resource (401 `invalid_token`). The reason is
+    /// for the log, never for the client.
+    Invalid(&'static str),
+    /// Validity could not be decided (the authorization server is unreachable): 503.
+    Unavailable(String),
+}
+
+/// Validates a bearer token and names its principal.
+#[async_trait::async_trait]
+pub trait TokenValidator: Send + Sync + 'static {
+    async fn validate(&self, token: &str) -> Result<Principal, Rejection>;
+}
+
+impl From<AccessClaims> for Principal {
+    fn from(c: AccessClaims) -> Self {
+        Principal {
+            subject: c.sub,
+            username: c.username,
+            client_id: c.client_id,
+            scopes: c.scope,
+            grant_id: c.grant_id,
+            expires_at: c.exp,
+        }
+    }
+}
