@@ -1,8 +1,20 @@
-//! Building and serving the one-port application.
+//! Building and serving the one-port application: the authorization server, the
+//! protected resource metadata, and the calculator behind the guard.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::{Router, routing::get};
 use mcpgate_calculator::Calculator;
-use mcpgate_mcp::{EndpointConfig, Guard, McpEndpoint};
+use mcpgate_core::clock::{Clock, SystemClock};
+use mcpgate_core::jwt::Expectations;
+use mcpgate_core::redirect_uri::PRESETS;
+use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_mcp::validator::local::LocalJwt;
+use mcpgate_mcp::{EndpointConfig, Guard, McpEndpoint, ResourceMetadata, metadata};
+use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_store::{Store, User};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -12,18 +24,24 @@ use crate::config;
 /// Everything the app needs to know, already resolved from flags, env and file.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// Public origin, e.g. `http://127.0.0.1:8080` (no trailing slash).
+    /// Public origin, e.g. `http://127.0.0.1:8080` (no trailing slash). It is also the
+    /// issuer identifier.
     pub public_base: String,
+    pub data_dir: PathBuf,
     pub extra_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Overrides of the authorization server's lifetimes (tests shorten them).
+    pub tune: fn(&mut AsConfig),
 }
 
 impl AppConfig {
-    pub fn new(public_url: &Url) -> Self {
+    pub fn new(public_url: &Url, data_dir: PathBuf) -> Self {
         Self {
             public_base: config::origin_string(public_url),
+            data_dir,
             extra_origins: Vec::new(),
             max_body_bytes: mcpgate_mcp::endpoint::DEFAULT_MAX_BODY_BYTES,
+            tune: |_| {},
         }
     }
 
@@ -33,10 +51,74 @@ impl AppConfig {
             .parse()
             .expect("public base is a URL")
     }
+
+    pub fn issuer(&self) -> &str {
+        &self.public_base
+    }
 }
 
-/// The application router.
-pub fn router(cfg: &AppConfig, cancel: CancellationToken) -> Router {
+/// The administrator account created on first run, with its one-time password.
+pub struct FirstRun {
+    pub username: String,
+    pub password: Secret,
+}
+
+pub struct App {
+    pub router: Router,
+    pub auth: AuthServer,
+    pub first_run: Option<FirstRun>,
+}
+
+/// Opens the data directory and builds the app. On an empty database it creates the
+/// signing key, the calculator's scopes, the allowed-client presets and an
+/// administrator with a random password (returned once, never stored in clear).
+pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result<App> {
+    let store = Store::open_dir(&cfg.data_dir).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let resource = cfg.resource();
+    let resource_str = metadata::canonical_resource(&resource);
+    let policy = mcpgate_calculator::scope_policy();
+    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, policy.all_scopes());
+    (cfg.tune)(&mut as_cfg);
+    let auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
+    let first_run = seed(&store, clock.now()).await?;
+    auth.spawn_background(Duration::from_secs(2), cancel.clone());
+
+    let validator = LocalJwt {
+        keys: auth.keys.clone(),
+        revoked: auth.revoked.clone(),
+        expect: Expectations {
+            issuer: cfg.issuer().to_owned(),
+            audience: resource_str,
+        },
+        clock,
+    };
+    let guard = Guard::new(
+        Arc::new(validator),
+        policy.clone(),
+        metadata::metadata_url(&resource),
+        cfg.max_body_bytes,
+    );
+    let prm = ResourceMetadata::new(
+        &resource,
+        cfg.issuer(),
+        &policy.all_scopes(),
+        "mcpgate calculator",
+    );
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(metadata::router(prm, &resource))
+        .merge(mcp_router(cfg, guard, cancel))
+        .merge(mcpgate_server::routes::router(auth.clone()));
+    Ok(App {
+        router,
+        auth,
+        first_run,
+    })
+}
+
+/// `/mcp`: the calculator, stateless, behind `guard`.
+pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> Router {
     let mut endpoint = EndpointConfig::new(cfg.resource());
     endpoint.extra_origins = cfg.extra_origins.clone();
     endpoint.max_body_bytes = cfg.max_body_bytes;
@@ -46,10 +128,43 @@ pub fn router(cfg: &AppConfig, cancel: CancellationToken) -> Router {
         "/mcp",
         McpEndpoint::service(move || calculator.clone(), &endpoint),
     );
-    let mcp = Guard::open(cfg.max_body_bytes).protect(mcp);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(mcp)
+    guard.protect(mcp)
+}
+
+/// First-run data; idempotent on later runs.
+async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
+    for (name, description) in mcpgate_calculator::SCOPES {
+        if !store.scopes().await?.iter().any(|(n, _)| n == name) {
+            store.upsert_scope(name, description).await?;
+        }
+    }
+    if store.allowed_redirects().await?.is_empty() {
+        for p in PRESETS {
+            store
+                .allow_redirect(&format!("preset:{}", p.name), now)
+                .await?;
+        }
+    }
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let password = Secret::generate();
+    let hash = mcpgate_server::pages::passwords::hash(password.expose().to_owned()).await;
+    store
+        .create_user(&User {
+            id: random_id(),
+            username: "admin".into(),
+            email: None,
+            password_hash: hash,
+            is_admin: true,
+            disabled: false,
+            created_at: now,
+        })
+        .await?;
+    Ok(Some(FirstRun {
+        username: "admin".into(),
+        password,
+    }))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled.

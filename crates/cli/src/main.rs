@@ -30,6 +30,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_tracing();
     let file = config::FileConfig::load(cli.config.as_deref())?;

@@ -35,8 +35,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
             .or(file.public_url.as_deref())
             .unwrap_or(config::DEFAULT_PUBLIC_URL),
     )?;
-    let _ = data_dir;
-    let mut cfg = AppConfig::new(&public);
+    let mut cfg = AppConfig::new(&public, data_dir);
     cfg.extra_origins = if args.allowed_origins.is_empty() {
         file.allowed_origins.unwrap_or_default()
     } else {
@@ -44,15 +43,29 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
     };
 
     let shutdown = CancellationToken::new();
-    let router = app::router(&cfg, shutdown.clone());
+    let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let resource = cfg.resource();
+    let base = &cfg.public_base;
     println!("mcpgate {} listening on {bound}", env!("CARGO_PKG_VERSION"));
-    println!("  MCP endpoint:  {resource}");
+    println!("  data directory:        {}", cfg.data_dir.display());
+    println!("  MCP endpoint:          {resource}");
+    println!("  authorization server:  {base}");
+    println!("  connected apps:        {base}/apps");
+    if let Some(first) = &app.first_run {
+        println!();
+        println!("  First run: created the administrator account.");
+        println!("    username: {}", first.username);
+        println!("    password: {}", first.password.expose());
+        println!("  This password is shown once and stored only as a hash;");
+        println!("  change it with `mcpgate user passwd {}`.", first.username);
+    }
+    println!();
     println!(
-        "  connect a client: npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL {resource}"
+        "  Connect a client: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\","
     );
+    println!("  URL {resource}; sign in when the browser opens and allow the calculator scopes.");
 
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -60,7 +73,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
         tracing::info!("shutting down");
         signal.cancel();
     });
-    app::serve(listener, router, shutdown).await?;
+    app::serve(listener, app.router, shutdown).await?;
     Ok(())
 }
 

@@ -38,9 +38,11 @@ pub struct AccessClaims {
     /// The person's username, for logs and the tool's view of the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// The grant (consent) the token was issued under; revoking the grant ends it.
-    #[serde(default, rename = "gid", skip_serializing_if = "Option::is_none")]
-    pub grant_id: Option<String>,
+    /// The token family (one authorization code and its refreshes) the token belongs
+    /// to: the handle revocation works on. Revoking the family, or the grant it is
+    /// under, ends the token.
+    #[serde(default, rename = "sid", skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
@@ -366,7 +368,7 @@ mod tests {
             exp: now + 300,
             nbf: None,
             username: Some("alice".into()),
-            grant_id: Some("g1".into()),
+            session_id: Some("g1".into()),
         }
     }
 

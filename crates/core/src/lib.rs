@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod grace;
 pub mod jwt;
 pub mod pkce;
 pub mod redirect_uri;

@@ -1,1 +1,303 @@
-//! TODO
+//! Redirect URIs: what may be registered, and how a request's URI matches.
+//!
+//! - Registration: `https`, `http` on a loopback host (RFC 8252 §7.3), or a private-use
+//!   scheme of a native app (RFC 8252 §7.1, e.g. Cursor's `cursor://`); never a fragment
+//!   (RFC 6749 §3.1.2); and the URI must be on the operator's allow-list of MCP clients.
+//! - Matching: exact string comparison (OAuth 2.1 §4.1.1, MCP "Open Redirection"),
+//!   except that a loopback redirect matches on any port (RFC 8252 §7.3), because
+//!   native clients bind a free port per run.
+
+use url::Url;
+
+/// Longest redirect URI accepted.
+pub const MAX_REDIRECT_URI_LEN: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectError {
+    #[error("redirect_uri {0:?} is not an absolute URI")]
+    NotAbsolute(String),
+    #[error("redirect_uri {0:?} has a fragment, which RFC 6749 §3.1.2 forbids")]
+    Fragment(String),
+    #[error(
+        "redirect_uri {0:?} must use https, http on a loopback address, or a private-use scheme"
+    )]
+    Scheme(String),
+    #[error("redirect_uri is longer than {MAX_REDIRECT_URI_LEN} characters")]
+    TooLong,
+    #[error(
+        "redirect_uri {0:?} is not on this server's list of allowed MCP clients; an operator can allow it with `mcpgate clients allowed add URI`"
+    )]
+    NotAllowed(String),
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Checks the form of a redirect URI (not the allow-list).
+pub fn validate_form(uri: &str) -> Result<Url, RedirectError> {
+    if uri.len() > MAX_REDIRECT_URI_LEN {
+        return Err(RedirectError::TooLong);
+    }
+    let url = Url::parse(uri).map_err(|_| RedirectError::NotAbsolute(short(uri)))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(RedirectError::Fragment(short(uri)));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        // Dangerous schemes a browser would execute or that carry no app identity.
+        "http" | "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws"
+        | "wss" => {
+            return Err(RedirectError::Scheme(short(uri)));
+        }
+        // Private-use schemes (RFC 8252 §7.1) must look like reverse domain names.
+        s if s.contains('.') || url.host_str().is_some() => {}
+        _ => return Err(RedirectError::Scheme(short(uri))),
+    }
+    Ok(url)
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Does `requested` match the registered `registered`? Exact, except the port of a
+/// loopback `http` URI (RFC 8252 §7.3).
+pub fn matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(r), Ok(q)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    r.scheme() == "http"
+        && q.scheme() == "http"
+        && is_loopback(&r)
+        && r.host() == q.host()
+        && r.path() == q.path()
+        && r.query() == q.query()
+        && r.fragment().is_none()
+        && q.fragment().is_none()
+        && r.username() == q.username()
+        && r.password().is_none()
+        && q.password().is_none()
+}
+
+/// A preset of the allow-list: the redirect URIs one AI client uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub redirect_uris: &'static [&'static str],
+}
+
+/// Redirect URIs of the AI clients people use (see shared SPEC "Real clients").
+/// Loopback entries match any port.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "claude",
+        title: "Claude (claude.ai, Desktop, mobile)",
+        redirect_uris: &[
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://claude.com/api/mcp/auth_callback",
+        ],
+    },
+    Preset {
+        name: "claude-code",
+        title: "Claude Code",
+        redirect_uris: &["http://localhost/callback", "http://127.0.0.1/callback"],
+    },
+    Preset {
+        name: "chatgpt",
+        title: "ChatGPT",
+        redirect_uris: &["https://chatgpt.com/connector_platform_oauth_redirect"],
+    },
+    Preset {
+        name: "codex",
+        title: "Codex CLI",
+        redirect_uris: &["http://127.0.0.1/callback", "http://localhost/callback"],
+    },
+    Preset {
+        name: "cursor",
+        title: "Cursor",
+        redirect_uris: &[
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback",
+        ],
+    },
+    Preset {
+        name: "vscode",
+        title: "VS Code",
+        redirect_uris: &[
+            "https://vscode.dev/redirect",
+            "https://insiders.vscode.dev/redirect",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:33418/",
+        ],
+    },
+    Preset {
+        name: "gemini-cli",
+        title: "Gemini CLI",
+        redirect_uris: &["http://localhost:7777/oauth/callback"],
+    },
+    Preset {
+        name: "zed",
+        title: "Zed",
+        redirect_uris: &["http://127.0.0.1/callback"],
+    },
+    Preset {
+        name: "opencode",
+        title: "OpenCode",
+        redirect_uris: &["http://127.0.0.1/callback", "http://localhost/callback"],
+    },
+    Preset {
+        name: "mcp-inspector",
+        title: "MCP Inspector",
+        redirect_uris: &[
+            "http://localhost:6274/oauth/callback",
+            "http://localhost:6274/oauth/callback/debug",
+            "http://127.0.0.1:6276/oauth/callback",
+        ],
+    },
+];
+
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+/// The operator's allow-list: enabled presets and custom URIs.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    uris: Vec<String>,
+}
+
+impl AllowList {
+    /// Builds the list from stored entries: `preset:<name>` or a URI.
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut uris = Vec::new();
+        for e in entries {
+            match e.strip_prefix("preset:") {
+                Some(name) => {
+                    if let Some(p) = preset(name) {
+                        uris.extend(p.redirect_uris.iter().map(|u| u.to_string()));
+                    }
+                }
+                None => uris.push(e.to_owned()),
+            }
+        }
+        Self { uris }
+    }
+
+    pub fn allows(&self, uri: &str) -> bool {
+        self.uris.iter().any(|a| matches(a, uri))
+    }
+
+    /// Checks a redirect URI for registration: its form, then the allow-list.
+    pub fn check(&self, uri: &str) -> Result<(), RedirectError> {
+        validate_form(uri)?;
+        if self.allows(uri) {
+            Ok(())
+        } else {
+            Err(RedirectError::NotAllowed(short(uri)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REG: &str = "https://app.example.com/cb";
+
+    #[test]
+    fn exact_match_refuses_every_near_miss() {
+        assert!(matches(REG, REG));
+        for near in [
+            "https://app.example.com/cb/",         // suffix
+            "https://app.example.com/cb/extra",    // path extension
+            "https://app.example.com/c",           // prefix
+            "https://evil.app.example.com/cb",     // subdomain
+            "https://app.example.com.evil.com/cb", // host suffix
+            "https://app.example.com/CB",          // case in path
+            "http://app.example.com/cb",           // scheme
+            "https://app.example.com/cb#frag",     // fragment
+            "https://app.example.com/cb?x=1",      // query
+            "https://app.example.com:8443/cb",     // port on non-loopback
+            "https://user@app.example.com/cb",     // userinfo
+        ] {
+            assert!(!matches(REG, near), "{near} must not match");
+        }
+    }
+
+    #[test]
+    fn loopback_matches_any_port_only() {
+        let reg = "http://127.0.0.1/callback";
+        assert!(matches(reg, "http://127.0.0.1:33418/callback"));
+        assert!(matches(reg, "http://127.0.0.1:1/callback"));
+        assert!(!matches(reg, "http://127.0.0.1:33418/callback/x"));
+        assert!(!matches(reg, "http://localhost:33418/callback"));
+        assert!(!matches(reg, "https://127.0.0.1:33418/callback"));
+        assert!(!matches(reg, "http://127.0.0.1:33418/callback?x"));
+    }
+
+    #[test]
+    fn form_rules() {
+        assert!(validate_form("https://claude.ai/api/mcp/auth_callback").is_ok());
+        assert!(validate_form("http://127.0.0.1:9/cb").is_ok());
+        assert!(validate_form("cursor://anysphere.cursor-mcp/oauth/callback").is_ok());
+        assert!(matches!(
+            validate_form("http://example.com/cb"),
+            Err(RedirectError::Scheme(_))
+        ));
+        assert!(matches!(
+            validate_form("javascript:alert(1)"),
+            Err(RedirectError::Scheme(_))
+        ));
+        assert!(matches!(
+            validate_form("https://a.example/cb#x"),
+            Err(RedirectError::Fragment(_))
+        ));
+        assert!(matches!(
+            validate_form("/relative"),
+            Err(RedirectError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            validate_form(&format!("https://a.example/{}", "x".repeat(2001))),
+            Err(RedirectError::TooLong)
+        ));
+    }
+
+    #[test]
+    fn allow_list_presets_and_custom_entries() {
+        let list = AllowList::from_entries([
+            "preset:cursor",
+            "preset:claude-code",
+            "https://mine.example/cb",
+        ]);
+        for ok in [
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback",
+            "http://localhost:51234/callback",
+            "https://mine.example/cb",
+        ] {
+            assert!(list.check(ok).is_ok(), "{ok}");
+        }
+        assert!(matches!(
+            list.check("https://claude.ai/api/mcp/auth_callback"),
+            Err(RedirectError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            list.check("https://mine.example/cb2"),
+            Err(RedirectError::NotAllowed(_))
+        ));
+    }
+}

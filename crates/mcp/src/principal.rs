@@ -18,8 +18,8 @@ pub struct Principal {
     pub client_id: String,
     /// The scopes the token carries.
     pub scopes: ScopeSet,
-    /// The grant the token belongs to, when the issuer says so.
-    pub grant_id: Option<String>,
+    /// The token family (`sid`) the token belongs to, when the issuer says so.
+    pub session_id: Option<String>,
     /// The token's expiry, in seconds since the epoch.
     pub expires_at: i64,
 }

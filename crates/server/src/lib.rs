@@ -1,1 +1,25 @@
+//! mcpgate-server: the OAuth 2.1 authorization server, made for MCP clients.
+//!
+//! Layout:
+//! - [`config`]: lifetimes, issuer, defaults.
+//! - [`state`]: [`AuthServer`], shared by every handler: store, key ring, revocations.
+//! - [`error`]: the one mapping of OAuth errors to HTTP responses.
+//! - [`forms`]: bounded, duplicate-refusing form and query parsing (RFC 6749 §3.1, §3.2).
+//! - [`client_auth`]: client authentication at the token, introspection and revocation
+//!   endpoints (`none`, `client_secret_basic`, `client_secret_post`).
+//! - [`flows`]: the grants — authorization code, refresh rotation, revocation,
+//!   introspection — over the store; handlers stay thin.
+//! - [`routes`]: one module per endpoint.
+//! - [`pages`]: the HTML side: cookies, CSRF, security headers, templates.
 
+pub mod client_auth;
+pub mod config;
+pub mod error;
+pub mod flows;
+pub mod forms;
+pub mod pages;
+pub mod routes;
+pub mod state;
+
+pub use config::AsConfig;
+pub use state::AuthServer;

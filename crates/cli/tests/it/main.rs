@@ -1,5 +1,7 @@
 //! Integration tests of the whole `mcpgate` app over real HTTP on loopback.
 //! One test binary: each module is a concern, `support` spawns apps.
 
+mod guard;
 mod mcp_transport;
+mod oauth;
 mod support;

@@ -4,7 +4,9 @@
 use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, ServiceExt,
     model::{CallToolRequestParams, ProtocolVersion},
-    transport::StreamableHttpClientTransport,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::{Value, json};
 
@@ -23,13 +25,16 @@ fn add_5_8() -> CallToolRequestParams {
     )
 }
 
+fn transport(app: &TestApp) -> StreamableHttpClientTransport<reqwest::Client> {
+    StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.mcp_url()).auth_header(app.all_ops()),
+    )
+}
+
 #[tokio::test]
 async fn rmcp_client_adds_over_legacy_initialize() {
     let app = TestApp::spawn().await;
-    let client = Client
-        .serve(StreamableHttpClientTransport::from_uri(app.mcp_url()))
-        .await
-        .unwrap();
+    let client = Client.serve(transport(&app)).await.unwrap();
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 1);
     assert_eq!(tools[0].name, "calculator");
@@ -47,7 +52,7 @@ async fn rmcp_client_adds_over_stateless_2026() {
     let app = TestApp::spawn().await;
     let client = Client
         .serve_with_lifecycle(
-            StreamableHttpClientTransport::from_uri(app.mcp_url()),
+            transport(&app),
             ClientLifecycleMode::Discover {
                 preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             },
@@ -65,7 +70,12 @@ async fn rmcp_client_adds_over_stateless_2026() {
 #[tokio::test]
 async fn tools_call_answers_13_over_raw_http() {
     let app = TestApp::spawn().await;
-    let r = app.calc("add", json!(5), json!(8)).send().await.unwrap();
+    let r = app
+        .calc("add", json!(5), json!(8))
+        .bearer_auth(app.all_ops())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v = body_json(r).await;
     assert_eq!(v["result"]["content"][0]["text"], "13");
@@ -85,7 +95,14 @@ async fn division_by_zero_and_overflow_are_tool_errors() {
             "not a finite number",
         ),
     ] {
-        let v = body_json(app.calc(op, a, b).send().await.unwrap()).await;
+        let v = body_json(
+            app.calc(op, a, b)
+                .bearer_auth(app.all_ops())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(v["result"]["isError"], true, "{v}");
         assert!(
             v["result"]["content"][0]["text"]
@@ -104,9 +121,23 @@ async fn division_by_zero_and_overflow_are_tool_errors() {
 #[tokio::test]
 async fn wrong_argument_type_and_unknown_operation_are_tool_errors() {
     let app = TestApp::spawn().await;
-    let v = body_json(app.calc("add", json!("5"), json!(8)).send().await.unwrap()).await;
+    let v = body_json(
+        app.calc("add", json!("5"), json!(8))
+            .bearer_auth(app.all_ops())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(v["result"]["isError"], true, "{v}");
-    let v = body_json(app.calc("pow", json!(2), json!(8)).send().await.unwrap()).await;
+    let v = body_json(
+        app.calc("pow", json!(2), json!(8))
+            .bearer_auth(app.all_ops())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(v["result"]["isError"], true, "{v}");
 }
 
@@ -119,6 +150,7 @@ async fn unknown_tool_is_a_protocol_error() {
             Some("nope"),
             json!({"name": "nope", "arguments": {}}),
         )
+        .bearer_auth(app.all_ops())
         .send()
         .await
         .unwrap();
@@ -133,6 +165,7 @@ async fn raw(app: &TestApp, content_type: &str, body: impl Into<reqwest::Body>) 
         .header("content-type", content_type)
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
+        .bearer_auth(app.all_ops())
         .body(body)
         .send()
         .await
@@ -188,6 +221,7 @@ async fn foreign_origin_is_403_and_own_origin_passes() {
     let r = app
         .calc("add", json!(1), json!(2))
         .header("origin", "http://evil.example.com")
+        .bearer_auth(app.all_ops())
         .send()
         .await
         .unwrap();
@@ -195,6 +229,7 @@ async fn foreign_origin_is_403_and_own_origin_passes() {
     let r = app
         .calc("add", json!(1), json!(2))
         .header("origin", app.base.clone())
+        .bearer_auth(app.all_ops())
         .send()
         .await
         .unwrap();
@@ -207,6 +242,7 @@ async fn foreign_host_is_refused() {
     let r = app
         .calc("add", json!(1), json!(2))
         .header("host", "evil.example.com")
+        .bearer_auth(app.all_ops())
         .send()
         .await
         .unwrap();
@@ -224,7 +260,8 @@ async fn missing_or_mismatched_mcp_method_header_is_header_mismatch() {
             .post(app.mcp_url())
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28");
+            .header("mcp-protocol-version", "2026-07-28")
+            .bearer_auth(app.all_ops());
         if let Some(h) = header {
             rb = rb.header("mcp-method", h);
         }
@@ -238,9 +275,20 @@ async fn missing_or_mismatched_mcp_method_header_is_header_mismatch() {
 async fn get_and_delete_are_405_and_no_session_is_minted() {
     let app = TestApp::spawn().await;
     for m in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let r = app.http.request(m, app.mcp_url()).send().await.unwrap();
+        let r = app
+            .http
+            .request(m, app.mcp_url())
+            .bearer_auth(app.all_ops())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 405);
     }
-    let r = app.calc("add", json!(1), json!(2)).send().await.unwrap();
+    let r = app
+        .calc("add", json!(1), json!(2))
+        .bearer_auth(app.all_ops())
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers().get("mcp-session-id").is_none());
 }

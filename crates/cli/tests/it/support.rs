@@ -1,44 +1,129 @@
-//! Spawning the app on `127.0.0.1:0` and talking to it.
+//! Spawning the app on `127.0.0.1:0` with a fresh data directory, and playing the
+//! roles of an OAuth client and of a person's browser over real HTTP.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use mcpgate::app::{self, AppConfig};
+use mcpgate_core::ScopeSet;
+use mcpgate_core::jwt::{AccessClaims, Audience};
+use mcpgate_core::pkce;
+use mcpgate_core::secret::random_id;
+use mcpgate_server::AuthServer;
+use mcpgate_store::User;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+pub const REDIRECT: &str = "http://127.0.0.1:33418/callback";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    pub auth: AuthServer,
+    pub data_dir: PathBuf,
     cancel: CancellationToken,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.cancel.cancel();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mcpgate-it-{}", random_id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
-        let cfg = AppConfig::new(&base.parse().unwrap());
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let data_dir = temp_dir();
+        let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
+        cfg.tune = tune;
         let cancel = CancellationToken::new();
-        let router = app::router(&cfg, cancel.clone());
-        tokio::spawn(app::serve(listener, router, cancel.clone()));
+        let app = app::build(&cfg, cancel.clone()).await.unwrap();
+        tokio::spawn(app::serve(listener, app.router, cancel.clone()));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { base, http, cancel }
+        let t = Self {
+            base,
+            http,
+            auth: app.auth,
+            data_dir,
+            cancel,
+        };
+        t.add_user("alice", PASSWORD).await;
+        t
+    }
+
+    pub async fn add_user(&self, name: &str, password: &str) {
+        let hash = mcpgate_server::pages::passwords::hash(password.to_owned()).await;
+        self.auth
+            .store
+            .create_user(&User {
+                id: random_id(),
+                username: name.into(),
+                email: None,
+                password_hash: hash,
+                is_admin: false,
+                disabled: false,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Signs an access token directly with the server's keys (for tests of the guard
+    /// and transport; the OAuth tests obtain theirs through the real flow).
+    pub fn mint(&self, scope: &str, tweak: impl FnOnce(&mut AccessClaims)) -> String {
+        let now = self.auth.now();
+        let mut c = AccessClaims {
+            iss: self.base.clone(),
+            sub: "user-1".into(),
+            aud: Audience::One(self.mcp_url()),
+            client_id: "client-1".into(),
+            scope: ScopeSet::parse(scope).unwrap(),
+            jti: random_id(),
+            iat: now,
+            exp: now + 300,
+            nbf: None,
+            username: Some("alice".into()),
+            session_id: Some(random_id()),
+        };
+        tweak(&mut c);
+        self.auth.keys.sign(&c)
+    }
+
+    pub fn all_ops(&self) -> String {
+        self.mint("op:add op:sub op:mult op:div", |_| {})
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
     }
 
     pub fn mcp_url(&self) -> String {
-        format!("{}/mcp", self.base)
+        self.url("/mcp")
     }
 
     /// A POST to `/mcp` as a 2026-07-28 client sends it, with the standard headers.
@@ -72,6 +157,288 @@ impl TestApp {
             Some("calculator"),
             json!({"name": "calculator", "arguments": {"operation": op, "a": a, "b": b}}),
         )
+    }
+
+    pub fn calc_as(&self, token: &str, op: &str, a: f64, b: f64) -> reqwest::RequestBuilder {
+        self.calc(op, json!(a), json!(b)).bearer_auth(token)
+    }
+
+    /// Registers a public client (RFC 7591) with one redirect URI.
+    pub async fn register(&self, redirect: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/register"))
+            .json(&json!({"redirect_uris": [redirect], "client_name": "Test client", "token_endpoint_auth_method": "none",
+                          "grant_types": ["authorization_code", "refresh_token"], "application_type": "native"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        body_json(r).await["client_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs the whole browser part for `client_id` and returns the code.
+    pub async fn code_for(
+        &self,
+        client_id: &str,
+        challenge: &str,
+        scope: Option<&str>,
+        approve: Option<&[&str]>,
+    ) -> String {
+        let mut b = Browser::new(self);
+        b.login("alice", PASSWORD).await;
+        let loc = b
+            .authorize(client_id, REDIRECT, challenge, scope, Some("st8"))
+            .await;
+        let loc = b.consent(&loc, approve).await;
+        let url = url::Url::parse(&loc).unwrap();
+        let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q.get("state").map(String::as_str), Some("st8"));
+        assert_eq!(q.get("iss"), Some(&self.base));
+        q.get("code")
+            .unwrap_or_else(|| panic!("no code in {loc}"))
+            .clone()
+    }
+
+    pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+                ("client_id", client_id),
+                ("resource", &self.mcp_url()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh(
+        &self,
+        client_id: &str,
+        refresh: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", client_id),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.http
+            .post(self.url("/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Client registration, consent for `approve` (all requested when `None`), and the
+    /// code exchange: returns (client_id, token response).
+    pub async fn tokens(&self, approve: Option<&[&str]>) -> (String, Value) {
+        let client_id = self.register(REDIRECT).await;
+        let verifier = pkce_verifier();
+        let code = self
+            .code_for(&client_id, &pkce::challenge_of(&verifier), None, approve)
+            .await;
+        let r = self.exchange(&client_id, &code, &verifier).await;
+        assert_eq!(r.status(), 200);
+        (client_id, body_json(r).await)
+    }
+}
+
+pub fn pkce_verifier() -> String {
+    format!("{}{}", random_id(), random_id())
+}
+
+/// A person's browser: keeps cookies, follows nothing by itself.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    pub cookies: HashMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let s = v.to_str().unwrap();
+            let (kv, _) = s.split_once(';').unwrap_or((s, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            self.cookies.insert(k.to_owned(), v.to_owned());
+        }
+    }
+
+    pub async fn get(&mut self, path_or_url: &str) -> reqwest::Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            self.app.url(path_or_url)
+        };
+        let r = self
+            .app
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    /// The CSRF token of a page's form.
+    pub fn csrf_of(html: &str) -> String {
+        hidden(html, "csrf")
+    }
+
+    pub async fn login(&mut self, user: &str, password: &str) -> reqwest::Response {
+        let page = self.get("/login").await.text().await.unwrap();
+        let csrf = Self::csrf_of(&page);
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", user),
+                ("password", password),
+                ("next", "/apps"),
+            ],
+        )
+        .await
+    }
+
+    /// GET /authorize; returns the Location it redirects to.
+    pub async fn authorize(
+        &mut self,
+        client_id: &str,
+        redirect: &str,
+        challenge: &str,
+        scope: Option<&str>,
+        state: Option<&str>,
+    ) -> String {
+        let r = self
+            .get(&authorize_url(
+                self.app, client_id, redirect, challenge, scope, state,
+            ))
+            .await;
+        assert_eq!(r.status(), 303, "authorize: {}", r.text().await.unwrap());
+        location(&r)
+    }
+
+    /// Follows a consent URL and approves `approve` (all requested when `None`), or
+    /// passes through when consent is skipped. Returns the client redirect.
+    pub async fn consent(&mut self, consent_url: &str, approve: Option<&[&str]>) -> String {
+        let r = self.get(consent_url).await;
+        if r.status() == 303 {
+            return location(&r);
+        }
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        let csrf = Self::csrf_of(&html);
+        let request = hidden(&html, "request");
+        let offered: Vec<String> = html
+            .split("name=\"scope_choice\" value=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect();
+        let chosen: Vec<String> = match approve {
+            None => offered,
+            Some(list) => list.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut form: Vec<(&str, &str)> = vec![
+            ("csrf", &csrf),
+            ("request", &request),
+            ("decision", "approve"),
+        ];
+        for s in &chosen {
+            form.push(("scope_choice", s));
+        }
+        let r = self.post("/consent", &form).await;
+        assert_eq!(r.status(), 303);
+        location(&r)
+    }
+}
+
+pub fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    redirect: &str,
+    challenge: &str,
+    scope: Option<&str>,
+    state: Option<&str>,
+) -> String {
+    let mut u = url::Url::parse(&app.url("/authorize")).unwrap();
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("resource", &app.mcp_url());
+        if let Some(s) = scope {
+            q.append_pair("scope", s);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+    }
+    u.to_string()
+}
+
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.split(&marker)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        .to_owned()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    let loc = r
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    if loc.starts_with('/') {
+        format!("{}{}", r.url().origin().ascii_serialization(), loc)
+    } else {
+        loc
     }
 }
 

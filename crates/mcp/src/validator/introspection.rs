@@ -56,7 +56,7 @@ struct IntrospectionResponse {
     #[serde(default)]
     token_type: Option<String>,
     #[serde(default)]
-    gid: Option<String>,
+    sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -120,7 +120,7 @@ impl Introspection {
             username: r.username,
             client_id: r.client_id.unwrap_or_default(),
             scopes: scopes.unwrap_or_default(),
-            grant_id: r.gid,
+            session_id: r.sid,
             expires_at: exp,
         })
     }

@@ -27,7 +27,7 @@ impl TokenValidator for LocalJwt {
             .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?;
         if self.revoked.is_revoked(&claims.jti)
             || claims
-                .grant_id
+                .session_id
                 .as_deref()
                 .is_some_and(|g| self.revoked.is_revoked(g))
         {

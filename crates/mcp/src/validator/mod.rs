@@ -40,7 +40,7 @@ impl From<AccessClaims> for Principal {
             username: c.username,
             client_id: c.client_id,
             scopes: c.scope,
-            grant_id: c.grant_id,
+            session_id: c.session_id,
             expires_at: c.exp,
         }
     }

@@ -1,0 +1,256 @@
+//! The resource-server guard (MCP "Authorization", RFC 6750, RFC 9728, RFC 8707):
+//! every way a token can be wrong, and the right one.
+
+use mcpgate_core::jwt::{AccessClaims, Audience, KeyRing, StoredKey};
+use serde_json::json;
+
+use crate::support::{TestApp, body_json};
+
+fn prm_url(app: &TestApp) -> String {
+    app.url("/.well-known/oauth-protected-resource/mcp")
+}
+
+async fn assert_invalid_token(app: &TestApp, token: &str) {
+    let r = app
+        .calc("add", json!(1), json!(2))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "token must be refused");
+    let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(www.starts_with(r#"Bearer error="invalid_token""#), "{www}");
+    assert!(
+        www.contains(&format!(r#"resource_metadata="{}""#, prm_url(app))),
+        "{www}"
+    );
+}
+
+#[tokio::test]
+async fn missing_token_gets_401_with_metadata_and_scope_but_no_error() {
+    let app = TestApp::spawn().await;
+    let r = app.calc("add", json!(1), json!(2)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        format!(
+            r#"Bearer resource_metadata="{}", scope="op:add op:div op:mult op:sub""#,
+            prm_url(&app)
+        )
+        .as_str()
+    );
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_at_both_well_known_uris() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let doc = body_json(r).await;
+        assert_eq!(doc["resource"], app.mcp_url());
+        assert_eq!(doc["authorization_servers"], json!([app.base]));
+        assert_eq!(
+            doc["scopes_supported"],
+            json!(["op:add", "op:div", "op:mult", "op:sub"])
+        );
+        assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    }
+}
+
+#[tokio::test]
+async fn valid_token_is_accepted() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .calc_as(&app.mint("op:add", |_| {}), "add", 5.0, 8.0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        body_json(r).await["result"]["structuredContent"]["result"],
+        13.0
+    );
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_invalid() {
+    let app = TestApp::spawn().await;
+    for t in ["x", "a.b.c", "not a jwt at all", &"A".repeat(9000)] {
+        assert_invalid_token(&app, t).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_token_is_invalid() {
+    let app = TestApp::spawn().await;
+    let t = app.mint("op:add", |c| {
+        c.iat -= 3600;
+        c.exp = c.iat + 60;
+    });
+    assert_invalid_token(&app, &t).await;
+}
+
+#[tokio::test]
+async fn token_signed_by_another_key_is_invalid() {
+    let app = TestApp::spawn().await;
+    let good = app.mint("op:add", |_| {});
+    let claims: AccessClaims = {
+        use base64::Engine;
+        let p = good.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    // same kid, other key
+    let mut k = StoredKey::generate(0);
+    k.kid = app.auth.keys.current_kid();
+    assert_invalid_token(&app, &KeyRing::new(&[k]).sign(&claims)).await;
+    // unknown kid
+    assert_invalid_token(&app, &KeyRing::new(&[StoredKey::generate(0)]).sign(&claims)).await;
+}
+
+#[tokio::test]
+async fn foreign_issuer_is_invalid() {
+    let app = TestApp::spawn().await;
+    assert_invalid_token(
+        &app,
+        &app.mint("op:add", |c| c.iss = "https://other-issuer.example".into()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_audience_is_invalid() {
+    let app = TestApp::spawn().await;
+    for aud in [
+        Audience::One("https://other.example/mcp".into()),
+        Audience::One(app.base.clone()),
+        Audience::Many(vec![]),
+    ] {
+        assert_invalid_token(&app, &app.mint("op:add", |c| c.aud = aud.clone())).await;
+    }
+    // a list containing this resource is fine
+    let ok = app.mint("op:add", |c| {
+        c.aud = Audience::Many(vec!["https://x.example".into(), app.mcp_url()])
+    });
+    assert_eq!(
+        app.calc_as(&ok, "add", 1.0, 1.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn revoked_session_is_invalid_at_once() {
+    let app = TestApp::spawn().await;
+    let t = app.mint("op:add", |c| c.session_id = Some("fam-1".into()));
+    assert_eq!(
+        app.calc_as(&t, "add", 1.0, 1.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.auth.revoke_handles(&["fam-1".into()]).await.unwrap();
+    assert_invalid_token(&app, &t).await;
+}
+
+#[tokio::test]
+async fn token_in_query_or_body_is_not_accepted() {
+    let app = TestApp::spawn().await;
+    let t = app.all_ops();
+    let r = app
+        .http
+        .post(format!("{}?access_token={t}", app.mcp_url()))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .post(app.mcp_url())
+        .form(&[("access_token", t.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn other_schemes_are_not_bearer() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .calc("add", json!(1), json!(2))
+        .header("authorization", format!("Basic {}", app.all_ops()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // the scheme is case-insensitive
+    let r = app
+        .calc("add", json!(1), json!(2))
+        .header("authorization", format!("bearer {}", app.all_ops()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn insufficient_scope_is_403_before_the_tool_runs() {
+    let app = TestApp::spawn().await;
+    let t = app.mint("op:add op:sub", |_| {});
+    let r = app.calc_as(&t, "divide", 1.0, 0.0).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        format!(
+            r#"Bearer error="insufficient_scope", scope="op:div", resource_metadata="{}", error_description="This operation needs the scope op:div""#,
+            prm_url(&app)
+        )
+        .as_str()
+    );
+    for (op, ok) in [
+        ("add", true),
+        ("subtract", true),
+        ("multiply", false),
+        ("divide", false),
+    ] {
+        let s = app.calc_as(&t, op, 6.0, 3.0).send().await.unwrap().status();
+        assert_eq!(s == 200, ok, "{op}: {s}");
+    }
+}
+
+#[tokio::test]
+async fn listing_tools_needs_a_token_but_no_scope() {
+    let app = TestApp::spawn().await;
+    let t = app.mint("", |_| {});
+    let r = app
+        .modern("tools/list", None, json!({}))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        body_json(r).await["result"]["tools"][0]["name"],
+        "calculator"
+    );
+    let r = app.calc_as(&t, "add", 1.0, 1.0).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

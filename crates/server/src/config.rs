@@ -1,0 +1,54 @@
+//! Settings of the authorization server.
+
+use mcpgate_core::ScopeSet;
+
+#[derive(Debug, Clone)]
+pub struct AsConfig {
+    /// The issuer identifier, exact to the last character (RFC 8414 §2: no trailing
+    /// slash here, since ours has no path). Every absolute URL derives from it.
+    pub issuer: String,
+    /// The canonical URI of the MCP endpoint this server issues tokens for (RFC 8707).
+    pub resource: String,
+    /// Scopes granted when a request names none (RFC 6749 §3.3).
+    pub default_scopes: ScopeSet,
+    /// Access-token lifetime: short, because a JWT cannot be recalled from a verifier
+    /// that does not hear about revocations (MCP "Token Theft").
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    /// Authorization codes live one minute (OAuth 2.1 §4.1.2 recommends ≤ 10 minutes).
+    pub code_ttl_secs: i64,
+    /// Pending authorization requests (between /authorize and consent).
+    pub request_ttl_secs: i64,
+    /// How long a rotated refresh token's answer is repeated to a duplicate request.
+    pub refresh_grace_secs: i64,
+    pub session_ttl_secs: i64,
+    /// Cookies get `Secure` when the issuer is https.
+    pub secure_cookies: bool,
+    /// Most dynamic registrations kept at once.
+    pub max_dynamic_clients: i64,
+    /// Unused dynamic registrations are deleted after this long.
+    pub unused_client_ttl_secs: i64,
+}
+
+impl AsConfig {
+    pub fn new(issuer: &str, resource: &str, default_scopes: ScopeSet) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            resource: resource.to_owned(),
+            default_scopes,
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            code_ttl_secs: 60,
+            request_ttl_secs: 600,
+            refresh_grace_secs: 10,
+            session_ttl_secs: 8 * 3600,
+            secure_cookies: issuer.starts_with("https://"),
+            max_dynamic_clients: 10_000,
+            unused_client_ttl_secs: 24 * 3600,
+        }
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}

@@ -1,0 +1,301 @@
+//! The authorization endpoint's rules (OAuth 2.1 §4.1.1, RFC 8707, RFC 9207).
+//!
+//! Until `client_id` and `redirect_uri` are verified, an error is shown on a page and
+//! never redirected (OAuth 2.1 §4.1.2.1: no open redirector). After that, errors go
+//! back to the client with `error`, `state` and `iss`.
+
+use mcpgate_core::secret::{Secret, hash_token, random_id};
+use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, redirect_uri, resource};
+use mcpgate_store::{AuthCode, AuthRequest, Client, Grant, StoreError, User};
+use serde_json::json;
+use url::Url;
+
+use crate::forms::Params;
+use crate::state::AuthServer;
+
+/// Why an authorization request failed.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown to the person; never redirected.
+    Page(String),
+    /// Sent back to the verified redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error during authorization");
+        AuthorizeError::Page("The server could not process this request. Try again later.".into())
+    }
+}
+
+/// The redirect URL carrying an error back to the client, with `iss` (RFC 9207 §2).
+pub fn error_redirect(issuer: &str, redirect: &str, state: Option<&str>, e: &OAuthError) -> String {
+    let mut pairs = vec![
+        ("error", e.code.as_str()),
+        ("error_description", e.description.as_ref()),
+    ];
+    if let Some(st) = state {
+        pairs.push(("state", st));
+    }
+    pairs.push(("iss", issuer));
+    with_query(redirect, &pairs)
+}
+
+fn with_query(redirect: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(redirect).expect("registered redirect URIs parse");
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+    }
+    url.to_string()
+}
+
+/// Validates an authorization request and stores it pending consent; returns the
+/// pending request's handle.
+pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeError> {
+    let client_id = p.get("client_id").ok_or_else(|| {
+        AuthorizeError::Page("The request names no client (client_id is missing).".into())
+    })?;
+    let client = s.store.client(client_id).await?.ok_or_else(|| {
+        AuthorizeError::Page(
+            "The application that sent you here is not registered with this server.".into(),
+        )
+    })?;
+    let redirect = match p.get("redirect_uri") {
+        Some(r)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|reg| redirect_uri::matches(reg, r)) =>
+        {
+            r.to_owned()
+        }
+        Some(_) => {
+            return Err(AuthorizeError::Page(
+                "The application asked to return to an address it did not register. For your safety, you were not sent there.".into(),
+            ));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => {
+            return Err(AuthorizeError::Page(
+                "The request names no redirect_uri.".into(),
+            ));
+        }
+    };
+    let state = p.get("state").map(str::to_owned);
+    if state.as_ref().is_some_and(|s| s.len() > 1024) {
+        return Err(AuthorizeError::Page(
+            "The request's state parameter is too long.".into(),
+        ));
+    }
+    let fail = |code: ErrorCode, d: String| AuthorizeError::Redirect {
+        redirect_uri: redirect.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, d),
+    };
+    match p.get("response_type") {
+        Some("code") => {}
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_type is required".into(),
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported".into(),
+            ));
+        }
+    }
+    let challenge =
+        pkce::validate_challenge(p.get("code_challenge"), p.get("code_challenge_method"))
+            .map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))?;
+    let target = match p.get("resource") {
+        None => s.cfg.resource.clone(),
+        Some(r) => match resource::canonicalize(r) {
+            Some(c) if c == s.cfg.resource => c,
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidTarget,
+                    format!(
+                        "unknown resource; this server issues tokens for {}",
+                        s.cfg.resource
+                    ),
+                ));
+            }
+        },
+    };
+    let scope = requested_scope(s, p.get("scope"))
+        .await
+        .map_err(|e| fail(ErrorCode::InvalidScope, e))?;
+    let id = Secret::generate();
+    let now = s.now();
+    s.store
+        .insert_auth_request(&AuthRequest {
+            id_hash: id.hash(),
+            client_id: client.client_id,
+            redirect_uri: redirect,
+            scope: scope.to_string(),
+            state,
+            code_challenge: challenge,
+            resource: target,
+            created_at: now,
+            expires_at: now + s.cfg.request_ttl_secs,
+        })
+        .await?;
+    Ok(id.expose().to_owned())
+}
+
+/// The scopes to ask for: the known ones of the request, or the defaults when it
+/// names none (RFC 6749 §3.3). Unknown scopes are dropped rather than refused, since
+/// clients send their own defaults (`openid`, `profile`, …) that mean nothing here.
+async fn requested_scope(s: &AuthServer, raw: Option<&str>) -> Result<ScopeSet, String> {
+    let asked = match raw {
+        None => return Ok(s.cfg.default_scopes.clone()),
+        Some(r) => ScopeSet::parse(r).map_err(|e| e.to_string())?,
+    };
+    let known = known_scopes(s).await;
+    let kept = asked.intersection(&known);
+    if kept.is_empty() {
+        Ok(s.cfg.default_scopes.clone())
+    } else {
+        Ok(kept)
+    }
+}
+
+pub async fn known_scopes(s: &AuthServer) -> ScopeSet {
+    let stored = s.store.scopes().await.unwrap_or_default();
+    ScopeSet::from_tokens(stored.into_iter().map(|(n, _)| n)).union(&s.cfg.default_scopes)
+}
+
+/// A pending request and its client, if still valid.
+pub async fn pending(
+    s: &AuthServer,
+    id: &str,
+) -> Result<Option<(AuthRequest, Client)>, StoreError> {
+    if id.len() > 128 {
+        return Ok(None);
+    }
+    let Some(req) = s.store.auth_request(&hash_token(id), s.now()).await? else {
+        return Ok(None);
+    };
+    Ok(s.store.client(&req.client_id).await?.map(|c| (req, c)))
+}
+
+/// The scopes the person already granted this client for this resource.
+pub async fn granted(
+    s: &AuthServer,
+    user: &User,
+    req: &AuthRequest,
+) -> Result<ScopeSet, StoreError> {
+    Ok(s.store
+        .live_grant(&user.id, &req.client_id, &req.resource)
+        .await?
+        .map(|g| ScopeSet::parse(&g.scope).unwrap_or_default())
+        .unwrap_or_default())
+}
+
+/// Records consent for `approved` and returns the redirect carrying a fresh code.
+/// The request is consumed: a second approval of the same request fails.
+pub async fn approve(
+    s: &AuthServer,
+    id: &str,
+    req: &AuthRequest,
+    user: &User,
+    approved: &ScopeSet,
+) -> Result<String, AuthorizeError> {
+    if !s.store.take_auth_request(&hash_token(id)).await? {
+        return Err(AuthorizeError::Page(
+            "This authorization request was already answered.".into(),
+        ));
+    }
+    let now = s.now();
+    let grant = match s
+        .store
+        .live_grant(&user.id, &req.client_id, &req.resource)
+        .await?
+    {
+        Some(g) => {
+            let merged = ScopeSet::parse(&g.scope)
+                .unwrap_or_default()
+                .union(approved);
+            s.store.set_grant_scope(&g.id, &merged.to_string()).await?;
+            g
+        }
+        None => {
+            let g = Grant {
+                id: random_id(),
+                user_id: user.id.clone(),
+                client_id: req.client_id.clone(),
+                resource: req.resource.clone(),
+                scope: approved.to_string(),
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            };
+            s.store.insert_grant(&g).await?;
+            g
+        }
+    };
+    let code = Secret::generate();
+    s.store
+        .insert_code(&AuthCode {
+            code_hash: code.hash(),
+            client_id: req.client_id.clone(),
+            user_id: user.id.clone(),
+            grant_id: grant.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scope: approved.to_string(),
+            resource: req.resource.clone(),
+            code_challenge: req.code_challenge.clone(),
+            created_at: now,
+            expires_at: now + s.cfg.code_ttl_secs,
+            used_at: None,
+            family_id: None,
+        })
+        .await?;
+    s.audit(
+        "consent_granted",
+        Some(&user.id),
+        Some(&req.client_id),
+        json!({"scope": approved.to_string(), "grant": grant.id}),
+    )
+    .await;
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(st) = req.state.as_deref() {
+        pairs.push(("state", st));
+    }
+    pairs.push(("iss", s.cfg.issuer.as_str()));
+    Ok(with_query(&req.redirect_uri, &pairs))
+}
+
+/// The person said no: the request is consumed and the client told `access_denied`.
+pub async fn deny(
+    s: &AuthServer,
+    id: &str,
+    req: &AuthRequest,
+    user: &User,
+) -> Result<String, AuthorizeError> {
+    s.store.take_auth_request(&hash_token(id)).await?;
+    s.audit(
+        "consent_denied",
+        Some(&user.id),
+        Some(&req.client_id),
+        json!({}),
+    )
+    .await;
+    Ok(error_redirect(
+        &s.cfg.issuer,
+        &req.redirect_uri,
+        req.state.as_deref(),
+        &OAuthError::new(ErrorCode::AccessDenied, "the person denied the request"),
+    ))
+}

@@ -1,0 +1,80 @@
+//! Token introspection (RFC 7662) for resource servers holding introspection
+//! credentials. Revoked, expired, unknown or foreign tokens are `{"active": false}`
+//! and nothing else (RFC 7662 §2.2).
+
+use mcpgate_core::jwt::{self, Audience};
+use mcpgate_core::secret::hash_token;
+use serde_json::{Value, json};
+
+use crate::error::ApiResult;
+use crate::state::AuthServer;
+
+pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
+    let now = s.now();
+    let inactive = json!({ "active": false });
+    if token.len() > jwt::MAX_TOKEN_LEN {
+        return Ok(inactive);
+    }
+    // An access token of ours: verify the signature and issuer; the audience is
+    // reported, and the resource server checks it is its own.
+    if let Some(claims) = verify_any_audience(s, token, now) {
+        let revoked = s.revoked.is_revoked(&claims.jti)
+            || claims
+                .session_id
+                .as_deref()
+                .is_some_and(|f| s.revoked.is_revoked(f));
+        let family_live = match claims.session_id.as_deref() {
+            Some(f) => s
+                .store
+                .family(f)
+                .await?
+                .is_some_and(|f| f.revoked_at.is_none()),
+            None => true,
+        };
+        if revoked || !family_live {
+            return Ok(inactive);
+        }
+        return Ok(json!({
+            "active": true,
+            "scope": claims.scope.to_string(),
+            "client_id": claims.client_id,
+            "username": claims.username,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "jti": claims.jti,
+            "sid": claims.session_id,
+            "token_type": "Bearer",
+        }));
+    }
+    if let Some(row) = s.store.refresh(&hash_token(token)).await?
+        && row.rotated_at.is_none()
+        && row.expires_at > now
+        && let Some(f) = s.store.family(&row.family_id).await?
+        && f.revoked_at.is_none()
+    {
+        return Ok(json!({
+            "active": true,
+            "scope": f.scope,
+            "client_id": f.client_id,
+            "sub": f.user_id,
+            "aud": Audience::One(f.resource),
+            "iss": s.cfg.issuer,
+            "exp": row.expires_at,
+            "iat": row.created_at,
+            "token_type": "refresh_token",
+        }));
+    }
+    Ok(inactive)
+}
+
+fn verify_any_audience(s: &AuthServer, token: &str, now: i64) -> Option<jwt::AccessClaims> {
+    // The audience of our tokens is always our resource; check against it.
+    let expect = jwt::Expectations {
+        issuer: s.cfg.issuer.clone(),
+        audience: s.cfg.resource.clone(),
+    };
+    s.keys.verify(token, &expect, now).ok()
+}

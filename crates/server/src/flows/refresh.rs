@@ -1,0 +1,115 @@
+//! The refresh-token grant with rotation (OAuth 2.1 §4.3; MCP "Token Theft": public
+//! clients' refresh tokens MUST rotate).
+//!
+//! - Every use rotates: the presented token is spent and a new one issued.
+//! - Reuse of a spent token revokes the whole family (RFC 9700 §4.14.2), except within
+//!   a short grace period, when the duplicate gets the same answer as the first
+//!   request (racing or retried requests must not break the client).
+//! - Scopes can only narrow; asking for more is `invalid_scope`.
+
+use mcpgate_core::secret::hash_token;
+use mcpgate_core::{OAuthError, ScopeSet, grace};
+use mcpgate_store::Client;
+use serde_json::json;
+
+use super::tokens::{self, TokenResponse};
+use crate::error::ApiResult;
+use crate::forms::Params;
+use crate::state::AuthServer;
+
+pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResult<TokenResponse> {
+    let presented = form.require("refresh_token")?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let now = s.now();
+    let hash = hash_token(presented);
+    let Some(row) = s.store.refresh(&hash).await? else {
+        return Err(invalid().into());
+    };
+    let Some(family) = s.store.family(&row.family_id).await? else {
+        return Err(invalid().into());
+    };
+    if family.client_id != client.client_id || family.revoked_at.is_some() || row.expires_at <= now
+    {
+        return Err(invalid().into());
+    }
+    if row.rotated_at.is_some() {
+        return replay(s, presented, &row, &family.id, now).await;
+    }
+    let family_scope = ScopeSet::parse(&family.scope).unwrap_or_default();
+    let scope = match form.get("scope") {
+        None => family_scope.clone(),
+        Some(req) => {
+            let req = ScopeSet::parse(req).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            if !family_scope.is_superset(&req) {
+                // Sends the client back through the browser for the missing consent.
+                return Err(OAuthError::invalid_scope(
+                    "the refresh token was not granted all of the requested scopes",
+                )
+                .into());
+            }
+            req
+        }
+    };
+    let username = tokens::username_of(s, &family.user_id).await;
+    let next = tokens::refresh_token(s, &family).await?;
+    let answer = TokenResponse {
+        access_token: tokens::access_token(s, &family, &scope, username),
+        token_type: "Bearer".into(),
+        expires_in: s.cfg.access_ttl_secs,
+        refresh_token: Some(next.expose().to_owned()),
+        scope: scope.to_string(),
+    };
+    let sealed = grace::seal(
+        presented,
+        &serde_json::to_string(&answer).expect("serializes"),
+    );
+    if !s
+        .store
+        .rotate_refresh(&hash, now, &sealed, now + s.cfg.refresh_grace_secs)
+        .await?
+    {
+        // Another request rotated this token first: answer as a duplicate.
+        s.store.delete_refresh(&next.hash()).await?;
+        let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
+        return replay(s, presented, &row, &family.id, now).await;
+    }
+    s.store.touch_grant(&family.grant_id, now).await?;
+    s.audit(
+        "token_refreshed",
+        Some(&family.user_id),
+        Some(&client.client_id),
+        json!({"scope": answer.scope}),
+    )
+    .await;
+    Ok(answer)
+}
+
+/// A spent token presented again: the grace answer, or reuse detection.
+async fn replay(
+    s: &AuthServer,
+    presented: &str,
+    row: &mcpgate_store::RefreshToken,
+    family_id: &str,
+    now: i64,
+) -> ApiResult<TokenResponse> {
+    if row.grace_until.is_some_and(|u| u > now)
+        && let Some(answer) = row
+            .grace_answer
+            .as_deref()
+            .and_then(|a| grace::open(presented, a))
+        && let Ok(answer) = serde_json::from_str::<TokenResponse>(&answer)
+    {
+        return Ok(answer);
+    }
+    // Reuse of a rotated token: it (or its successor) may be stolen. End the family.
+    s.store
+        .revoke_family(family_id, now, "refresh_reuse")
+        .await?;
+    s.revoke_handles(&[family_id.to_owned()]).await?;
+    s.audit("refresh_reuse", None, None, json!({"family": family_id}))
+        .await;
+    Err(OAuthError::invalid_grant(
+        "the refresh token was already used; the grant's tokens are revoked",
+    )
+    .into())
+}

@@ -1,0 +1,212 @@
+//! Dynamic client registration (RFC 7591). Deprecated by MCP 2026-07-28 in favour of
+//! Client ID Metadata Documents, but still what most MCP clients do.
+//!
+//! Every redirect URI must pass the form rules and the operator's allow-list; the
+//! whole registration fails if one does (and says which and why). Sizes and counts
+//! are bounded. An identical public registration returns the same client (clients
+//! that re-register on every start do not pile up), and registrations never used
+//! expire.
+
+use mcpgate_core::redirect_uri::AllowList;
+use mcpgate_core::secret::{Secret, hash_token, random_id};
+use mcpgate_core::{ErrorCode, OAuthError, ScopeSet};
+use mcpgate_store::{Client, ClientKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiResult;
+use crate::state::AuthServer;
+
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_NAME_LEN: usize = 200;
+
+#[derive(Debug, Deserialize)]
+pub struct RegistrationRequest {
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub response_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub client_uri: Option<String>,
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+    /// MCP clients MUST send it; a non-OIDC server accepts and ignores it.
+    #[serde(default)]
+    pub application_type: Option<String>,
+    #[serde(default)]
+    pub software_id: Option<String>,
+    #[serde(default)]
+    pub software_version: Option<String>,
+}
+
+fn meta_err(msg: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, msg.into())
+}
+
+/// Validates client-supplied names: length, and no control characters.
+pub fn clean_name(name: Option<&str>) -> Result<String, OAuthError> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("Unnamed client");
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(meta_err(format!(
+            "client_name is longer than {MAX_NAME_LEN} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(meta_err("client_name contains control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks redirect URIs against form rules and the allow-list.
+pub fn check_redirects(allow: &AllowList, uris: &[String]) -> Result<(), OAuthError> {
+    if uris.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
+    }
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
+        ));
+    }
+    for u in uris {
+        allow
+            .check(u)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
+    }
+    Ok(())
+}
+
+pub async fn allow_list(s: &AuthServer) -> ApiResult<AllowList> {
+    let entries = s.store.allowed_redirects().await?;
+    Ok(AllowList::from_entries(entries.iter().map(String::as_str)))
+}
+
+/// Registers a client; returns the RFC 7591 §3.2.1 response body.
+pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+    let name = clean_name(req.client_name.as_deref())?;
+    check_redirects(&allow_list(s).await?, &req.redirect_uris)?;
+    let method = req
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic");
+    if !matches!(
+        method,
+        "none" | "client_secret_basic" | "client_secret_post"
+    ) {
+        return Err(meta_err(format!(
+            "token_endpoint_auth_method {method:?} is not supported"
+        ))
+        .into());
+    }
+    let grant_types = req
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(meta_err(format!(
+            "grant type {g:?} is not supported (authorization_code, refresh_token)"
+        ))
+        .into());
+    }
+    if let Some(r) = req
+        .response_types
+        .as_ref()
+        .and_then(|r| r.iter().find(|r| *r != "code"))
+    {
+        return Err(meta_err(format!("response type {r:?} is not supported (code)")).into());
+    }
+    if let Some(sc) = &req.scope {
+        ScopeSet::parse(sc).map_err(|e| meta_err(e.to_string()))?;
+    }
+    for (field, v) in [("client_uri", &req.client_uri), ("logo_uri", &req.logo_uri)] {
+        if let Some(v) = v
+            && (v.len() > 2000
+                || url::Url::parse(v)
+                    .map(|u| u.scheme() != "https")
+                    .unwrap_or(true))
+        {
+            return Err(meta_err(format!("{field} must be an https URL")).into());
+        }
+    }
+    let metadata = json!({
+        "client_name": name,
+        "redirect_uris": req.redirect_uris,
+        "token_endpoint_auth_method": method,
+        "grant_types": grant_types,
+        "response_types": ["code"],
+        "scope": req.scope,
+        "client_uri": req.client_uri,
+        "logo_uri": req.logo_uri,
+        "application_type": req.application_type,
+        "software_id": req.software_id,
+        "software_version": req.software_version,
+    });
+    let now = s.now();
+    let public = method == "none";
+    let reg_hash = hash_token(&metadata.to_string());
+    if public && let Some(existing) = s.store.client_by_registration_hash(&reg_hash).await? {
+        return Ok(response(&existing, None));
+    }
+    if s.store.count_dynamic_clients().await? >= s.cfg.max_dynamic_clients {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many registered clients; try again later",
+        )
+        .into());
+    }
+    let secret = (!public).then(Secret::generate);
+    let client = Client {
+        client_id: random_id(),
+        secret_hash: secret.as_ref().map(Secret::hash),
+        name,
+        redirect_uris: req.redirect_uris,
+        kind: ClientKind::Dynamic,
+        auth_method: method.to_owned(),
+        can_introspect: false,
+        owner_user_id: None,
+        registration_hash: public.then_some(reg_hash),
+        metadata,
+        created_at: now,
+        last_used_at: None,
+    };
+    s.store.insert_client(&client).await?;
+    s.audit(
+        "client_registered",
+        None,
+        Some(&client.client_id),
+        json!({"name": client.name, "redirect_uris": client.redirect_uris}),
+    )
+    .await;
+    Ok(response(&client, secret.as_ref()))
+}
+
+fn response(c: &Client, secret: Option<&Secret>) -> Value {
+    let mut body = c.metadata.clone();
+    let obj = body.as_object_mut().expect("metadata is an object");
+    obj.retain(|_, v| !v.is_null());
+    obj.insert("client_id".into(), json!(c.client_id));
+    obj.insert("client_id_issued_at".into(), json!(c.created_at));
+    if let Some(sec) = secret {
+        obj.insert("client_secret".into(), json!(sec.expose()));
+        obj.insert("client_secret_expires_at".into(), json!(0));
+    }
+    body
+}

@@ -1,0 +1,76 @@
+//! Token revocation (RFC 7009) and grant revocation (the connected-apps page).
+//!
+//! Revoking a refresh token ends its family: the refresh token and every access token
+//! minted in it. Revoking an access token ends that token. Both take effect at once in
+//! this process's guard and introspection, and within one sync period elsewhere.
+
+use mcpgate_core::jwt::Expectations;
+use mcpgate_core::secret::hash_token;
+use mcpgate_store::Client;
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::state::AuthServer;
+
+/// RFC 7009 §2.2: the answer is 200 whether or not the token was known; a token of
+/// another client is left alone.
+pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiResult<()> {
+    let now = s.now();
+    if let Some(row) = s.store.refresh(&hash_token(token)).await? {
+        if let Some(f) = s.store.family(&row.family_id).await?
+            && f.client_id == client.client_id
+        {
+            s.store
+                .revoke_family(&f.id, now, "revoked_by_client")
+                .await?;
+            s.revoke_handles(std::slice::from_ref(&f.id)).await?;
+            s.audit(
+                "token_revoked",
+                Some(&f.user_id),
+                Some(&client.client_id),
+                json!({"kind": "refresh_token"}),
+            )
+            .await;
+        }
+        return Ok(());
+    }
+    let expect = Expectations {
+        issuer: s.cfg.issuer.clone(),
+        audience: s.cfg.resource.clone(),
+    };
+    if let Ok(claims) = s.keys.verify(token, &expect, now)
+        && claims.client_id == client.client_id
+    {
+        s.revoke_handles(std::slice::from_ref(&claims.jti)).await?;
+        s.audit(
+            "token_revoked",
+            Some(&claims.sub),
+            Some(&client.client_id),
+            json!({"kind": "access_token"}),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Revokes a person's grant (consent) and every token issued under it.
+pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult<bool> {
+    let Some(grant) = s.store.grant(grant_id).await? else {
+        return Ok(false);
+    };
+    if grant.revoked_at.is_some() {
+        return Ok(false);
+    }
+    let families = s.store.revoke_grant(grant_id, s.now(), by).await?;
+    let mut handles = families;
+    handles.push(grant.id.clone());
+    s.revoke_handles(&handles).await?;
+    s.audit(
+        "grant_revoked",
+        Some(&grant.user_id),
+        Some(&grant.client_id),
+        json!({"grant": grant.id, "by": by}),
+    )
+    .await;
+    Ok(true)
+}

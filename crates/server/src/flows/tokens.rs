@@ -1,0 +1,73 @@
+//! Minting tokens: a JWT access token (RFC 9068) and an opaque refresh token.
+
+use mcpgate_core::ScopeSet;
+use mcpgate_core::jwt::{AccessClaims, Audience};
+use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_store::{RefreshToken, StoreError, TokenFamily};
+use serde::{Deserialize, Serialize};
+
+use crate::state::AuthServer;
+
+/// The token endpoint's success answer (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// What was granted: may be less than requested (RFC 6749 §5.1), e.g. when the
+    /// person unticked a scope on the consent page.
+    pub scope: String,
+}
+
+/// Signs an access token for `family` with `scope`.
+pub fn access_token(
+    s: &AuthServer,
+    family: &TokenFamily,
+    scope: &ScopeSet,
+    username: Option<String>,
+) -> String {
+    let now = s.now();
+    let claims = AccessClaims {
+        iss: s.cfg.issuer.clone(),
+        sub: family.user_id.clone(),
+        aud: Audience::One(family.resource.clone()),
+        client_id: family.client_id.clone(),
+        scope: scope.clone(),
+        jti: random_id(),
+        iat: now,
+        exp: now + s.cfg.access_ttl_secs,
+        nbf: None,
+        username,
+        session_id: Some(family.id.clone()),
+    };
+    s.keys.sign(&claims)
+}
+
+/// A new refresh token in `family`, stored as a hash.
+pub async fn refresh_token(s: &AuthServer, family: &TokenFamily) -> Result<Secret, StoreError> {
+    let token = Secret::generate();
+    let now = s.now();
+    s.store
+        .insert_refresh(&RefreshToken {
+            token_hash: token.hash(),
+            family_id: family.id.clone(),
+            created_at: now,
+            expires_at: family.expires_at,
+            rotated_at: None,
+            grace_answer: None,
+            grace_until: None,
+        })
+        .await?;
+    Ok(token)
+}
+
+pub async fn username_of(s: &AuthServer, user_id: &str) -> Option<String> {
+    s.store
+        .user(user_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.username)
+}

@@ -1,0 +1,108 @@
+//! The connected-apps page: every grant the signed-in person made, with a revoke
+//! button that ends the grant's tokens at once.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+
+use crate::flows::revoke;
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/apps", get(list))
+        .route("/apps/revoke", post(revoke_grant))
+}
+
+pub struct GrantLine {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub unverified: bool,
+    pub scopes: Vec<String>,
+    pub granted: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct AppsPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    grants: Vec<GrantLine>,
+}
+
+async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::see_other("/login?next=/apps");
+    };
+    let grants = s
+        .store
+        .grant_views(Some(&user.id))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| GrantLine {
+            unverified: g.client_kind == "dynamic",
+            scopes: g
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            granted: pages::when(Some(g.created_at)),
+            last_used: pages::when(g.last_used_at),
+            id: g.id,
+            client_id: g.client_id,
+            client_name: g.client_name,
+        })
+        .collect();
+    let csrf = pages::csrf(&s, &headers);
+    pages::render(
+        &AppsPage {
+            csrf: &csrf.token,
+            username: &user.username,
+            grants,
+        },
+        StatusCode::OK,
+        csrf.set_cookie,
+    )
+}
+
+async fn revoke_grant(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::see_other("/login?next=/apps");
+    };
+    let Some(id) = f.get("grant") else {
+        return pages::see_other("/apps");
+    };
+    // Only the person's own grants.
+    match s.store.grant(id).await {
+        Ok(Some(g)) if g.user_id == user.id => {
+            if let Err(e) = revoke::revoke_grant(&s, id, "person").await {
+                tracing::error!(error = ?e.error, "grant revocation failed");
+                return pages::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Revocation failed",
+                    "Try again.",
+                );
+            }
+        }
+        _ => {
+            return pages::error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "That grant does not exist.",
+            );
+        }
+    }
+    pages::see_other("/apps")
+}

@@ -1,0 +1,204 @@
+//! The consent page: who is asking, for what, and the person's answer. The person may
+//! untick scopes and grant fewer than asked; the token response's `scope` says what
+//! was granted. A request for scopes already granted skips the page.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use mcpgate_core::ScopeSet;
+use mcpgate_core::redirect_uri::is_loopback;
+use mcpgate_store::{AuthRequest, Client, ClientKind, User};
+use serde::Deserialize;
+
+use super::authorize::respond_error;
+use crate::flows::authorize;
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new().route("/consent", get(show).post(decide))
+}
+
+#[derive(Deserialize)]
+struct RequestQuery {
+    request: Option<String>,
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+    pub already: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    csrf: &'a str,
+    request_id: &'a str,
+    client_name: &'a str,
+    verified: bool,
+    redirect_host: String,
+    localhost_only: bool,
+    username: &'a str,
+    scopes: Vec<ScopeLine>,
+}
+
+fn expired() -> Response {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "This request has expired",
+        "This authorization request has expired or was already answered. Go back to your application and connect again.",
+    )
+}
+
+/// What a person sees of a redirect URI: its host, or its scheme for a native app.
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .map(|u| match u.host_str() {
+            Some(h) if u.scheme() == "https" || u.scheme() == "http" => h.to_owned(),
+            Some(h) => format!("{}://{h}", u.scheme()),
+            None => u.scheme().to_owned(),
+        })
+        .unwrap_or_default()
+}
+
+/// The origin (or scheme) the consent form will end up redirecting to, for CSP.
+fn form_action_target(uri: &str) -> String {
+    url::Url::parse(uri)
+        .map(|u| match u.scheme() {
+            "http" | "https" => u.origin().ascii_serialization(),
+            other => format!("{other}:"),
+        })
+        .unwrap_or_default()
+}
+
+async fn show(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    let Some(id) = q.request else {
+        return expired();
+    };
+    let Ok(Some((req, client))) = authorize::pending(&s, &id).await else {
+        return expired();
+    };
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        let next = format!("/consent?request={id}");
+        return pages::see_other(&format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ));
+    };
+    let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
+    let Ok(granted) = authorize::granted(&s, &user, &req).await else {
+        return expired();
+    };
+    if !requested.is_empty() && granted.is_superset(&requested) {
+        // Everything asked for was granted before: no need to ask again.
+        return match authorize::approve(&s, &id, &req, &user, &requested).await {
+            Ok(location) => pages::see_other(&location),
+            Err(e) => respond_error(&s, e),
+        };
+    }
+    page(
+        &s, &headers, &id, &req, &client, &user, &requested, &granted,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn page(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    id: &str,
+    req: &AuthRequest,
+    client: &Client,
+    user: &User,
+    requested: &ScopeSet,
+    granted: &ScopeSet,
+) -> Response {
+    let descriptions: std::collections::HashMap<String, String> = s
+        .store
+        .scopes()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let scopes = requested
+        .iter()
+        .map(|name| ScopeLine {
+            name: name.to_owned(),
+            description: descriptions
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| format!("Use the scope {name}")),
+            already: granted.contains(name),
+        })
+        .collect();
+    let localhost_only = client
+        .redirect_uris
+        .iter()
+        .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback(&u)));
+    let csrf = pages::csrf(s, headers);
+    let mut resp = pages::render(
+        &ConsentPage {
+            csrf: &csrf.token,
+            request_id: id,
+            client_name: &client.name,
+            verified: client.kind != ClientKind::Dynamic,
+            redirect_host: redirect_host(&req.redirect_uri),
+            localhost_only,
+            username: &user.username,
+            scopes,
+        },
+        StatusCode::OK,
+        csrf.set_cookie,
+    );
+    if let Ok(v) = HeaderValue::from_str(&pages::csp(&form_action_target(&req.redirect_uri))) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::error_page(
+            StatusCode::UNAUTHORIZED,
+            "Signed out",
+            "Your session ended. Go back to your application and connect again.",
+        );
+    };
+    let Some(id) = f.get("request") else {
+        return expired();
+    };
+    let Ok(Some((req, _client))) = authorize::pending(&s, id).await else {
+        return expired();
+    };
+    let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
+    let outcome = match f.get("decision") {
+        Some("approve") => {
+            let chosen = ScopeSet::from_tokens(f.all("scope_choice").iter().cloned());
+            // Only scopes that were asked for can be granted, whatever the form says.
+            let approved = chosen.intersection(&requested);
+            if approved.is_empty() {
+                authorize::deny(&s, id, &req, &user).await
+            } else {
+                authorize::approve(&s, id, &req, &user, &approved).await
+            }
+        }
+        _ => authorize::deny(&s, id, &req, &user).await,
+    };
+    match outcome {
+        Ok(location) => pages::see_other(&location),
+        Err(e) => respond_error(&s, e),
+    }
+}

@@ -1,0 +1,176 @@
+//! Signing in and out. Failed sign-ins slow down per account name (not per address:
+//! hosted AI clients share addresses), with the same message for an unknown name and
+//! a wrong password.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode, header};
+use mcpgate_core::secret::{Secret, hash_token};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::forms::Form;
+use crate::pages::{self, passwords};
+use crate::state::AuthServer;
+
+/// Failures allowed before each further attempt must wait.
+const FREE_FAILURES: i64 = 5;
+/// Longest wait, in seconds.
+const MAX_LOCK_SECS: i64 = 900;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/login", get(form).post(submit))
+        .route("/logout", post(logout))
+        .route("/", get(home))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn home(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
+    match pages::current_user(&s, &headers).await {
+        Some(_) => pages::see_other("/apps"),
+        None => pages::see_other("/login"),
+    }
+}
+
+async fn form(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = pages::safe_next(q.next.as_deref());
+    if pages::current_user(&s, &headers).await.is_some() {
+        return pages::see_other(&next);
+    }
+    let csrf = pages::csrf(&s, &headers);
+    pages::render(
+        &LoginPage {
+            csrf: &csrf.token,
+            next: &next,
+            username: "",
+            error: None,
+        },
+        StatusCode::OK,
+        csrf.set_cookie,
+    )
+}
+
+async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    let next = pages::safe_next(f.get("next"));
+    let username = f.get("username").unwrap_or("").trim();
+    let password = f.get("password").unwrap_or("");
+    let csrf = pages::csrf(&s, &headers);
+    let page = |status, error: &str| {
+        pages::render(
+            &LoginPage {
+                csrf: &csrf.token,
+                next: &next,
+                username,
+                error: Some(error),
+            },
+            status,
+            None,
+        )
+    };
+    if username.is_empty() || username.len() > 128 || password.len() > passwords::MAX_PASSWORD_LEN {
+        return page(StatusCode::UNAUTHORIZED, "Invalid username or password.");
+    }
+    let key = username.to_lowercase();
+    let now = s.now();
+    let Ok((failures, locked_until)) = s.store.login_throttle(&key).await else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable right now. Try again later.",
+        );
+    };
+    if locked_until > now {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed attempts for this account. Try again in {} seconds.",
+                locked_until - now
+            ),
+        );
+    }
+    let user = s.store.user_by_name(username).await.ok().flatten();
+    let ok = passwords::verify(
+        password.to_owned(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
+    match user.filter(|u| ok && !u.disabled) {
+        Some(u) => {
+            let _ = s.store.clear_login_throttle(&key).await;
+            let sid = Secret::generate();
+            if s.store
+                .insert_session(&sid.hash(), &u.id, now, now + s.cfg.session_ttl_secs)
+                .await
+                .is_err()
+            {
+                return page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in is unavailable right now. Try again later.",
+                );
+            }
+            s.audit("login_succeeded", Some(&u.id), None, json!({}))
+                .await;
+            let mut resp = pages::see_other(&next);
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                pages::set_cookie(
+                    pages::SESSION_COOKIE,
+                    sid.expose(),
+                    s.cfg.session_ttl_secs,
+                    "Lax",
+                    s.cfg.secure_cookies,
+                ),
+            );
+            resp
+        }
+        None => {
+            let failures = failures + 1;
+            let wait = if failures > FREE_FAILURES {
+                (1i64 << (failures - FREE_FAILURES).min(10)).min(MAX_LOCK_SECS)
+            } else {
+                0
+            };
+            let _ = s.store.set_login_throttle(&key, failures, now + wait).await;
+            s.audit("login_failed", None, None, json!({"username": username.chars().take(64).collect::<String>(), "failures": failures})).await;
+            page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
+        }
+    }
+}
+
+async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    if let Some(id) = pages::cookie(&headers, pages::SESSION_COOKIE) {
+        let _ = s.store.delete_session(&hash_token(&id)).await;
+    }
+    let mut resp = pages::see_other("/login").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        pages::set_cookie(pages::SESSION_COOKIE, "x", 0, "Lax", s.cfg.secure_cookies),
+    );
+    resp
+}

@@ -1,0 +1,56 @@
+//! `POST /register` (RFC 7591).
+
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use http::{StatusCode, header};
+use mcpgate_core::{ErrorCode, OAuthError};
+
+use crate::error::ApiError;
+use crate::flows::register::{self, MAX_REGISTRATION_BYTES, RegistrationRequest};
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new().route("/register", post(handle))
+}
+
+async fn handle(
+    State(s): State<AuthServer>,
+    req: http::Request<Body>,
+) -> Result<Response, ApiError> {
+    let json_ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json_ct {
+        return Err(OAuthError::invalid_request("Content-Type must be application/json").into());
+    }
+    let bytes = to_bytes(req.into_body(), MAX_REGISTRATION_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::from(OAuthError::new(
+                ErrorCode::InvalidClientMetadata,
+                format!("registration is larger than {MAX_REGISTRATION_BYTES} bytes"),
+            ))
+        })?;
+    let body: RegistrationRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::from(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            format!("invalid registration JSON: {e}"),
+        ))
+    })?;
+    let answer = register::register(&s, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(answer),
+    )
+        .into_response())
+}

@@ -1,0 +1,46 @@
+//! `POST /token` (OAuth 2.1 §3.2): client authentication, then the grant.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use http::{HeaderMap, header};
+use mcpgate_core::{ErrorCode, OAuthError};
+
+use crate::client_auth;
+use crate::error::ApiResult;
+use crate::flows::{authorization_code, refresh};
+use crate::forms::Form;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new().route("/token", post(handle))
+}
+
+async fn handle(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Form(f): Form,
+) -> ApiResult<Response> {
+    let grant_type = f.require("grant_type")?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported: authorization_code, refresh_token",
+        )
+        .into());
+    }
+    let client = client_auth::authenticate(&s, &headers, &f).await?;
+    let answer = match grant_type {
+        "authorization_code" => authorization_code::exchange(&s, &client, &f).await?,
+        _ => refresh::refresh(&s, &client, &f).await?,
+    };
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(answer),
+    )
+        .into_response())
+}

@@ -1,0 +1,167 @@
+//! Rows, as the rest of the workspace sees them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// How a client came to be known (MCP "Client Registration").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Created by an operator or a signed-in person.
+    Preregistered,
+    /// RFC 7591 dynamic registration: unverified, so the consent page says so.
+    Dynamic,
+    /// A Client ID Metadata Document fetched from the `client_id` URL.
+    MetadataDocument,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preregistered => "preregistered",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "dynamic" => Self::Dynamic,
+            "metadata_document" => Self::MetadataDocument,
+            _ => Self::Preregistered,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub kind: ClientKind,
+    /// `none`, `client_secret_basic` or `client_secret_post`.
+    pub auth_method: String,
+    /// May call the introspection endpoint (a resource server's credentials).
+    pub can_introspect: bool,
+    pub owner_user_id: Option<String>,
+    pub registration_hash: Option<String>,
+    /// The registration metadata as received (RFC 7591 §3.2.1 echoes it back).
+    pub metadata: serde_json::Value,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthRequest {
+    pub id_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Grant {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub resource: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub resource: String,
+    pub code_challenge: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub family_id: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenFamily {
+    pub id: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub family_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub grace_answer: Option<String>,
+    pub grace_until: Option<i64>,
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redeem {
+    /// First use: the code is now spent.
+    Redeemed(AuthCode),
+    /// Already used (a replay) or expired; carries the row so its tokens can be revoked.
+    Spent(AuthCode),
+    NotFound,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub detail: String,
+}
+
+/// A grant joined with what a person needs to recognise it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantView {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub client_kind: String,
+    pub resource: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
