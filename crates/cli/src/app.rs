@@ -30,6 +30,8 @@ pub struct AppConfig {
     pub data_dir: PathBuf,
     pub extra_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Access-token lifetime in seconds (default 900).
+    pub access_ttl_secs: Option<i64>,
     /// Overrides of the authorization server's lifetimes (tests shorten them).
     pub tune: fn(&mut AsConfig),
 }
@@ -41,6 +43,7 @@ impl AppConfig {
             data_dir,
             extra_origins: Vec::new(),
             max_body_bytes: mcpgate_mcp::endpoint::DEFAULT_MAX_BODY_BYTES,
+            access_ttl_secs: None,
             tune: |_| {},
         }
     }
@@ -79,6 +82,9 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
     let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, policy.all_scopes());
+    if let Some(ttl) = cfg.access_ttl_secs {
+        as_cfg.access_ttl_secs = ttl;
+    }
     (cfg.tune)(&mut as_cfg);
     let auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
     let first_run = seed(&store, clock.now()).await?;

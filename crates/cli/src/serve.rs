@@ -22,6 +22,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "MCPGATE_ACCESS_TOKEN_TTL", value_parser = clap::value_parser!(i64).range(1..=86400))]
+    access_token_ttl: Option<i64>,
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
         args.allowed_origins
     };
 
+    cfg.access_ttl_secs = args.access_token_ttl;
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -257,6 +257,6 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(when(Some(0)), "1970-01-01 00:00 UTC");
-        assert_eq!(when(Some(1_795_000_000)), "2026-11-18 09:46 UTC");
+        assert_eq!(when(Some(1_795_000_000)), "2026-11-18 11:06 UTC");
     }
 }
