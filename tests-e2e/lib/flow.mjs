@@ -17,14 +17,14 @@ export async function register(base, redirectUri, extra = {}) {
 }
 
 /** Runs the flow for the admin; returns the token response. */
-export async function obtainTokens(server, password, { scope, approve } = {}) {
+export async function obtainTokens(server, password, { scope, approve, resource = server.mcpUrl } = {}) {
   const redirectUri = 'http://127.0.0.1:1/callback'; // never contacted: the code is read from the redirect
   const { client_id } = await register(server.base, redirectUri);
   const verifier = b64url(randomBytes(32));
   const challenge = b64url(createHash('sha256').update(verifier).digest());
   const u = new URL(`${server.base}/authorize`);
   u.search = new URLSearchParams({ response_type: 'code', client_id, redirect_uri: redirectUri, code_challenge: challenge,
-    code_challenge_method: 'S256', resource: server.mcpUrl, state: 's', ...(scope ? { scope } : {}) }).toString();
+    code_challenge_method: 'S256', resource, state: 's', ...(scope ? { scope } : {}) }).toString();
   const browser = new Browser();
   browser.finish = async (x) => x; // do not deliver the redirect
   const cb = new URL(await browser.authorize(u.toString(), { username: 'admin', password, approve }));
@@ -33,7 +33,7 @@ export async function obtainTokens(server, password, { scope, approve } = {}) {
   const r = await fetch(`${server.base}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id, resource: server.mcpUrl }),
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id, resource }),
   });
   if (r.status !== 200) throw new Error(`token exchange failed: ${r.status} ${await r.text()}`);
   return { client_id, ...(await r.json()) };

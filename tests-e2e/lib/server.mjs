@@ -15,12 +15,12 @@ export async function freePort() {
   });
 }
 
-/** Runs `mcpgate serve`; resolves once /healthz answers. */
-export async function startMcpgate({ args = [], env = {}, dataDir } = {}) {
-  const port = await freePort();
+/** Runs `mcpgate serve` (or another serving subcommand); resolves once /healthz answers. */
+export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 'serve', port: wanted } = {}) {
+  const port = wanted || await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dir = dataDir || mkdtempSync(join(tmpdir(), 'mcpgate-e2e-'));
-  const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--public-url', base, '--data-dir', dir, ...args], {
+  const child = spawn(BIN, [subcommand, '--listen', `127.0.0.1:${port}`, '--public-url', base, '--data-dir', dir, ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -46,4 +46,17 @@ export async function startMcpgate({ args = [], env = {}, dataDir } = {}) {
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs a one-shot `mcpgate` command; resolves with { code, stdout, stderr }. */
+export function mcpgate(args, { input, dataDir } = {}) {
+  return new Promise((ok) => {
+    const child = spawn(BIN, [...args, ...(dataDir ? ['--data-dir', dataDir] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => ok({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
 }

@@ -30,6 +30,8 @@ pub struct AppConfig {
     pub data_dir: PathBuf,
     pub extra_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Separately deployed MCP servers this authorization server issues tokens for.
+    pub extra_resources: Vec<String>,
     /// Access-token lifetime in seconds (default 900).
     pub access_ttl_secs: Option<i64>,
     /// Overrides of the authorization server's lifetimes (tests shorten them).
@@ -44,6 +46,7 @@ impl AppConfig {
             extra_origins: Vec::new(),
             max_body_bytes: mcpgate_mcp::endpoint::DEFAULT_MAX_BODY_BYTES,
             access_ttl_secs: None,
+            extra_resources: Vec::new(),
             tune: |_| {},
         }
     }
@@ -82,6 +85,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
     let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, policy.all_scopes());
+    as_cfg.extra_resources = cfg.extra_resources.clone();
     if let Some(ttl) = cfg.access_ttl_secs {
         as_cfg.access_ttl_secs = ttl;
     }
@@ -93,10 +97,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let validator = LocalJwt {
         keys: auth.keys.clone(),
         revoked: auth.revoked.clone(),
-        expect: Expectations {
-            issuer: cfg.issuer().to_owned(),
-            audience: resource_str,
-        },
+        expect: Expectations::new(cfg.issuer(), resource_str),
         clock,
     };
     let guard = Guard::new(

@@ -2,6 +2,8 @@
 //! administration commands. `main` parses arguments and hands over; the work lives in
 //! the library crates.
 
+mod admin;
+mod rs;
 mod serve;
 
 use mcpgate::config;
@@ -27,6 +29,44 @@ struct Cli {
 enum Command {
     /// Run the authorization server and the calculator MCP server on one port.
     Serve(serve::ServeArgs),
+    /// Run the calculator alone, protected by an external authorization server.
+    Mcp(rs::McpArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(admin::ClientCmd),
+    /// The allow-list of MCP clients' redirect URIs.
+    Clients {
+        #[command(subcommand)]
+        cmd: ClientsCmd,
+    },
+    /// Manage scopes and their descriptions.
+    #[command(subcommand)]
+    Scope(admin::ScopeCmd),
+    /// List and revoke people's grants.
+    #[command(subcommand)]
+    Grants(admin::GrantsCmd),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCmd),
+    /// Show recent audit events.
+    Audit {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply database migrations (serve does this on start too).
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCmd {
+    /// Which AI clients may register (redirect URI allow-list).
+    #[command(subcommand)]
+    Allowed(admin::AllowedCmd),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +83,21 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args, file, data_dir)),
+        Command::Mcp(args) => rt.block_on(rs::run(args, file)),
+        Command::User(c) => rt.block_on(admin::user(&data_dir, c)),
+        Command::Client(c) => rt.block_on(admin::client(&data_dir, c)),
+        Command::Clients {
+            cmd: ClientsCmd::Allowed(c),
+        } => rt.block_on(admin::allowed(&data_dir, c)),
+        Command::Scope(c) => rt.block_on(admin::scope(&data_dir, c)),
+        Command::Grants(c) => rt.block_on(admin::grants(&data_dir, c)),
+        Command::Keys(c) => rt.block_on(admin::keys(&data_dir, c)),
+        Command::Audit { limit, json } => rt.block_on(admin::audit(&data_dir, limit, json)),
+        Command::Migrate => rt.block_on(async {
+            mcpgate_store::Store::open_dir(&data_dir).await?;
+            println!("migrations applied in {}", data_dir.display());
+            Ok(())
+        }),
     }
 }
 

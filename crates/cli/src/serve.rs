@@ -22,6 +22,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// A separately deployed MCP server (its canonical URL) this authorization server
+    /// may issue tokens for (repeatable).
+    #[arg(long = "resource", env = "MCPGATE_RESOURCES", value_delimiter = ',')]
+    resources: Vec<String>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "MCPGATE_ACCESS_TOKEN_TTL", value_parser = clap::value_parser!(i64).range(1..=86400))]
     access_token_ttl: Option<i64>,
@@ -46,6 +50,11 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
     };
 
     cfg.access_ttl_secs = args.access_token_ttl;
+    for r in &args.resources {
+        let c = mcpgate_core::resource::canonicalize(r)
+            .ok_or_else(|| anyhow::anyhow!("--resource {r:?} is not an http(s) URL"))?;
+        cfg.extra_resources.push(c);
+    }
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;

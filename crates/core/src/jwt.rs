@@ -185,7 +185,17 @@ impl VerifyingKeys {
 #[derive(Debug, Clone)]
 pub struct Expectations {
     pub issuer: String,
-    pub audience: String,
+    /// Accepted audiences: the token's `aud` must contain one of them.
+    pub audiences: Vec<String>,
+}
+
+impl Expectations {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: vec![audience.into()],
+        }
+    }
 }
 
 /// Reads the `kid` of a token without verifying anything (to decide whether to refetch keys).
@@ -243,7 +253,7 @@ pub fn verify(
         return Err(JwtError::WrongIssuer);
     }
     // RFC 8707 / MCP "Token Handling": the token must be meant for this resource.
-    if !claims.aud.contains(&expect.audience) {
+    if !expect.audiences.iter().any(|a| claims.aud.contains(a)) {
         return Err(JwtError::WrongAudience);
     }
     if claims.exp + LEEWAY_SECS <= now {
@@ -373,10 +383,7 @@ mod tests {
     }
 
     fn expect() -> Expectations {
-        Expectations {
-            issuer: "http://as".into(),
-            audience: "http://rs/mcp".into(),
-        }
+        Expectations::new("http://as", "http://rs/mcp")
     }
 
     #[test]
@@ -394,7 +401,7 @@ mod tests {
         e.issuer = "http://other".into();
         assert_eq!(ring.verify(&t, &e, 1000), Err(JwtError::WrongIssuer));
         let mut e = expect();
-        e.audience = "http://rs/other".into();
+        e.audiences = vec!["http://rs/other".into()];
         assert_eq!(ring.verify(&t, &e, 1000), Err(JwtError::WrongAudience));
         assert_eq!(
             ring.verify(&t, &expect(), 1000 + 300 + LEEWAY_SECS),

@@ -7,8 +7,12 @@ pub struct AsConfig {
     /// The issuer identifier, exact to the last character (RFC 8414 §2: no trailing
     /// slash here, since ours has no path). Every absolute URL derives from it.
     pub issuer: String,
-    /// The canonical URI of the MCP endpoint this server issues tokens for (RFC 8707).
+    /// The canonical URI of this instance's own MCP endpoint (RFC 8707): the audience
+    /// when a request names no resource.
     pub resource: String,
+    /// Further protected resources (separately deployed MCP servers) this server may
+    /// issue tokens for. A request for any other resource is `invalid_target`.
+    pub extra_resources: Vec<String>,
     /// Scopes granted when a request names none (RFC 6749 §3.3).
     pub default_scopes: ScopeSet,
     /// Access-token lifetime: short, because a JWT cannot be recalled from a verifier
@@ -35,6 +39,7 @@ impl AsConfig {
         Self {
             issuer: issuer.to_owned(),
             resource: resource.to_owned(),
+            extra_resources: Vec::new(),
             default_scopes,
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
@@ -45,6 +50,20 @@ impl AsConfig {
             secure_cookies: issuer.starts_with("https://"),
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
+        }
+    }
+
+    /// Every audience this server issues tokens for.
+    pub fn resources(&self) -> Vec<String> {
+        std::iter::once(self.resource.clone())
+            .chain(self.extra_resources.iter().cloned())
+            .collect()
+    }
+
+    pub fn expectations(&self) -> mcpgate_core::jwt::Expectations {
+        mcpgate_core::jwt::Expectations {
+            issuer: self.issuer.clone(),
+            audiences: self.resources(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! One test binary: each module is a concern, `support` spawns apps.
 
 mod guard;
+mod introspection;
 mod mcp_transport;
 mod oauth;
 mod support;

@@ -121,7 +121,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
     let target = match p.get("resource") {
         None => s.cfg.resource.clone(),
         Some(r) => match resource::canonicalize(r) {
-            Some(c) if c == s.cfg.resource => c,
+            Some(c) if s.cfg.resources().contains(&c) => c,
             _ => {
                 return Err(fail(
                     ErrorCode::InvalidTarget,

@@ -72,9 +72,5 @@ pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
 
 fn verify_any_audience(s: &AuthServer, token: &str, now: i64) -> Option<jwt::AccessClaims> {
     // The audience of our tokens is always our resource; check against it.
-    let expect = jwt::Expectations {
-        issuer: s.cfg.issuer.clone(),
-        audience: s.cfg.resource.clone(),
-    };
-    s.keys.verify(token, &expect, now).ok()
+    s.keys.verify(token, &s.cfg.expectations(), now).ok()
 }

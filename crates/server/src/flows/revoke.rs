@@ -4,7 +4,6 @@
 //! minted in it. Revoking an access token ends that token. Both take effect at once in
 //! this process's guard and introspection, and within one sync period elsewhere.
 
-use mcpgate_core::jwt::Expectations;
 use mcpgate_core::secret::hash_token;
 use mcpgate_store::Client;
 use serde_json::json;
@@ -34,11 +33,7 @@ pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiRe
         }
         return Ok(());
     }
-    let expect = Expectations {
-        issuer: s.cfg.issuer.clone(),
-        audience: s.cfg.resource.clone(),
-    };
-    if let Ok(claims) = s.keys.verify(token, &expect, now)
+    if let Ok(claims) = s.keys.verify(token, &s.cfg.expectations(), now)
         && claims.client_id == client.client_id
     {
         s.revoke_handles(std::slice::from_ref(&claims.jti)).await?;

@@ -1,0 +1,525 @@
+//! Administration commands. They open the same data directory as `serve` (SQLite in
+//! WAL mode allows it while the server runs); revocations and key rotations reach a
+//! running server through the store within its sync period (2 s).
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use mcpgate_core::clock::{Clock, SystemClock};
+use mcpgate_core::redirect_uri::{self, AllowList, PRESETS};
+use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_core::{ScopeSet, scope};
+use mcpgate_server::{AsConfig, AuthServer, pages::passwords};
+use mcpgate_store::{Client, ClientKind, Store, User};
+use serde_json::json;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    /// Set a new password, read from standard input.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client by hand (for AI clients that take a client id, or a
+    /// resource server's introspection credentials). A secret is shown once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Redirect URI (repeatable); must be on the allowed list.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A confidential client, with a secret.
+        #[arg(long)]
+        confidential: bool,
+        /// May call the introspection endpoint (implies --confidential).
+        #[arg(long)]
+        introspection: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        client_id: String,
+    },
+    Remove {
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AllowedCmd {
+    /// Enabled presets and custom redirect URIs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a preset (see `list` for names).
+    Enable {
+        preset: String,
+    },
+    Disable {
+        preset: String,
+    },
+    /// Allow a custom redirect URI (loopback URIs match any port).
+    Add {
+        uri: String,
+    },
+    Remove {
+        uri: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScopeCmd {
+    Add {
+        name: String,
+        #[arg(long)]
+        description: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCmd {
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one grant, or every grant of a user (--user U --all).
+    Revoke {
+        grant_id: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Add a new signing key; the previous one keeps verifying until it is retired.
+    Rotate,
+    List,
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let p = s.trim_end_matches(['\n', '\r']).to_owned();
+    if p.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    if p.len() > passwords::MAX_PASSWORD_LEN {
+        bail!("the password is too long");
+    }
+    Ok(p)
+}
+
+async fn open(dir: &Path) -> anyhow::Result<Store> {
+    Store::open_dir(dir)
+        .await
+        .with_context(|| format!("opening the data directory {}", dir.display()))
+}
+
+fn now() -> i64 {
+    SystemClock.now()
+}
+
+pub async fn user(dir: &Path, cmd: UserCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    match cmd {
+        UserCmd::Add {
+            name, email, admin, ..
+        } => {
+            if name.is_empty()
+                || name.len() > 64
+                || name.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                bail!("user names are 1-64 characters without spaces");
+            }
+            let hash = passwords::hash(read_password()?).await;
+            let u = User {
+                id: random_id(),
+                username: name.clone(),
+                email,
+                password_hash: hash,
+                is_admin: admin,
+                disabled: false,
+                created_at: now(),
+            };
+            store
+                .create_user(&u)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create {name}: {e}"))?;
+            println!("created user {name}");
+        }
+        UserCmd::List { json } => {
+            let users = store.users().await?;
+            if json {
+                let v: Vec<_> = users.iter().map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "admin": u.is_admin, "disabled": u.disabled, "created_at": u.created_at})).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for u in users {
+                    println!(
+                        "{}\t{}{}",
+                        u.username,
+                        if u.is_admin { "admin" } else { "user" },
+                        if u.disabled { "\tdisabled" } else { "" }
+                    );
+                }
+            }
+        }
+        UserCmd::Disable { name } | UserCmd::Enable { name }
+            if store.user_by_name(&name).await?.is_none() =>
+        {
+            bail!("no user {name}")
+        }
+        UserCmd::Disable { name } => {
+            store.set_user_disabled(&name, true).await?;
+            println!("disabled {name}");
+        }
+        UserCmd::Enable { name } => {
+            store.set_user_disabled(&name, false).await?;
+            println!("enabled {name}");
+        }
+        UserCmd::Passwd { name, .. } => {
+            let hash = passwords::hash(read_password()?).await;
+            if !store.set_password(&name, &hash).await? {
+                bail!("no user {name}");
+            }
+            println!("password changed for {name}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn client(dir: &Path, cmd: ClientCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    match cmd {
+        ClientCmd::Add {
+            name,
+            redirect_uris,
+            confidential,
+            introspection,
+            json,
+        } => {
+            let allow = AllowList::from_entries(
+                store.allowed_redirects().await?.iter().map(String::as_str),
+            );
+            for u in &redirect_uris {
+                allow.check(u)?;
+            }
+            let confidential = confidential || introspection;
+            let secret = confidential.then(Secret::generate);
+            let c = Client {
+                client_id: random_id(),
+                secret_hash: secret.as_ref().map(Secret::hash),
+                name: name.clone(),
+                redirect_uris,
+                kind: ClientKind::Preregistered,
+                auth_method: if confidential {
+                    "client_secret_basic".into()
+                } else {
+                    "none".into()
+                },
+                can_introspect: introspection,
+                owner_user_id: None,
+                registration_hash: None,
+                metadata: json!({"client_name": name}),
+                created_at: now(),
+                last_used_at: None,
+            };
+            store.insert_client(&c).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": c.client_id, "client_secret": secret.as_ref().map(Secret::expose)})
+                );
+            } else {
+                println!("client_id:     {}", c.client_id);
+                if let Some(s) = &secret {
+                    println!("client_secret: {}", s.expose());
+                    println!("(the secret is shown once and stored only as a hash)");
+                }
+            }
+        }
+        ClientCmd::List { json } => {
+            let clients = store.clients(None).await?;
+            if json {
+                let v: Vec<_> = clients.iter().map(client_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for c in clients {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.client_id,
+                        c.kind.as_str(),
+                        c.name,
+                        c.redirect_uris.join(" ")
+                    );
+                }
+            }
+        }
+        ClientCmd::Show { client_id } => {
+            let c = store
+                .client(&client_id)
+                .await?
+                .with_context(|| format!("no client {client_id}"))?;
+            println!("{}", serde_json::to_string_pretty(&client_json(&c))?);
+        }
+        ClientCmd::Remove { client_id } => {
+            if !store.delete_client(&client_id, None).await? {
+                bail!("no client {client_id}");
+            }
+            println!("removed {client_id}");
+        }
+    }
+    Ok(())
+}
+
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({"client_id": c.client_id, "name": c.name, "kind": c.kind.as_str(), "redirect_uris": c.redirect_uris,
+           "confidential": !c.is_public(), "introspection": c.can_introspect, "created_at": c.created_at, "last_used_at": c.last_used_at})
+}
+
+pub async fn allowed(dir: &Path, cmd: AllowedCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    match cmd {
+        AllowedCmd::List { json } => {
+            let entries = store.allowed_redirects().await?;
+            let enabled = |name: &str| entries.iter().any(|e| e == &format!("preset:{name}"));
+            let custom: Vec<&String> = entries
+                .iter()
+                .filter(|e| !e.starts_with("preset:"))
+                .collect();
+            if json {
+                let presets: Vec<_> = PRESETS.iter().map(|p| json!({"preset": p.name, "title": p.title, "enabled": enabled(p.name), "redirect_uris": p.redirect_uris})).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"presets": presets, "custom": custom}))?
+                );
+            } else {
+                for p in PRESETS {
+                    println!(
+                        "[{}] {:<14} {}  ({})",
+                        if enabled(p.name) { "x" } else { " " },
+                        p.name,
+                        p.title,
+                        p.redirect_uris.join(", ")
+                    );
+                }
+                for c in custom {
+                    println!("[x] custom         {c}");
+                }
+            }
+        }
+        AllowedCmd::Enable { preset } => {
+            redirect_uri::preset(&preset).with_context(|| {
+                format!("no preset {preset}; see `mcpgate clients allowed list`")
+            })?;
+            store
+                .allow_redirect(&format!("preset:{preset}"), now())
+                .await?;
+            println!("enabled {preset}");
+        }
+        AllowedCmd::Disable { preset } => {
+            if !store.disallow_redirect(&format!("preset:{preset}")).await? {
+                bail!("preset {preset} is not enabled");
+            }
+            println!("disabled {preset}");
+        }
+        AllowedCmd::Add { uri } => {
+            redirect_uri::validate_form(&uri)?;
+            store.allow_redirect(&uri, now()).await?;
+            println!("allowed {uri}");
+        }
+        AllowedCmd::Remove { uri } => {
+            if !store.disallow_redirect(&uri).await? {
+                bail!("{uri} is not on the list");
+            }
+            println!("removed {uri}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn scope(dir: &Path, cmd: ScopeCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    match cmd {
+        ScopeCmd::Add { name, description } => {
+            let parsed = ScopeSet::parse(&name)?;
+            if parsed.len() != 1 || name.len() > scope::MAX_SCOPE_TOKEN_LEN {
+                bail!("a scope is one token without spaces");
+            }
+            store.upsert_scope(&name, &description).await?;
+            println!("scope {name} added");
+        }
+        ScopeCmd::List { json } => {
+            let scopes = store.scopes().await?;
+            if json {
+                let v: Vec<_> = scopes
+                    .iter()
+                    .map(|(n, d)| json!({"name": n, "description": d}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (n, d) in scopes {
+                    println!("{n}\t{d}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An authorization server over the store, for commands that revoke (so that the
+/// revocation reaches verifiers the same way the server's own does).
+async fn auth_server(store: Store) -> anyhow::Result<AuthServer> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(AuthServer::start(store, AsConfig::new("", "", ScopeSet::new()), clock).await?)
+}
+
+pub async fn grants(dir: &Path, cmd: GrantsCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    let user_id = |name: Option<String>| {
+        let store = store.clone();
+        async move {
+            match name {
+                None => Ok::<_, anyhow::Error>(None),
+                Some(n) => Ok(Some(
+                    store
+                        .user_by_name(&n)
+                        .await?
+                        .with_context(|| format!("no user {n}"))?
+                        .id,
+                )),
+            }
+        }
+    };
+    match cmd {
+        GrantsCmd::List { user, json } => {
+            let uid = user_id(user).await?;
+            let grants = store.grant_views(uid.as_deref()).await?;
+            if json {
+                let v: Vec<_> = grants.iter().map(|g| json!({"grant_id": g.id, "client_id": g.client_id, "client_name": g.client_name, "scope": g.scope, "resource": g.resource, "created_at": g.created_at, "last_used_at": g.last_used_at})).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for g in grants {
+                    println!("{}\t{}\t{}", g.id, g.client_name, g.scope);
+                }
+            }
+        }
+        GrantsCmd::Revoke {
+            grant_id,
+            user,
+            all,
+        } => {
+            let s = auth_server(store.clone()).await?;
+            let ids: Vec<String> = match (grant_id, user, all) {
+                (Some(id), None, false) => vec![id],
+                (None, Some(u), true) => {
+                    let uid = user_id(Some(u)).await?;
+                    store
+                        .grant_views(uid.as_deref())
+                        .await?
+                        .into_iter()
+                        .map(|g| g.id)
+                        .collect()
+                }
+                _ => bail!("give a GRANT_ID, or --user U --all"),
+            };
+            let mut n = 0;
+            for id in ids {
+                if mcpgate_server::flows::revoke::revoke_grant(&s, &id, "operator")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                {
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                bail!("nothing to revoke");
+            }
+            println!("revoked {n} grant(s)");
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(dir: &Path, cmd: KeysCmd) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    match cmd {
+        KeysCmd::Rotate => {
+            mcpgate_server::state::load_keys(&store, now()).await?;
+            let kid = mcpgate_server::state::rotate_keys(&store, now()).await?;
+            println!("new signing key {kid}; running servers pick it up within seconds");
+        }
+        KeysCmd::List => {
+            for (kid, _, created) in store.signing_keys().await? {
+                println!("{kid}\t{}", mcpgate_server::pages::when(Some(created)));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit(dir: &Path, limit: i64, json: bool) -> anyhow::Result<()> {
+    let store = open(dir).await?;
+    let events = store.audit_events(limit.clamp(1, 10_000)).await?;
+    for e in events.iter().rev() {
+        if json {
+            println!(
+                "{}",
+                json!({"seq": e.seq, "at": e.at, "event": e.event, "user_id": e.user_id, "client_id": e.client_id,
+                                  "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default()})
+            );
+        } else {
+            println!(
+                "{}\t{}\tuser={}\tclient={}\t{}",
+                mcpgate_server::pages::when(Some(e.at)),
+                e.event,
+                e.user_id.as_deref().unwrap_or("-"),
+                e.client_id.as_deref().unwrap_or("-"),
+                e.detail
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! `mcpgate mcp`: the calculator alone, protected by an external authorization server
+//! (the topology where the MCP server and the authorization server are separate
+//! services). Tokens are validated by RFC 7662 introspection, with a cache, or as
+//! JWTs against the issuer's JWKS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::{Router, routing::get};
+use mcpgate::app::{self, AppConfig};
+use mcpgate::config::{self, FileConfig};
+use mcpgate_core::clock::SystemClock;
+use mcpgate_core::jwt::Expectations;
+use mcpgate_core::secret::Secret;
+use mcpgate_mcp::validator::discovery::fetch_metadata;
+use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
+use mcpgate_mcp::validator::jwks::Jwks;
+use mcpgate_mcp::{Guard, ResourceMetadata, TokenValidator, metadata};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    #[arg(long, env = "MCPGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[arg(long, env = "MCPGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The authorization server's issuer identifier, exactly as it publishes it.
+    #[arg(long, env = "MCPGATE_ISSUER")]
+    issuer: Option<String>,
+    /// Validate tokens by introspection with these client credentials (HTTP Basic).
+    #[arg(long, env = "MCPGATE_INTROSPECTION_CLIENT_ID")]
+    introspection_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "MCPGATE_INTROSPECTION_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    introspection_client_secret: Option<String>,
+    /// Seconds an active introspection answer is reused (never past the token's exp); 0 disables.
+    #[arg(long, default_value_t = 60, env = "MCPGATE_INTROSPECTION_CACHE_SECS")]
+    introspection_cache_secs: i64,
+    /// Validate tokens as JWTs against the issuer's JWKS instead.
+    #[arg(long, conflicts_with_all = ["introspection_client_id", "introspection_client_secret"])]
+    jwks: bool,
+    /// Least time between two JWKS fetches triggered by unknown key ids.
+    #[arg(long, default_value_t = 10)]
+    jwks_min_refetch_secs: u64,
+    /// No authentication at all (development and benchmarks only).
+    #[arg(long, conflicts_with_all = ["issuer", "jwks", "introspection_client_id"])]
+    insecure_no_auth: bool,
+    #[arg(
+        long = "allowed-origin",
+        env = "MCPGATE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+}
+
+pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid default"));
+    let public = config::parse_public_url(
+        args.public_url
+            .as_deref()
+            .or(file.public_url.as_deref())
+            .unwrap_or(config::DEFAULT_PUBLIC_URL),
+    )?;
+    let mut cfg = AppConfig::new(&public, std::path::PathBuf::new());
+    cfg.extra_origins = args.allowed_origins.clone();
+    let resource = cfg.resource();
+    let resource_str = metadata::canonical_resource(&resource);
+    let policy = mcpgate_calculator::scope_policy();
+    let shutdown = CancellationToken::new();
+
+    let (guard, prm, mode) = if args.insecure_no_auth {
+        (
+            Guard::open(cfg.max_body_bytes),
+            None,
+            "no authentication (--insecure-no-auth)".to_owned(),
+        )
+    } else {
+        let issuer = args
+            .issuer
+            .clone()
+            .context("--issuer is required (or --insecure-no-auth)")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let md = fetch_metadata(&http, &issuer)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let clock = Arc::new(SystemClock);
+        let (validator, mode): (Arc<dyn TokenValidator>, String) = if args.jwks {
+            let jwks_uri = md
+                .get("jwks_uri")
+                .and_then(|v| v.as_str())
+                .context("the issuer publishes no jwks_uri")?;
+            let v = Jwks::start(
+                http,
+                jwks_uri.to_owned(),
+                Expectations::new(&issuer, &resource_str),
+                clock,
+                Duration::from_secs(args.jwks_min_refetch_secs),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (Arc::new(v), format!("JWT verified against {jwks_uri}"))
+        } else {
+            let (Some(id), Some(secret)) = (
+                args.introspection_client_id.clone(),
+                args.introspection_client_secret.clone(),
+            ) else {
+                bail!(
+                    "give --introspection-client-id and --introspection-client-secret, or --jwks"
+                );
+            };
+            let endpoint = md
+                .get("introspection_endpoint")
+                .and_then(|v| v.as_str())
+                .context("the issuer publishes no introspection_endpoint")?
+                .to_owned();
+            let v = Introspection::new(
+                http,
+                IntrospectionConfig {
+                    endpoint: endpoint.clone(),
+                    client_id: id,
+                    client_secret: Secret::new(secret),
+                    issuer: issuer.clone(),
+                    audience: resource_str.clone(),
+                    positive_ttl_secs: args.introspection_cache_secs.max(0),
+                    negative_ttl_secs: args.introspection_cache_secs.clamp(0, 5),
+                    max_entries: 100_000,
+                },
+                clock,
+            );
+            (
+                Arc::new(v),
+                format!(
+                    "introspection at {endpoint} (cache {} s)",
+                    args.introspection_cache_secs
+                ),
+            )
+        };
+        let guard = Guard::new(
+            validator,
+            policy.clone(),
+            metadata::metadata_url(&resource),
+            cfg.max_body_bytes,
+        );
+        let prm = ResourceMetadata::new(
+            &resource,
+            &issuer,
+            &policy.all_scopes(),
+            "mcpgate calculator",
+        );
+        (guard, Some(prm), mode)
+    };
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(app::mcp_router(&cfg, guard, shutdown.clone()));
+    if let Some(prm) = prm {
+        router = router.merge(metadata::router(prm, &resource));
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("mcpgate mcp listening on {}", listener.local_addr()?);
+    println!("  MCP endpoint: {resource}");
+    println!("  tokens:       {mode}");
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        signal.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            if let Ok(mut t) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                t.recv().await;
+                signal.cancel();
+            }
+        });
+    }
+    app::serve(listener, router, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The introspection validator (RFC 7662) against a live mcpgate authorization server:
+//! what it accepts, and how its cache behaves.
+
+use std::sync::Arc;
+
+use mcpgate_core::clock::SystemClock;
+use mcpgate_core::secret::Secret;
+use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
+use mcpgate_mcp::{Rejection, TokenValidator};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+async fn rs_credentials(app: &TestApp) -> Secret {
+    let secret = Secret::generate();
+    app.auth
+        .store
+        .insert_client(&mcpgate_store::Client {
+            client_id: "rs".into(),
+            secret_hash: Some(secret.hash()),
+            name: "RS".into(),
+            redirect_uris: vec![],
+            kind: mcpgate_store::ClientKind::Preregistered,
+            auth_method: "client_secret_basic".into(),
+            can_introspect: true,
+            owner_user_id: None,
+            registration_hash: None,
+            metadata: json!({}),
+            created_at: 0,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    secret
+}
+
+fn validator(app: &TestApp, secret: &Secret, cache: i64, audience: &str) -> Introspection {
+    Introspection::new(
+        reqwest::Client::new(),
+        IntrospectionConfig {
+            endpoint: app.url("/introspect"),
+            client_id: "rs".into(),
+            client_secret: secret.clone(),
+            issuer: app.base.clone(),
+            audience: audience.into(),
+            positive_ttl_secs: cache,
+            negative_ttl_secs: 1,
+            max_entries: 1000,
+        },
+        Arc::new(SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn cached_answers_are_reused_and_uncached_ones_see_revocation() {
+    let app = TestApp::spawn().await;
+    let secret = rs_credentials(&app).await;
+    let (client_id, tok) = app.tokens(Some(&["op:add"])).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let cached = validator(&app, &secret, 60, &app.mcp_url());
+    let uncached = validator(&app, &secret, 0, &app.mcp_url());
+    let p = cached.validate(access).await.unwrap();
+    assert_eq!(p.username.as_deref(), Some("alice"));
+    assert_eq!(p.client_id, client_id);
+    assert_eq!(p.scopes.to_string(), "op:add");
+    assert!(uncached.validate(access).await.is_ok());
+
+    app.http
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", tok["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        uncached.validate(access).await,
+        Err(Rejection::Invalid("inactive")),
+        "no cache: revocation seen at once"
+    );
+    assert!(
+        cached.validate(access).await.is_ok(),
+        "within the cache period the cached answer stands (no call made)"
+    );
+
+    // With the authorization server gone, the cached answer still serves; an unknown
+    // token is "unavailable" (503), never cached, never accepted.
+    let other = app.tokens(None).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(app);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(cached.validate(access).await.is_ok());
+    assert!(matches!(
+        cached.validate(&other).await,
+        Err(Rejection::Unavailable(_))
+    ));
+    assert!(matches!(
+        cached.validate(&other).await,
+        Err(Rejection::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn wrong_audience_and_bad_credentials_are_refused() {
+    let app = TestApp::spawn().await;
+    let secret = rs_credentials(&app).await;
+    let (_, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let elsewhere = validator(&app, &secret, 0, "https://other.example/mcp");
+    assert_eq!(
+        elsewhere.validate(access).await,
+        Err(Rejection::Invalid("wrong audience"))
+    );
+    let refresh = validator(&app, &secret, 0, &app.mcp_url());
+    assert_eq!(
+        refresh
+            .validate(tok["refresh_token"].as_str().unwrap())
+            .await,
+        Err(Rejection::Invalid("not an access token"))
+    );
+    let bad = validator(&app, &Secret::new("wrong"), 0, &app.mcp_url());
+    assert!(
+        matches!(bad.validate(access).await, Err(Rejection::Unavailable(_))),
+        "the RS's own credentials are refused: 503, not a 401 for the client"
+    );
+}
