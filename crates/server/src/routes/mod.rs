@@ -2,6 +2,7 @@
 
 mod apps;
 mod authorize;
+mod clients;
 mod consent;
 mod introspect;
 mod login;
@@ -29,6 +30,7 @@ pub fn router(s: AuthServer) -> Router {
         .merge(introspect::router())
         .merge(revoke::router())
         .merge(apps::router())
+        .merge(clients::router())
         .route(
             "/assets/style.css",
             get(|| async {

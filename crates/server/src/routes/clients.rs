@@ -1,0 +1,123 @@
+//! "My OAuth clients": a signed-in person creates clients for AI clients that take a
+//! manual client id and secret. The secret is shown once and stored as a hash.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_store::{Client, ClientKind, User};
+use serde_json::json;
+
+use crate::flows::register::{allow_list, check_redirects, clean_name};
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new().route("/clients", get(list).post(create)).route("/clients/delete", post(delete))
+}
+
+/// Most clients one person may own.
+const MAX_OWN_CLIENTS: usize = 50;
+
+pub struct ClientLine {
+    pub client_id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+}
+
+pub struct Created {
+    pub name: String,
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "clients.html")]
+struct ClientsPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    clients: Vec<ClientLine>,
+    created: Option<Created>,
+    error: Option<String>,
+}
+
+async fn page(s: &AuthServer, headers: &HeaderMap, user: &User, created: Option<Created>, error: Option<String>) -> Response {
+    let clients = s
+        .store
+        .clients(Some(&user.id))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ClientLine { confidential: !c.is_public(), client_id: c.client_id, name: c.name, redirect_uris: c.redirect_uris })
+        .collect();
+    let csrf = pages::csrf(s, headers);
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    pages::render(&ClientsPage { csrf: &csrf.token, username: &user.username, clients, created, error }, status, csrf.set_cookie)
+}
+
+async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
+    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    page(&s, &headers, &user, None, None).await
+}
+
+async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    let name = match clean_name(f.get("name")) {
+        Ok(n) => n,
+        Err(e) => return page(&s, &headers, &user, None, Some(e.description.into_owned())).await,
+    };
+    let uris: Vec<String> = f.get("redirect_uris").unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let allow = match allow_list(&s).await {
+        Ok(a) => a,
+        Err(_) => return pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "Try again later."),
+    };
+    if let Err(e) = check_redirects(&allow, &uris) {
+        return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
+    }
+    if s.store.clients(Some(&user.id)).await.map(|c| c.len()).unwrap_or(0) >= MAX_OWN_CLIENTS {
+        return page(&s, &headers, &user, None, Some(format!("You can own at most {MAX_OWN_CLIENTS} clients."))).await;
+    }
+    let confidential = f.get("kind") != Some("public");
+    let secret = confidential.then(Secret::generate);
+    let client = Client {
+        client_id: random_id(),
+        secret_hash: secret.as_ref().map(Secret::hash),
+        name: name.clone(),
+        redirect_uris: uris,
+        kind: ClientKind::Preregistered,
+        auth_method: if confidential { "client_secret_basic".into() } else { "none".into() },
+        can_introspect: false,
+        owner_user_id: Some(user.id.clone()),
+        registration_hash: None,
+        metadata: json!({"client_name": name}),
+        created_at: s.now(),
+        last_used_at: None,
+    };
+    if s.store.insert_client(&client).await.is_err() {
+        return pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "The client could not be saved. Try again.");
+    }
+    s.audit("client_created", Some(&user.id), Some(&client.client_id), json!({"name": client.name})).await;
+    let created = Created { name, client_id: client.client_id, secret: secret.map(|s| s.expose().to_owned()) };
+    page(&s, &headers, &user, Some(created), None).await
+}
+
+async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    if !pages::csrf_ok(&headers, &f) {
+        return pages::csrf_failure();
+    }
+    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    if let Some(id) = f.get("client_id")
+        && s.store.delete_client(id, Some(&user.id)).await.unwrap_or(false)
+    {
+        s.audit("client_deleted", Some(&user.id), Some(id), json!({})).await;
+    }
+    pages::see_other("/clients")
+}
