@@ -12,7 +12,9 @@ use mcpgate_core::jwt::Expectations;
 use mcpgate_core::redirect_uri::PRESETS;
 use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_mcp::validator::local::LocalJwt;
-use mcpgate_mcp::{EndpointConfig, Guard, McpEndpoint, ResourceMetadata, metadata};
+use mcpgate_mcp::{
+    AuditSink, EndpointConfig, Guard, McpEndpoint, ResourceMetadata, ToolCallEvent, metadata,
+};
 use mcpgate_server::{AsConfig, AuthServer};
 use mcpgate_store::{Store, User};
 use tokio::net::TcpListener;
@@ -98,14 +100,15 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         keys: auth.keys.clone(),
         revoked: auth.revoked.clone(),
         expect: Expectations::new(cfg.issuer(), resource_str),
-        clock,
+        clock: clock.clone(),
     };
     let guard = Guard::new(
         Arc::new(validator),
         policy.clone(),
         metadata::metadata_url(&resource),
         cfg.max_body_bytes,
-    );
+    )
+    .with_audit(StoreAudit::spawn(store.clone(), clock.clone()));
     let prm = ResourceMetadata::new(
         &resource,
         cfg.issuer(),
@@ -122,6 +125,58 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         auth,
         first_run,
     })
+}
+
+/// Tool-call audit events into the store, off the request path: the guard's
+/// `try_send` never waits; a background task writes batches in one transaction.
+/// When the queue is full (the store far behind), events are dropped and counted in
+/// the log rather than slowing calls down.
+struct StoreAudit {
+    tx: tokio::sync::mpsc::Sender<ToolCallEvent>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl StoreAudit {
+    fn spawn(store: Store, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ToolCallEvent>(10_000);
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(256);
+            while rx.recv_many(&mut buf, 256).await > 0 {
+                let now = clock.now();
+                let rows: Vec<_> = buf
+                    .drain(..)
+                    .map(|e| {
+                        let detail = serde_json::json!({"tool": e.tool, "operation": e.operation, "allowed": e.allowed,
+                                                         "needed": e.needed, "username": e.username});
+                        (now, "tool_call".to_owned(), Some(e.subject), Some(e.client_id), detail)
+                    })
+                    .collect();
+                if let Err(e) = store.audit_batch(&rows).await {
+                    tracing::error!(error = %e, "writing tool-call audit events failed");
+                }
+            }
+        });
+        Arc::new(Self {
+            tx,
+            dropped: Default::default(),
+        })
+    }
+}
+
+impl AuditSink for StoreAudit {
+    fn tool_call(&self, event: ToolCallEvent) {
+        tracing::info!(target: "mcpgate::audit", event = "tool_call", subject = %event.subject, client_id = %event.client_id,
+                       tool = %event.tool, operation = ?event.operation, allowed = event.allowed);
+        if self.tx.try_send(event).is_err() {
+            let n = self
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, "audit queue full: tool-call events dropped");
+            }
+        }
+    }
 }
 
 /// `/mcp`: the calculator, stateless, behind `guard`.

@@ -13,6 +13,7 @@
 //! This is the only crate of the workspace that speaks rmcp's transport; tool sets
 //! implement rmcp's handler trait and hand it to [`endpoint::McpEndpoint`].
 
+pub mod audit;
 pub mod endpoint;
 pub mod guard;
 pub mod metadata;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod principal;
 pub mod validator;
 
+pub use audit::{AuditSink, ToolCallEvent};
 pub use endpoint::{EndpointConfig, McpEndpoint};
 pub use guard::Guard;
 pub use metadata::ResourceMetadata;

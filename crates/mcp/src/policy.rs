@@ -52,6 +52,21 @@ impl ToolScopePolicy {
         }
     }
 
+    /// The value of the argument a tool's rule keys on, for audit records.
+    pub fn keyed_argument(
+        &self,
+        tool: &str,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Option<String> {
+        match self.tools.get(tool)? {
+            ToolRule::ByArgument { argument, .. } => arguments?
+                .get(*argument)?
+                .as_str()
+                .map(|s| s.chars().take(64).collect()),
+            ToolRule::Fixed(_) => None,
+        }
+    }
+
     /// Every scope any tool can need: what the resource advertises in its metadata.
     pub fn all_scopes(&self) -> ScopeSet {
         self.tools

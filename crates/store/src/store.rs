@@ -654,6 +654,26 @@ impl Store {
         Ok(())
     }
 
+    /// Writes many events in one transaction: (at, event, user, client, detail).
+    pub async fn audit_batch(
+        &self,
+        events: &[(
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            serde_json::Value,
+        )],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (at, event, user, client, detail) in events {
+            sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(at).bind(event).bind(user).bind(client).bind(detail.to_string()).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
         Ok(
             sqlx::query_as::<_, AuditEvent>(

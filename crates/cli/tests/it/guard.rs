@@ -254,3 +254,58 @@ async fn listing_tools_needs_a_token_but_no_scope() {
     let r = app.calc_as(&t, "add", 1.0, 1.0).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn tool_calls_are_audited_allowed_and_denied() {
+    let app = TestApp::spawn().await;
+    let t = app.mint("op:add", |c| c.sub = "user-audit".into());
+    assert_eq!(
+        app.calc_as(&t, "add", 1.0, 2.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.calc_as(&t, "divide", 1.0, 2.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let mut calls = Vec::new();
+    for _ in 0..100 {
+        calls = app
+            .auth
+            .store
+            .audit_events(50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == "tool_call")
+            .collect();
+        if calls.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls.len(), 2, "both decisions recorded");
+    let details: Vec<serde_json::Value> = calls
+        .iter()
+        .rev()
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(details[0]["operation"], "add");
+    assert_eq!(details[0]["allowed"], true);
+    assert_eq!(details[1]["operation"], "divide");
+    assert_eq!(details[1]["allowed"], false);
+    assert_eq!(details[1]["needed"], "op:div");
+    assert!(
+        calls
+            .iter()
+            .all(|e| e.user_id.as_deref() == Some("user-audit")
+                && e.client_id.as_deref() == Some("client-1"))
+    );
+}

@@ -20,6 +20,7 @@ use axum::{
 };
 use http::{Method, header};
 
+use crate::audit::{AuditSink, ToolCallEvent};
 use crate::policy::ToolScopePolicy;
 use crate::principal::Principal;
 use crate::validator::{Rejection, TokenValidator};
@@ -38,6 +39,7 @@ struct GuardInner {
     policy: ToolScopePolicy,
     challenger: Challenger,
     max_body_bytes: usize,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl Guard {
@@ -58,6 +60,7 @@ impl Guard {
                     scope_hint,
                 },
                 max_body_bytes,
+                audit: None,
             }),
         }
     }
@@ -73,7 +76,22 @@ impl Guard {
                     scope_hint: String::new(),
                 },
                 max_body_bytes,
+                audit: None,
             }),
+        }
+    }
+
+    /// Reports every `tools/call` decision to `sink`.
+    pub fn with_audit(self, sink: Arc<dyn AuditSink>) -> Self {
+        let inner = GuardInner {
+            validator: self.inner.validator.clone(),
+            policy: self.inner.policy.clone(),
+            challenger: self.inner.challenger.clone(),
+            max_body_bytes: self.inner.max_body_bytes,
+            audit: Some(sink),
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -145,16 +163,20 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         envelope.tool.as_deref(),
     ) {
         let need = g.policy.required(tool, envelope.arguments.as_ref());
-        if !p.scopes.is_superset(&need) {
-            tracing::info!(
-                target: "mcpgate::audit",
-                event = "tool_call_denied",
-                tool,
-                subject = %p.subject,
-                client_id = %p.client_id,
-                need = %need,
-                "insufficient scope"
-            );
+        let allowed = p.scopes.is_superset(&need);
+        if let Some(sink) = &g.audit {
+            sink.tool_call(ToolCallEvent {
+                subject: p.subject.clone(),
+                username: p.username.clone(),
+                client_id: p.client_id.clone(),
+                tool: tool.chars().take(128).collect(),
+                operation: g.policy.keyed_argument(tool, envelope.arguments.as_ref()),
+                allowed,
+                needed: need.to_string(),
+            });
+        }
+        if !allowed {
+            tracing::info!(target: "mcpgate::audit", event = "tool_call_denied", tool, subject = %p.subject, client_id = %p.client_id, need = %need);
             return g
                 .challenger
                 .respond(Refusal::InsufficientScope(need.to_string()));

@@ -17,7 +17,9 @@ use crate::pages;
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
-    Router::new().route("/clients", get(list).post(create)).route("/clients/delete", post(delete))
+    Router::new()
+        .route("/clients", get(list).post(create))
+        .route("/clients/delete", post(delete))
 }
 
 /// Most clients one person may own.
@@ -46,22 +48,49 @@ struct ClientsPage<'a> {
     error: Option<String>,
 }
 
-async fn page(s: &AuthServer, headers: &HeaderMap, user: &User, created: Option<Created>, error: Option<String>) -> Response {
+async fn page(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    user: &User,
+    created: Option<Created>,
+    error: Option<String>,
+) -> Response {
     let clients = s
         .store
         .clients(Some(&user.id))
         .await
         .unwrap_or_default()
         .into_iter()
-        .map(|c| ClientLine { confidential: !c.is_public(), client_id: c.client_id, name: c.name, redirect_uris: c.redirect_uris })
+        .map(|c| ClientLine {
+            confidential: !c.is_public(),
+            client_id: c.client_id,
+            name: c.name,
+            redirect_uris: c.redirect_uris,
+        })
         .collect();
     let csrf = pages::csrf(s, headers);
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    pages::render(&ClientsPage { csrf: &csrf.token, username: &user.username, clients, created, error }, status, csrf.set_cookie)
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    pages::render(
+        &ClientsPage {
+            csrf: &csrf.token,
+            username: &user.username,
+            clients,
+            created,
+            error,
+        },
+        status,
+        csrf.set_cookie,
+    )
 }
 
 async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::see_other("/login?next=/clients");
+    };
     page(&s, &headers, &user, None, None).await
 }
 
@@ -69,21 +98,49 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::see_other("/login?next=/clients");
+    };
     let name = match clean_name(f.get("name")) {
         Ok(n) => n,
         Err(e) => return page(&s, &headers, &user, None, Some(e.description.into_owned())).await,
     };
-    let uris: Vec<String> = f.get("redirect_uris").unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let uris: Vec<String> = f
+        .get("redirect_uris")
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     let allow = match allow_list(&s).await {
         Ok(a) => a,
-        Err(_) => return pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "Try again later."),
+        Err(_) => {
+            return pages::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "Try again later.",
+            );
+        }
     };
     if let Err(e) = check_redirects(&allow, &uris) {
         return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
     }
-    if s.store.clients(Some(&user.id)).await.map(|c| c.len()).unwrap_or(0) >= MAX_OWN_CLIENTS {
-        return page(&s, &headers, &user, None, Some(format!("You can own at most {MAX_OWN_CLIENTS} clients."))).await;
+    if s.store
+        .clients(Some(&user.id))
+        .await
+        .map(|c| c.len())
+        .unwrap_or(0)
+        >= MAX_OWN_CLIENTS
+    {
+        return page(
+            &s,
+            &headers,
+            &user,
+            None,
+            Some(format!("You can own at most {MAX_OWN_CLIENTS} clients.")),
+        )
+        .await;
     }
     let confidential = f.get("kind") != Some("public");
     let secret = confidential.then(Secret::generate);
@@ -93,7 +150,11 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         name: name.clone(),
         redirect_uris: uris,
         kind: ClientKind::Preregistered,
-        auth_method: if confidential { "client_secret_basic".into() } else { "none".into() },
+        auth_method: if confidential {
+            "client_secret_basic".into()
+        } else {
+            "none".into()
+        },
         can_introspect: false,
         owner_user_id: Some(user.id.clone()),
         registration_hash: None,
@@ -102,10 +163,24 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         last_used_at: None,
     };
     if s.store.insert_client(&client).await.is_err() {
-        return pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "The client could not be saved. Try again.");
+        return pages::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "The client could not be saved. Try again.",
+        );
     }
-    s.audit("client_created", Some(&user.id), Some(&client.client_id), json!({"name": client.name})).await;
-    let created = Created { name, client_id: client.client_id, secret: secret.map(|s| s.expose().to_owned()) };
+    s.audit(
+        "client_created",
+        Some(&user.id),
+        Some(&client.client_id),
+        json!({"name": client.name}),
+    )
+    .await;
+    let created = Created {
+        name,
+        client_id: client.client_id,
+        secret: secret.map(|s| s.expose().to_owned()),
+    };
     page(&s, &headers, &user, Some(created), None).await
 }
 
@@ -113,11 +188,17 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let Some(user) = pages::current_user(&s, &headers).await else { return pages::see_other("/login?next=/clients") };
+    let Some(user) = pages::current_user(&s, &headers).await else {
+        return pages::see_other("/login?next=/clients");
+    };
     if let Some(id) = f.get("client_id")
-        && s.store.delete_client(id, Some(&user.id)).await.unwrap_or(false)
+        && s.store
+            .delete_client(id, Some(&user.id))
+            .await
+            .unwrap_or(false)
     {
-        s.audit("client_deleted", Some(&user.id), Some(id), json!({})).await;
+        s.audit("client_deleted", Some(&user.id), Some(id), json!({}))
+            .await;
     }
     pages::see_other("/clients")
 }
