@@ -2,8 +2,8 @@
 //! WAL mode allows it while the server runs); revocations and key rotations reach a
 //! running server through the store within its sync period (2 s).
 
+use mcpgate::config::Database;
 use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -152,17 +152,15 @@ fn read_password() -> anyhow::Result<String> {
     Ok(p)
 }
 
-async fn open(dir: &Path) -> anyhow::Result<Store> {
-    Store::open_dir(dir)
-        .await
-        .with_context(|| format!("opening the data directory {}", dir.display()))
+async fn open(db: &Database) -> anyhow::Result<Store> {
+    db.open().await
 }
 
 fn now() -> i64 {
     SystemClock.now()
 }
 
-pub async fn user(dir: &Path, cmd: UserCmd) -> anyhow::Result<()> {
+pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         UserCmd::Add {
@@ -230,7 +228,7 @@ pub async fn user(dir: &Path, cmd: UserCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn client(dir: &Path, cmd: ClientCmd) -> anyhow::Result<()> {
+pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         ClientCmd::Add {
@@ -319,7 +317,7 @@ fn client_json(c: &Client) -> serde_json::Value {
            "confidential": !c.is_public(), "introspection": c.can_introspect, "created_at": c.created_at, "last_used_at": c.last_used_at})
 }
 
-pub async fn allowed(dir: &Path, cmd: AllowedCmd) -> anyhow::Result<()> {
+pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         AllowedCmd::List { json } => {
@@ -380,7 +378,7 @@ pub async fn allowed(dir: &Path, cmd: AllowedCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn scope(dir: &Path, cmd: ScopeCmd) -> anyhow::Result<()> {
+pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         ScopeCmd::Add { name, description } => {
@@ -416,7 +414,7 @@ async fn auth_server(store: Store) -> anyhow::Result<AuthServer> {
     Ok(AuthServer::start(store, AsConfig::new("", "", ScopeSet::new()), clock).await?)
 }
 
-pub async fn grants(dir: &Path, cmd: GrantsCmd) -> anyhow::Result<()> {
+pub async fn grants(dir: &Database, cmd: GrantsCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     let user_id = |name: Option<String>| {
         let store = store.clone();
@@ -483,7 +481,7 @@ pub async fn grants(dir: &Path, cmd: GrantsCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn keys(dir: &Path, cmd: KeysCmd) -> anyhow::Result<()> {
+pub async fn keys(dir: &Database, cmd: KeysCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         KeysCmd::Rotate => {
@@ -500,7 +498,7 @@ pub async fn keys(dir: &Path, cmd: KeysCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn audit(dir: &Path, limit: i64, json: bool) -> anyhow::Result<()> {
+pub async fn audit(dir: &Database, limit: i64, json: bool) -> anyhow::Result<()> {
     let store = open(dir).await?;
     let events = store.audit_events(limit.clamp(1, 10_000)).await?;
     for e in events.iter().rev() {

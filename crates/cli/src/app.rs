@@ -30,6 +30,8 @@ pub struct AppConfig {
     /// issuer identifier.
     pub public_base: String,
     pub data_dir: PathBuf,
+    /// PostgreSQL URL; SQLite in `data_dir` when absent.
+    pub database_url: Option<String>,
     pub extra_origins: Vec<String>,
     pub max_body_bytes: usize,
     /// Separately deployed MCP servers this authorization server issues tokens for.
@@ -45,6 +47,7 @@ impl AppConfig {
         Self {
             public_base: config::origin_string(public_url),
             data_dir,
+            database_url: None,
             extra_origins: Vec::new(),
             max_body_bytes: mcpgate_mcp::endpoint::DEFAULT_MAX_BODY_BYTES,
             access_ttl_secs: None,
@@ -81,7 +84,12 @@ pub struct App {
 /// signing key, the calculator's scopes, the allowed-client presets and an
 /// administrator with a random password (returned once, never stored in clear).
 pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result<App> {
-    let store = Store::open_dir(&cfg.data_dir).await?;
+    let store = config::Database {
+        url: cfg.database_url.clone(),
+        dir: cfg.data_dir.clone(),
+    }
+    .open()
+    .await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let resource = cfg.resource();
     let resource_str = metadata::canonical_resource(&resource);
@@ -210,9 +218,11 @@ async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
+    // Several instances may start on one empty database at once: the first to create
+    // the administrator wins; the others find it there (unique username).
     let password = Secret::generate();
     let hash = mcpgate_server::pages::passwords::hash(password.expose().to_owned()).await;
-    store
+    match store
         .create_user(&User {
             id: random_id(),
             username: "admin".into(),
@@ -222,7 +232,12 @@ async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
             disabled: false,
             created_at: now,
         })
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        Err(mcpgate_store::StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     Ok(Some(FirstRun {
         username: "admin".into(),
         password,

@@ -63,3 +63,37 @@ pub fn parse_public_url(s: &str) -> anyhow::Result<Url> {
 pub fn origin_string(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
 }
+
+/// Where the authorization server's state lives: PostgreSQL when a URL is given,
+/// else SQLite in the data directory.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub url: Option<String>,
+    pub dir: PathBuf,
+}
+
+impl Database {
+    pub async fn open(&self) -> anyhow::Result<mcpgate_store::Store> {
+        let store = match &self.url {
+            Some(url) => mcpgate_store::Store::open(url).await,
+            None => mcpgate_store::Store::open_dir(&self.dir).await,
+        };
+        store.with_context(|| format!("opening the database ({})", self.describe()))
+    }
+
+    /// For messages: the data directory, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.url {
+            None => self.dir.display().to_string(),
+            Some(u) => match url::Url::parse(u) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "postgres://…".into(),
+            },
+        }
+    }
+}

@@ -18,6 +18,15 @@ struct Cli {
     /// Directory holding the SQLite database and keys.
     #[arg(long, global = true, env = "MCPGATE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…) to use instead of SQLite in the data directory,
+    /// for several instances serving one deployment.
+    #[arg(
+        long,
+        global = true,
+        env = "MCPGATE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     /// TOML configuration file; flags and environment override it.
     #[arg(long, global = true, env = "MCPGATE_CONFIG")]
     config: Option<PathBuf>,
@@ -78,24 +87,32 @@ fn main() -> anyhow::Result<()> {
         .data_dir
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
+    let db = config::Database {
+        url: cli.database.or_else(|| file.database.clone()),
+        dir: data_dir.clone(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => rt.block_on(serve::run(args, file, data_dir)),
+        Command::Serve(args) => rt.block_on(serve::run(args, file, db)),
         Command::Mcp(args) => rt.block_on(rs::run(args, file)),
-        Command::User(c) => rt.block_on(admin::user(&data_dir, c)),
-        Command::Client(c) => rt.block_on(admin::client(&data_dir, c)),
+        Command::User(c) => rt.block_on(admin::user(&db, c)),
+        Command::Client(c) => rt.block_on(admin::client(&db, c)),
         Command::Clients {
             cmd: ClientsCmd::Allowed(c),
-        } => rt.block_on(admin::allowed(&data_dir, c)),
-        Command::Scope(c) => rt.block_on(admin::scope(&data_dir, c)),
-        Command::Grants(c) => rt.block_on(admin::grants(&data_dir, c)),
-        Command::Keys(c) => rt.block_on(admin::keys(&data_dir, c)),
-        Command::Audit { limit, json } => rt.block_on(admin::audit(&data_dir, limit, json)),
+        } => rt.block_on(admin::allowed(&db, c)),
+        Command::Scope(c) => rt.block_on(admin::scope(&db, c)),
+        Command::Grants(c) => rt.block_on(admin::grants(&db, c)),
+        Command::Keys(c) => rt.block_on(admin::keys(&db, c)),
+        Command::Audit { limit, json } => rt.block_on(admin::audit(&db, limit, json)),
         Command::Migrate => rt.block_on(async {
-            mcpgate_store::Store::open_dir(&data_dir).await?;
-            println!("migrations applied in {}", data_dir.display());
+            let store = db.open().await?;
+            println!(
+                "migrations applied ({}: {})",
+                store.backend(),
+                db.describe()
+            );
             Ok(())
         }),
     }

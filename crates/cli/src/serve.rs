@@ -1,10 +1,9 @@
 //! `mcpgate serve`: everything on one port.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use mcpgate::app::{self, AppConfig};
-use mcpgate::config::{self, FileConfig};
+use mcpgate::config::{self, Database, FileConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +30,7 @@ pub struct ServeArgs {
     access_token_ttl: Option<i64>,
 }
 
-pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow::Result<()> {
+pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
     let listen = args
         .listen
         .or(file.listen)
@@ -42,7 +41,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
             .or(file.public_url.as_deref())
             .unwrap_or(config::DEFAULT_PUBLIC_URL),
     )?;
-    let mut cfg = AppConfig::new(&public, data_dir);
+    let mut cfg = AppConfig::new(&public, db.dir.clone());
+    cfg.database_url = db.url.clone();
     cfg.extra_origins = if args.allowed_origins.is_empty() {
         file.allowed_origins.unwrap_or_default()
     } else {
@@ -62,7 +62,11 @@ pub async fn run(args: ServeArgs, file: FileConfig, data_dir: PathBuf) -> anyhow
     let resource = cfg.resource();
     let base = &cfg.public_base;
     println!("mcpgate {} listening on {bound}", env!("CARGO_PKG_VERSION"));
-    println!("  data directory:        {}", cfg.data_dir.display());
+    println!(
+        "  database:              {} ({})",
+        db.describe(),
+        app.auth.store.backend()
+    );
     println!("  MCP endpoint:          {resource}");
     println!("  authorization server:  {base}");
     println!("  connected apps:        {base}/apps");

@@ -1,13 +1,16 @@
-//! The SQLite store.
+//! The store: one code path over SQLite (the embedded default) and PostgreSQL
+//! (several instances sharing one database). Each method's body is compiled once per
+//! backend by [`dispatch!`]; the SQL is the same, with `$N` placeholders both accept.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, sqlite::SqliteRow};
 
 use crate::model::*;
 
@@ -42,13 +45,67 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled for
+/// each backend, so one query text serves both.
+macro_rules! dispatch {
+    ($self:ident, $pool:ident, $body:block) => {
+        match &$self.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A client row as stored; lists are JSON text.
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    secret_hash: Option<String>,
+    name: String,
+    redirect_uris: String,
+    kind: String,
+    auth_method: String,
+    can_introspect: bool,
+    owner_user_id: Option<String>,
+    registration_hash: Option<String>,
+    metadata: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<ClientRow> for Client {
+    fn from(r: ClientRow) -> Self {
+        Client {
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            name: r.name,
+            redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+            kind: ClientKind::parse(&r.kind),
+            auth_method: r.auth_method,
+            can_introspect: r.can_introspect,
+            owner_user_id: r.owner_user_id,
+            registration_hash: r.registration_hash,
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
 
 impl Store {
     /// Opens (creating if needed) `mcpgate.db` in `dir` and applies migrations.
@@ -58,8 +115,20 @@ impl Store {
         Self::open(&format!("sqlite://{}", dir.join("mcpgate.db").display())).await
     }
 
-    /// Opens a database URL (`sqlite://path`) and applies migrations.
+    /// Opens a database URL — `sqlite://path` or `postgres://…` — and applies the
+    /// backend's migrations.
     pub async fn open(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            return Ok(Self {
+                pool: Pool::Postgres(pool),
+            });
+        }
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             // WAL lets the CLI write while the server runs; busy_timeout makes the
@@ -72,245 +141,283 @@ impl Store {
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    /// The backend's name, for messages.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
     }
 
     // ---------------------------------------------------------------- users
 
     pub async fn create_user(&self, u: &User) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, username, email, password_hash, is_admin, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&u.id).bind(&u.username).bind(&u.email).bind(&u.password_hash)
-            .bind(u.is_admin).bind(u.disabled).bind(u.created_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO users (id, username, email, password_hash, is_admin, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&u.id).bind(&u.username).bind(&u.email).bind(&u.password_hash)
+                .bind(u.is_admin).bind(u.disabled).bind(u.created_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
-        Ok(
-            sqlx::query_as::<_, User>("SELECT * FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, User>("SELECT * FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
-        Ok(
-            sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
-        Ok(
-            sqlx::query_as::<_, User>("SELECT * FROM users ORDER BY username")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, User>("SELECT * FROM users ORDER BY username")
+                    .fetch_all(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?
-            .get(0))
+        dispatch!(self, pool, {
+            Ok(sqlx::query("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await?
+                .get(0))
+        })
     }
 
     pub async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
-            .bind(disabled)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+                .bind(disabled)
+                .bind(username)
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
-            .bind(hash)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+                .bind(hash)
+                .bind(username)
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     // -------------------------------------------------------------- clients
 
-    fn client_row(r: &SqliteRow) -> Client {
-        Client {
-            client_id: r.get("client_id"),
-            secret_hash: r.get("secret_hash"),
-            name: r.get("name"),
-            redirect_uris: serde_json::from_str(r.get::<&str, _>("redirect_uris"))
-                .unwrap_or_default(),
-            kind: ClientKind::parse(r.get("kind")),
-            auth_method: r.get("auth_method"),
-            can_introspect: r.get("can_introspect"),
-            owner_user_id: r.get("owner_user_id"),
-            registration_hash: r.get("registration_hash"),
-            metadata: serde_json::from_str(r.get::<&str, _>("metadata")).unwrap_or_default(),
-            created_at: r.get("created_at"),
-            last_used_at: r.get("last_used_at"),
-        }
-    }
-
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
-        sqlx::query("INSERT INTO clients (client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-            .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
-            .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-            .bind(c.kind.as_str()).bind(&c.auth_method).bind(c.can_introspect).bind(&c.owner_user_id)
-            .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.created_at).bind(c.last_used_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO clients (client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
+                .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+                .bind(c.kind.as_str()).bind(&c.auth_method).bind(c.can_introspect).bind(&c.owner_user_id)
+                .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.created_at).bind(c.last_used_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     /// Inserts or replaces a client known by its metadata document (refetched documents
     /// may change).
     pub async fn upsert_document_client(&self, c: &Client) -> Result<()> {
-        sqlx::query("DELETE FROM clients WHERE client_id = $1 AND kind = 'metadata_document'")
-            .bind(&c.client_id)
-            .execute(&self.pool)
-            .await?;
-        self.insert_client(c).await
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1 AND kind = 'metadata_document'")
+                .bind(&c.client_id)
+                .execute(pool)
+                .await?;
+            self.insert_client(c).await
+        })
     }
 
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
-        let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(Self::client_row))
+        dispatch!(self, pool, {
+            let row = sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Client::from))
+        })
     }
 
     pub async fn client_by_registration_hash(&self, hash: &str) -> Result<Option<Client>> {
-        let row = sqlx::query(
-            "SELECT * FROM clients WHERE registration_hash = $1 AND kind = 'dynamic' LIMIT 1",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(Self::client_row))
+        dispatch!(self, pool, {
+            let row = sqlx::query_as::<_, ClientRow>(
+                "SELECT * FROM clients WHERE registration_hash = $1 AND kind = 'dynamic' LIMIT 1",
+            )
+            .bind(hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(Client::from))
+        })
     }
 
     pub async fn clients(&self, owner: Option<&str>) -> Result<Vec<Client>> {
-        let rows = match owner {
-            Some(o) => {
-                sqlx::query("SELECT * FROM clients WHERE owner_user_id = $1 ORDER BY created_at")
+        dispatch!(self, pool, {
+            let rows = match owner {
+                Some(o) => {
+                    sqlx::query_as::<_, ClientRow>(
+                        "SELECT * FROM clients WHERE owner_user_id = $1 ORDER BY created_at",
+                    )
                     .bind(o)
-                    .fetch_all(&self.pool)
+                    .fetch_all(pool)
                     .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM clients ORDER BY created_at")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
-        Ok(rows.iter().map(Self::client_row).collect())
+                }
+                None => {
+                    sqlx::query_as::<_, ClientRow>("SELECT * FROM clients ORDER BY created_at")
+                        .fetch_all(pool)
+                        .await?
+                }
+            };
+            Ok(rows.into_iter().map(Client::from).collect())
+        })
     }
 
     pub async fn count_dynamic_clients(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) FROM clients WHERE kind = 'dynamic'")
-                .fetch_one(&self.pool)
-                .await?
-                .get(0),
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query("SELECT COUNT(*) FROM clients WHERE kind = 'dynamic'")
+                    .fetch_one(pool)
+                    .await?
+                    .get(0),
+            )
+        })
     }
 
     pub async fn delete_client(&self, client_id: &str, owner: Option<&str>) -> Result<bool> {
-        let r = match owner {
-            Some(o) => {
-                sqlx::query("DELETE FROM clients WHERE client_id = $1 AND owner_user_id = $2")
-                    .bind(client_id)
-                    .bind(o)
-                    .execute(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query("DELETE FROM clients WHERE client_id = $1")
-                    .bind(client_id)
-                    .execute(&self.pool)
-                    .await?
-            }
-        };
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = match owner {
+                Some(o) => {
+                    sqlx::query("DELETE FROM clients WHERE client_id = $1 AND owner_user_id = $2")
+                        .bind(client_id)
+                        .bind(o)
+                        .execute(pool)
+                        .await?
+                }
+                None => {
+                    sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                        .bind(client_id)
+                        .execute(pool)
+                        .await?
+                }
+            };
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE clients SET last_used_at = $1 WHERE client_id = $2")
-            .bind(now)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE clients SET last_used_at = $1 WHERE client_id = $2")
+                .bind(now)
+                .bind(client_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Deletes dynamic registrations that were never used by `before` (RFC 7591 leaves
     /// their lifetime to the server; unused ones are spam or abandoned attempts).
     pub async fn sweep_unused_dynamic_clients(&self, before: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < $1").bind(before).execute(&self.pool).await?;
-        Ok(r.rows_affected())
+        dispatch!(self, pool, {
+            let r = sqlx::query("DELETE FROM clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < $1").bind(before).execute(pool).await?;
+            Ok(r.rows_affected())
+        })
     }
 
     // --------------------------------------------------------- signing keys
 
     /// Keys not retired, as (kid, base64url seed, created_at).
     pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT kid, seed, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at").fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        dispatch!(self, pool, {
+            let rows = sqlx::query("SELECT kid, seed, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at").fetch_all(pool).await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
     }
 
     pub async fn insert_signing_key(&self, kid: &str, seed: &str, created_at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
-            .bind(kid)
-            .bind(seed)
-            .bind(created_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
+                .bind(kid)
+                .bind(seed)
+                .bind(created_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Retires all keys but the newest `keep`.
     pub async fn retire_old_keys(&self, keep: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid NOT IN (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT $2)")
-            .bind(now).bind(keep).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid NOT IN (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT $2)")
+                .bind(now).bind(keep).execute(pool).await?;
+            Ok(())
+        })
     }
 
     // ------------------------------------------------------- auth requests
 
     pub async fn insert_auth_request(&self, r: &AuthRequest) -> Result<()> {
-        sqlx::query("INSERT INTO auth_requests (id_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(&r.id_hash).bind(&r.client_id).bind(&r.redirect_uri).bind(&r.scope).bind(&r.state)
-            .bind(&r.code_challenge).bind(&r.resource).bind(r.created_at).bind(r.expires_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO auth_requests (id_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(&r.id_hash).bind(&r.client_id).bind(&r.redirect_uri).bind(&r.scope).bind(&r.state)
+                .bind(&r.code_challenge).bind(&r.resource).bind(r.created_at).bind(r.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn auth_request(&self, id_hash: &str, now: i64) -> Result<Option<AuthRequest>> {
-        Ok(sqlx::query_as::<_, AuthRequest>(
-            "SELECT * FROM auth_requests WHERE id_hash = $1 AND expires_at > $2",
-        )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, AuthRequest>(
+                "SELECT * FROM auth_requests WHERE id_hash = $1 AND expires_at > $2",
+            )
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// Deletes a pending request; true if this call deleted it (so it is used once).
     pub async fn take_auth_request(&self, id_hash: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM auth_requests WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("DELETE FROM auth_requests WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     // ---------------------------------------------------------------- grants
@@ -321,187 +428,233 @@ impl Store {
         client_id: &str,
         resource: &str,
     ) -> Result<Option<Grant>> {
-        Ok(sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE user_id = $1 AND client_id = $2 AND resource = $3 AND revoked_at IS NULL")
-            .bind(user_id).bind(client_id).bind(resource).fetch_optional(&self.pool).await?)
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE user_id = $1 AND client_id = $2 AND resource = $3 AND revoked_at IS NULL")
+                .bind(user_id).bind(client_id).bind(resource).fetch_optional(pool).await?)
+        })
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
-        Ok(
-            sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn insert_grant(&self, g: &Grant) -> Result<()> {
-        sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
-            .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(&g.scope).bind(g.created_at).bind(g.last_used_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
+                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(&g.scope).bind(g.created_at).bind(g.last_used_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn set_grant_scope(&self, id: &str, scope: &str) -> Result<()> {
-        sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")
-            .bind(scope)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")
+                .bind(scope)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn touch_grant(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Live grants of a person (or of everyone), with client names.
     pub async fn grant_views(&self, user_id: Option<&str>) -> Result<Vec<GrantView>> {
-        let sql = "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
-                   g.resource, g.scope, g.created_at, g.last_used_at FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id \
-                   WHERE g.revoked_at IS NULL AND ($1 IS NULL OR g.user_id = $1) ORDER BY g.created_at DESC";
-        Ok(sqlx::query_as::<_, GrantView>(sql)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
+        dispatch!(self, pool, {
+            Ok(match user_id {
+                Some(u) => sqlx::query_as::<_, GrantView>(
+                    "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
+                     g.resource, g.scope, g.created_at, g.last_used_at FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id \
+                     WHERE g.revoked_at IS NULL AND g.user_id = $1 ORDER BY g.created_at DESC",
+                )
+                .bind(u)
+                .fetch_all(pool)
+                .await?,
+                None => sqlx::query_as::<_, GrantView>(
+                    "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
+                     g.resource, g.scope, g.created_at, g.last_used_at FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id \
+                     WHERE g.revoked_at IS NULL ORDER BY g.created_at DESC",
+                )
+                .fetch_all(pool)
+                .await?,
+            })
+        })
     }
 
     /// Revokes a grant and every token family under it; returns the families' ids
     /// (the handles access tokens carry) and their latest expiry.
     pub async fn revoke_grant(&self, id: &str, now: i64, reason: &str) -> Result<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let fams: Vec<String> =
-            sqlx::query("SELECT id FROM token_families WHERE grant_id = $1 AND revoked_at IS NULL")
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
                 .bind(id)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-        sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE grant_id = $3 AND revoked_at IS NULL").bind(now).bind(reason).bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(fams)
+                .execute(&mut *tx)
+                .await?;
+            let fams: Vec<String> = sqlx::query(
+                "SELECT id FROM token_families WHERE grant_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE grant_id = $3 AND revoked_at IS NULL").bind(now).bind(reason).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(fams)
+        })
     }
 
     // ----------------------------------------------------------------- codes
 
     pub async fn insert_code(&self, c: &AuthCode) -> Result<()> {
-        sqlx::query("INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, scope, resource, code_challenge, created_at, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)")
-            .bind(&c.code_hash).bind(&c.client_id).bind(&c.user_id).bind(&c.grant_id).bind(&c.redirect_uri)
-            .bind(&c.scope).bind(&c.resource).bind(&c.code_challenge).bind(c.created_at).bind(c.expires_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, scope, resource, code_challenge, created_at, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)")
+                .bind(&c.code_hash).bind(&c.client_id).bind(&c.user_id).bind(&c.grant_id).bind(&c.redirect_uri)
+                .bind(&c.scope).bind(&c.resource).bind(&c.code_challenge).bind(c.created_at).bind(c.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     /// Spends a code: exactly one caller, across every process sharing the database,
     /// gets `Redeemed` (OAuth 2.1 §4.1.2: codes are single-use).
     pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redeem> {
-        let r = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1")
-            .bind(now).bind(code_hash).execute(&self.pool).await?;
-        let row = sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match (r.rows_affected(), row) {
-            (1, Some(c)) => Redeem::Redeemed(c),
-            (_, Some(c)) => Redeem::Spent(c),
-            (_, None) => Redeem::NotFound,
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1")
+                .bind(now).bind(code_hash).execute(pool).await?;
+            let row =
+                sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(match (r.rows_affected(), row) {
+                (1, Some(c)) => Redeem::Redeemed(c),
+                (_, Some(c)) => Redeem::Spent(c),
+                (_, None) => Redeem::NotFound,
+            })
         })
     }
 
     pub async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
-        sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2")
-            .bind(family_id)
-            .bind(code_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2")
+                .bind(family_id)
+                .bind(code_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn delete_expired(&self, now: i64) -> Result<()> {
-        // Spent codes are kept past expiry for a while, so a late replay is still
-        // recognised as one (and revokes what the code issued).
-        sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
-            .bind(now - 3600)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM auth_requests WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM revocations WHERE until_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            // Spent codes are kept past expiry for a while, so a late replay is still
+            // recognised as one (and revokes what the code issued).
+            sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
+                .bind(now - 3600)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM auth_requests WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM revocations WHERE until_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     // ------------------------------------------------------- token families
 
     pub async fn insert_family(&self, f: &TokenFamily) -> Result<()> {
-        sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
-            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+                .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn family(&self, id: &str) -> Result<Option<TokenFamily>> {
-        Ok(
-            sqlx::query_as::<_, TokenFamily>("SELECT * FROM token_families WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, TokenFamily>("SELECT * FROM token_families WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
     }
 
     /// Revokes one family; true if it was live.
     pub async fn revoke_family(&self, id: &str, now: i64, reason: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now).bind(reason).bind(id).execute(&self.pool).await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                .bind(now).bind(reason).bind(id).execute(pool).await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     // -------------------------------------------------------- refresh tokens
 
     pub async fn insert_refresh(&self, t: &RefreshToken) -> Result<()> {
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, rotated_at, grace_answer, grace_until) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)")
-            .bind(&t.token_hash).bind(&t.family_id).bind(t.created_at).bind(t.expires_at)
-            .execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, rotated_at, grace_answer, grace_until) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)")
+                .bind(&t.token_hash).bind(&t.family_id).bind(t.created_at).bind(t.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
-        Ok(
-            sqlx::query_as::<_, RefreshToken>("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, RefreshToken>(
+                "SELECT * FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     pub async fn delete_refresh(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Marks a refresh token rotated and keeps the (encrypted) answer for the grace
@@ -513,35 +666,43 @@ impl Store {
         grace_answer: &str,
         grace_until: i64,
     ) -> Result<bool> {
-        let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL")
-            .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(&self.pool).await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL")
+                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(pool).await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     // ------------------------------------------------------------ revocations
 
     pub async fn insert_revocation(&self, handle: &str, until: i64, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO revocations (handle, until_at, created_at) VALUES ($1, $2, $3)")
+        dispatch!(self, pool, {
+            sqlx::query(
+                "INSERT INTO revocations (handle, until_at, created_at) VALUES ($1, $2, $3)",
+            )
             .bind(handle)
             .bind(until)
             .bind(now)
-            .execute(&self.pool)
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Revocations after sequence number `after`: (seq, handle, until).
     pub async fn revocations_since(&self, after: i64) -> Result<Vec<(i64, String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT seq, handle, until_at FROM revocations WHERE seq > $1 ORDER BY seq",
-        )
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        dispatch!(self, pool, {
+            let rows = sqlx::query(
+                "SELECT seq, handle, until_at FROM revocations WHERE seq > $1 ORDER BY seq",
+            )
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
     }
 
     // --------------------------------------------------------------- sessions
@@ -553,34 +714,43 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)").bind(id_hash).bind(user_id).bind(now).bind(expires_at).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)").bind(id_hash).bind(user_id).bind(now).bind(expires_at).execute(pool).await?;
+            Ok(())
+        })
     }
 
     /// The live, enabled user of a session.
     pub async fn session_user(&self, id_hash: &str, now: i64) -> Result<Option<User>> {
-        Ok(sqlx::query_as::<_, User>("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0")
-            .bind(id_hash).bind(now).fetch_optional(&self.pool).await?)
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, User>("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND NOT u.disabled")
+                .bind(id_hash).bind(now).fetch_optional(pool).await?)
+        })
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     // ---------------------------------------------------------- login throttle
 
     /// (failures, locked_until) for a username (known or not).
     pub async fn login_throttle(&self, username: &str) -> Result<(i64, i64)> {
-        let row =
-            sqlx::query("SELECT failures, locked_until FROM login_throttle WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0)))
+        dispatch!(self, pool, {
+            let row = sqlx::query(
+                "SELECT failures, locked_until FROM login_throttle WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0)))
+        })
     }
 
     pub async fn set_login_throttle(
@@ -589,54 +759,68 @@ impl Store {
         failures: i64,
         locked_until: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO login_throttle (username, failures, locked_until) VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET failures = $2, locked_until = $3")
-            .bind(username).bind(failures).bind(locked_until).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO login_throttle (username, failures, locked_until) VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET failures = $2, locked_until = $3")
+                .bind(username).bind(failures).bind(locked_until).execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn clear_login_throttle(&self, username: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE username = $1")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM login_throttle WHERE username = $1")
+                .bind(username)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     // ----------------------------------------------------------------- scopes
 
     pub async fn scopes(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT name, description FROM scopes ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        dispatch!(self, pool, {
+            let rows = sqlx::query("SELECT name, description FROM scopes ORDER BY name")
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
     }
 
     pub async fn upsert_scope(&self, name: &str, description: &str) -> Result<()> {
-        sqlx::query("INSERT INTO scopes (name, description) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET description = $2")
-            .bind(name).bind(description).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO scopes (name, description) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET description = $2")
+                .bind(name).bind(description).execute(pool).await?;
+            Ok(())
+        })
     }
 
     // -------------------------------------------------------- redirect allow-list
 
     pub async fn allowed_redirects(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT entry FROM allowed_redirects ORDER BY entry")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        dispatch!(self, pool, {
+            let rows = sqlx::query("SELECT entry FROM allowed_redirects ORDER BY entry")
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
     }
 
     pub async fn allow_redirect(&self, entry: &str, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO allowed_redirects (entry, created_at) VALUES ($1, $2) ON CONFLICT (entry) DO NOTHING").bind(entry).bind(now).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO allowed_redirects (entry, created_at) VALUES ($1, $2) ON CONFLICT (entry) DO NOTHING").bind(entry).bind(now).execute(pool).await?;
+            Ok(())
+        })
     }
 
     pub async fn disallow_redirect(&self, entry: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM allowed_redirects WHERE entry = $1")
-            .bind(entry)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        dispatch!(self, pool, {
+            let r = sqlx::query("DELETE FROM allowed_redirects WHERE entry = $1")
+                .bind(entry)
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     // ------------------------------------------------------------------ audit
@@ -649,9 +833,11 @@ impl Store {
         client_id: Option<&str>,
         detail: &serde_json::Value,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind(at).bind(event).bind(user_id).bind(client_id).bind(detail.to_string()).execute(&self.pool).await?;
-        Ok(())
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(at).bind(event).bind(user_id).bind(client_id).bind(detail.to_string()).execute(pool).await?;
+            Ok(())
+        })
     }
 
     /// Writes many events in one transaction: (at, event, user, client, detail).
@@ -665,24 +851,26 @@ impl Store {
             serde_json::Value,
         )],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for (at, event, user, client, detail) in events {
-            sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(at).bind(event).bind(user).bind(client).bind(detail.to_string()).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            for (at, event, user, client, detail) in events {
+                sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(at).bind(event).bind(user).bind(client).bind(detail.to_string()).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
-        Ok(
-            sqlx::query_as::<_, AuditEvent>(
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, AuditEvent>(
                 "SELECT * FROM audit_events ORDER BY seq DESC LIMIT $1",
             )
             .bind(limit)
-            .fetch_all(&self.pool)
-            .await?,
-        )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Key-value settings kept in the scopes table would be a hack; first-run state is

@@ -1,0 +1,343 @@
+//! One behavioural suite for every backend: the same operations, the same errors, the
+//! same concurrency guarantees. PostgreSQL runs against TEST_DATABASE_URL (the test
+//! command sets it, starting or installing a server when none runs); each test gets
+//! a fresh database. Without the variable the PostgreSQL half says so loudly and
+//! passes vacuously.
+
+use std::sync::Arc;
+
+use mcpgate_core::secret::random_id;
+use mcpgate_store::*;
+use serde_json::json;
+
+async fn sqlite() -> Store {
+    let dir = std::env::temp_dir().join(format!("mcpgate-store-{}", random_id()));
+    Store::open_dir(&dir).await.unwrap()
+}
+
+async fn postgres() -> Option<Store> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED: PostgreSQL store tests (TEST_DATABASE_URL is not set; ./scripts/test sets it)"
+        );
+        return None;
+    };
+    let name = format!(
+        "mcpgate_t_{}",
+        random_id().to_lowercase().replace(['-', '_'], "")
+    );
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("TEST_DATABASE_URL reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = match admin_url.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => unreachable!(),
+    };
+    Some(Store::open(&url).await.unwrap())
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )* }
+        mod on_postgres { $( #[tokio::test] async fn $name() { if let Some(s) = super::postgres().await { super::$name(s).await } } )* }
+    };
+}
+
+both!(
+    users,
+    clients,
+    codes_redeem_once_under_concurrency,
+    refresh_rotates_once_under_concurrency,
+    grants_and_revocation,
+    revocations_in_order,
+    throttle_and_sessions,
+    audit_batches,
+    keys_retire
+);
+
+fn user(name: &str) -> User {
+    User {
+        id: random_id(),
+        username: name.into(),
+        email: None,
+        password_hash: "h".into(),
+        is_admin: false,
+        disabled: false,
+        created_at: 1,
+    }
+}
+
+async fn users(s: Store) {
+    s.create_user(&user("alice")).await.unwrap();
+    assert!(
+        matches!(
+            s.create_user(&user("alice")).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "usernames are unique"
+    );
+    let a = s.user_by_name("alice").await.unwrap().unwrap();
+    assert!(!a.disabled && !a.is_admin);
+    assert!(s.set_user_disabled("alice", true).await.unwrap());
+    assert!(s.user(&a.id).await.unwrap().unwrap().disabled);
+    assert!(!s.set_password("nobody", "x").await.unwrap());
+    assert_eq!(s.count_users().await.unwrap(), 1);
+}
+
+fn client(id: &str, owner: Option<&str>) -> Client {
+    Client {
+        client_id: id.into(),
+        secret_hash: None,
+        name: "C".into(),
+        redirect_uris: vec!["http://127.0.0.1/cb".into()],
+        kind: ClientKind::Dynamic,
+        auth_method: "none".into(),
+        can_introspect: false,
+        owner_user_id: owner.map(String::from),
+        registration_hash: Some(format!("h-{id}")),
+        metadata: json!({"client_name": "C"}),
+        created_at: 10,
+        last_used_at: None,
+    }
+}
+
+async fn clients(s: Store) {
+    s.insert_client(&client("c1", Some("u1"))).await.unwrap();
+    s.insert_client(&client("c2", None)).await.unwrap();
+    assert!(matches!(
+        s.insert_client(&client("c1", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let c = s.client("c1").await.unwrap().unwrap();
+    assert_eq!(c.redirect_uris, vec!["http://127.0.0.1/cb"]);
+    assert_eq!(c.metadata["client_name"], "C");
+    assert_eq!(
+        s.client_by_registration_hash("h-c2")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id,
+        "c2"
+    );
+    assert_eq!(s.clients(Some("u1")).await.unwrap().len(), 1);
+    assert!(
+        !s.delete_client("c1", Some("someone-else")).await.unwrap(),
+        "only the owner deletes"
+    );
+    assert!(s.delete_client("c1", Some("u1")).await.unwrap());
+    assert_eq!(
+        s.sweep_unused_dynamic_clients(11).await.unwrap(),
+        1,
+        "unused dynamic registrations expire"
+    );
+    assert!(s.client("c2").await.unwrap().is_none());
+}
+
+fn code(hash: &str) -> AuthCode {
+    AuthCode {
+        code_hash: hash.into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        grant_id: "g".into(),
+        redirect_uri: "r".into(),
+        scope: "op:add".into(),
+        resource: "http://x/mcp".into(),
+        code_challenge: "ch".into(),
+        created_at: 0,
+        expires_at: 100,
+        used_at: None,
+        family_id: None,
+    }
+}
+
+async fn codes_redeem_once_under_concurrency(s: Store) {
+    s.insert_code(&code("k1")).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            matches!(s.redeem_code("k1", 50).await.unwrap(), Redeem::Redeemed(_))
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as u32;
+    }
+    assert_eq!(wins, 1, "a code is redeemed exactly once");
+    assert!(
+        matches!(s.redeem_code("k1", 50).await.unwrap(), Redeem::Spent(c) if c.used_at.is_some())
+    );
+    s.insert_code(&code("k2")).await.unwrap();
+    assert!(
+        matches!(s.redeem_code("k2", 100).await.unwrap(), Redeem::Spent(c) if c.used_at.is_none()),
+        "expired"
+    );
+    assert!(matches!(
+        s.redeem_code("nope", 1).await.unwrap(),
+        Redeem::NotFound
+    ));
+}
+
+async fn refresh_rotates_once_under_concurrency(s: Store) {
+    let t = RefreshToken {
+        token_hash: "r1".into(),
+        family_id: "f".into(),
+        created_at: 0,
+        expires_at: 1000,
+        rotated_at: None,
+        grace_answer: None,
+        grace_until: None,
+    };
+    s.insert_refresh(&t).await.unwrap();
+    let s = Arc::new(s);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh("r1", 5, &format!("answer-{i}"), 15)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as u32;
+    }
+    assert_eq!(wins, 1, "a refresh token rotates exactly once");
+    let row = s.refresh("r1").await.unwrap().unwrap();
+    assert_eq!(row.rotated_at, Some(5));
+    assert!(row.grace_answer.unwrap().starts_with("answer-"));
+}
+
+async fn grants_and_revocation(s: Store) {
+    let g = Grant {
+        id: "g1".into(),
+        user_id: "u".into(),
+        client_id: "c".into(),
+        resource: "r".into(),
+        scope: "op:add".into(),
+        created_at: 1,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    s.insert_grant(&g).await.unwrap();
+    let mut dup = g.clone();
+    dup.id = "g2".into();
+    assert!(
+        matches!(s.insert_grant(&dup).await, Err(StoreError::Conflict(_))),
+        "one live grant per person, client and resource"
+    );
+    for f in ["f1", "f2"] {
+        s.insert_family(&TokenFamily {
+            id: f.into(),
+            grant_id: "g1".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            scope: "op:add".into(),
+            resource: "r".into(),
+            created_at: 1,
+            expires_at: 100,
+            revoked_at: None,
+            revoked_reason: None,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.grant_views(Some("u")).await.unwrap().len(), 1);
+    let mut fams = s.revoke_grant("g1", 5, "test").await.unwrap();
+    fams.sort();
+    assert_eq!(fams, vec!["f1", "f2"]);
+    assert!(s.family("f1").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(s.grant_views(Some("u")).await.unwrap().is_empty());
+    assert!(s.grant_views(None).await.unwrap().is_empty());
+    s.insert_grant(&dup).await.unwrap(); // a new grant after revocation is fine
+    assert!(
+        !s.revoke_family("f1", 6, "again").await.unwrap(),
+        "already revoked"
+    );
+}
+
+async fn revocations_in_order(s: Store) {
+    for h in ["a", "b", "c"] {
+        s.insert_revocation(h, 100, 1).await.unwrap();
+    }
+    let all = s.revocations_since(0).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(s.revocations_since(all[0].0).await.unwrap().len(), 2);
+}
+
+async fn throttle_and_sessions(s: Store) {
+    assert_eq!(s.login_throttle("alice").await.unwrap(), (0, 0));
+    s.set_login_throttle("alice", 3, 50).await.unwrap();
+    s.set_login_throttle("alice", 4, 60).await.unwrap();
+    assert_eq!(s.login_throttle("alice").await.unwrap(), (4, 60));
+    s.clear_login_throttle("alice").await.unwrap();
+    assert_eq!(s.login_throttle("alice").await.unwrap(), (0, 0));
+    let u = user("bob");
+    s.create_user(&u).await.unwrap();
+    s.insert_session("sess", &u.id, 1, 100).await.unwrap();
+    assert_eq!(
+        s.session_user("sess", 50).await.unwrap().unwrap().username,
+        "bob"
+    );
+    assert!(
+        s.session_user("sess", 100).await.unwrap().is_none(),
+        "expired"
+    );
+    s.set_user_disabled("bob", true).await.unwrap();
+    assert!(
+        s.session_user("sess", 50).await.unwrap().is_none(),
+        "disabled users have no session"
+    );
+}
+
+async fn audit_batches(s: Store) {
+    s.audit(1, "login_succeeded", Some("u"), None, &json!({}))
+        .await
+        .unwrap();
+    s.audit_batch(&[
+        (
+            2,
+            "tool_call".into(),
+            Some("u".into()),
+            Some("c".into()),
+            json!({"allowed": true}),
+        ),
+        (
+            3,
+            "tool_call".into(),
+            Some("u".into()),
+            Some("c".into()),
+            json!({"allowed": false}),
+        ),
+    ])
+    .await
+    .unwrap();
+    let ev = s.audit_events(10).await.unwrap();
+    assert_eq!(
+        ev.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["tool_call", "tool_call", "login_succeeded"]
+    );
+}
+
+async fn keys_retire(s: Store) {
+    for (k, t) in [("k1", 1), ("k2", 2), ("k3", 3)] {
+        s.insert_signing_key(k, "seed", t).await.unwrap();
+    }
+    s.retire_old_keys(2, 10).await.unwrap();
+    let live: Vec<String> = s
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    assert_eq!(live, ["k2", "k3"]);
+}
