@@ -3,7 +3,7 @@
 // redirect to the client's callback (a real HTTP request to the callback server).
 
 export class Browser {
-  constructor() { this.cookies = new Map(); this.visited = []; }
+  constructor(headers = {}) { this.cookies = new Map(); this.visited = []; this.headers = headers; }
 
   cookieHeader() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
 
@@ -16,7 +16,7 @@ export class Browser {
   }
 
   async request(url, init = {}) {
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers || {}), cookie: this.cookieHeader() } });
+    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...this.headers, ...(init.headers || {}), cookie: this.cookieHeader() } });
     this.keep(res);
     this.visited.push(`${init.method || 'GET'} ${url} -> ${res.status}`);
     return res;

@@ -16,9 +16,9 @@ export async function freePort() {
 }
 
 /** Runs `mcpgate serve` (or another serving subcommand); resolves once /healthz answers. */
-export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 'serve', port: wanted } = {}) {
+export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 'serve', port: wanted, publicUrl } = {}) {
   const port = wanted || await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = publicUrl || `http://127.0.0.1:${port}`;
   const dir = dataDir || mkdtempSync(join(tmpdir(), 'mcpgate-e2e-'));
   const child = spawn(BIN, [subcommand, '--listen', `127.0.0.1:${port}`, '--public-url', base, '--data-dir', dir, ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env },
@@ -31,7 +31,7 @@ export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 
   const deadline = Date.now() + 20000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`mcpgate exited ${child.exitCode}: ${stderr}`);
-    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+    try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break; } catch {}
     if (Date.now() > deadline) throw new Error(`mcpgate did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }

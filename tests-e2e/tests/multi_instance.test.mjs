@@ -1,0 +1,110 @@
+// Several instances behind one URL: two `mcpgate serve` processes sharing one
+// PostgreSQL database, behind a balancer. Needs TEST_DATABASE_URL (the test command
+// sets it when PostgreSQL runs, or says loudly that it could not).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { startMcpgate, freePort, mcpgate } from '../lib/server.mjs';
+import { startBalancer } from '../lib/balancer.mjs';
+import { obtainTokens } from '../lib/flow.mjs';
+
+const PG = process.env.TEST_DATABASE_URL;
+const skip = PG ? false : 'SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)';
+let a; let b; let lb; let dbUrl; let password; let pub;
+
+before(async () => {
+  if (!PG) return;
+  const name = `mcpgate_e2e_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [PG, '-qc', `CREATE DATABASE ${name}`]);
+  dbUrl = `${PG.slice(0, PG.lastIndexOf('/'))}/${name}`;
+  const port = await freePort();
+  pub = { base: `http://127.0.0.1:${port}`, mcpUrl: `http://127.0.0.1:${port}/mcp` };
+  const common = { publicUrl: pub.base, args: ['--database', dbUrl] };
+  [a, b] = await Promise.all([startMcpgate(common), startMcpgate(common)]);
+  password = (/password: (\S+)/.exec(a.output() + b.output()) || [])[1];
+  assert.ok(password, 'exactly one instance printed the first-run password');
+  assert.ok(!(/password: /.test(a.output()) && /password: /.test(b.output())), 'never printed twice');
+  lb = await startBalancer(port, { a: a.port, b: b.port });
+});
+after(async () => { await lb?.close(); await a?.stop(); await b?.stop(); });
+
+const via = (name) => ({ 'x-mcpgate-backend': name });
+async function call(token, backend) {
+  return fetch(pub.mcpUrl, {
+    method: 'POST',
+    headers: { ...via(backend), authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'add', a: 5, b: 8 } } }),
+  });
+}
+async function refresh(tok, backend) {
+  const r = await fetch(`${pub.base}/token`, { method: 'POST', headers: via(backend),
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tok.refresh_token, client_id: tok.client_id }) });
+  return { status: r.status, body: await r.json() };
+}
+async function eventually(f, ms = 6000) {
+  const end = Date.now() + ms;
+  for (;;) { if (await f()) return true; if (Date.now() > end) return false; await new Promise((r) => setTimeout(r, 100)); }
+}
+
+test('registered on A, authorized on B; a code issued by one instance is redeemed on the other', { skip }, async () => {
+  const t1 = await obtainTokens(pub, password, { via: { register: 'a', browser: 'b', token: 'a' } });
+  const t2 = await obtainTokens(pub, password, { via: { register: 'b', browser: 'a', token: 'b' } });
+  for (const t of [t1, t2]) for (const backend of ['a', 'b']) assert.equal((await call(t.access_token, backend)).status, 200);
+});
+
+test('racing refreshes on A and B follow the rotation rules: one answer, one live family', { skip }, async () => {
+  const tok = await obtainTokens(pub, password);
+  const [ra, rb] = await Promise.all([refresh(tok, 'a'), refresh(tok, 'b')]);
+  assert.equal(ra.status, 200, JSON.stringify(ra.body));
+  assert.equal(rb.status, 200, JSON.stringify(rb.body));
+  assert.equal(ra.body.refresh_token, rb.body.refresh_token, 'the duplicate got the grace answer, not a second family');
+  const next = await refresh({ ...tok, refresh_token: ra.body.refresh_token }, 'b');
+  assert.equal(next.status, 200);
+});
+
+test('a grant revoked on B ends the token on A', { skip }, async () => {
+  const tok = await obtainTokens(pub, password);
+  assert.equal((await call(tok.access_token, 'a')).status, 200);
+  const r = await fetch(`${pub.base}/revoke`, { method: 'POST', headers: via('b'), body: new URLSearchParams({ token: tok.refresh_token, client_id: tok.client_id }) });
+  assert.equal(r.status, 200);
+  assert.ok(await eventually(async () => (await call(tok.access_token, 'a')).status === 401), 'A refuses the token within its sync period');
+});
+
+test('a key rotated through A verifies on B', { skip }, async () => {
+  const before = await obtainTokens(pub, password, { via: { token: 'a' } });
+  const rot = await mcpgate(['keys', 'rotate', '--database', dbUrl]);
+  assert.equal(rot.code, 0, rot.stderr);
+  const kid = (t) => JSON.parse(Buffer.from(t.split('.')[0], 'base64url')).kid;
+  let fresh;
+  assert.ok(await eventually(async () => { fresh = await obtainTokens(pub, password, { via: { token: 'a' } }); return kid(fresh.access_token) !== kid(before.access_token); }));
+  assert.ok(await eventually(async () => (await call(fresh.access_token, 'b')).status === 200), 'B verifies the new key');
+  assert.equal((await call(before.access_token, 'b')).status, 200, 'the previous key still verifies');
+});
+
+test('SIGKILL of an instance under refresh load loses no acknowledged token', { skip }, async () => {
+  const chains = await Promise.all(Array.from({ length: 6 }, () => obtainTokens(pub, password)));
+  let stop = false;
+  const acknowledged = chains.map((c) => ({ ...c }));
+  const loops = chains.map(async (_, i) => {
+    while (!stop) {
+      try {
+        const r = await refresh(acknowledged[i], 'a');
+        if (r.status === 200) acknowledged[i] = { ...acknowledged[i], ...r.body };
+      } catch { /* the instance died mid-request: nothing was acknowledged */ }
+    }
+  });
+  await new Promise((r) => setTimeout(r, 800));
+  a.child.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  stop = true;
+  await Promise.all(loops);
+  acknowledged.forEach((t, i) => assert.notEqual(t.refresh_token, chains[i].refresh_token, 'the load ran: each chain rotated'));
+  for (const t of acknowledged) {
+    assert.equal((await call(t.access_token, 'b')).status, 200, 'every access token handed out still works');
+    const r = await refresh(t, 'b');
+    assert.equal(r.status, 200, `every acknowledged refresh token still refreshes: ${JSON.stringify(r.body)}`);
+  }
+  const live = execFileSync('psql', [dbUrl, '-qAtc', "SELECT count(*) FROM token_families WHERE revoked_at IS NOT NULL"]).toString().trim();
+  assert.equal(live, '1', 'only the family revoked by the earlier test; no reuse was detected');
+});
