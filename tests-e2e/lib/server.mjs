@@ -42,7 +42,7 @@ export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 
     logs: () => stderr,
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
