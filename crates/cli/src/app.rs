@@ -104,12 +104,12 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let first_run = seed(&store, clock.now()).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 
-    let validator = LocalJwt {
-        keys: auth.keys.clone(),
-        revoked: auth.revoked.clone(),
-        expect: Expectations::new(cfg.issuer(), resource_str),
-        clock: clock.clone(),
-    };
+    let validator = LocalJwt::new(
+        auth.keys.clone(),
+        auth.revoked.clone(),
+        Expectations::new(cfg.issuer(), resource_str),
+        clock.clone(),
+    );
     let guard = Guard::new(
         Arc::new(validator),
         policy.clone(),
@@ -198,7 +198,10 @@ pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> R
         "/mcp",
         McpEndpoint::service(move || calculator.clone(), &endpoint),
     );
-    guard.protect(mcp)
+    // CORS outermost: preflights are answered before the guard asks for a token.
+    guard
+        .protect(mcp)
+        .layer(mcpgate_mcp::endpoint::cors(&endpoint))
 }
 
 /// First-run data; idempotent on later runs.

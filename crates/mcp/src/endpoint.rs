@@ -94,6 +94,49 @@ impl EndpointConfig {
     }
 }
 
+/// CORS for `/mcp`: browser clients on an allowed origin may call it with a bearer
+/// token and read the challenge. Origins outside the list get no CORS headers (and
+/// rmcp refuses them with 403).
+pub fn cors(config: &EndpointConfig) -> tower_http::cors::CorsLayer {
+    use http::{HeaderName, Method, header};
+    let allowed = config.allowed_origins();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::predicate(
+            move |origin, _| {
+                origin
+                    .to_str()
+                    .is_ok_and(|o| allowed.iter().any(|a| origin_matches(a, o)))
+            },
+        ))
+        .allow_methods([Method::POST, Method::GET, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// `pattern` is an origin, or an origin whose port is `*`.
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    match pattern.strip_suffix(":*") {
+        Some(prefix) => origin.strip_prefix(prefix).is_some_and(|rest| {
+            rest.is_empty()
+                || (rest.starts_with(':') && rest[1..].bytes().all(|b| b.is_ascii_digit()))
+        }),
+        None => pattern == origin,
+    }
+}
+
 /// True for `localhost`, `127.0.0.0/8` and `::1`.
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
@@ -133,6 +176,31 @@ mod tests {
         let c = EndpointConfig::new("https://calc.example/mcp".parse().unwrap());
         assert_eq!(c.allowed_hosts(), vec!["calc.example"]);
         assert_eq!(c.allowed_origins(), vec!["https://calc.example"]);
+    }
+
+    #[test]
+    fn origin_patterns() {
+        assert!(origin_matches(
+            "http://localhost:*",
+            "http://localhost:6274"
+        ));
+        assert!(origin_matches("http://localhost:*", "http://localhost"));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost.evil.example"
+        ));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost:80x"
+        ));
+        assert!(origin_matches(
+            "https://calc.example",
+            "https://calc.example"
+        ));
+        assert!(!origin_matches(
+            "https://calc.example",
+            "https://calc.example.evil"
+        ));
     }
 
     #[test]

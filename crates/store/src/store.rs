@@ -840,7 +840,8 @@ impl Store {
         })
     }
 
-    /// Writes many events in one transaction: (at, event, user, client, detail).
+    /// Writes many events with one multi-row INSERT per 200 rows:
+    /// (at, event, user, client, detail).
     pub async fn audit_batch(
         &self,
         events: &[(
@@ -851,15 +852,38 @@ impl Store {
             serde_json::Value,
         )],
     ) -> Result<()> {
-        dispatch!(self, pool, {
-            let mut tx = pool.begin().await?;
-            for (at, event, user, client, detail) in events {
-                sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(at).bind(event).bind(user).bind(client).bind(detail.to_string()).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        for chunk in events.chunks(200) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect();
+            // Only generated placeholders are interpolated; every value is bound.
+            let sql = format!(
+                "INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES {}",
+                placeholders.join(", ")
+            );
+            dispatch!(self, pool, {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (at, event, user, client, detail) in chunk {
+                    q = q
+                        .bind(at)
+                        .bind(event)
+                        .bind(user)
+                        .bind(client)
+                        .bind(detail.to_string());
+                }
+                q.execute(pool).await?;
+            });
+        }
+        Ok(())
     }
 
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {

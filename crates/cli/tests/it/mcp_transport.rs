@@ -292,3 +292,51 @@ async fn get_and_delete_are_405_and_no_session_is_minted() {
         .unwrap();
     assert!(r.headers().get("mcp-session-id").is_none());
 }
+
+#[tokio::test]
+async fn browser_clients_on_allowed_origins_get_cors_and_others_do_not() {
+    let app = TestApp::spawn().await;
+    let pre = |origin: &'static str, path: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-protocol-version",
+            )
+            .send()
+    };
+    let r = pre("http://localhost:6274", "/mcp").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:6274"
+    );
+    assert!(
+        r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let r = pre("https://evil.example", "/mcp").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // the challenge is readable by an allowed page
+    let r = app
+        .calc("add", json!(1), json!(2))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("www-authenticate")
+    );
+    // the OAuth endpoints a browser client calls take no cookies: any origin
+    let r = pre("http://localhost:6274", "/token").await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = pre("http://localhost:6274", "/register").await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}

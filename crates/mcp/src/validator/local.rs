@@ -1,39 +1,94 @@
 //! In-process validation: the authorization server and the guard share one key ring
-//! and one revocation list, so a validated request costs a signature check and two
-//! hash lookups — no network, no database, no key parsing.
+//! and one revocation list, so a validated request costs no network, no database and
+//! no key parsing.
+//!
+//! Clients reuse one access token for many calls (until it expires), so verified
+//! tokens are remembered, keyed by the SHA-256 of the token: a repeat costs a hash and
+//! a map lookup instead of an Ed25519 verification. Expiry and revocation are still
+//! checked on every request; the cache is bounded and holds only tokens that verified.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use mcpgate_core::clock::Clock;
-use mcpgate_core::jwt::{Expectations, KeyRing};
+use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS};
 use mcpgate_core::revocation::RevocationList;
+use sha2::{Digest, Sha256};
 
 use super::{Rejection, TokenValidator};
 use crate::principal::Principal;
 
+/// Most verified tokens remembered at once.
+const MAX_CACHED: usize = 50_000;
+
 pub struct LocalJwt {
-    pub keys: Arc<KeyRing>,
-    pub revoked: Arc<RevocationList>,
-    pub expect: Expectations,
-    pub clock: Arc<dyn Clock>,
+    keys: Arc<KeyRing>,
+    revoked: Arc<RevocationList>,
+    expect: Expectations,
+    clock: Arc<dyn Clock>,
+    verified: Mutex<HashMap<[u8; 32], Arc<AccessClaims>>>,
+}
+
+impl LocalJwt {
+    pub fn new(
+        keys: Arc<KeyRing>,
+        revoked: Arc<RevocationList>,
+        expect: Expectations,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            keys,
+            revoked,
+            expect,
+            clock,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn claims(&self, token: &str, now: i64) -> Result<Arc<AccessClaims>, Rejection> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(c) = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let claims = Arc::new(
+            self.keys
+                .verify(token, &self.expect, now)
+                .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?,
+        );
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, c| c.exp + LEEWAY_SECS > now);
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, claims.clone());
+        Ok(claims)
+    }
 }
 
 #[async_trait::async_trait]
 impl TokenValidator for LocalJwt {
     async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
-        let claims = self
-            .keys
-            .verify(token, &self.expect, self.clock.now())
-            .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?;
+        let now = self.clock.now();
+        let claims = self.claims(token, now)?;
+        if claims.exp + LEEWAY_SECS <= now {
+            return Err(Rejection::Invalid("expired"));
+        }
         if self.revoked.is_revoked(&claims.jti)
             || claims
                 .session_id
                 .as_deref()
-                .is_some_and(|g| self.revoked.is_revoked(g))
+                .is_some_and(|s| self.revoked.is_revoked(s))
         {
             return Err(Rejection::Invalid("revoked"));
         }
-        Ok(claims.into())
+        Ok(claims.as_ref().clone().into())
     }
 }
 
@@ -48,5 +103,73 @@ pub(crate) fn jwt_reason(e: &mcpgate_core::jwt::JwtError) -> &'static str {
         WrongAudience => "wrong audience",
         Expired => "expired",
         NotYetValid => "not yet valid",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpgate_core::ScopeSet;
+    use mcpgate_core::clock::ManualClock;
+    use mcpgate_core::jwt::{Audience, StoredKey};
+
+    fn setup() -> (
+        Arc<KeyRing>,
+        Arc<RevocationList>,
+        Arc<ManualClock>,
+        LocalJwt,
+    ) {
+        let keys = Arc::new(KeyRing::new(&[StoredKey::generate(0)]));
+        let revoked = Arc::new(RevocationList::new());
+        let clock = Arc::new(ManualClock::new(1000));
+        let v = LocalJwt::new(
+            keys.clone(),
+            revoked.clone(),
+            Expectations::new("iss", "aud"),
+            clock.clone(),
+        );
+        (keys, revoked, clock, v)
+    }
+
+    fn token(keys: &KeyRing) -> String {
+        keys.sign(&AccessClaims {
+            iss: "iss".into(),
+            sub: "u".into(),
+            aud: Audience::One("aud".into()),
+            client_id: "c".into(),
+            scope: ScopeSet::parse("op:add").unwrap(),
+            jti: "j".into(),
+            iat: 1000,
+            exp: 1100,
+            nbf: None,
+            username: None,
+            session_id: Some("s".into()),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_still_expires_and_can_be_revoked() {
+        let (keys, revoked, clock, v) = setup();
+        let t = token(&keys);
+        assert!(v.validate(&t).await.is_ok());
+        assert!(v.validate(&t).await.is_ok(), "served from the cache");
+        revoked.revoke("s", 2000);
+        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
+        let (keys2, _, clock2, v2) = setup();
+        let t2 = token(&keys2);
+        assert!(v2.validate(&t2).await.is_ok());
+        clock2.advance(100 + LEEWAY_SECS);
+        assert_eq!(v2.validate(&t2).await, Err(Rejection::Invalid("expired")));
+        let _ = clock;
+    }
+
+    #[tokio::test]
+    async fn a_tampered_token_is_not_a_cache_hit() {
+        let (keys, _, _, v) = setup();
+        let t = token(&keys);
+        assert!(v.validate(&t).await.is_ok());
+        let mut bad = t.clone();
+        bad.push('A');
+        assert!(v.validate(&bad).await.is_err());
     }
 }

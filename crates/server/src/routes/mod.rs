@@ -20,15 +20,31 @@ use crate::state::AuthServer;
 
 /// Every route of the authorization server, with the page security headers.
 pub fn router(s: AuthServer) -> Router {
-    Router::new()
+    // Browser-based clients (an inspector page, a single-page app) call these from
+    // their own origin. They take no cookies, so any origin may call them
+    // (credentials are never allowed cross-origin).
+    let api = Router::new()
         .merge(metadata::router())
         .merge(register::router())
+        .merge(token::router())
+        .merge(revoke::router())
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([http::Method::GET, http::Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    http::HeaderName::from_static("mcp-protocol-version"),
+                ])
+                .max_age(std::time::Duration::from_secs(600)),
+        );
+    Router::new()
+        .merge(api)
         .merge(authorize::router())
         .merge(consent::router())
         .merge(login::router())
-        .merge(token::router())
         .merge(introspect::router())
-        .merge(revoke::router())
         .merge(apps::router())
         .merge(clients::router())
         .route(
