@@ -605,8 +605,13 @@ async fn authorization_server(
         "code issuance", issue_rps
     );
     let t = Instant::now();
-    for _ in 0..5 {
-        session.login("admin", "wrong password").await.ok();
+    for i in 0..5 {
+        // distinct unknown users: each attempt runs a (dummy) argon2 verification,
+        // unslowed by the per-account throttle
+        session
+            .login(&format!("nobody-{i}"), "wrong password")
+            .await
+            .ok();
     }
     println!(
         "  {:<34} {:>8.1} ms each (argon2id by design; failures slow down per account)",

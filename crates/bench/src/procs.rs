@@ -22,9 +22,16 @@ impl Drop for Server {
 
 /// True when `taskset` exists and there are at least two cores.
 pub fn can_pin() -> bool {
-    std::thread::available_parallelism()
-        .map(|n| n.get() >= 2)
-        .unwrap_or(false)
+    // `nproc --all`: this process may itself be pinned to one core already, so its
+    // own available parallelism says nothing about the machine.
+    let cores = Command::new("nproc")
+        .arg("--all")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(1);
+    cores >= 2
         && Command::new("taskset")
             .arg("--version")
             .stdout(Stdio::null())

@@ -32,6 +32,10 @@ pub struct AsConfig {
     pub max_dynamic_clients: i64,
     /// Unused dynamic registrations are deleted after this long.
     pub unused_client_ttl_secs: i64,
+    /// Tests only: fetch metadata documents from loopback addresses.
+    pub allow_private_document_hosts: bool,
+    /// Tests only: fetch `https://` document URLs with this scheme instead.
+    pub document_scheme_override: Option<String>,
 }
 
 impl AsConfig {
@@ -50,6 +54,8 @@ impl AsConfig {
             secure_cookies: issuer.starts_with("https://"),
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
+            allow_private_document_hosts: false,
+            document_scheme_override: None,
         }
     }
 

@@ -4,5 +4,6 @@
 mod guard;
 mod introspection;
 mod mcp_transport;
+mod metadata_document;
 mod oauth;
 mod support;

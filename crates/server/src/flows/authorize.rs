@@ -63,11 +63,17 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
     let client_id = p.get("client_id").ok_or_else(|| {
         AuthorizeError::Page("The request names no client (client_id is missing).".into())
     })?;
-    let client = s.store.client(client_id).await?.ok_or_else(|| {
-        AuthorizeError::Page(
-            "The application that sent you here is not registered with this server.".into(),
-        )
-    })?;
+    let client = if super::metadata_document::is_document_url(client_id) {
+        super::metadata_document::client_for(s, client_id)
+            .await
+            .map_err(|e| AuthorizeError::Page(e.to_string()))?
+    } else {
+        s.store.client(client_id).await?.ok_or_else(|| {
+            AuthorizeError::Page(
+                "The application that sent you here is not registered with this server.".into(),
+            )
+        })?
+    };
     let redirect = match p.get("redirect_uri") {
         Some(r)
             if client

@@ -4,6 +4,7 @@
 pub mod authorization_code;
 pub mod authorize;
 pub mod introspect;
+pub mod metadata_document;
 pub mod refresh;
 pub mod register;
 pub mod revoke;

@@ -41,6 +41,7 @@ struct ConsentPage<'a> {
     request_id: &'a str,
     client_name: &'a str,
     verified: bool,
+    published_by: Option<String>,
     redirect_host: String,
     localhost_only: bool,
     username: &'a str,
@@ -151,6 +152,13 @@ async fn page(
             request_id: id,
             client_name: &client.name,
             verified: client.kind != ClientKind::Dynamic,
+            published_by: (client.kind == ClientKind::MetadataDocument)
+                .then(|| {
+                    url::Url::parse(&client.client_id)
+                        .ok()
+                        .and_then(|u| u.host_str().map(String::from))
+                })
+                .flatten(),
             redirect_host: redirect_host(&req.redirect_uri),
             localhost_only,
             username: &user.username,
