@@ -74,7 +74,9 @@ test('conformance authorization-server scenarios: metadata and authorization-cod
   const summary = /Total: (\d+) passed, (\d+) failed/.exec(output);
   assert.ok(summary, output.slice(-3000));
   assert.equal(Number(summary[2]), 0, output.slice(-3000));
-  assert.equal(Number(summary[1]), 2, 'both scenarios ran');
+  assert.ok(Number(summary[1]) >= 2, 'the metadata and code-grant scenarios ran');
+  assert.match(output, /✓ authorization-server-metadata-endpoint/);
+  assert.match(output, /✓ authorization-code-grant/);
   assert.ok(browsed, 'the code-grant scenario ran (a browser was needed)');
   assert.equal(code, 0, output.slice(-3000));
 });
