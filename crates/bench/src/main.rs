@@ -604,11 +604,12 @@ async fn authorization_server(
         "  {:<34} {:>8.0} req/s  (authorize + consent skipped, 1 connection)",
         "code issuance", issue_rps
     );
+    // A fresh browser (signed out), distinct unknown users: each attempt runs a
+    // (dummy) argon2 verification, unslowed by the per-account throttle.
+    let mut fresh = flow::Session::new(base);
     let t = Instant::now();
     for i in 0..5 {
-        // distinct unknown users: each attempt runs a (dummy) argon2 verification,
-        // unslowed by the per-account throttle
-        session
+        fresh
             .login(&format!("nobody-{i}"), "wrong password")
             .await
             .ok();

@@ -148,8 +148,17 @@ impl StoreAudit {
     fn spawn(store: Store, clock: Arc<dyn Clock>) -> Arc<Self> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<ToolCallEvent>(10_000);
         tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(256);
-            while rx.recv_many(&mut buf, 256).await > 0 {
+            let mut buf = Vec::with_capacity(1024);
+            while rx.recv_many(&mut buf, 1024).await > 0 {
+                // Let events gather briefly: one multi-row INSERT per batch instead of a
+                // commit per call, which would cost more than the call itself.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                while buf.len() < 8192 {
+                    match rx.try_recv() {
+                        Ok(e) => buf.push(e),
+                        Err(_) => break,
+                    }
+                }
                 let now = clock.now();
                 let rows: Vec<_> = buf
                     .drain(..)

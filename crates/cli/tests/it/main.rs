@@ -6,4 +6,5 @@ mod introspection;
 mod mcp_transport;
 mod metadata_document;
 mod oauth;
+mod rmcp_oauth;
 mod support;
