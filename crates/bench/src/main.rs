@@ -3,10 +3,12 @@
 //! Cells (all servers pinned to core 0, this load generator to core 1, when there are
 //! two cores), measured at 1, 16 and 64 connections in interleaved rounds (A B C … A B
 //! C …) so that drift on a shared machine cancels out:
+//!
 //! - floor: a minimal axum endpoint answering `POST /mcp` with a fixed tools/call result;
 //! - no-guard: the calculator over rmcp, no authentication (`mcpgate mcp --insecure-no-auth`);
 //! - jwt: `mcpgate serve`, in-process JWT validation;
 //! - introspection (cached / uncached): `mcpgate mcp` against a separate `mcpgate serve`.
+//!
 //! Then the authorization server's endpoints, startup time and memory.
 //!
 //! Usage: `./scripts/bench` (builds in release mode first). Environment: BENCH_SECS

@@ -165,3 +165,12 @@ pub struct GrantView {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
+
+/// An audit event to write: (at, event, user id, client id, detail).
+pub type AuditRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    serde_json::Value,
+);

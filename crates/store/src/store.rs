@@ -842,16 +842,7 @@ impl Store {
 
     /// Writes many events with one multi-row INSERT per 200 rows:
     /// (at, event, user, client, detail).
-    pub async fn audit_batch(
-        &self,
-        events: &[(
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            serde_json::Value,
-        )],
-    ) -> Result<()> {
+    pub async fn audit_batch(&self, events: &[AuditRow]) -> Result<()> {
         for chunk in events.chunks(200) {
             let placeholders: Vec<String> = (0..chunk.len())
                 .map(|i| {
