@@ -169,25 +169,21 @@ async fn bench() -> anyhow::Result<()> {
     let as_base = format!("http://127.0.0.1:{p_as}");
     let rs = |p: u16| format!("http://127.0.0.1:{p}");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let started = Instant::now();
-    let as_srv = procs::spawn(
+    let serve_args = s(&[
         "serve",
-        &bin,
-        &s(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{p_as}"),
-            "--public-url",
-            &as_base,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--resource",
-            &format!("{}/mcp", rs(p_ic)),
-            "--resource",
-            &format!("{}/mcp", rs(p_iu)),
-        ]),
-        core,
-    )?;
+        "--listen",
+        &format!("127.0.0.1:{p_as}"),
+        "--public-url",
+        &as_base,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--resource",
+        &format!("{}/mcp", rs(p_ic)),
+        "--resource",
+        &format!("{}/mcp", rs(p_iu)),
+    ]);
+    let started = Instant::now();
+    let as_srv = procs::spawn("serve", &bin, &serve_args, core)?;
     let password = as_srv
         .wait_line("password:", Duration::from_secs(20))
         .context("first-run password")?
@@ -279,24 +275,7 @@ async fn bench() -> anyhow::Result<()> {
     // restart-to-first-call for serve with existing data (keys persisted, token still valid)
     drop(as_srv);
     let t0 = Instant::now();
-    let as_srv = procs::spawn(
-        "serve",
-        &bin,
-        &s(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{p_as}"),
-            "--public-url",
-            &as_base,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--resource",
-            &format!("{}/mcp", rs(p_ic)),
-            "--resource",
-            &format!("{}/mcp", rs(p_iu)),
-        ]),
-        core,
-    )?;
+    let as_srv = procs::spawn("serve", &bin, &serve_args, core)?;
     first_call(([127, 0, 0, 1], p_as).into(), jwt["access_token"].as_str()).await?;
     let startup_serve = t0.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;

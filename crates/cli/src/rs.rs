@@ -172,21 +172,9 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
     println!("  tokens:       {mode}");
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::serve::wait_for_signal().await;
         signal.cancel();
     });
-    #[cfg(unix)]
-    {
-        let signal = shutdown.clone();
-        tokio::spawn(async move {
-            if let Ok(mut t) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                t.recv().await;
-                signal.cancel();
-            }
-        });
-    }
     app::serve(listener, router, shutdown).await?;
     Ok(())
 }

@@ -94,7 +94,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -7,32 +7,8 @@ use mcpgate_core::clock::SystemClock;
 use mcpgate_core::secret::Secret;
 use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
 use mcpgate_mcp::{Rejection, TokenValidator};
-use serde_json::json;
 
 use crate::support::TestApp;
-
-async fn rs_credentials(app: &TestApp) -> Secret {
-    let secret = Secret::generate();
-    app.auth
-        .store
-        .insert_client(&mcpgate_store::Client {
-            client_id: "rs".into(),
-            secret_hash: Some(secret.hash()),
-            name: "RS".into(),
-            redirect_uris: vec![],
-            kind: mcpgate_store::ClientKind::Preregistered,
-            auth_method: "client_secret_basic".into(),
-            can_introspect: true,
-            owner_user_id: None,
-            registration_hash: None,
-            metadata: json!({}),
-            created_at: 0,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
-    secret
-}
 
 fn validator(app: &TestApp, secret: &Secret, cache: i64, audience: &str) -> Introspection {
     Introspection::new(
@@ -54,7 +30,7 @@ fn validator(app: &TestApp, secret: &Secret, cache: i64, audience: &str) -> Intr
 #[tokio::test]
 async fn cached_answers_are_reused_and_uncached_ones_see_revocation() {
     let app = TestApp::spawn().await;
-    let secret = rs_credentials(&app).await;
+    let secret = app.rs_credentials().await;
     let (client_id, tok) = app.tokens(Some(&["op:add"])).await;
     let access = tok["access_token"].as_str().unwrap();
     let cached = validator(&app, &secret, 60, &app.mcp_url());
@@ -106,7 +82,7 @@ async fn cached_answers_are_reused_and_uncached_ones_see_revocation() {
 #[tokio::test]
 async fn wrong_audience_and_bad_credentials_are_refused() {
     let app = TestApp::spawn().await;
-    let secret = rs_credentials(&app).await;
+    let secret = app.rs_credentials().await;
     let (_, tok) = app.tokens(None).await;
     let access = tok["access_token"].as_str().unwrap();
     let elsewhere = validator(&app, &secret, 0, "https://other.example/mcp");

@@ -647,25 +647,7 @@ async fn introspection_needs_credentials_and_reports_revocation() {
         .unwrap();
     assert_eq!(r.status(), 401);
     // a resource server's credentials
-    let secret = mcpgate_core::secret::Secret::generate();
-    app.auth
-        .store
-        .insert_client(&mcpgate_store::Client {
-            client_id: "rs".into(),
-            secret_hash: Some(secret.hash()),
-            name: "RS".into(),
-            redirect_uris: vec![],
-            kind: mcpgate_store::ClientKind::Preregistered,
-            auth_method: "client_secret_basic".into(),
-            can_introspect: true,
-            owner_user_id: None,
-            registration_hash: None,
-            metadata: json!({}),
-            created_at: 0,
-            last_used_at: None,
-        })
-        .await
-        .unwrap();
+    let secret = app.rs_credentials().await;
     let introspect = |t: String| {
         app.http
             .post(app.url("/introspect"))

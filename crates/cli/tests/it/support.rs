@@ -118,6 +118,30 @@ impl TestApp {
         self.mint("op:add op:sub op:mult op:div", |_| {})
     }
 
+    /// Registers the introspection credentials of a resource server (client id `rs`).
+    pub async fn rs_credentials(&self) -> mcpgate_core::secret::Secret {
+        let secret = mcpgate_core::secret::Secret::generate();
+        self.auth
+            .store
+            .insert_client(&mcpgate_store::Client {
+                client_id: "rs".into(),
+                secret_hash: Some(secret.hash()),
+                name: "RS".into(),
+                redirect_uris: vec![],
+                kind: mcpgate_store::ClientKind::Preregistered,
+                auth_method: "client_secret_basic".into(),
+                can_introspect: true,
+                owner_user_id: None,
+                registration_hash: None,
+                metadata: json!({}),
+                created_at: 0,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+        secret
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
