@@ -182,8 +182,8 @@ impl StoreAudit {
 
 impl AuditSink for StoreAudit {
     fn tool_call(&self, event: ToolCallEvent) {
-        tracing::info!(target: "mcpgate::audit", event = "tool_call", subject = %event.subject, client_id = %event.client_id,
-                       tool = %event.tool, operation = ?event.operation, allowed = event.allowed);
+        // The calculator already logs each call (target mcpgate::audit); this sink
+        // only queues the event for the store, so a call costs one log line, not two.
         if self.tx.try_send(event).is_err() {
             let n = self
                 .dropped
