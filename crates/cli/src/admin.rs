@@ -303,10 +303,14 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&client_json(&c))?);
         }
         ClientCmd::Remove { client_id } => {
-            if !store.delete_client(&client_id, None).await? {
+            let s = auth_server(store.clone()).await?;
+            if !mcpgate_server::flows::revoke::delete_client(&s, &client_id, None, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+            {
                 bail!("no client {client_id}");
             }
-            println!("removed {client_id}");
+            println!("removed {client_id} and revoked its grants");
         }
     }
     Ok(())

@@ -150,11 +150,17 @@ pub async fn load_keys(store: &Store, now: i64) -> Result<Vec<StoredKey>, StoreE
     store
         .insert_signing_key(&k.kid, &URL_SAFE_NO_PAD.encode(k.seed), k.created_at)
         .await?;
-    Ok(vec![k])
+    // Instances starting together may each have made one: use them all, so every
+    // instance verifies the others' tokens at once and they agree on the newest.
+    stored_keys(store).await
 }
 
-/// Adds a new signing key and retires all but the newest two, so tokens signed with
-/// the previous key keep verifying until they expire (rotation with overlap).
+/// Keys stay published this long after being superseded: far longer than any access
+/// token lives, so rotation never invalidates a token before it expires.
+pub const KEY_RETIREMENT_SECS: i64 = 24 * 3600;
+
+/// Adds a new signing key; the previous ones keep verifying until they have been
+/// superseded for [`KEY_RETIREMENT_SECS`] (rotation with overlap).
 pub async fn rotate_keys(store: &Store, now: i64) -> Result<String, StoreError> {
     let mut k = StoredKey::generate(now);
     // Keys made in the same second must still order after the current one.
@@ -168,6 +174,8 @@ pub async fn rotate_keys(store: &Store, now: i64) -> Result<String, StoreError> 
     store
         .insert_signing_key(&k.kid, &URL_SAFE_NO_PAD.encode(k.seed), k.created_at)
         .await?;
-    store.retire_old_keys(2, now).await?;
+    store
+        .retire_superseded_keys(now, KEY_RETIREMENT_SECS)
+        .await?;
     Ok(k.kid)
 }

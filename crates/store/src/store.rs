@@ -376,11 +376,20 @@ impl Store {
         })
     }
 
-    /// Retires all keys but the newest `keep`.
-    pub async fn retire_old_keys(&self, keep: i64, now: i64) -> Result<()> {
+    /// Retires keys superseded for at least `grace` seconds: every key older than the
+    /// newest key that is itself at least `grace` old. With `grace` longer than any
+    /// token's life, no key that signed a still-valid token is ever retired, however
+    /// many keys were made (instances racing on first start, rotations in a row).
+    pub async fn retire_superseded_keys(&self, now: i64, grace: i64) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid NOT IN (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT $2)")
-                .bind(now).bind(keep).execute(pool).await?;
+            sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND created_at < \
+                 (SELECT MAX(created_at) FROM signing_keys WHERE created_at <= $2)",
+            )
+            .bind(now)
+            .bind(now - grace)
+            .execute(pool)
+            .await?;
             Ok(())
         })
     }
@@ -496,6 +505,18 @@ impl Store {
                 .fetch_all(pool)
                 .await?,
             })
+        })
+    }
+
+    /// Ids of the live grants made to a client.
+    pub async fn live_grants_of_client(&self, client_id: &str) -> Result<Vec<String>> {
+        dispatch!(self, pool, {
+            let rows =
+                sqlx::query("SELECT id FROM grants WHERE client_id = $1 AND revoked_at IS NULL")
+                    .bind(client_id)
+                    .fetch_all(pool)
+                    .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 

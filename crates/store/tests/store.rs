@@ -331,13 +331,26 @@ async fn keys_retire(s: Store) {
     for (k, t) in [("k1", 1), ("k2", 2), ("k3", 3)] {
         s.insert_signing_key(k, "seed", t).await.unwrap();
     }
-    s.retire_old_keys(2, 10).await.unwrap();
-    let live: Vec<String> = s
-        .signing_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.0)
-        .collect();
-    assert_eq!(live, ["k2", "k3"]);
+    let live = |s: Store| async move {
+        s.signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.0)
+            .collect::<Vec<_>>()
+    };
+    s.retire_superseded_keys(4, 5).await.unwrap();
+    assert_eq!(
+        live(s.clone()).await,
+        ["k1", "k2", "k3"],
+        "nothing superseded long enough"
+    );
+    s.retire_superseded_keys(7, 5).await.unwrap();
+    assert_eq!(
+        live(s.clone()).await,
+        ["k2", "k3"],
+        "k1 was superseded by k2 at 2 <= 7 - 5"
+    );
+    s.retire_superseded_keys(100, 5).await.unwrap();
+    assert_eq!(live(s).await, ["k3"]);
 }

@@ -714,3 +714,82 @@ async fn connected_apps_lists_the_grant_and_revoking_it_ends_access() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn deleting_a_client_on_my_clients_page_ends_its_tokens() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let html = b.get("/clients").await.text().await.unwrap();
+    let csrf = Browser::csrf_of(&html);
+    let r = b
+        .post(
+            "/clients",
+            &[
+                ("csrf", &csrf),
+                ("name", "Mine"),
+                ("redirect_uris", REDIRECT),
+                ("kind", "public"),
+            ],
+        )
+        .await;
+    let html = r.text().await.unwrap();
+    let client_id = html
+        .split("id=\"new-client-id\" class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let v = pkce_verifier();
+    let code = app
+        .code_for(&client_id, &pkce::challenge_of(&v), None, None)
+        .await;
+    let tok = body_json(app.exchange(&client_id, &code, &v).await).await;
+    let access = tok["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.calc_as(access, "add", 1.0, 1.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // another person cannot delete it
+    app.add_user("mallory", PASSWORD).await;
+    let mut m = Browser::new(&app);
+    m.login("mallory", PASSWORD).await;
+    let mcsrf = Browser::csrf_of(&m.get("/clients").await.text().await.unwrap());
+    m.post(
+        "/clients/delete",
+        &[("csrf", &mcsrf), ("client_id", &client_id)],
+    )
+    .await;
+    assert_eq!(
+        app.calc_as(access, "add", 1.0, 1.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // the owner can, and its tokens end at once
+    let r = b
+        .post(
+            "/clients/delete",
+            &[("csrf", &csrf), ("client_id", &client_id)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.calc_as(access, "add", 1.0, 1.0)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert!(app.auth.store.client(&client_id).await.unwrap().is_none());
+}

@@ -69,3 +69,28 @@ pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult
     .await;
     Ok(true)
 }
+
+/// Deletes a client and revokes every grant made to it, so that none of its tokens
+/// outlive it. `owner` restricts the deletion to a person's own clients.
+pub async fn delete_client(
+    s: &AuthServer,
+    client_id: &str,
+    owner: Option<&str>,
+    by: &str,
+) -> ApiResult<bool> {
+    let Some(client) = s.store.client(client_id).await? else {
+        return Ok(false);
+    };
+    if owner.is_some() && client.owner_user_id.as_deref() != owner {
+        return Ok(false);
+    }
+    for grant in s.store.live_grants_of_client(client_id).await? {
+        revoke_grant(s, &grant, by).await?;
+    }
+    let deleted = s.store.delete_client(client_id, owner).await?;
+    if deleted {
+        s.audit("client_deleted", owner, Some(client_id), json!({"by": by}))
+            .await;
+    }
+    Ok(deleted)
+}

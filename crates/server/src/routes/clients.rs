@@ -12,6 +12,7 @@ use mcpgate_store::{Client, ClientKind, User};
 use serde_json::json;
 
 use crate::flows::register::{allow_list, check_redirects, clean_name};
+use crate::flows::revoke;
 use crate::forms::Form;
 use crate::pages;
 use crate::state::AuthServer;
@@ -192,13 +193,14 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         return pages::see_other("/login?next=/clients");
     };
     if let Some(id) = f.get("client_id")
-        && s.store
-            .delete_client(id, Some(&user.id))
-            .await
-            .unwrap_or(false)
+        && let Err(e) = revoke::delete_client(&s, id, Some(&user.id), "owner").await
     {
-        s.audit("client_deleted", Some(&user.id), Some(id), json!({}))
-            .await;
+        tracing::error!(error = ?e.error, "client deletion failed");
+        return pages::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Deletion failed",
+            "Try again.",
+        );
     }
     pages::see_other("/clients")
 }
