@@ -97,3 +97,44 @@ impl Database {
         }
     }
 }
+
+/// Where a serving command listens and how clients reach it (shared by `serve` and `mcp`).
+#[derive(Debug, clap::Args)]
+pub struct ListenArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MCPGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL clients use to reach this server (issuer, resource, endpoints).
+    #[arg(long, env = "MCPGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Extra browser origins allowed to call /mcp (repeatable).
+    #[arg(
+        long = "allowed-origin",
+        env = "MCPGATE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+}
+
+impl ListenArgs {
+    /// Flags and environment over the file over the defaults: the address to bind, the
+    /// public URL, and the extra allowed origins.
+    pub fn resolve(&self, file: &FileConfig) -> anyhow::Result<(SocketAddr, Url, Vec<String>)> {
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let public = parse_public_url(
+            self.public_url
+                .as_deref()
+                .or(file.public_url.as_deref())
+                .unwrap_or(DEFAULT_PUBLIC_URL),
+        )?;
+        let origins = if self.allowed_origins.is_empty() {
+            file.allowed_origins.clone().unwrap_or_default()
+        } else {
+            self.allowed_origins.clone()
+        };
+        Ok((listen, public, origins))
+    }
+}

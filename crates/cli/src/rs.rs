@@ -3,14 +3,13 @@
 //! services). Tokens are validated by RFC 7662 introspection, with a cache, or as
 //! JWTs against the issuer's JWKS.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::{Router, routing::get};
 use mcpgate::app::{self, AppConfig};
-use mcpgate::config::{self, FileConfig};
+use mcpgate::config::{FileConfig, ListenArgs};
 use mcpgate_core::clock::SystemClock;
 use mcpgate_core::jwt::Expectations;
 use mcpgate_core::secret::Secret;
@@ -22,10 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct McpArgs {
-    #[arg(long, env = "MCPGATE_LISTEN")]
-    listen: Option<SocketAddr>,
-    #[arg(long, env = "MCPGATE_PUBLIC_URL")]
-    public_url: Option<String>,
+    #[command(flatten)]
+    net: ListenArgs,
     /// The authorization server's issuer identifier, exactly as it publishes it.
     #[arg(long, env = "MCPGATE_ISSUER")]
     issuer: Option<String>,
@@ -50,27 +47,12 @@ pub struct McpArgs {
     /// No authentication at all (development and benchmarks only).
     #[arg(long, conflicts_with_all = ["issuer", "jwks", "introspection_client_id"])]
     insecure_no_auth: bool,
-    #[arg(
-        long = "allowed-origin",
-        env = "MCPGATE_ALLOWED_ORIGINS",
-        value_delimiter = ','
-    )]
-    allowed_origins: Vec<String>,
 }
 
 pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid default"));
-    let public = config::parse_public_url(
-        args.public_url
-            .as_deref()
-            .or(file.public_url.as_deref())
-            .unwrap_or(config::DEFAULT_PUBLIC_URL),
-    )?;
+    let (listen, public, origins) = args.net.resolve(&file)?;
     let mut cfg = AppConfig::new(&public, std::path::PathBuf::new());
-    cfg.extra_origins = args.allowed_origins.clone();
+    cfg.extra_origins = origins;
     let resource = cfg.resource();
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();

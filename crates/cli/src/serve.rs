@@ -1,26 +1,13 @@
 //! `mcpgate serve`: everything on one port.
 
-use std::net::SocketAddr;
-
 use mcpgate::app::{self, AppConfig};
-use mcpgate::config::{self, Database, FileConfig};
+use mcpgate::config::{Database, FileConfig, ListenArgs};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "MCPGATE_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Public base URL clients use to reach this server (issuer, resource, endpoints).
-    #[arg(long, env = "MCPGATE_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Extra browser origins allowed to call /mcp (repeatable).
-    #[arg(
-        long = "allowed-origin",
-        env = "MCPGATE_ALLOWED_ORIGINS",
-        value_delimiter = ','
-    )]
-    allowed_origins: Vec<String>,
+    #[command(flatten)]
+    net: ListenArgs,
     /// A separately deployed MCP server (its canonical URL) this authorization server
     /// may issue tokens for (repeatable).
     #[arg(long = "resource", env = "MCPGATE_RESOURCES", value_delimiter = ',')]
@@ -31,24 +18,10 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("valid default"));
-    let public = config::parse_public_url(
-        args.public_url
-            .as_deref()
-            .or(file.public_url.as_deref())
-            .unwrap_or(config::DEFAULT_PUBLIC_URL),
-    )?;
+    let (listen, public, origins) = args.net.resolve(&file)?;
     let mut cfg = AppConfig::new(&public, db.dir.clone());
     cfg.database_url = db.url.clone();
-    cfg.extra_origins = if args.allowed_origins.is_empty() {
-        file.allowed_origins.unwrap_or_default()
-    } else {
-        args.allowed_origins
-    };
-
+    cfg.extra_origins = origins;
     cfg.access_ttl_secs = args.access_token_ttl;
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
