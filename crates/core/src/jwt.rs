@@ -198,13 +198,6 @@ impl Expectations {
     }
 }
 
-/// Reads the `kid` of a token without verifying anything (to decide whether to refetch keys).
-pub fn peek_kid(token: &str) -> Option<String> {
-    let header_b64 = token.split('.').next()?;
-    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
-    header.kid
-}
-
 /// Verifies a compact JWS access token and returns its claims.
 pub fn verify(
     token: &str,

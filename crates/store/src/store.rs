@@ -908,12 +908,6 @@ impl Store {
             .await?)
         })
     }
-
-    /// Key-value settings kept in the scopes table would be a hack; first-run state is
-    /// derived from the data itself (users, keys) instead.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(self.count_users().await? == 0)
-    }
 }
 
 /// The data directory holds keys and hashes: keep it private to the service user.

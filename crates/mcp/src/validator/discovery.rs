@@ -24,10 +24,10 @@ pub fn candidate_urls(issuer: &Url) -> Vec<String> {
 
 /// Fetches the metadata of `issuer` and checks that its `issuer` is the same string
 /// (RFC 8414 §3.3: otherwise the document MUST NOT be used).
-pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> anyhow_like::Result<Value> {
+pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> Result<Value, DiscoveryError> {
     let url: Url = issuer
         .parse()
-        .map_err(|_| anyhow_like::err(format!("issuer {issuer:?} is not a URL")))?;
+        .map_err(|_| DiscoveryError(format!("issuer {issuer:?} is not a URL")))?;
     let mut last = String::new();
     for candidate in candidate_urls(&url) {
         match http.get(&candidate).send().await {
@@ -35,9 +35,9 @@ pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> anyhow_like
                 let doc: Value = r
                     .json()
                     .await
-                    .map_err(|e| anyhow_like::err(format!("{candidate}: {e}")))?;
+                    .map_err(|e| DiscoveryError(format!("{candidate}: {e}")))?;
                 if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-                    return Err(anyhow_like::err(format!(
+                    return Err(DiscoveryError(format!(
                         "{candidate} names issuer {:?}, expected exactly {issuer:?}",
                         doc.get("issuer")
                     )));
@@ -48,21 +48,15 @@ pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> anyhow_like
             Err(e) => last = format!("{candidate}: {e}"),
         }
     }
-    Err(anyhow_like::err(format!(
+    Err(DiscoveryError(format!(
         "no authorization server metadata for {issuer} ({last})"
     )))
 }
 
-/// A tiny string error, so this library needs no `anyhow`.
-pub mod anyhow_like {
-    #[derive(Debug, thiserror::Error)]
-    #[error("{0}")]
-    pub struct Error(pub String);
-    pub type Result<T> = std::result::Result<T, Error>;
-    pub fn err(s: String) -> Error {
-        Error(s)
-    }
-}
+/// Why an issuer's metadata could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DiscoveryError(pub String);
 
 #[cfg(test)]
 mod tests {

@@ -128,17 +128,11 @@ async fn fetch(s: &AuthServer, client_id: &str) -> Result<(Value, i64), Document
         .resolve(&host, addr)
         .build()
         .map_err(|e| DocumentError::Fetch(e.to_string()))?;
-    let target = if s.cfg.allow_private_document_hosts
-        && url.scheme() == "https"
-        && s.cfg.document_scheme_override.is_some()
-    {
-        // tests serve documents over plain HTTP on loopback
-        let mut u = url.clone();
-        let _ = u.set_scheme(s.cfg.document_scheme_override.as_deref().unwrap_or("https"));
-        u
-    } else {
-        url.clone()
-    };
+    // Tests serve documents over plain HTTP on loopback; production never sets this.
+    let mut target = url.clone();
+    if let Some(scheme) = &s.cfg.document_scheme_override {
+        let _ = target.set_scheme(scheme);
+    }
     let mut resp = http
         .get(target)
         .header("accept", "application/json")
