@@ -36,6 +36,9 @@ fn main() -> anyhow::Result<()> {
     if args.get(1).map(String::as_str) == Some("floor") {
         return floor(args.get(2).context("floor ADDR")?.parse()?);
     }
+    if args.get(1).map(String::as_str) == Some("load") {
+        return drive(&args[2..]);
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -63,6 +66,28 @@ fn floor(addr: SocketAddr) -> anyhow::Result<()> {
         axum::serve(l, app).await?;
         Ok(())
     })
+}
+
+/// `mcpgate-bench load ADDR CONNS SECS [TOKEN]`: calculator calls against a running
+/// server, for profiling it (`perf record -p PID`, or the server under callgrind).
+fn drive(args: &[String]) -> anyhow::Result<()> {
+    let usage = "load ADDR CONNS SECS [TOKEN]";
+    let addr: SocketAddr = args.first().context(usage)?.parse()?;
+    let conns: usize = args.get(1).context(usage)?.parse()?;
+    let secs: f64 = args.get(2).context(usage)?.parse()?;
+    let target = Arc::new(calc_target(addr, args.get(3).map(String::as_str)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut r = rt.block_on(load::run(target, conns, Duration::from_secs_f64(secs)));
+    let (p50, p99) = (r.percentile_ms(0.5), r.percentile_ms(0.99));
+    println!(
+        "{} ok, {} errors, {:.0} req/s, p50 {p50:.3} ms, p99 {p99:.3} ms",
+        r.ok,
+        r.errors,
+        r.rps()
+    );
+    Ok(())
 }
 
 fn free_port() -> u16 {

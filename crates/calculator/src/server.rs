@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use mcpgate_mcp::Principal;
 use mcpgate_mcp::rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
@@ -15,6 +14,7 @@ use mcpgate_mcp::rmcp::{
     },
     service::RequestContext,
 };
+use mcpgate_mcp::{DirectTools, Principal};
 use serde_json::{Value, json};
 
 use crate::{Operation, TOOL_NAME};
@@ -133,6 +133,19 @@ fn format_number(r: f64) -> String {
         format!("{}", r as i64)
     } else {
         format!("{r}")
+    }
+}
+
+/// The calculator is a plain function of its arguments: its calls can be answered
+/// without an rmcp service per request (see `mcpgate_mcp::direct`).
+impl DirectTools for Calculator {
+    fn call_direct(
+        &self,
+        name: &str,
+        arguments: Option<&JsonObject>,
+        caller: Option<&Principal>,
+    ) -> Option<CallToolResult> {
+        (name == TOOL_NAME).then(|| self.call(arguments, caller))
     }
 }
 

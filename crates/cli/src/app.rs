@@ -203,9 +203,10 @@ pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> R
     endpoint.max_body_bytes = cfg.max_body_bytes;
     endpoint.cancel = cancel;
     let calculator = Calculator::new();
-    let mcp = Router::new().nest_service(
+    let direct = Arc::new(calculator.clone());
+    let mcp = Router::new().route_service(
         "/mcp",
-        McpEndpoint::service(move || calculator.clone(), &endpoint),
+        McpEndpoint::service(move || calculator.clone(), &endpoint).with_direct(direct, &endpoint),
     );
     // CORS outermost: preflights are answered before the guard asks for a token.
     guard

@@ -6,6 +6,15 @@
 //! use `server/discover` and per-request `_meta`. rmcp validates the transport rules
 //! (`Mcp-Method`/`Mcp-Name`, `MCP-Protocol-Version`, batching, content types).
 
+use std::convert::Infallible;
+use std::future::{Future, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{Method, Request};
 use rmcp::{
     ServerHandler,
     transport::streamable_http_server::{
@@ -14,6 +23,10 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+use crate::direct::{self, DirectGate, DirectTools};
+use crate::guard::Envelope;
+use crate::principal::Principal;
 
 /// Largest JSON-RPC request body accepted on `/mcp`. A calculator call is a few hundred
 /// bytes; 64 KiB leaves room for tools with larger inputs while bounding hostile ones.
@@ -145,25 +158,90 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The tower service that answers `/mcp` for a tool set.
-pub struct McpEndpoint;
+/// The tower service that answers `/mcp` for a tool set: rmcp's Streamable HTTP
+/// service, plus, for tool sets that opt in, the direct answer to plain tool calls
+/// (see [`crate::direct`]).
+pub struct McpEndpoint<H> {
+    rmcp: Arc<StreamableHttpService<H, LocalSessionManager>>,
+    direct: Option<(Arc<dyn DirectTools>, DirectGate)>,
+}
 
-impl McpEndpoint {
+impl<H> Clone for McpEndpoint<H> {
+    fn clone(&self) -> Self {
+        Self {
+            rmcp: self.rmcp.clone(),
+            direct: self.direct.clone(),
+        }
+    }
+}
+
+impl<H: ServerHandler + Send + 'static> McpEndpoint<H> {
     /// Builds the Streamable HTTP service. `factory` makes the handler for each request;
     /// handlers are cheap to clone (the tool set is shared behind an `Arc`).
-    pub fn service<H, F>(
-        factory: F,
-        config: &EndpointConfig,
-    ) -> StreamableHttpService<H, LocalSessionManager>
+    pub fn service<F>(factory: F, config: &EndpointConfig) -> Self
     where
-        H: ServerHandler + Send + 'static,
         F: Fn() -> H + Send + Sync + 'static,
     {
-        StreamableHttpService::new(
-            move || Ok(factory()),
-            Default::default(),
-            config.rmcp_config(),
-        )
+        Self {
+            rmcp: Arc::new(StreamableHttpService::new(
+                move || Ok(factory()),
+                Default::default(),
+                config.rmcp_config(),
+            )),
+            direct: None,
+        }
+    }
+
+    /// Answers plain calls of `tools` directly. Needs the envelope the [`Guard`]
+    /// leaves on the request (use [`Guard::open`] when there is no authentication);
+    /// without it every request goes to rmcp.
+    ///
+    /// [`Guard`]: crate::Guard
+    /// [`Guard::open`]: crate::Guard::open
+    pub fn with_direct(mut self, tools: Arc<dyn DirectTools>, config: &EndpointConfig) -> Self {
+        let gate = DirectGate {
+            hosts: config.allowed_hosts().into(),
+            origins: config
+                .allowed_origins()
+                .into_iter()
+                .filter(|o| !o.ends_with(":*"))
+                .collect::<Vec<_>>()
+                .into(),
+        };
+        self.direct = Some((tools, gate));
+        self
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<H: ServerHandler + Send + 'static> tower::Service<Request<Body>> for McpEndpoint<H> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> BoxFuture {
+        if let Some((tools, gate)) = &self.direct
+            && req.method() == Method::POST
+            && let Some(envelope) = req.extensions_mut().remove::<Envelope>()
+            && let Some(response) = direct::answer(
+                tools.as_ref(),
+                gate,
+                req.headers(),
+                envelope,
+                req.extensions().get::<Principal>(),
+            )
+        {
+            return Box::pin(ready(Ok(response)));
+        }
+        // `handle` borrows the shared service: no per-request copy of its configuration
+        // (its `Service::call` clones the whole service, allowed-host lists included).
+        let rmcp = self.rmcp.clone();
+        Box::pin(async move { Ok(rmcp.handle(req).await.map(Body::new)) })
     }
 }
 

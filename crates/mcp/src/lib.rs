@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`endpoint`]: mounts an rmcp [`ServerHandler`](rmcp::ServerHandler) on `/mcp` over
 //!   Streamable HTTP, stateless, serving the `2025-11-25` and `2026-07-28` revisions.
+//! - [`direct`]: answers plain `tools/call` requests of tool sets that opt in without an
+//!   rmcp service per request; rmcp answers everything else.
 //! - [`policy`]: which scopes each tool call needs, declared by the tool set as data.
 //! - [`guard`]: the tower layer: bearer token, challenges, envelope checks, per-tool scopes.
 //! - [`validator`]: local JWT, remote JWKS and RFC 7662 introspection.
@@ -14,6 +16,7 @@
 //! implement rmcp's handler trait and hand it to [`endpoint::McpEndpoint`].
 
 pub mod audit;
+pub mod direct;
 pub mod endpoint;
 pub mod guard;
 pub mod metadata;
@@ -22,6 +25,7 @@ pub mod principal;
 pub mod validator;
 
 pub use audit::{AuditSink, ToolCallEvent};
+pub use direct::DirectTools;
 pub use endpoint::{EndpointConfig, McpEndpoint};
 pub use guard::Guard;
 pub use metadata::ResourceMetadata;

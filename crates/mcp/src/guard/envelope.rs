@@ -4,14 +4,58 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use rmcp::model::{JsonRpcVersion2_0, RequestId};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// What the guard needs from a request body.
-#[derive(Debug)]
+/// What the guard needs from a request body. The guard leaves it in the request's
+/// extensions, so that the endpoint reads the body once, not twice.
+#[derive(Debug, Clone)]
 pub struct Envelope {
     pub method: Option<String>,
     pub tool: Option<String>,
     pub arguments: Option<Map<String, Value>>,
+    /// Set when the body is a plain `tools/call` request: a JSON-RPC 2.0 request with
+    /// only the members the protocol defines. Such a request can be answered without
+    /// an rmcp service (see [`crate::direct`]); anything else goes to rmcp whole.
+    pub plain_call: Option<PlainCall>,
+}
+
+/// The parts of a plain `tools/call` request that the tool's answer needs.
+#[derive(Debug, Clone)]
+pub struct PlainCall {
+    pub id: RequestId,
+    /// The request's `_meta` (per-request protocol version and client capabilities
+    /// since the 2026-07-28 revision).
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// A plain `tools/call` request, as the strict first reading sees it: an unknown member
+/// anywhere fails it, and the body is then read the general way.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictCall {
+    #[allow(dead_code)] // checked by deserializing: it must be "2.0"
+    jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    method: StrictToolsCall,
+    params: StrictParams,
+}
+
+#[derive(Deserialize)]
+enum StrictToolsCall {
+    #[serde(rename = "tools/call")]
+    ToolsCall,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Map<String, Value>>,
+    #[serde(rename = "_meta", default)]
+    meta: Option<Map<String, Value>>,
 }
 
 /// Why a body was refused, with the JSON-RPC error it earns.
@@ -31,6 +75,19 @@ pub enum EnvelopeError {
 
 impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        // The common case first: one typed pass, no intermediate `Value` tree.
+        if let Ok(call) = serde_json::from_slice::<StrictCall>(body) {
+            let StrictToolsCall::ToolsCall = call.method;
+            return Ok(Self {
+                method: Some("tools/call".to_owned()),
+                tool: Some(call.params.name),
+                arguments: call.params.arguments,
+                plain_call: Some(PlainCall {
+                    id: call.id,
+                    meta: call.params.meta,
+                }),
+            });
+        }
         let value: Value = serde_json::from_slice(body).map_err(|_| EnvelopeError::Parse)?;
         let mut obj = match value {
             Value::Object(o) => o,
@@ -52,6 +109,7 @@ impl Envelope {
             method,
             tool,
             arguments,
+            plain_call: None,
         })
     }
 }
@@ -114,6 +172,36 @@ mod tests {
         assert_eq!(e.method.as_deref(), Some("tools/call"));
         assert_eq!(e.tool.as_deref(), Some("calculator"));
         assert_eq!(e.arguments.unwrap()["operation"], "add");
+    }
+
+    #[test]
+    fn a_plain_call_is_recognised_and_anything_more_is_not() {
+        let plain = Envelope::parse(br#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"calculator","arguments":{"a":1},"_meta":{"k":1}}}"#).unwrap();
+        let call = plain.plain_call.expect("plain");
+        assert_eq!(call.id, RequestId::String("x".into()));
+        assert_eq!(call.meta.unwrap()["k"], 1);
+        assert_eq!(plain.tool.as_deref(), Some("calculator"));
+        for body in [
+            // an extra member at the top or in params
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"c"},"x":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"c","task":{}}}"#,
+            // not JSON-RPC 2.0, a notification, another method, a null or fractional id
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"c"}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"c"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"c"}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"c"}}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"c"}}"#,
+            // a duplicated member: the general reading decides
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"c","name":"d"}}"#,
+        ] {
+            let e = Envelope::parse(body.as_bytes()).unwrap();
+            assert!(e.plain_call.is_none(), "{body}");
+        }
+        let dup = Envelope::parse(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"c","name":"d"}}"#,
+        )
+        .unwrap();
+        assert_eq!(dup.tool.as_deref(), Some("d"));
     }
 
     #[test]

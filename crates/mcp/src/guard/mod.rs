@@ -185,6 +185,8 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
     if let Some(p) = principal {
         parts.extensions.insert(p);
     }
+    // The endpoint answers plain tool calls from this reading (crate::direct).
+    parts.extensions.insert(envelope);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
