@@ -7,7 +7,7 @@ import { adminPassword, Browser } from '../lib/browser.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
 
 let server;
-before(async () => { server = await startMcpgate(); });
+before(async () => { server = await startMcpgate({ args: ['--audit-interval', '1'] }); });
 after(async () => { await server?.stop(); });
 
 const run = (args, input) => mcpgate(args, { input, dataDir: server.dataDir });
@@ -61,9 +61,17 @@ test('grants: list and revoke a user\'s grants while the server runs; audit show
   let status = 200;
   for (let i = 0; i < 50 && status === 200; i++) { await new Promise((r) => setTimeout(r, 100)); status = (await call()).status; }
   assert.equal(status, 401, 'the running server applies the revocation within its sync period');
-  const events = (await run(['audit', '--json', '--limit', '200'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  // Tool calls are written as counts once per audit interval (1 s here).
+  let events = [];
+  for (let i = 0; i < 30; i++) {
+    events = (await run(['audit', '--json', '--limit', '200'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    if (events.some((e) => e.event === 'tool_calls')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const kinds = new Set(events.map((e) => e.event));
-  for (const k of ['login_succeeded', 'consent_granted', 'token_issued', 'grant_revoked', 'tool_call', 'client_registered']) assert.ok(kinds.has(k), `audit has ${k}`);
+  for (const k of ['login_succeeded', 'consent_granted', 'token_issued', 'grant_revoked', 'tool_calls', 'client_registered']) assert.ok(kinds.has(k), `audit has ${k}`);
+  const calls = events.filter((e) => e.event === 'tool_calls').map((e) => (typeof e.detail === 'string' ? JSON.parse(e.detail) : e.detail));
+  assert.ok(calls.some((d) => d.operation === 'add' && d.allowed === true && d.count >= 1), JSON.stringify(calls));
   assert.ok(!JSON.stringify(events).includes(tok.access_token), 'no token in the audit trail');
 });
 

@@ -40,6 +40,9 @@ fn main() -> anyhow::Result<()> {
         return drive(&args[2..]);
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if args.get(1).map(String::as_str) == Some("token") {
+        return token(&args[2..]);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -88,6 +91,29 @@ fn drive(args: &[String]) -> anyhow::Result<()> {
         r.rps()
     );
     Ok(())
+}
+
+/// `mcpgate-bench token BASE USER PASSWORD [RESOURCE]`: an access token from a running
+/// `mcpgate serve`, through the whole flow (registration, login, consent, PKCE).
+fn token(args: &[String]) -> anyhow::Result<()> {
+    let usage = "token BASE USER PASSWORD [RESOURCE]";
+    let base = args
+        .first()
+        .context(usage)?
+        .trim_end_matches('/')
+        .to_owned();
+    let (user, password) = (args.get(1).context(usage)?, args.get(2).context(usage)?);
+    let resource = args.get(3).cloned().unwrap_or(format!("{base}/mcp"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut session = flow::Session::new(&base);
+        session.login(user, password).await?;
+        let t = session.tokens(&resource).await?;
+        println!("{}", t["access_token"].as_str().context("access_token")?);
+        Ok(())
+    })
 }
 
 fn free_port() -> u16 {

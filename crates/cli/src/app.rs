@@ -11,9 +11,10 @@ use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::jwt::Expectations;
 use mcpgate_core::redirect_uri::PRESETS;
 use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_mcp::audit::TakenCounts;
 use mcpgate_mcp::validator::local::LocalJwt;
 use mcpgate_mcp::{
-    AuditSink, EndpointConfig, Guard, McpEndpoint, ResourceMetadata, ToolCallEvent, metadata,
+    EndpointConfig, Guard, McpEndpoint, ResourceMetadata, TallyWriter, ToolCallTally, metadata,
 };
 use mcpgate_server::{AsConfig, AuthServer};
 use mcpgate_store::{Store, User};
@@ -22,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config;
+
+/// Tool calls are audited as counts per kind of call over this interval.
+pub const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(5);
 
 /// Everything the app needs to know, already resolved from flags, env and file.
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub struct AppConfig {
     pub access_ttl_secs: Option<i64>,
     /// Overrides of the authorization server's lifetimes (tests shorten them).
     pub tune: fn(&mut AsConfig),
+    /// How often tool-call counts are written to the audit record.
+    pub audit_every: Duration,
 }
 
 impl AppConfig {
@@ -53,6 +59,7 @@ impl AppConfig {
             access_ttl_secs: None,
             extra_resources: Vec::new(),
             tune: |_| {},
+            audit_every: DEFAULT_AUDIT_EVERY,
         }
     }
 
@@ -78,6 +85,8 @@ pub struct App {
     pub router: Router,
     pub auth: AuthServer,
     pub first_run: Option<FirstRun>,
+    /// Writes the tool-call audit; `finish` it once the server has stopped.
+    pub audit: TallyWriter,
 }
 
 /// Opens the data directory and builds the app. On an empty database it creates the
@@ -110,13 +119,19 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         Expectations::new(cfg.issuer(), resource_str),
         clock.clone(),
     );
+    let tally = Arc::new(ToolCallTally::new());
+    let audit = TallyWriter::spawn(
+        tally.clone(),
+        cfg.audit_every,
+        store_writer(store.clone(), clock.clone()),
+    );
     let guard = Guard::new(
         Arc::new(validator),
         policy.clone(),
         metadata::metadata_url(&resource),
         cfg.max_body_bytes,
     )
-    .with_audit(StoreAudit::spawn(store.clone(), clock.clone()));
+    .with_audit(tally.clone());
     let prm = ResourceMetadata::new(
         &resource,
         cfg.issuer(),
@@ -132,67 +147,44 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         router,
         auth,
         first_run,
+        audit,
     })
 }
 
-/// Tool-call audit events into the store, off the request path: the guard's
-/// `try_send` never waits; a background task writes batches in one transaction.
-/// When the queue is full (the store far behind), events are dropped and counted in
-/// the log rather than slowing calls down.
-struct StoreAudit {
-    tx: tokio::sync::mpsc::Sender<ToolCallEvent>,
-    dropped: std::sync::atomic::AtomicU64,
-}
-
-impl StoreAudit {
-    fn spawn(store: Store, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<ToolCallEvent>(10_000);
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(1024);
-            while rx.recv_many(&mut buf, 1024).await > 0 {
-                // Let events gather briefly: one multi-row INSERT per batch instead of a
-                // commit per call, which would cost more than the call itself.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                while buf.len() < 8192 {
-                    match rx.try_recv() {
-                        Ok(e) => buf.push(e),
-                        Err(_) => break,
-                    }
-                }
-                let now = clock.now();
-                let rows: Vec<_> = buf
-                    .drain(..)
-                    .map(|e| {
-                        let detail = serde_json::json!({"tool": e.tool, "operation": e.operation, "allowed": e.allowed,
-                                                         "needed": e.needed, "username": e.username});
-                        (now, "tool_call".to_owned(), Some(e.subject), Some(e.client_id), detail)
-                    })
-                    .collect();
-                if let Err(e) = store.audit_batch(&rows).await {
-                    tracing::error!(error = %e, "writing tool-call audit events failed");
-                }
+/// Writes tool-call counts to the store, one row per kind of call per interval.
+fn store_writer(
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> impl Fn(TakenCounts) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
++ Send
++ 'static {
+    let last = Arc::new(std::sync::atomic::AtomicI64::new(clock.now()));
+    move |taken: TakenCounts| {
+        let (store, now) = (store.clone(), clock.now());
+        // The counts cover the time since the previous write.
+        let since = last.swap(now, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            let rows: Vec<_> = taken
+                .counts
+                .into_iter()
+                .map(|c| {
+                    let detail = serde_json::json!({"tool": c.tool, "operation": c.operation,
+                        "allowed": c.allowed, "needed": c.needed, "username": c.username,
+                        "count": c.count, "since": since});
+                    (
+                        now,
+                        "tool_calls".to_owned(),
+                        Some(c.subject),
+                        Some(c.client_id),
+                        detail,
+                    )
+                })
+                .collect();
+            if let Err(e) = store.audit_batch(&rows).await {
+                tracing::error!(error = %e, "writing tool-call audit records failed");
             }
-        });
-        Arc::new(Self {
-            tx,
-            dropped: Default::default(),
+            mcpgate_mcp::audit::warn_unitemised(taken.unitemised);
         })
-    }
-}
-
-impl AuditSink for StoreAudit {
-    fn tool_call(&self, event: ToolCallEvent) {
-        // The calculator already logs each call (target mcpgate::audit); this sink
-        // only queues the event for the store, so a call costs one log line, not two.
-        if self.tx.try_send(event).is_err() {
-            let n = self
-                .dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1;
-            if n.is_power_of_two() {
-                tracing::warn!(dropped = n, "audit queue full: tool-call events dropped");
-            }
-        }
     }
 }
 

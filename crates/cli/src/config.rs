@@ -114,6 +114,10 @@ pub struct ListenArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Seconds between two writes of the tool-call audit (counts per caller, client,
+    /// tool and operation).
+    #[arg(long, env = "MCPGATE_AUDIT_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub audit_interval: u64,
 }
 
 impl ListenArgs {

@@ -13,10 +13,11 @@ use mcpgate::config::{FileConfig, ListenArgs};
 use mcpgate_core::clock::SystemClock;
 use mcpgate_core::jwt::Expectations;
 use mcpgate_core::secret::Secret;
+use mcpgate_mcp::audit::log_counts;
 use mcpgate_mcp::validator::discovery::fetch_metadata;
 use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
 use mcpgate_mcp::validator::jwks::Jwks;
-use mcpgate_mcp::{Guard, ResourceMetadata, TokenValidator, metadata};
+use mcpgate_mcp::{Guard, ResourceMetadata, TallyWriter, TokenValidator, ToolCallTally, metadata};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
@@ -53,11 +54,15 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
     let (listen, public, origins) = args.net.resolve(&file)?;
     let mut cfg = AppConfig::new(&public, std::path::PathBuf::new());
     cfg.extra_origins = origins;
+    cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     let resource = cfg.resource();
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
     let shutdown = CancellationToken::new();
 
+    // Without a store, tool-call counts go to the log, a line per kind of call.
+    let tally = Arc::new(ToolCallTally::new());
+    let audit = TallyWriter::spawn(tally.clone(), cfg.audit_every, log_counts);
     let (guard, prm, mode) = if args.insecure_no_auth {
         (
             Guard::open(cfg.max_body_bytes),
@@ -133,7 +138,8 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
             policy.clone(),
             metadata::metadata_url(&resource),
             cfg.max_body_bytes,
-        );
+        )
+        .with_audit(tally);
         let prm = ResourceMetadata::new(
             &resource,
             &issuer,
@@ -158,5 +164,6 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
         signal.cancel();
     });
     app::serve(listener, router, shutdown).await?;
+    audit.finish().await;
     Ok(())
 }

@@ -22,6 +22,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     let mut cfg = AppConfig::new(&public, db.dir.clone());
     cfg.database_url = db.url.clone();
     cfg.extra_origins = origins;
+    cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
@@ -64,6 +65,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         signal.cancel();
     });
     app::serve(listener, app.router, shutdown).await?;
+    app.audit.finish().await;
     Ok(())
 }
 

@@ -1,23 +1,298 @@
-//! Tool-call audit events. The guard reports every `tools/call` decision (who, which
-//! client, which tool and operation, allowed or denied) to an [`AuditSink`]; a sink
-//! must not block — the deployment decides where events go (a store, a log pipeline)
-//! off the request path.
+//! Tool-call audit. The guard reports every `tools/call` decision (who, which client,
+//! which tool and operation, allowed or denied) to an [`AuditSink`]; a sink must not
+//! block — the deployment decides where records go (a store, the log) off the request
+//! path.
+//!
+//! [`ToolCallTally`] is the sink mcpgate uses: it counts decisions per caller, client,
+//! tool, operation and outcome, and hands the counts on once per interval. A busy
+//! client costs one record per interval instead of one per call (a row per call cost
+//! more than the call itself), and the record still says who did what, how often and
+//! when, to the interval.
 
-/// One `tools/call` decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolCallEvent {
-    pub subject: String,
-    pub username: Option<String>,
-    pub client_id: String,
-    pub tool: String,
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcpgate_core::ScopeSet;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// One `tools/call` decision, borrowed from the request: reporting it allocates
+/// nothing unless the sink keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolCallEvent<'a> {
+    pub subject: &'a str,
+    pub username: Option<&'a str>,
+    pub client_id: &'a str,
+    pub tool: &'a str,
     /// The value of the argument the scope rule keys on (the calculator's `operation`).
-    pub operation: Option<String>,
+    pub operation: Option<&'a str>,
     pub allowed: bool,
     /// The scopes the call needed.
-    pub needed: String,
+    pub needed: &'a ScopeSet,
 }
 
 /// Receives audit events. Implementations must return at once.
 pub trait AuditSink: Send + Sync + 'static {
-    fn tool_call(&self, event: ToolCallEvent);
+    fn tool_call(&self, event: &ToolCallEvent<'_>);
+}
+
+/// How many calls of one kind one caller made in an interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallCount {
+    pub subject: String,
+    pub username: Option<String>,
+    pub client_id: String,
+    pub tool: String,
+    pub operation: Option<String>,
+    pub allowed: bool,
+    pub needed: String,
+    pub count: u64,
+}
+
+impl ToolCallCount {
+    fn of(e: &ToolCallEvent<'_>) -> Self {
+        Self {
+            subject: e.subject.to_owned(),
+            username: e.username.map(str::to_owned),
+            client_id: e.client_id.to_owned(),
+            tool: e.tool.to_owned(),
+            operation: e.operation.map(str::to_owned),
+            allowed: e.allowed,
+            needed: e.needed.to_string(),
+            count: 0,
+        }
+    }
+
+    fn is(&self, e: &ToolCallEvent<'_>) -> bool {
+        self.allowed == e.allowed
+            && self.subject == e.subject
+            && self.client_id == e.client_id
+            && self.tool == e.tool
+            && self.operation.as_deref() == e.operation
+    }
+}
+
+/// Most distinct kinds of call kept per interval. Callers choose tool names and
+/// argument values; past this bound new kinds are only counted, not itemised.
+pub const MAX_KINDS: usize = 10_000;
+
+/// Counts of tool-call decisions since the last [`take`](Self::take).
+#[derive(Default)]
+pub struct ToolCallTally {
+    hasher: RandomState,
+    inner: Mutex<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Keyed by a hash of the identifying fields; the bucket resolves collisions, so
+    /// a repeat call compares strings and allocates nothing.
+    kinds: HashMap<u64, Vec<ToolCallCount>>,
+    len: usize,
+    /// Calls of kinds beyond [`MAX_KINDS`].
+    unitemised: u64,
+}
+
+/// What [`ToolCallTally::take`] returns: the counts, and the calls beyond the bound.
+#[derive(Debug, Default)]
+pub struct TakenCounts {
+    pub counts: Vec<ToolCallCount>,
+    pub unitemised: u64,
+}
+
+impl ToolCallTally {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key(&self, e: &ToolCallEvent<'_>) -> u64 {
+        self.hasher
+            .hash_one((e.subject, e.client_id, e.tool, e.operation, e.allowed))
+    }
+
+    /// Everything counted since the last call, leaving the tally empty.
+    pub fn take(&self) -> TakenCounts {
+        let tally = std::mem::take(&mut *self.inner.lock().unwrap_or_else(|e| e.into_inner()));
+        TakenCounts {
+            counts: tally.kinds.into_values().flatten().collect(),
+            unitemised: tally.unitemised,
+        }
+    }
+}
+
+impl AuditSink for ToolCallTally {
+    fn tool_call(&self, e: &ToolCallEvent<'_>) {
+        let key = self.key(e);
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let full = t.len >= MAX_KINDS;
+        let bucket = t.kinds.entry(key).or_default();
+        if let Some(c) = bucket.iter_mut().find(|c| c.is(e)) {
+            c.count += 1;
+        } else if full {
+            t.unitemised += 1;
+        } else {
+            let mut c = ToolCallCount::of(e);
+            c.count = 1;
+            bucket.push(c);
+            t.len += 1;
+        }
+    }
+}
+
+/// Hands a tally's counts to a writer once per interval, off the request path.
+pub struct TallyWriter {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl TallyWriter {
+    /// Calls `write` with what `tally` counted, every `every` (when there is anything).
+    pub fn spawn<W, Fut>(tally: Arc<ToolCallTally>, every: Duration, write: W) -> Self
+    where
+        W: Fn(TakenCounts) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let last = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = stopped.cancelled() => true,
+                };
+                let taken = tally.take();
+                if !taken.counts.is_empty() || taken.unitemised > 0 {
+                    write(taken).await;
+                }
+                if last {
+                    break;
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Writes what is left and ends. Call it after the server has stopped taking
+    /// requests, so that no decision is counted after the last write.
+    pub async fn finish(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// A writer for deployments without a store: one log line per kind of call.
+pub async fn log_counts(taken: TakenCounts) {
+    for c in &taken.counts {
+        tracing::info!(
+            target: "mcpgate::audit",
+            event = "tool_calls",
+            subject = %c.subject,
+            user = c.username.as_deref().unwrap_or(&c.subject),
+            client_id = %c.client_id,
+            tool = %c.tool,
+            operation = c.operation.as_deref().unwrap_or("-"),
+            allowed = c.allowed,
+            count = c.count,
+            "{} {} call(s) of {} {}",
+            c.count,
+            if c.allowed { "allowed" } else { "denied" },
+            c.tool,
+            c.operation.as_deref().unwrap_or(""),
+        );
+    }
+    warn_unitemised(taken.unitemised);
+}
+
+/// Says, in the log, how many calls were counted without being itemised.
+pub fn warn_unitemised(n: u64) {
+    if n > 0 {
+        tracing::warn!(
+            target: "mcpgate::audit",
+            calls = n,
+            "{n} tool call(s) of kinds beyond the audit bound were not itemised"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(
+        subject: &'a str,
+        op: &'a str,
+        allowed: bool,
+        needed: &'a ScopeSet,
+    ) -> ToolCallEvent<'a> {
+        ToolCallEvent {
+            subject,
+            username: Some("alice"),
+            client_id: "client-1",
+            tool: "calculator",
+            operation: Some(op),
+            allowed,
+            needed,
+        }
+    }
+
+    #[test]
+    fn counts_per_kind_and_empties_on_take() {
+        let tally = ToolCallTally::new();
+        let add = ScopeSet::parse("op:add").unwrap();
+        let div = ScopeSet::parse("op:div").unwrap();
+        for _ in 0..3 {
+            tally.tool_call(&event("u1", "add", true, &add));
+        }
+        tally.tool_call(&event("u1", "divide", false, &div));
+        tally.tool_call(&event("u2", "add", true, &add));
+        let mut taken = tally.take().counts;
+        taken.sort_by(|a, b| (&a.subject, &a.operation).cmp(&(&b.subject, &b.operation)));
+        let summary: Vec<_> = taken
+            .iter()
+            .map(|c| {
+                (
+                    c.subject.as_str(),
+                    c.operation.as_deref().unwrap(),
+                    c.allowed,
+                    c.needed.as_str(),
+                    c.count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("u1", "add", true, "op:add", 3),
+                ("u1", "divide", false, "op:div", 1),
+                ("u2", "add", true, "op:add", 1)
+            ]
+        );
+        assert!(tally.take().counts.is_empty());
+    }
+
+    #[test]
+    fn kinds_are_bounded() {
+        let tally = ToolCallTally::new();
+        let none = ScopeSet::new();
+        let ops: Vec<String> = (0..MAX_KINDS + 5).map(|i| format!("op{i}")).collect();
+        for op in &ops {
+            tally.tool_call(&event("u", op, true, &none));
+        }
+        // A kind already itemised is still counted once the bound is reached.
+        tally.tool_call(&event("u", "op0", true, &none));
+        let taken = tally.take();
+        assert_eq!(taken.counts.len(), MAX_KINDS);
+        assert_eq!(taken.unitemised, 5);
+        let op0 = taken
+            .counts
+            .iter()
+            .find(|c| c.operation.as_deref() == Some("op0"))
+            .unwrap();
+        assert_eq!(op0.count, 2);
+    }
 }

@@ -233,7 +233,7 @@ impl<H: ServerHandler + Send + 'static> tower::Service<Request<Body>> for McpEnd
                 gate,
                 req.headers(),
                 envelope,
-                req.extensions().get::<Principal>(),
+                Principal::from_extensions(req.extensions()),
             )
         {
             return Box::pin(ready(Ok(response)));

@@ -24,7 +24,7 @@ pub mod policy;
 pub mod principal;
 pub mod validator;
 
-pub use audit::{AuditSink, ToolCallEvent};
+pub use audit::{AuditSink, TallyWriter, ToolCallCount, ToolCallEvent, ToolCallTally};
 pub use direct::DirectTools;
 pub use endpoint::{EndpointConfig, McpEndpoint};
 pub use guard::Guard;

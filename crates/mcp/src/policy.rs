@@ -20,10 +20,17 @@ pub enum ToolRule {
     },
 }
 
+/// The first `chars` characters of `s`.
+pub(crate) fn truncate(s: &str, chars: usize) -> &str {
+    s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
+}
+
 /// The scope policy of a tool set: which scopes each `tools/call` needs.
 #[derive(Debug, Clone, Default)]
 pub struct ToolScopePolicy {
     tools: BTreeMap<String, ToolRule>,
+    /// What [`required`](Self::required) lends when a call needs nothing.
+    none: ScopeSet,
 }
 
 impl ToolScopePolicy {
@@ -39,30 +46,29 @@ impl ToolScopePolicy {
 
     /// The scopes a call of `tool` with `arguments` needs. Unknown tools need none here;
     /// the MCP server answers them with a protocol error.
-    pub fn required(&self, tool: &str, arguments: Option<&Map<String, Value>>) -> ScopeSet {
+    pub fn required(&self, tool: &str, arguments: Option<&Map<String, Value>>) -> &ScopeSet {
         match self.tools.get(tool) {
-            None => ScopeSet::new(),
-            Some(ToolRule::Fixed(s)) => s.clone(),
+            None => &self.none,
+            Some(ToolRule::Fixed(s)) => s,
             Some(ToolRule::ByArgument { argument, scopes }) => arguments
                 .and_then(|a| a.get(*argument))
                 .and_then(Value::as_str)
                 .and_then(|v| scopes.get(v))
-                .cloned()
-                .unwrap_or_default(),
+                .unwrap_or(&self.none),
         }
     }
 
     /// The value of the argument a tool's rule keys on, for audit records.
-    pub fn keyed_argument(
+    /// At most 64 characters of it: callers choose it.
+    pub fn keyed_argument<'a>(
         &self,
         tool: &str,
-        arguments: Option<&Map<String, Value>>,
-    ) -> Option<String> {
+        arguments: Option<&'a Map<String, Value>>,
+    ) -> Option<&'a str> {
         match self.tools.get(tool)? {
-            ToolRule::ByArgument { argument, .. } => arguments?
-                .get(*argument)?
-                .as_str()
-                .map(|s| s.chars().take(64).collect()),
+            ToolRule::ByArgument { argument, .. } => {
+                arguments?.get(*argument)?.as_str().map(|s| truncate(s, 64))
+            }
             ToolRule::Fixed(_) => None,
         }
     }
@@ -98,7 +104,8 @@ mod tests {
     #[test]
     fn by_argument_picks_the_scope_of_the_value() {
         let args = json!({"op": "add"});
-        let need = policy().required("calc", args.as_object());
+        let p = policy();
+        let need = p.required("calc", args.as_object());
         assert_eq!(need.to_string(), "op:add");
         assert!(
             policy()
@@ -106,6 +113,11 @@ mod tests {
                 .is_empty()
         );
         assert!(policy().required("calc", None).is_empty());
+        let long = json!({"op": "é".repeat(100)});
+        assert_eq!(
+            p.keyed_argument("calc", long.as_object()),
+            Some("é".repeat(64).as_str())
+        );
     }
 
     #[test]

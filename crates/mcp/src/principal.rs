@@ -30,7 +30,13 @@ impl Principal {
     pub fn from_context(cx: &RequestContext<RoleServer>) -> Option<&Principal> {
         cx.extensions
             .get::<http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Principal>())
+            .and_then(|p| Self::from_extensions(&p.extensions))
+    }
+
+    /// The principal the guard left in a request's extensions (as an `Arc`, shared
+    /// with the validator's cache).
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<&Principal> {
+        extensions.get::<std::sync::Arc<Principal>>().map(|p| &**p)
     }
 
     /// The name to show in logs: the username if known, else the subject.

@@ -256,56 +256,58 @@ async fn listing_tools_needs_a_token_but_no_scope() {
 }
 
 #[tokio::test]
-async fn tool_calls_are_audited_allowed_and_denied() {
+async fn tool_calls_are_audited_as_counts_allowed_and_denied() {
     let app = TestApp::spawn().await;
     let t = app.mint("op:add", |c| c.sub = "user-audit".into());
-    assert_eq!(
-        app.calc_as(&t, "add", 1.0, 2.0)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.calc_as(&t, "divide", 1.0, 2.0)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    let mut calls = Vec::new();
+    for _ in 0..3 {
+        let r = app.calc_as(&t, "add", 1.0, 2.0).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = app.calc_as(&t, "divide", 1.0, 2.0).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Counts are written once per interval (50 ms here): wait until all four calls are in.
+    let mut details: Vec<(serde_json::Value, Option<String>, Option<String>)> = Vec::new();
     for _ in 0..100 {
-        calls = app
+        details = app
             .auth
             .store
             .audit_events(50)
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.event == "tool_call")
+            .filter(|e| e.event == "tool_calls")
+            .map(|e| {
+                (
+                    serde_json::from_str(&e.detail).unwrap(),
+                    e.user_id,
+                    e.client_id,
+                )
+            })
             .collect();
-        if calls.len() >= 2 {
+        if details
+            .iter()
+            .map(|d| d.0["count"].as_u64().unwrap())
+            .sum::<u64>()
+            >= 4
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(calls.len(), 2, "both decisions recorded");
-    let details: Vec<serde_json::Value> = calls
-        .iter()
-        .rev()
-        .map(|e| serde_json::from_str(&e.detail).unwrap())
-        .collect();
-    assert_eq!(details[0]["operation"], "add");
-    assert_eq!(details[0]["allowed"], true);
-    assert_eq!(details[1]["operation"], "divide");
-    assert_eq!(details[1]["allowed"], false);
-    assert_eq!(details[1]["needed"], "op:div");
-    assert!(
-        calls
+    let count = |op: &str, allowed: bool| -> u64 {
+        details
             .iter()
-            .all(|e| e.user_id.as_deref() == Some("user-audit")
-                && e.client_id.as_deref() == Some("client-1"))
+            .filter(|d| d.0["operation"] == op && d.0["allowed"] == allowed)
+            .map(|d| d.0["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(count("add", true), 3, "{details:?}");
+    assert_eq!(count("divide", false), 1, "{details:?}");
+    assert_eq!(count("add", false) + count("divide", true), 0);
+    assert!(details.iter().any(|d| d.0["needed"] == "op:div"));
+    assert!(
+        details
+            .iter()
+            .all(|d| d.1.as_deref() == Some("user-audit") && d.2.as_deref() == Some("client-1"))
     );
 }

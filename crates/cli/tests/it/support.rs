@@ -58,6 +58,7 @@ impl TestApp {
         let data_dir = temp_dir();
         let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
+        cfg.audit_every = std::time::Duration::from_millis(50);
         let cancel = CancellationToken::new();
         let app = app::build(&cfg, cancel.clone()).await.unwrap();
         tokio::spawn(app::serve(listener, app.router, cancel.clone()));

@@ -163,16 +163,16 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         envelope.tool.as_deref(),
     ) {
         let need = g.policy.required(tool, envelope.arguments.as_ref());
-        let allowed = p.scopes.is_superset(&need);
+        let allowed = p.scopes.is_superset(need);
         if let Some(sink) = &g.audit {
-            sink.tool_call(ToolCallEvent {
-                subject: p.subject.clone(),
-                username: p.username.clone(),
-                client_id: p.client_id.clone(),
-                tool: tool.chars().take(128).collect(),
+            sink.tool_call(&ToolCallEvent {
+                subject: &p.subject,
+                username: p.username.as_deref(),
+                client_id: &p.client_id,
+                tool: crate::policy::truncate(tool, 128),
                 operation: g.policy.keyed_argument(tool, envelope.arguments.as_ref()),
                 allowed,
-                needed: need.to_string(),
+                needed: need,
             });
         }
         if !allowed {
@@ -191,7 +191,7 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         .await
 }
 
-fn with_principal(mut req: Request, p: Option<Principal>) -> Request {
+fn with_principal(mut req: Request, p: Option<Arc<Principal>>) -> Request {
     if let Some(p) = p {
         req.extensions_mut().insert(p);
     }

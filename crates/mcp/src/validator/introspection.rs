@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use mcpgate_core::ScopeSet;
 use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::Audience;
-use mcpgate_core::secret::{Secret, hash_token};
+use mcpgate_core::secret::Secret;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{Rejection, TokenValidator};
 use crate::principal::Principal;
@@ -61,7 +62,7 @@ struct IntrospectionResponse {
 
 #[derive(Clone)]
 struct Cached {
-    outcome: Result<Principal, Rejection>,
+    outcome: Result<Arc<Principal>, Rejection>,
     until: i64,
 }
 
@@ -69,7 +70,8 @@ pub struct Introspection {
     http: reqwest::Client,
     cfg: IntrospectionConfig,
     clock: Arc<dyn Clock>,
-    cache: Mutex<HashMap<String, Cached>>,
+    /// Keyed by the SHA-256 of the token: tokens themselves are not kept.
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl Introspection {
@@ -82,7 +84,7 @@ impl Introspection {
         }
     }
 
-    fn judge(&self, r: IntrospectionResponse, now: i64) -> Result<Principal, Rejection> {
+    fn judge(&self, r: IntrospectionResponse, now: i64) -> Result<Arc<Principal>, Rejection> {
         if !r.active {
             return Err(Rejection::Invalid("inactive"));
         }
@@ -115,14 +117,14 @@ impl Introspection {
             .map(ScopeSet::parse)
             .transpose()
             .map_err(|_| Rejection::Invalid("bad scope"))?;
-        Ok(Principal {
+        Ok(Arc::new(Principal {
             subject: r.sub.ok_or(Rejection::Invalid("no subject"))?,
             username: r.username,
             client_id: r.client_id.unwrap_or_default(),
             scopes: scopes.unwrap_or_default(),
             session_id: r.sid,
             expires_at: exp,
-        })
+        }))
     }
 
     async fn ask(&self, token: &str) -> Result<IntrospectionResponse, Rejection> {
@@ -148,11 +150,11 @@ impl Introspection {
 
 #[async_trait::async_trait]
 impl TokenValidator for Introspection {
-    async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
+    async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
         if token.len() > 8 * 1024 {
             return Err(Rejection::Invalid("too long"));
         }
-        let key = hash_token(token);
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
         if let Some(hit) = self
             .cache

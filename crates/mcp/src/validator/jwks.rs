@@ -74,15 +74,15 @@ impl Jwks {
             .is_none_or(|t| t.elapsed() >= self.min_refetch)
     }
 
-    fn check(&self, token: &str) -> Result<Principal, JwtError> {
+    fn check(&self, token: &str) -> Result<Arc<Principal>, JwtError> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-        jwt::verify(token, &keys, &self.expect, self.clock.now()).map(Into::into)
+        jwt::verify(token, &keys, &self.expect, self.clock.now()).map(|c| Arc::new(c.into()))
     }
 }
 
 #[async_trait::async_trait]
 impl TokenValidator for Jwks {
-    async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
+    async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
         match self.check(token) {
             Err(JwtError::UnknownKey) if self.may_refetch() => {
                 // A kid we have not seen: perhaps the issuer rotated. Refetch once.

@@ -26,7 +26,13 @@ pub struct LocalJwt {
     revoked: Arc<RevocationList>,
     expect: Expectations,
     clock: Arc<dyn Clock>,
-    verified: Mutex<HashMap<[u8; 32], Arc<AccessClaims>>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// A token that verified: who it names, and what revocation may name it by.
+struct Verified {
+    principal: Arc<Principal>,
+    jti: Box<str>,
 }
 
 impl LocalJwt {
@@ -45,50 +51,54 @@ impl LocalJwt {
         }
     }
 
-    fn claims(&self, token: &str, now: i64) -> Result<Arc<AccessClaims>, Rejection> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(c) = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(c.clone());
-        }
-        let claims = Arc::new(
-            self.keys
-                .verify(token, &self.expect, now)
-                .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?,
-        );
-        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_CACHED {
-            map.retain(|_, c| c.exp + LEEWAY_SECS > now);
-            if map.len() >= MAX_CACHED {
-                map.clear();
-            }
-        }
-        map.insert(key, claims.clone());
-        Ok(claims)
-    }
-}
-
-#[async_trait::async_trait]
-impl TokenValidator for LocalJwt {
-    async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
-        let now = self.clock.now();
-        let claims = self.claims(token, now)?;
-        if claims.exp + LEEWAY_SECS <= now {
+    /// Expiry and revocation, checked on every use, cached or not.
+    fn admit(&self, v: &Verified, now: i64) -> Result<Arc<Principal>, Rejection> {
+        if v.principal.expires_at + LEEWAY_SECS <= now {
             return Err(Rejection::Invalid("expired"));
         }
-        if self.revoked.is_revoked(&claims.jti)
-            || claims
+        if self.revoked.is_revoked(&v.jti)
+            || v.principal
                 .session_id
                 .as_deref()
                 .is_some_and(|s| self.revoked.is_revoked(s))
         {
             return Err(Rejection::Invalid("revoked"));
         }
-        Ok(claims.as_ref().clone().into())
+        Ok(v.principal.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenValidator for LocalJwt {
+    async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
+        let now = self.clock.now();
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(v) = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return self.admit(v, now);
+        }
+        let claims: AccessClaims = self
+            .keys
+            .verify(token, &self.expect, now)
+            .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?;
+        let v = Verified {
+            jti: claims.jti.clone().into(),
+            principal: Arc::new(claims.into()),
+        };
+        let admitted = self.admit(&v, now);
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, c| c.principal.expires_at + LEEWAY_SECS > now);
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, v);
+        admitted
     }
 }
 

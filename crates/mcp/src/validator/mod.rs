@@ -14,6 +14,8 @@ pub mod introspection;
 pub mod jwks;
 pub mod local;
 
+use std::sync::Arc;
+
 use crate::principal::Principal;
 use mcpgate_core::jwt::AccessClaims;
 
@@ -27,10 +29,11 @@ pub enum Rejection {
     Unavailable(String),
 }
 
-/// Validates a bearer token and names its principal.
+/// Validates a bearer token and names its principal. The principal is shared: a
+/// token reused for many calls is validated into the same `Arc`, not copied per call.
 #[async_trait::async_trait]
 pub trait TokenValidator: Send + Sync + 'static {
-    async fn validate(&self, token: &str) -> Result<Principal, Rejection>;
+    async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection>;
 }
 
 impl From<AccessClaims> for Principal {
