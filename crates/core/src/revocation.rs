@@ -8,11 +8,15 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct RevocationList {
     /// id (grant id or token jti) → time after which it no longer matters.
     revoked: RwLock<HashMap<String, i64>>,
+    /// Counts revocations, so that a caller who found a token clear at one
+    /// generation need not look again until the next revocation.
+    generation: AtomicU64,
 }
 
 impl RevocationList {
@@ -24,6 +28,15 @@ impl RevocationList {
     pub fn revoke(&self, id: &str, until: i64) {
         let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
         map.insert(id.to_owned(), until);
+        // After the insert: whoever reads the new generation finds the id listed.
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The number of revocations so far. Read it *before* checking ids: a check
+    /// made after reading generation `g` stays true for as long as the generation
+    /// is still `g`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn is_revoked(&self, id: &str) -> bool {
@@ -33,7 +46,8 @@ impl RevocationList {
             .contains_key(id)
     }
 
-    /// Drops entries that can no longer match a live token.
+    /// Drops entries that can no longer match a live token (no generation change:
+    /// nothing live becomes valid again).
     pub fn prune(&self, now: i64) {
         self.revoked
             .write()

@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcpgate_core::ScopeSet;
+
+use crate::prehashed::PrehashedMap;
+use crate::principal::Principal;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +26,8 @@ use tokio_util::sync::CancellationToken;
 /// nothing unless the sink keeps it.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolCallEvent<'a> {
-    pub subject: &'a str,
-    pub username: Option<&'a str>,
-    pub client_id: &'a str,
+    /// Who called: the validator's principal, shared by every call made with one token.
+    pub caller: &'a Arc<Principal>,
     pub tool: &'a str,
     /// The value of the argument the scope rule keys on (the calculator's `operation`).
     pub operation: Option<&'a str>,
@@ -52,28 +54,29 @@ pub struct ToolCallCount {
     pub count: u64,
 }
 
-impl ToolCallCount {
-    fn of(e: &ToolCallEvent<'_>) -> Self {
-        Self {
-            subject: e.subject.to_owned(),
-            username: e.username.map(str::to_owned),
-            client_id: e.client_id.to_owned(),
-            tool: e.tool.to_owned(),
-            operation: e.operation.map(str::to_owned),
-            allowed: e.allowed,
-            needed: e.needed.to_string(),
-            count: 0,
-        }
-    }
+/// A kind of call as the tally keeps it. The caller is held by its `Arc`, which
+/// identifies it cheaply (one token, one `Arc`) and, being held, cannot be reused
+/// for another caller while the entry lives.
+struct Kind {
+    caller: Arc<Principal>,
+    tool: Box<str>,
+    operation: Option<Box<str>>,
+    allowed: bool,
+    needed: String,
+    count: u64,
+}
 
+impl Kind {
     fn is(&self, e: &ToolCallEvent<'_>) -> bool {
-        self.allowed == e.allowed
-            && self.subject == e.subject
-            && self.client_id == e.client_id
-            && self.tool == e.tool
+        Arc::ptr_eq(&self.caller, e.caller)
+            && self.allowed == e.allowed
+            && *self.tool == *e.tool
             && self.operation.as_deref() == e.operation
     }
 }
+
+/// Who (subject, client) made which call (tool, operation) with which outcome.
+type KindOfCall = (String, String, Box<str>, Option<Box<str>>, bool);
 
 /// Most distinct kinds of call kept per interval. Callers choose tool names and
 /// argument values; past this bound new kinds are only counted, not itemised.
@@ -88,9 +91,9 @@ pub struct ToolCallTally {
 
 #[derive(Default)]
 struct Tally {
-    /// Keyed by a hash of the identifying fields; the bucket resolves collisions, so
-    /// a repeat call compares strings and allocates nothing.
-    kinds: HashMap<u64, Vec<ToolCallCount>>,
+    /// Keyed by a hash of the caller's address and the call's fields; the bucket
+    /// resolves collisions, so a repeat call compares and allocates nothing.
+    kinds: PrehashedMap<Vec<Kind>>,
     len: usize,
     /// Calls of kinds beyond [`MAX_KINDS`].
     unitemised: u64,
@@ -109,15 +112,43 @@ impl ToolCallTally {
     }
 
     fn key(&self, e: &ToolCallEvent<'_>) -> u64 {
-        self.hasher
-            .hash_one((e.subject, e.client_id, e.tool, e.operation, e.allowed))
+        self.hasher.hash_one((
+            Arc::as_ptr(e.caller) as usize,
+            e.tool,
+            e.operation,
+            e.allowed,
+        ))
     }
 
-    /// Everything counted since the last call, leaving the tally empty.
+    /// Everything counted since the last call, leaving the tally empty. Calls one
+    /// person made with several tokens are summed into one count.
     pub fn take(&self) -> TakenCounts {
         let tally = std::mem::take(&mut *self.inner.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut merged: HashMap<KindOfCall, ToolCallCount> = HashMap::new();
+        for k in tally.kinds.into_values().flatten() {
+            let p = &k.caller;
+            merged
+                .entry((
+                    p.subject.clone(),
+                    p.client_id.clone(),
+                    k.tool.clone(),
+                    k.operation.clone(),
+                    k.allowed,
+                ))
+                .or_insert_with(|| ToolCallCount {
+                    subject: p.subject.clone(),
+                    username: p.username.clone(),
+                    client_id: p.client_id.clone(),
+                    tool: k.tool.to_string(),
+                    operation: k.operation.as_deref().map(str::to_owned),
+                    allowed: k.allowed,
+                    needed: k.needed.clone(),
+                    count: 0,
+                })
+                .count += k.count;
+        }
         TakenCounts {
-            counts: tally.kinds.into_values().flatten().collect(),
+            counts: merged.into_values().collect(),
             unitemised: tally.unitemised,
         }
     }
@@ -129,14 +160,19 @@ impl AuditSink for ToolCallTally {
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let full = t.len >= MAX_KINDS;
         let bucket = t.kinds.entry(key).or_default();
-        if let Some(c) = bucket.iter_mut().find(|c| c.is(e)) {
-            c.count += 1;
+        if let Some(k) = bucket.iter_mut().find(|k| k.is(e)) {
+            k.count += 1;
         } else if full {
             t.unitemised += 1;
         } else {
-            let mut c = ToolCallCount::of(e);
-            c.count = 1;
-            bucket.push(c);
+            bucket.push(Kind {
+                caller: e.caller.clone(),
+                tool: e.tool.into(),
+                operation: e.operation.map(Into::into),
+                allowed: e.allowed,
+                needed: e.needed.to_string(),
+                count: 1,
+            });
             t.len += 1;
         }
     }
@@ -223,16 +259,25 @@ pub fn warn_unitemised(n: u64) {
 mod tests {
     use super::*;
 
+    fn caller(subject: &str) -> Arc<Principal> {
+        Arc::new(Principal {
+            subject: subject.into(),
+            username: Some("alice".into()),
+            client_id: "client-1".into(),
+            scopes: ScopeSet::new(),
+            session_id: None,
+            expires_at: 0,
+        })
+    }
+
     fn event<'a>(
-        subject: &'a str,
+        caller: &'a Arc<Principal>,
         op: &'a str,
         allowed: bool,
         needed: &'a ScopeSet,
     ) -> ToolCallEvent<'a> {
         ToolCallEvent {
-            subject,
-            username: Some("alice"),
-            client_id: "client-1",
+            caller,
             tool: "calculator",
             operation: Some(op),
             allowed,
@@ -245,11 +290,13 @@ mod tests {
         let tally = ToolCallTally::new();
         let add = ScopeSet::parse("op:add").unwrap();
         let div = ScopeSet::parse("op:div").unwrap();
-        for _ in 0..3 {
-            tally.tool_call(&event("u1", "add", true, &add));
+        let (u1, u1_other_token, u2) = (caller("u1"), caller("u1"), caller("u2"));
+        for _ in 0..2 {
+            tally.tool_call(&event(&u1, "add", true, &add));
         }
-        tally.tool_call(&event("u1", "divide", false, &div));
-        tally.tool_call(&event("u2", "add", true, &add));
+        tally.tool_call(&event(&u1_other_token, "add", true, &add));
+        tally.tool_call(&event(&u1, "divide", false, &div));
+        tally.tool_call(&event(&u2, "add", true, &add));
         let mut taken = tally.take().counts;
         taken.sort_by(|a, b| (&a.subject, &a.operation).cmp(&(&b.subject, &b.operation)));
         let summary: Vec<_> = taken
@@ -272,6 +319,7 @@ mod tests {
                 ("u2", "add", true, "op:add", 1)
             ]
         );
+        assert_eq!(taken[0].username.as_deref(), Some("alice"));
         assert!(tally.take().counts.is_empty());
     }
 
@@ -279,12 +327,13 @@ mod tests {
     fn kinds_are_bounded() {
         let tally = ToolCallTally::new();
         let none = ScopeSet::new();
+        let u = caller("u");
         let ops: Vec<String> = (0..MAX_KINDS + 5).map(|i| format!("op{i}")).collect();
         for op in &ops {
-            tally.tool_call(&event("u", op, true, &none));
+            tally.tool_call(&event(&u, op, true, &none));
         }
         // A kind already itemised is still counted once the bound is reached.
-        tally.tool_call(&event("u", "op0", true, &none));
+        tally.tool_call(&event(&u, "op0", true, &none));
         let taken = tally.take();
         assert_eq!(taken.counts.len(), MAX_KINDS);
         assert_eq!(taken.unitemised, 5);

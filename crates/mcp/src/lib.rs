@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod guard;
 pub mod metadata;
 pub mod policy;
+mod prehashed;
 pub mod principal;
 pub mod validator;
 

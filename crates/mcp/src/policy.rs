@@ -22,6 +22,9 @@ pub enum ToolRule {
 
 /// The first `chars` characters of `s`.
 pub(crate) fn truncate(s: &str, chars: usize) -> &str {
+    if s.len() <= chars {
+        return s; // no more characters than bytes
+    }
     s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
 }
 

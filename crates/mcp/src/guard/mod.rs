@@ -107,7 +107,10 @@ impl Guard {
 /// Pulls the token out of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme
 /// is case-insensitive, RFC 9110 §11.1).
 fn bearer_token(req: &Request) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    // `from_utf8` rather than `HeaderValue::to_str`: the same answer for a token
+    // (validators refuse anything but their own syntax), at a fraction of the cost
+    // over a 500-byte value.
+    let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -166,9 +169,7 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         let allowed = p.scopes.is_superset(need);
         if let Some(sink) = &g.audit {
             sink.tool_call(&ToolCallEvent {
-                subject: &p.subject,
-                username: p.username.as_deref(),
-                client_id: &p.client_id,
+                caller: p,
                 tool: crate::policy::truncate(tool, 128),
                 operation: g.policy.keyed_argument(tool, envelope.arguments.as_ref()),
                 allowed,

@@ -1,14 +1,16 @@
 //! JWTs of an external authorization server, verified against its published keys.
 //! Keys are fetched and parsed when the validator starts and again only when a token
-//! names an unknown `kid` (a rotation), at most once per `min_refetch`.
+//! names an unknown `kid` (a rotation), at most once per `min_refetch`. Verified
+//! tokens are remembered until they expire or the key set changes.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::clock::Clock;
-use mcpgate_core::jwt::{self, Expectations, JwtError, VerifyingKeys};
+use mcpgate_core::jwt::{self, Expectations, JwtError, LEEWAY_SECS, VerifyingKeys};
 
 use super::local::jwt_reason;
+use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
 use crate::principal::Principal;
 
@@ -20,7 +22,11 @@ pub struct Jwks {
     keys: RwLock<Arc<VerifyingKeys>>,
     last_fetch: Mutex<Option<Instant>>,
     min_refetch: Duration,
+    verified: Mutex<TokenMap<Arc<Principal>>>,
 }
+
+/// Most verified tokens remembered at once.
+const MAX_CACHED: usize = 20_000;
 
 impl Jwks {
     /// Fetches the key set once; fails if it cannot be read.
@@ -39,6 +45,7 @@ impl Jwks {
             keys: RwLock::new(Arc::new(VerifyingKeys::default())),
             last_fetch: Mutex::new(None),
             min_refetch,
+            verified: Mutex::new(TokenMap::default()),
         };
         v.refetch().await?;
         Ok(v)
@@ -64,6 +71,11 @@ impl Jwks {
             ));
         }
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        // A key the issuer withdrew must not keep its tokens valid through the cache.
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -75,8 +87,25 @@ impl Jwks {
     }
 
     fn check(&self, token: &str) -> Result<Arc<Principal>, JwtError> {
+        let now = self.clock.now();
+        if let Some(p) = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+        {
+            return if p.expires_at + LEEWAY_SECS > now {
+                Ok(p.clone())
+            } else {
+                Err(JwtError::Expired)
+            };
+        }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-        jwt::verify(token, &keys, &self.expect, self.clock.now()).map(|c| Arc::new(c.into()))
+        let p: Arc<Principal> = Arc::new(jwt::verify(token, &keys, &self.expect, now)?.into());
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        map.make_room(MAX_CACHED, |c| c.expires_at + LEEWAY_SECS <= now);
+        map.insert(token, p.clone());
+        Ok(p)
     }
 }
 

@@ -3,36 +3,38 @@
 //! no key parsing.
 //!
 //! Clients reuse one access token for many calls (until it expires), so verified
-//! tokens are remembered, keyed by the SHA-256 of the token: a repeat costs a hash and
-//! a map lookup instead of an Ed25519 verification. Expiry and revocation are still
-//! checked on every request; the cache is bounded and holds only tokens that verified.
+//! tokens are remembered ([`TokenMap`]): a repeat costs a short hash and a comparison
+//! instead of an Ed25519 verification. Expiry and revocation are still checked on
+//! every request; the cache is bounded and holds only tokens that verified.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::token_map::TokenMap;
+use super::{Rejection, TokenValidator};
+use crate::principal::Principal;
 use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS};
 use mcpgate_core::revocation::RevocationList;
-use sha2::{Digest, Sha256};
 
-use super::{Rejection, TokenValidator};
-use crate::principal::Principal;
-
-/// Most verified tokens remembered at once.
-const MAX_CACHED: usize = 50_000;
+/// Most verified tokens remembered at once (about 700 bytes each with the token).
+const MAX_CACHED: usize = 20_000;
 
 pub struct LocalJwt {
     keys: Arc<KeyRing>,
     revoked: Arc<RevocationList>,
     expect: Expectations,
     clock: Arc<dyn Clock>,
-    verified: Mutex<HashMap<[u8; 32], Verified>>,
+    verified: Mutex<TokenMap<Verified>>,
 }
 
 /// A token that verified: who it names, and what revocation may name it by.
 struct Verified {
     principal: Arc<Principal>,
     jti: Box<str>,
+    /// The revocation generation at which neither its jti nor its grant was revoked
+    /// (`u64::MAX`: not checked yet).
+    clear_at: AtomicU64,
 }
 
 impl LocalJwt {
@@ -47,7 +49,7 @@ impl LocalJwt {
             revoked,
             expect,
             clock,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(TokenMap::default()),
         }
     }
 
@@ -56,13 +58,18 @@ impl LocalJwt {
         if v.principal.expires_at + LEEWAY_SECS <= now {
             return Err(Rejection::Invalid("expired"));
         }
-        if self.revoked.is_revoked(&v.jti)
-            || v.principal
-                .session_id
-                .as_deref()
-                .is_some_and(|s| self.revoked.is_revoked(s))
-        {
-            return Err(Rejection::Invalid("revoked"));
+        // Look the ids up only when something was revoked since the last look.
+        let generation = self.revoked.generation();
+        if v.clear_at.load(Ordering::Relaxed) != generation {
+            if self.revoked.is_revoked(&v.jti)
+                || v.principal
+                    .session_id
+                    .as_deref()
+                    .is_some_and(|s| self.revoked.is_revoked(s))
+            {
+                return Err(Rejection::Invalid("revoked"));
+            }
+            v.clear_at.store(generation, Ordering::Relaxed);
         }
         Ok(v.principal.clone())
     }
@@ -72,12 +79,11 @@ impl LocalJwt {
 impl TokenValidator for LocalJwt {
     async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
         let now = self.clock.now();
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(v) = self
             .verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(token)
         {
             return self.admit(v, now);
         }
@@ -88,16 +94,12 @@ impl TokenValidator for LocalJwt {
         let v = Verified {
             jti: claims.jti.clone().into(),
             principal: Arc::new(claims.into()),
+            clear_at: AtomicU64::new(u64::MAX),
         };
         let admitted = self.admit(&v, now);
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_CACHED {
-            map.retain(|_, c| c.principal.expires_at + LEEWAY_SECS > now);
-            if map.len() >= MAX_CACHED {
-                map.clear();
-            }
-        }
-        map.insert(key, v);
+        map.make_room(MAX_CACHED, |c| c.principal.expires_at + LEEWAY_SECS <= now);
+        map.insert(token, v);
         admitted
     }
 }
@@ -171,6 +173,23 @@ mod tests {
         clock2.advance(100 + LEEWAY_SECS);
         assert_eq!(v2.validate(&t2).await, Err(Rejection::Invalid("expired")));
         let _ = clock;
+    }
+
+    #[tokio::test]
+    async fn a_revocation_after_many_clear_checks_is_still_seen() {
+        let (keys, revoked, _, v) = setup();
+        let t = token(&keys);
+        for _ in 0..3 {
+            assert!(v.validate(&t).await.is_ok());
+        }
+        revoked.revoke("another-grant", 2000);
+        assert!(
+            v.validate(&t).await.is_ok(),
+            "other revocations leave it valid"
+        );
+        revoked.revoke("j", 2000);
+        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
+        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod introspection;
 pub mod jwks;
 pub mod local;
+pub mod token_map;
 
 use std::sync::Arc;
 
