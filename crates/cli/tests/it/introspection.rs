@@ -11,10 +11,20 @@ use mcpgate_mcp::{Rejection, TokenValidator};
 use crate::support::TestApp;
 
 fn validator(app: &TestApp, secret: &Secret, cache: i64, audience: &str) -> Introspection {
+    validator_at(app.url("/introspect"), app, secret, cache, audience)
+}
+
+fn validator_at(
+    endpoint: String,
+    app: &TestApp,
+    secret: &Secret,
+    cache: i64,
+    audience: &str,
+) -> Introspection {
     Introspection::new(
         reqwest::Client::new(),
         IntrospectionConfig {
-            endpoint: app.url("/introspect"),
+            endpoint,
             client_id: "rs".into(),
             client_secret: secret.clone(),
             issuer: app.base.clone(),
@@ -102,4 +112,78 @@ async fn wrong_audience_and_bad_credentials_are_refused() {
         matches!(bad.validate(access).await, Err(Rejection::Unavailable(_))),
         "the RS's own credentials are refused: 503, not a 401 for the client"
     );
+}
+
+/// A forwarder in front of the authorization server's introspection endpoint that
+/// counts the calls reaching it.
+async fn counting_forwarder(app: &TestApp) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post};
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let target = app.url("/introspect");
+    let state = (count.clone(), target, reqwest::Client::new());
+    let router = axum::Router::new()
+        .route(
+            "/introspect",
+            post(
+                |State((count, target, http)): State<(
+                    Arc<std::sync::atomic::AtomicUsize>,
+                    String,
+                    reqwest::Client,
+                )>,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let r = http
+                        .post(target)
+                        .header("authorization", headers["authorization"].clone())
+                        .header("content-type", headers["content-type"].clone())
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    (
+                        [("content-type", "application/json")],
+                        r.bytes().await.unwrap(),
+                    )
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, count)
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_call_unless_the_cache_is_off() {
+    let app = TestApp::spawn().await;
+    let secret = app.rs_credentials().await;
+    let (_, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let (endpoint, count) = counting_forwarder(&app).await;
+    for (cache, expected) in [(60, 1), (0, 16)] {
+        count.store(0, std::sync::atomic::Ordering::SeqCst);
+        let v = Arc::new(validator_at(
+            endpoint.clone(),
+            &app,
+            &secret,
+            cache,
+            &app.mcp_url(),
+        ));
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let (v, t) = (v.clone(), access.to_owned());
+                tokio::spawn(async move { v.validate(&t).await })
+            })
+            .collect();
+        for c in calls {
+            assert!(c.await.unwrap().is_ok());
+        }
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            expected,
+            "cache {cache} s"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! credentials (HTTP Basic, RFC 7662 §2.1), checks `active`, `aud`, `iss`, `exp` and
 //! `token_type`, and caches answers keyed by the token's SHA-256: positive ones for at
 //! most `positive_ttl` and never past the token's `exp`, negative ones briefly. So a
-//! token costs at most one introspection call per cache period.
+//! token costs at most one introspection call per cache period: concurrent requests
+//! that miss the cache for one token wait for a single call (when the cache is off,
+//! every request asks).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use mcpgate_core::jwt::Audience;
 use mcpgate_core::secret::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use super::{Rejection, TokenValidator};
 use crate::principal::Principal;
@@ -72,7 +75,11 @@ pub struct Introspection {
     clock: Arc<dyn Clock>,
     /// Keyed by the SHA-256 of the token: tokens themselves are not kept.
     cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// Introspection calls under way, which requests for the same token join.
+    inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Outcome>>>>,
 }
+
+type Outcome = Result<Arc<Principal>, Rejection>;
 
 impl Introspection {
     pub fn new(http: reqwest::Client, cfg: IntrospectionConfig, clock: Arc<dyn Clock>) -> Self {
@@ -81,6 +88,7 @@ impl Introspection {
             cfg,
             clock,
             cache: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -127,6 +135,29 @@ impl Introspection {
         }))
     }
 
+    /// One introspection call for `token` however many requests wait for it. The
+    /// first caller makes it; if that caller goes away, a waiting one takes over.
+    async fn ask_once(&self, key: [u8; 32], token: &str, now: i64) -> Outcome {
+        let cell = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let outcome = cell
+            .get_or_init(|| async { self.ask(token).await.and_then(|r| self.judge(r, now)) })
+            .await
+            .clone();
+        // Cached before the call is forgotten, so no request between the two asks again.
+        self.remember(key, &outcome, now);
+        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        outcome
+    }
+
     async fn ask(&self, token: &str) -> Result<IntrospectionResponse, Rejection> {
         let resp = self
             .http
@@ -165,28 +196,38 @@ impl TokenValidator for Introspection {
         {
             return hit.outcome.clone();
         }
-        let outcome = self.ask(token).await.and_then(|r| self.judge(r, now));
-        let ttl_until = match &outcome {
+        if self.cfg.positive_ttl_secs == 0 {
+            let outcome = self.ask(token).await.and_then(|r| self.judge(r, now));
+            self.remember(key, &outcome, now);
+            return outcome;
+        }
+        self.ask_once(key, token, now).await
+    }
+}
+
+impl Introspection {
+    fn remember(&self, key: [u8; 32], outcome: &Outcome, now: i64) {
+        let until = match outcome {
             Ok(p) => (now + self.cfg.positive_ttl_secs).min(p.expires_at),
             Err(Rejection::Invalid(_)) => now + self.cfg.negative_ttl_secs,
             Err(Rejection::Unavailable(_)) => now, // never cache an outage
         };
-        if ttl_until > now {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= self.cfg.max_entries {
-                cache.retain(|_, c| c.until > now);
-                if cache.len() >= self.cfg.max_entries {
-                    cache.clear();
-                }
-            }
-            cache.insert(
-                key,
-                Cached {
-                    outcome: outcome.clone(),
-                    until: ttl_until,
-                },
-            );
+        if until <= now {
+            return;
         }
-        outcome
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= self.cfg.max_entries {
+            cache.retain(|_, c| c.until > now);
+            if cache.len() >= self.cfg.max_entries {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            Cached {
+                outcome: outcome.clone(),
+                until,
+            },
+        );
     }
 }
