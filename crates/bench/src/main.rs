@@ -11,10 +11,15 @@
 //!
 //! Then the authorization server's endpoints, startup time and memory.
 //!
+//! `mcpgate-bench instructions` counts instructions per call instead, under valgrind
+//! (see [`instructions`]): slower, but steady on a busy machine.
+//!
 //! Usage: `./scripts/bench` (builds in release mode first). Environment: BENCH_SECS
-//! (seconds per round, default 3), BENCH_ROUNDS (default 2).
+//! (seconds per round, default 2), BENCH_ROUNDS (default 5). Ratios are medians of the
+//! rounds' ratios, with their range.
 
 mod flow;
+mod instructions;
 mod load;
 mod procs;
 
@@ -31,6 +36,11 @@ use sha2::{Digest, Sha256};
 
 const FLOOR_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","content":[{"type":"text","text":"13"}],"structuredContent":{"result":13.0},"isError":false}}"#;
 
+/// The allocator `mcpgate` uses, so that the floor measures HTTP, not a different
+/// allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("floor") {
@@ -42,6 +52,15 @@ fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if args.get(1).map(String::as_str) == Some("token") {
         return token(&args[2..]);
+    }
+    if args.get(1).map(String::as_str) == Some("instructions") {
+        let me = std::env::current_exe()?;
+        let bin = me.with_file_name("mcpgate");
+        let core = procs::can_pin().then_some(0);
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(instructions::run(me, bin, core));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -193,11 +212,11 @@ async fn bench() -> anyhow::Result<()> {
     let secs: u64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(2);
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(5);
     let me = std::env::current_exe()?;
     let bin = me.with_file_name("mcpgate");
     anyhow::ensure!(
@@ -389,42 +408,75 @@ async fn bench() -> anyhow::Result<()> {
         let _ = load::run(c.target.clone(), 4, Duration::from_millis(500)).await; // warm-up
     }
     let mut table = Vec::new();
+    let machine0 = procs::machine_cpu_secs();
     for conns in [1usize, 16, 64] {
-        let mut acc: Vec<(Round, f64)> = cells.iter().map(|_| (Round::default(), 0.0)).collect();
+        // Per cell: every round's requests/s, the merged round, the server CPU time.
+        let mut acc: Vec<(Vec<f64>, Round, f64)> = cells
+            .iter()
+            .map(|_| (Vec::new(), Round::default(), 0.0))
+            .collect();
         for _ in 0..rounds {
             for (i, c) in cells.iter().enumerate() {
                 let cpu0 = cpu_of(&c.servers);
                 let r = load::run(c.target.clone(), conns, Duration::from_secs(secs)).await;
-                acc[i].1 += cpu_of(&c.servers) - cpu0;
-                acc[i].0.merge(r);
+                acc[i].2 += cpu_of(&c.servers) - cpu0;
+                acc[i].0.push(r.rps());
+                acc[i].1.merge(r);
             }
         }
-        let floor_rps = acc[0].0.rps();
-        let nog_rps = acc[1].0.rps();
-        for (i, (mut r, cpu)) in acc.into_iter().enumerate() {
-            let rps = r.rps();
+        // Ratios are taken round by round (the cells of one round ran seconds apart)
+        // and the median is shown with the range: one disturbed round moves neither.
+        let per_round: Vec<Vec<f64>> = acc.iter().map(|a| a.0.clone()).collect();
+        let ratio = |i: usize, base: usize| -> String {
+            let mut v: Vec<f64> = per_round[i]
+                .iter()
+                .zip(&per_round[base])
+                .map(|(a, b)| a / b.max(1e-9))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            let median = v[v.len() / 2];
+            if v.len() >= 3 {
+                format!("{median:.2} ({:.2}-{:.2})", v[0], v[v.len() - 1])
+            } else {
+                format!("{median:.2}")
+            }
+        };
+        for i in 0..cells.len() {
+            let (rps, cpu) = (acc[i].1.rps(), acc[i].2);
+            let r = &mut acc[i].1;
             let cpu_us = cpu / (r.ok.max(1) as f64) * 1e6;
+            let (p50, p99, errors) = (r.percentile_ms(0.5), r.percentile_ms(0.99), r.errors);
             table.push(format!(
-                "{:<32} {:>5} {:>10.0} {:>8.3} {:>8.3} {:>7} {:>9.1} {:>9.2} {:>9.3}",
+                "{:<32} {:>5} {:>9.0} {:>7.3} {:>7.3} {:>6} {:>8.1} {:>17} {:>17}",
                 cells[i].name,
                 conns,
                 rps,
-                r.percentile_ms(0.5),
-                r.percentile_ms(0.99),
-                r.errors,
+                p50,
+                p99,
+                errors,
                 cpu_us,
-                if i >= 2 { rps / nog_rps } else { f64::NAN },
-                rps / floor_rps
+                if i >= 2 { ratio(i, 1) } else { "-".into() },
+                if i >= 1 { ratio(i, 0) } else { "-".into() },
             ));
         }
     }
     println!(
-        "\n{:<32} {:>5} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}",
-        "cell", "conns", "req/s", "p50 ms", "p99 ms", "errors", "cpu µs/req", "/no-guard", "/floor"
+        "\n{:<32} {:>5} {:>9} {:>7} {:>7} {:>6} {:>8} {:>17} {:>17}",
+        "cell", "conns", "req/s", "p50 ms", "p99 ms", "errors", "cpu µs", "/no-guard", "/floor"
+    );
+    println!(
+        "{:<32} {:>5} {:>9} {:>7} {:>7} {:>6} {:>8} {:>17} {:>17}",
+        "", "", "", "", "", "", "per req", "median (range)", "median (range)"
     );
     for l in &table {
         println!("{l}");
     }
+    let machine1 = procs::machine_cpu_secs();
+    let (all, stolen) = (machine1.0 - machine0.0, machine1.1 - machine0.1);
+    println!(
+        "CPU time stolen by the host during the cells: {:.1}% (a busy host makes ratios wander; rerun)",
+        100.0 * stolen / all.max(1e-9)
+    );
     println!(
         "\nstartup to first successful tools/call: mcp (no guard) {:.0} ms; serve restart with data {:.0} ms; serve first run (keys, admin) to healthy {:.0} ms",
         startup_nog.as_secs_f64() * 1000.0,

@@ -131,3 +131,19 @@ fn clock_ticks() -> f64 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
 }
+
+/// The machine's CPU time so far, as (all, stolen) seconds from `/proc/stat`: steal
+/// is time a virtual machine's CPUs waited for the host, which no server can help.
+pub fn machine_cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let steal = f.get(7).copied().unwrap_or(0.0);
+    (f.iter().sum::<f64>() / clock_ticks(), steal / clock_ticks())
+}

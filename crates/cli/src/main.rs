@@ -78,6 +78,12 @@ enum ClientsCmd {
     Allowed(admin::AllowedCmd),
 }
 
+/// mimalloc rather than the system allocator: allocation was a fifth of a call's
+/// instructions under glibc's (callgrind: 57k instructions per unguarded call, 48k with
+/// mimalloc). Built without transparent huge pages, which cost 7 MB of idle RSS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();

@@ -1,0 +1,249 @@
+//! `mcpgate-bench instructions`: what a call costs in instructions, counted by
+//! valgrind's callgrind. Unlike requests/s, instruction counts do not move with what
+//! else the machine is doing, so the guard's cost can be read to a few hundred
+//! instructions on a busy machine. The kernel's share (the TCP stack) is not counted:
+//! these ratios are of user-space work, and so stricter than the wall-clock ones.
+//!
+//! Each server runs under callgrind; after a warm-up its counters are zeroed, a fixed
+//! load runs, and the counters are read (all threads, so background tasks count).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::{calc_target, flow, free_port, load, procs};
+
+struct Measured {
+    name: &'static str,
+    per_call: f64,
+    calls: u64,
+}
+
+/// Sums the `Th N <count>` lines `callgrind_control -e` prints for a process.
+fn instructions_so_far(pid: u32) -> anyhow::Result<f64> {
+    let out = Command::new("callgrind_control")
+        .args(["-e", &pid.to_string()])
+        .output()
+        .context("callgrind_control (valgrind) not found")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let total = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Th "))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter_map(|n| n.replace(',', "").parse::<f64>().ok())
+        .sum();
+    Ok(total)
+}
+
+async fn wait_healthy(addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("{addr} did not become healthy under valgrind")
+}
+
+/// Runs `bin args` under callgrind, loads it, and returns instructions per call.
+async fn measure(
+    name: &'static str,
+    bin: &Path,
+    args: &[String],
+    port: u16,
+    token: Option<&str>,
+    out_dir: &Path,
+    core: Option<usize>,
+) -> anyhow::Result<Measured> {
+    let mut vg_args = vec![
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}/cg.%p", out_dir.display()),
+        bin.display().to_string(),
+    ];
+    vg_args.extend_from_slice(args);
+    let server = procs::spawn(name, Path::new("valgrind"), &vg_args, core)?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_healthy(addr, Duration::from_secs(120)).await?;
+    let target = Arc::new(calc_target(addr, token));
+    let _ = load::run(target.clone(), 4, Duration::from_secs(2)).await; // warm-up
+    let zero = Command::new("callgrind_control")
+        .args(["-z", &server.pid().to_string()])
+        .output()?;
+    anyhow::ensure!(zero.status.success(), "callgrind_control -z failed");
+    let r = load::run(target, 4, Duration::from_secs(6)).await;
+    let total = instructions_so_far(server.pid())?;
+    anyhow::ensure!(
+        r.errors == 0 && r.ok > 0,
+        "{name}: {} errors, {} calls",
+        r.errors,
+        r.ok
+    );
+    Ok(Measured {
+        name,
+        per_call: total / r.ok as f64,
+        calls: r.ok,
+    })
+}
+
+pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("mcpgate-bench-cg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let data_dir = dir.join("data");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (p_as, p_floor, p_nog, p_ic) = (free_port(), free_port(), free_port(), free_port());
+    let as_base = format!("http://127.0.0.1:{p_as}");
+    let rs_ic = format!("http://127.0.0.1:{p_ic}");
+    let serve_args = s(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{p_as}"),
+        "--public-url",
+        &as_base,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--resource",
+        &format!("{rs_ic}/mcp"),
+    ]);
+
+    // Tokens and resource-server credentials from a normal run of the AS.
+    let as_srv = procs::spawn("serve", &bin, &serve_args, core)?;
+    let password = as_srv
+        .wait_line("password:", Duration::from_secs(20))
+        .context("first-run password")?
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    wait_healthy(([127, 0, 0, 1], p_as).into(), Duration::from_secs(20)).await?;
+    let mut session = flow::Session::new(&as_base);
+    session.login("admin", &password).await?;
+    let jwt = session.tokens(&format!("{as_base}/mcp")).await?;
+    let tok_ic = session.tokens(&format!("{rs_ic}/mcp")).await?;
+    let out = Command::new(&bin)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "bench RS",
+            "--introspection",
+            "--json",
+        ])
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .output()?;
+    let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+
+    println!(
+        "mcpgate instruction counts (valgrind callgrind; user space; 4 connections, 6 s per cell)\n"
+    );
+    let mut rows = Vec::new();
+    rows.push(
+        measure(
+            "floor (HTTP only)",
+            &me,
+            &s(&["floor", &format!("127.0.0.1:{p_floor}")]),
+            p_floor,
+            None,
+            &dir,
+            core,
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            "calculator, no guard",
+            &bin,
+            &s(&[
+                "mcp",
+                "--insecure-no-auth",
+                "--listen",
+                &format!("127.0.0.1:{p_nog}"),
+                "--public-url",
+                &format!("http://127.0.0.1:{p_nog}"),
+            ]),
+            p_nog,
+            None,
+            &dir,
+            core,
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            "guard: introspection, cached",
+            &bin,
+            &s(&[
+                "mcp",
+                "--listen",
+                &format!("127.0.0.1:{p_ic}"),
+                "--public-url",
+                &rs_ic,
+                "--issuer",
+                &as_base,
+                "--introspection-client-id",
+                creds["client_id"].as_str().unwrap_or_default(),
+                "--introspection-client-secret",
+                creds["client_secret"].as_str().unwrap_or_default(),
+            ]),
+            p_ic,
+            tok_ic["access_token"].as_str(),
+            &dir,
+            core,
+        )
+        .await?,
+    );
+    // The in-process cell is the AS itself: restarted under valgrind on the same data
+    // (keys persist, so the token stays valid).
+    drop(as_srv);
+    rows.push(
+        measure(
+            "guard: in-process JWT",
+            &bin,
+            &serve_args,
+            p_as,
+            jwt["access_token"].as_str(),
+            &dir,
+            core,
+        )
+        .await?,
+    );
+
+    let floor = rows[0].per_call;
+    let nog = rows[1].per_call;
+    println!(
+        "{:<32} {:>8} {:>14} {:>10} {:>8}",
+        "cell", "calls", "instr/call", "/no-guard", "/floor"
+    );
+    for (i, m) in rows.iter().enumerate() {
+        println!(
+            "{:<32} {:>8} {:>14.0} {:>10} {:>8.3}",
+            m.name,
+            m.calls,
+            m.per_call,
+            if i >= 2 {
+                format!("{:.3}", nog / m.per_call)
+            } else {
+                "-".into()
+            },
+            floor / m.per_call
+        );
+    }
+    println!(
+        "\n(/no-guard and /floor are throughput ratios: baseline instructions per call over the cell's.\n\
+         SHA-256 runs without its CPU extensions under valgrind, which inflates the introspection cell.)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
