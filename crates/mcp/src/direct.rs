@@ -19,9 +19,11 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
 use rmcp::model::{
-    CallToolResult, JsonObject, JsonRpcResponse, JsonRpcVersion2_0, ProtocolVersion, RequestId,
-    RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+    CallToolResult, ClientCapabilities, JsonObject, JsonRpcResponse, JsonRpcVersion2_0,
+    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
 };
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::guard::envelope::Envelope;
 use crate::principal::Principal;
@@ -93,7 +95,7 @@ pub fn answer(
     if !gate.admits(headers) || !accepts_json_and_sse(headers) {
         return None;
     }
-    let revision = revision(headers, call.meta, &name)?;
+    let revision = revision(headers, call.meta.as_deref(), &name)?;
     let result = tools.call_direct(&name, envelope.arguments.as_ref(), caller)?;
     Some(respond(call.id, revision, result))
 }
@@ -107,38 +109,45 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     }
 }
 
+/// The keys of a 2026-07-28 request's `_meta` that decide its revision (SEP-2575). The
+/// types are rmcp's, so a value rmcp could not read fails here too, and the call goes
+/// to rmcp, which answers it.
+#[derive(Deserialize)]
+struct InlineMeta {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
+    protocol_version: Option<ProtocolVersion>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
+    client_capabilities: Option<ClientCapabilities>,
+}
+
 /// The revision a call is on, when its headers and `_meta` agree the way the transport
 /// requires; `None` leaves the call to rmcp (and so to rmcp's error, if it is one).
-fn revision(headers: &HeaderMap, meta: Option<JsonObject>, name: &str) -> Option<Revision> {
+fn revision(headers: &HeaderMap, meta: Option<&RawValue>, name: &str) -> Option<Revision> {
     let header_version = single(headers, "mcp-protocol-version")?;
-    match meta {
-        Some(meta) if meta.contains_key("io.modelcontextprotocol/protocolVersion") => {
-            // 2026-07-28: the header must repeat the body's version, the standard
-            // headers must name the method and tool (SEP-2243), and `_meta` must carry
-            // the keys the revision requires (SEP-2575). Mcp-Param-* headers are
-            // checked against the tool's schema by rmcp, so their presence defers.
-            let meta = RequestMetaObject::from(meta);
-            let v = meta.protocol_version()?;
-            if v != ProtocolVersion::V_2026_07_28
-                || header_version != v.as_str()
-                || !meta.missing_required_keys(&v).is_empty()
-                || single(headers, "mcp-method")? != "tools/call"
-                || single(headers, "mcp-name")? != name
-                || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
-            {
-                return None;
-            }
-            Some(Revision::Inline)
-        }
-        // Header-only revisions, without `_meta` (a progress token, say, defers).
-        None if [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18]
+    let Some(meta) = meta else {
+        // Header-only revisions, without `_meta`.
+        return [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18]
             .iter()
-            .any(|v| v.as_str() == header_version) =>
-        {
-            Some(Revision::Header)
-        }
-        _ => None,
+            .any(|v| v.as_str() == header_version)
+            .then_some(Revision::Header);
+    };
+    // With `_meta`, only 2026-07-28 (a progress token on an older revision, say,
+    // defers). The header must repeat the body's version, the standard headers must
+    // name the method and tool (SEP-2243), and `_meta` must carry the client
+    // capabilities. Mcp-Param-* headers are checked against the tool's schema by rmcp,
+    // so their presence defers.
+    let meta: InlineMeta = serde_json::from_str(meta.get()).ok()?;
+    let v = meta.protocol_version?;
+    meta.client_capabilities?;
+    if v != ProtocolVersion::V_2026_07_28
+        || header_version != v.as_str()
+        || single(headers, "mcp-method")? != "tools/call"
+        || single(headers, "mcp-name")? != name
+        || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+    {
+        return None;
     }
+    Some(Revision::Inline)
 }
 
 /// The transport asks POSTs to accept both JSON and SSE (MCP transport, "Sending
@@ -253,8 +262,8 @@ mod tests {
         ])));
     }
 
-    fn call(meta: Option<serde_json::Value>) -> Option<JsonObject> {
-        meta.map(|m| m.as_object().unwrap().clone())
+    fn call(meta: Option<serde_json::Value>) -> Option<Box<RawValue>> {
+        meta.map(|m| serde_json::value::to_raw_value(&m).unwrap())
     }
 
     #[test]
@@ -267,23 +276,26 @@ mod tests {
             ("mcp-name", "calculator"),
         ]);
         assert_eq!(
-            revision(&inline, call(Some(meta.clone())), "calculator"),
+            revision(&inline, call(Some(meta.clone())).as_deref(), "calculator"),
             Some(Revision::Inline)
         );
         // Tool name header for another tool, or missing, or a parameter header.
-        assert_eq!(revision(&inline, call(Some(meta.clone())), "other"), None);
+        assert_eq!(
+            revision(&inline, call(Some(meta.clone())).as_deref(), "other"),
+            None
+        );
         let no_name = headers(&[
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/call"),
         ]);
         assert_eq!(
-            revision(&no_name, call(Some(meta.clone())), "calculator"),
+            revision(&no_name, call(Some(meta.clone())).as_deref(), "calculator"),
             None
         );
         let mut param = inline.clone();
         param.insert("mcp-param-a", HeaderValue::from_static("1"));
         assert_eq!(
-            revision(&param, call(Some(meta.clone())), "calculator"),
+            revision(&param, call(Some(meta.clone())).as_deref(), "calculator"),
             None
         );
         // Header and body disagree; required meta missing.
@@ -292,25 +304,37 @@ mod tests {
             ("mcp-method", "tools/call"),
             ("mcp-name", "calculator"),
         ]);
-        assert_eq!(revision(&old_header, call(Some(meta)), "calculator"), None);
+        assert_eq!(
+            revision(&old_header, call(Some(meta)).as_deref(), "calculator"),
+            None
+        );
         let thin = serde_json::json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
-        assert_eq!(revision(&inline, call(Some(thin)), "calculator"), None);
+        assert_eq!(
+            revision(&inline, call(Some(thin)).as_deref(), "calculator"),
+            None
+        );
         // Header-only revisions: known versions, no _meta.
         let legacy = headers(&[("mcp-protocol-version", "2025-11-25")]);
         assert_eq!(
-            revision(&legacy, call(None), "calculator"),
+            revision(&legacy, call(None).as_deref(), "calculator"),
             Some(Revision::Header)
         );
         let progress = serde_json::json!({"progressToken": 1});
-        assert_eq!(revision(&legacy, call(Some(progress)), "calculator"), None);
+        assert_eq!(
+            revision(&legacy, call(Some(progress)).as_deref(), "calculator"),
+            None
+        );
         assert_eq!(
             revision(
                 &headers(&[("mcp-protocol-version", "2025-03-26")]),
-                call(None),
+                call(None).as_deref(),
                 "calculator"
             ),
             None
         );
-        assert_eq!(revision(&headers(&[]), call(None), "calculator"), None);
+        assert_eq!(
+            revision(&headers(&[]), call(None).as_deref(), "calculator"),
+            None
+        );
     }
 }

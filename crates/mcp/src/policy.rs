@@ -28,6 +28,15 @@ pub(crate) fn truncate(s: &str, chars: usize) -> &str {
     s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
 }
 
+/// What the policy says of one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'p, 'a> {
+    /// The scopes the call needs.
+    pub needs: &'p ScopeSet,
+    /// The value of the argument the rule keys on (at most 64 characters), if any.
+    pub keyed_by: Option<&'a str>,
+}
+
 /// The scope policy of a tool set: which scopes each `tools/call` needs.
 #[derive(Debug, Clone, Default)]
 pub struct ToolScopePolicy {
@@ -50,15 +59,7 @@ impl ToolScopePolicy {
     /// The scopes a call of `tool` with `arguments` needs. Unknown tools need none here;
     /// the MCP server answers them with a protocol error.
     pub fn required(&self, tool: &str, arguments: Option<&Map<String, Value>>) -> &ScopeSet {
-        match self.tools.get(tool) {
-            None => &self.none,
-            Some(ToolRule::Fixed(s)) => s,
-            Some(ToolRule::ByArgument { argument, scopes }) => arguments
-                .and_then(|a| a.get(*argument))
-                .and_then(Value::as_str)
-                .and_then(|v| scopes.get(v))
-                .unwrap_or(&self.none),
-        }
+        self.decide(tool, arguments).needs
     }
 
     /// The value of the argument a tool's rule keys on, for audit records.
@@ -68,11 +69,33 @@ impl ToolScopePolicy {
         tool: &str,
         arguments: Option<&'a Map<String, Value>>,
     ) -> Option<&'a str> {
-        match self.tools.get(tool)? {
-            ToolRule::ByArgument { argument, .. } => {
-                arguments?.get(*argument)?.as_str().map(|s| truncate(s, 64))
+        self.decide(tool, arguments).keyed_by
+    }
+
+    /// Both at once, for the guard: one lookup of the tool and of its argument.
+    pub fn decide<'p, 'a>(
+        &'p self,
+        tool: &str,
+        arguments: Option<&'a Map<String, Value>>,
+    ) -> Decision<'p, 'a> {
+        match self.tools.get(tool) {
+            None => Decision {
+                needs: &self.none,
+                keyed_by: None,
+            },
+            Some(ToolRule::Fixed(s)) => Decision {
+                needs: s,
+                keyed_by: None,
+            },
+            Some(ToolRule::ByArgument { argument, scopes }) => {
+                let value = arguments
+                    .and_then(|a| a.get(*argument))
+                    .and_then(Value::as_str);
+                Decision {
+                    needs: value.and_then(|v| scopes.get(v)).unwrap_or(&self.none),
+                    keyed_by: value.map(|v| truncate(v, 64)),
+                }
             }
-            ToolRule::Fixed(_) => None,
         }
     }
 

@@ -123,6 +123,23 @@ fn cases() -> Vec<Case> {
         inline("2026 no arguments", json!(6), json!(null), true),
         inline("2026 negative id", json!(-7), add.clone(), true),
         Case {
+            what: "2026 _meta with client info and a log level",
+            headers: inline_headers("calculator"),
+            body: call(
+                json!(23),
+                "calculator",
+                add.clone(),
+                Some(
+                    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+                            "io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"},
+                            "io.modelcontextprotocol/logLevel": "info"}),
+                ),
+            )
+            .to_string(),
+            direct: true,
+        },
+        Case {
             what: "2025-11-25 add",
             headers: legacy_headers("2025-11-25"),
             body: call(json!(8), "calculator", add.clone(), None).to_string(),

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use rmcp::model::{JsonRpcVersion2_0, RequestId};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// What the guard needs from a request body. The guard leaves it in the request's
@@ -26,8 +27,9 @@ pub struct Envelope {
 pub struct PlainCall {
     pub id: RequestId,
     /// The request's `_meta` (per-request protocol version and client capabilities
-    /// since the 2026-07-28 revision).
-    pub meta: Option<Map<String, Value>>,
+    /// since the 2026-07-28 revision), unparsed: only the keys the answer needs are
+    /// read from it, once.
+    pub meta: Option<Box<RawValue>>,
 }
 
 /// A plain `tools/call` request, as the strict first reading sees it: an unknown member
@@ -55,7 +57,7 @@ struct StrictParams {
     #[serde(default)]
     arguments: Option<Map<String, Value>>,
     #[serde(rename = "_meta", default)]
-    meta: Option<Map<String, Value>>,
+    meta: Option<Box<RawValue>>,
 }
 
 /// Why a body was refused, with the JSON-RPC error it earns.
@@ -179,7 +181,7 @@ mod tests {
         let plain = Envelope::parse(br#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"calculator","arguments":{"a":1},"_meta":{"k":1}}}"#).unwrap();
         let call = plain.plain_call.expect("plain");
         assert_eq!(call.id, RequestId::String("x".into()));
-        assert_eq!(call.meta.unwrap()["k"], 1);
+        assert_eq!(call.meta.unwrap().get(), r#"{"k":1}"#);
         assert_eq!(plain.tool.as_deref(), Some("calculator"));
         for body in [
             // an extra member at the top or in params

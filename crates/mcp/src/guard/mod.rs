@@ -165,13 +165,14 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         envelope.method.as_deref(),
         envelope.tool.as_deref(),
     ) {
-        let need = g.policy.required(tool, envelope.arguments.as_ref());
+        let decision = g.policy.decide(tool, envelope.arguments.as_ref());
+        let need = decision.needs;
         let allowed = p.scopes.is_superset(need);
         if let Some(sink) = &g.audit {
             sink.tool_call(&ToolCallEvent {
                 caller: p,
                 tool: crate::policy::truncate(tool, 128),
-                operation: g.policy.keyed_argument(tool, envelope.arguments.as_ref()),
+                operation: decision.keyed_by,
                 allowed,
                 needed: need,
             });
