@@ -290,6 +290,23 @@ fn cases() -> Vec<Case> {
             direct: false,
         },
     ];
+    // A browser client on the endpoint's own origin: an exact match, answered directly.
+    cases.push(Case {
+        what: "the endpoint's own Origin",
+        headers: {
+            let mut h = legacy_headers("2025-11-25");
+            h.push(("origin", "OWN_ORIGIN".into()));
+            h
+        },
+        body: call(
+            json!(24),
+            "calculator",
+            json!({"operation": "add", "a": 2, "b": 2}),
+            None,
+        )
+        .to_string(),
+        direct: true,
+    });
     // The same plain call with a loopback Origin on another port: allowed by a pattern,
     // which only rmcp matches.
     cases.push(Case {
@@ -319,7 +336,7 @@ async fn send(http: &reqwest::Client, base: &str, case: &Case) -> (u16, String, 
         rb = rb.header("accept", "application/json, text/event-stream");
     }
     for (k, v) in &case.headers {
-        rb = rb.header(*k, v);
+        rb = rb.header(*k, v.replace("OWN_ORIGIN", base));
     }
     let r = rb.body(case.body.clone()).send().await.unwrap();
     let status = r.status().as_u16();
