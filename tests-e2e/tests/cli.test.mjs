@@ -88,3 +88,24 @@ test('scopes and clients: add, list, show, remove', async () => {
   assert.equal((await run(['client', 'remove', made.client_id])).code, 0);
   assert.notEqual((await run(['client', 'show', made.client_id])).code, 0);
 });
+
+test('audit: tool calls counted since the last write are written when the server stops', async () => {
+  // An interval far longer than the test: only the write on shutdown can record them.
+  const own = await startMcpgate({ args: ['--audit-interval', '3600'], dataDir: undefined });
+  const dataDir = own.dataDir;
+  const tok = await obtainTokens(own, adminPassword(own.output()));
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(own.mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${tok.access_token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'multiply', a: 6, b: 7 } } }) });
+    assert.equal(r.status, 200);
+  }
+  const before = (await mcpgate(['audit', '--json'], { dataDir })).stdout;
+  assert.ok(!before.includes('"tool_calls"'), 'nothing written before the interval ends');
+  own.child.kill('SIGTERM');
+  await new Promise((r) => (own.child.exitCode !== null ? r() : own.child.once('exit', r)));
+  const events = (await mcpgate(['audit', '--json'], { dataDir })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const calls = events.filter((e) => e.event === 'tool_calls').map((e) => e.detail);
+  assert.deepEqual(calls.map((d) => [d.operation, d.allowed, d.count]), [['multiply', true, 3]]);
+  await own.stop();
+});
