@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::{calc_target, flow, free_port, load, procs};
+use crate::{
+    calc_target, flow, free_port, introspection_args, introspection_credentials, load,
+    no_guard_args, procs, serve_args, start_first_run, wait_healthy_within,
+};
 
 struct Measured {
     name: &'static str,
@@ -40,23 +43,6 @@ fn instructions_so_far(pid: u32) -> anyhow::Result<f64> {
     Ok(total)
 }
 
-async fn wait_healthy(addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if http
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("{addr} did not become healthy under valgrind")
-}
-
 /// Runs `bin args` under callgrind, loads it, and returns instructions per call.
 async fn measure(
     name: &'static str,
@@ -75,7 +61,7 @@ async fn measure(
     vg_args.extend_from_slice(args);
     let server = procs::spawn(name, Path::new("valgrind"), &vg_args, core)?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_healthy(addr, Duration::from_secs(120)).await?;
+    wait_healthy_within(addr, Duration::from_secs(120)).await?;
     let target = Arc::new(calc_target(addr, token));
     let _ = load::run(target.clone(), 4, Duration::from_secs(2)).await; // warm-up
     let zero = Command::new("callgrind_control")
@@ -106,44 +92,15 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
     let (p_as, p_floor, p_nog, p_ic) = (free_port(), free_port(), free_port(), free_port());
     let as_base = format!("http://127.0.0.1:{p_as}");
     let rs_ic = format!("http://127.0.0.1:{p_ic}");
-    let serve_args = s(&[
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{p_as}"),
-        "--public-url",
-        &as_base,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--resource",
-        &format!("{rs_ic}/mcp"),
-    ]);
+    let serve_args = serve_args(p_as, &data_dir, &[format!("{rs_ic}/mcp")]);
 
     // Tokens and resource-server credentials from a normal run of the AS.
-    let as_srv = procs::spawn("serve", &bin, &serve_args, core)?;
-    let password = as_srv
-        .wait_line("password:", Duration::from_secs(20))
-        .context("first-run password")?
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_owned();
-    wait_healthy(([127, 0, 0, 1], p_as).into(), Duration::from_secs(20)).await?;
+    let (as_srv, password) = start_first_run(&bin, &serve_args, p_as, core).await?;
     let mut session = flow::Session::new(&as_base);
     session.login("admin", &password).await?;
     let jwt = session.tokens(&format!("{as_base}/mcp")).await?;
     let tok_ic = session.tokens(&format!("{rs_ic}/mcp")).await?;
-    let out = Command::new(&bin)
-        .args([
-            "client",
-            "add",
-            "--name",
-            "bench RS",
-            "--introspection",
-            "--json",
-        ])
-        .args(["--data-dir", data_dir.to_str().unwrap()])
-        .output()?;
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let creds = introspection_credentials(&bin, &data_dir)?;
 
     println!(
         "mcpgate instruction counts (valgrind callgrind; user space; 4 connections, 6 s per cell)\n"
@@ -165,14 +122,7 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
         measure(
             "calculator, no guard",
             &bin,
-            &s(&[
-                "mcp",
-                "--insecure-no-auth",
-                "--listen",
-                &format!("127.0.0.1:{p_nog}"),
-                "--public-url",
-                &format!("http://127.0.0.1:{p_nog}"),
-            ]),
+            &no_guard_args(p_nog),
             p_nog,
             None,
             &dir,
@@ -184,19 +134,7 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
         measure(
             "guard: introspection, cached",
             &bin,
-            &s(&[
-                "mcp",
-                "--listen",
-                &format!("127.0.0.1:{p_ic}"),
-                "--public-url",
-                &rs_ic,
-                "--issuer",
-                &as_base,
-                "--introspection-client-id",
-                creds["client_id"].as_str().unwrap_or_default(),
-                "--introspection-client-secret",
-                creds["client_secret"].as_str().unwrap_or_default(),
-            ]),
+            &introspection_args(p_ic, &as_base, &creds, 60),
             p_ic,
             tok_ic["access_token"].as_str(),
             &dir,

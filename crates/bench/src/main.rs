@@ -192,9 +192,117 @@ fn calc_target(addr: SocketAddr, token: Option<&str>) -> Target {
     }
 }
 
-async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+/// `mcpgate serve` on `port` with a fresh `data_dir`, also issuing for `resources`.
+fn serve_args(port: u16, data_dir: &std::path::Path, resources: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+        "--public-url".to_owned(),
+        format!("http://127.0.0.1:{port}"),
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+    ];
+    for r in resources {
+        args.extend(["--resource".to_owned(), r.clone()]);
+    }
+    args
+}
+
+/// `mcpgate mcp --insecure-no-auth` on `port`.
+fn no_guard_args(port: u16) -> Vec<String> {
+    [
+        "mcp",
+        "--insecure-no-auth",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--public-url",
+        &format!("http://127.0.0.1:{port}"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `mcpgate mcp` on `port`, validating by introspection at `issuer` with a cache of
+/// `cache_secs`.
+fn introspection_args(
+    port: u16,
+    issuer: &str,
+    creds: &(String, String),
+    cache_secs: u32,
+) -> Vec<String> {
+    [
+        "mcp",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--public-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--issuer",
+        issuer,
+        "--introspection-client-id",
+        &creds.0,
+        "--introspection-client-secret",
+        &creds.1,
+        "--introspection-cache-secs",
+        &cache_secs.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Starts the authorization server on its first run; returns it with the
+/// administrator's one-time password, once it is healthy.
+async fn start_first_run(
+    bin: &std::path::Path,
+    args: &[String],
+    port: u16,
+    core: Option<usize>,
+) -> anyhow::Result<(procs::Server, String)> {
+    let server = procs::spawn("serve", bin, args, core)?;
+    let password = server
+        .wait_line("password:", Duration::from_secs(20))
+        .context("first-run password")?
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    wait_healthy(([127, 0, 0, 1], port).into()).await?;
+    Ok((server, password))
+}
+
+/// Introspection credentials for a resource server, made with the CLI.
+fn introspection_credentials(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(String, String)> {
+    let out = std::process::Command::new(bin)
+        .args([
+            "client",
+            "add",
+            "--name",
+            "bench RS",
+            "--introspection",
+            "--json",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()?;
+    let creds: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("client add output")?;
+    let field = |k: &str| {
+        creds[k]
+            .as_str()
+            .map(str::to_owned)
+            .context("client add output")
+    };
+    Ok((field("client_id")?, field("client_secret")?))
+}
+
+/// Polls `/healthz` until it answers, for at most `timeout`.
+async fn wait_healthy_within(addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    for _ in 0..400 {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
         if http
             .get(format!("http://{addr}/healthz"))
             .send()
@@ -205,7 +313,11 @@ async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    anyhow::bail!("{addr} did not become healthy")
+    anyhow::bail!("{addr} did not become healthy within {timeout:?}")
+}
+
+async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    wait_healthy_within(addr, Duration::from_secs(10)).await
 }
 
 async fn bench() -> anyhow::Result<()> {
@@ -239,29 +351,13 @@ async fn bench() -> anyhow::Result<()> {
     let as_base = format!("http://127.0.0.1:{p_as}");
     let rs = |p: u16| format!("http://127.0.0.1:{p}");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let serve_args = s(&[
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{p_as}"),
-        "--public-url",
-        &as_base,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--resource",
-        &format!("{}/mcp", rs(p_ic)),
-        "--resource",
-        &format!("{}/mcp", rs(p_iu)),
-    ]);
+    let serve_args = serve_args(
+        p_as,
+        &data_dir,
+        &[format!("{}/mcp", rs(p_ic)), format!("{}/mcp", rs(p_iu))],
+    );
     let started = Instant::now();
-    let as_srv = procs::spawn("serve", &bin, &serve_args, core)?;
-    let password = as_srv
-        .wait_line("password:", Duration::from_secs(20))
-        .context("first-run password")?
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_owned();
-    wait_healthy(([127, 0, 0, 1], p_as).into()).await?;
+    let (as_srv, password) = start_first_run(&bin, &serve_args, p_as, core).await?;
     let first_start = started.elapsed();
 
     let mut session = flow::Session::new(&as_base);
@@ -269,68 +365,23 @@ async fn bench() -> anyhow::Result<()> {
     let jwt = session.tokens(&format!("{as_base}/mcp")).await?;
     let tok_ic = session.tokens(&format!("{}/mcp", rs(p_ic))).await?;
     let tok_iu = session.tokens(&format!("{}/mcp", rs(p_iu))).await?;
-    let out = std::process::Command::new(&bin)
-        .args([
-            "client",
-            "add",
-            "--name",
-            "bench RS",
-            "--introspection",
-            "--json",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ])
-        .output()?;
-    let creds: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("client add output")?;
-    let (cid, csec) = (
-        creds["client_id"].as_str().unwrap().to_owned(),
-        creds["client_secret"].as_str().unwrap().to_owned(),
-    );
+    let creds = introspection_credentials(&bin, &data_dir)?;
 
     let t0 = Instant::now();
-    let nog = procs::spawn(
-        "mcp --insecure-no-auth",
-        &bin,
-        &s(&[
-            "mcp",
-            "--insecure-no-auth",
-            "--listen",
-            &format!("127.0.0.1:{p_nog}"),
-            "--public-url",
-            &rs(p_nog),
-        ]),
-        core,
-    )?;
+    let nog = procs::spawn("mcp --insecure-no-auth", &bin, &no_guard_args(p_nog), core)?;
     first_call(([127, 0, 0, 1], p_nog).into(), None).await?;
     let startup_nog = t0.elapsed();
-    let introspect_args = |p: u16, cache: &str| {
-        s(&[
-            "mcp",
-            "--listen",
-            &format!("127.0.0.1:{p}"),
-            "--public-url",
-            &rs(p),
-            "--issuer",
-            &as_base,
-            "--introspection-client-id",
-            &cid,
-            "--introspection-client-secret",
-            &csec,
-            "--introspection-cache-secs",
-            cache,
-        ])
-    };
+    let introspect_args = |p: u16, cache: u32| introspection_args(p, &as_base, &creds, cache);
     let ic = procs::spawn(
         "mcp introspection cached",
         &bin,
-        &introspect_args(p_ic, "60"),
+        &introspect_args(p_ic, 60),
         core,
     )?;
     let iu = procs::spawn(
         "mcp introspection uncached",
         &bin,
-        &introspect_args(p_iu, "0"),
+        &introspect_args(p_iu, 0),
         core,
     )?;
     let fl = procs::spawn(
@@ -497,8 +548,8 @@ async fn bench() -> anyhow::Result<()> {
     authorization_server(
         &as_base,
         &mut session,
-        &cid,
-        &csec,
+        &creds.0,
+        &creds.1,
         jwt["access_token"].as_str().unwrap(),
         secs,
     )

@@ -80,6 +80,30 @@ fn legacy_headers(version: &str) -> Vec<(&'static str, String)> {
     vec![("mcp-protocol-version", version.into())]
 }
 
+/// A plain 2025-11-25 call with one more header.
+fn legacy_with(
+    what: &'static str,
+    header: &'static str,
+    value: &str,
+    id: i64,
+    direct: bool,
+) -> Case {
+    let mut headers = legacy_headers("2025-11-25");
+    headers.push((header, value.into()));
+    Case {
+        what,
+        headers,
+        body: call(
+            json!(id),
+            "calculator",
+            json!({"operation": "add", "a": 2, "b": 2}),
+            None,
+        )
+        .to_string(),
+        direct,
+    }
+}
+
 fn cases() -> Vec<Case> {
     let add = json!({"operation": "add", "a": 5, "b": 8});
     let inline = |what, id: Value, args: Value, direct| Case {
@@ -248,36 +272,21 @@ fn cases() -> Vec<Case> {
             .to_string(),
             direct: false,
         },
-        Case {
-            what: "Accept without SSE",
-            headers: {
-                let mut h = legacy_headers("2025-11-25");
-                h.push(("accept", "application/json".into()));
-                h
-            },
-            body: call(json!(18), "calculator", add.clone(), None).to_string(),
-            direct: false,
-        },
-        Case {
-            what: "foreign Host",
-            headers: {
-                let mut h = legacy_headers("2025-11-25");
-                h.push(("host", "evil.example".into()));
-                h
-            },
-            body: call(json!(19), "calculator", add.clone(), None).to_string(),
-            direct: false,
-        },
-        Case {
-            what: "foreign Origin",
-            headers: {
-                let mut h = legacy_headers("2025-11-25");
-                h.push(("origin", "https://evil.example".into()));
-                h
-            },
-            body: call(json!(20), "calculator", add.clone(), None).to_string(),
-            direct: false,
-        },
+        legacy_with(
+            "Accept without SSE",
+            "accept",
+            "application/json",
+            18,
+            false,
+        ),
+        legacy_with("foreign Host", "host", "evil.example", 19, false),
+        legacy_with(
+            "foreign Origin",
+            "origin",
+            "https://evil.example",
+            20,
+            false,
+        ),
         Case {
             what: "tools/list",
             headers: vec![
@@ -290,41 +299,22 @@ fn cases() -> Vec<Case> {
             direct: false,
         },
     ];
-    // A browser client on the endpoint's own origin: an exact match, answered directly.
-    cases.push(Case {
-        what: "the endpoint's own Origin",
-        headers: {
-            let mut h = legacy_headers("2025-11-25");
-            h.push(("origin", "OWN_ORIGIN".into()));
-            h
-        },
-        body: call(
-            json!(24),
-            "calculator",
-            json!({"operation": "add", "a": 2, "b": 2}),
-            None,
-        )
-        .to_string(),
-        direct: true,
-    });
-    // The same plain call with a loopback Origin on another port: allowed by a pattern,
-    // which only rmcp matches.
-    cases.push(Case {
-        what: "Origin allowed by a port pattern",
-        headers: {
-            let mut h = legacy_headers("2025-11-25");
-            h.push(("origin", "http://localhost:6274".into()));
-            h
-        },
-        body: call(
-            json!(22),
-            "calculator",
-            json!({"operation": "add", "a": 1, "b": 1}),
-            None,
-        )
-        .to_string(),
-        direct: false,
-    });
+    // A browser client on the endpoint's own origin: an exact match, answered directly;
+    // a loopback origin on another port is allowed by a pattern, which only rmcp matches.
+    cases.push(legacy_with(
+        "the endpoint's own Origin",
+        "origin",
+        "OWN_ORIGIN",
+        24,
+        true,
+    ));
+    cases.push(legacy_with(
+        "Origin allowed by a port pattern",
+        "origin",
+        "http://localhost:6274",
+        22,
+        false,
+    ));
     cases
 }
 
