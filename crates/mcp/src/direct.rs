@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use rmcp::model::{
     CallToolResult, ClientCapabilities, JsonObject, JsonRpcResponse, JsonRpcVersion2_0,
     ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
@@ -100,8 +100,13 @@ pub fn answer(
     Some(respond(call.id, revision, result))
 }
 
+// Named once: a lookup by `&str` parses the name on every call.
+static MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+
 /// The one header value of `name`, if there is exactly one and it is text.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let mut all = headers.get_all(name).iter();
     match (all.next(), all.next()) {
         (Some(v), None) => v.to_str().ok(),
@@ -123,7 +128,7 @@ struct InlineMeta {
 /// The revision a call is on, when its headers and `_meta` agree the way the transport
 /// requires; `None` leaves the call to rmcp (and so to rmcp's error, if it is one).
 fn revision(headers: &HeaderMap, meta: Option<&RawValue>, name: &str) -> Option<Revision> {
-    let header_version = single(headers, "mcp-protocol-version")?;
+    let header_version = single(headers, &MCP_PROTOCOL_VERSION)?;
     let Some(meta) = meta else {
         // Header-only revisions, without `_meta`.
         return [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18]
@@ -141,8 +146,8 @@ fn revision(headers: &HeaderMap, meta: Option<&RawValue>, name: &str) -> Option<
     meta.client_capabilities?;
     if v != ProtocolVersion::V_2026_07_28
         || header_version != v.as_str()
-        || single(headers, "mcp-method")? != "tools/call"
-        || single(headers, "mcp-name")? != name
+        || single(headers, &MCP_METHOD)? != "tools/call"
+        || single(headers, &MCP_NAME)? != name
         || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
     {
         return None;
