@@ -120,11 +120,16 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         clock.clone(),
     );
     let tally = Arc::new(ToolCallTally::new());
-    let audit = TallyWriter::spawn(
-        tally.clone(),
-        cfg.audit_every,
-        store_writer(store.clone(), clock.clone()),
-    );
+    let audit = {
+        let (store, clock) = (store.clone(), clock.clone());
+        // Each write covers the time since the previous one.
+        let last = std::sync::atomic::AtomicI64::new(clock.now());
+        TallyWriter::spawn(tally.clone(), cfg.audit_every, move |taken| {
+            let now = clock.now();
+            let since = last.swap(now, std::sync::atomic::Ordering::Relaxed);
+            write_counts(store.clone(), now, since, taken)
+        })
+    };
     let guard = Guard::new(
         Arc::new(validator),
         policy.clone(),
@@ -151,41 +156,29 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     })
 }
 
-/// Writes tool-call counts to the store, one row per kind of call per interval.
-fn store_writer(
-    store: Store,
-    clock: Arc<dyn Clock>,
-) -> impl Fn(TakenCounts) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-+ Send
-+ 'static {
-    let last = Arc::new(std::sync::atomic::AtomicI64::new(clock.now()));
-    move |taken: TakenCounts| {
-        let (store, now) = (store.clone(), clock.now());
-        // The counts cover the time since the previous write.
-        let since = last.swap(now, std::sync::atomic::Ordering::Relaxed);
-        Box::pin(async move {
-            let rows: Vec<_> = taken
-                .counts
-                .into_iter()
-                .map(|c| {
-                    let detail = serde_json::json!({"tool": c.tool, "operation": c.operation,
-                        "allowed": c.allowed, "needed": c.needed, "username": c.username,
-                        "count": c.count, "since": since});
-                    (
-                        now,
-                        "tool_calls".to_owned(),
-                        Some(c.subject),
-                        Some(c.client_id),
-                        detail,
-                    )
-                })
-                .collect();
-            if let Err(e) = store.audit_batch(&rows).await {
-                tracing::error!(error = %e, "writing tool-call audit records failed");
-            }
-            mcpgate_mcp::audit::warn_unitemised(taken.unitemised);
+/// Writes tool-call counts to the store, one row per kind of call; `since` is when
+/// the counting began.
+async fn write_counts(store: Store, now: i64, since: i64, taken: TakenCounts) {
+    let rows: Vec<_> = taken
+        .counts
+        .into_iter()
+        .map(|c| {
+            let detail = serde_json::json!({"tool": c.tool, "operation": c.operation,
+                "allowed": c.allowed, "needed": c.needed, "username": c.username,
+                "count": c.count, "since": since});
+            (
+                now,
+                "tool_calls".to_owned(),
+                Some(c.subject),
+                Some(c.client_id),
+                detail,
+            )
         })
+        .collect();
+    if let Err(e) = store.audit_batch(&rows).await {
+        tracing::error!(error = %e, "writing tool-call audit records failed");
     }
+    mcpgate_mcp::audit::warn_unitemised(taken.unitemised);
 }
 
 /// `/mcp`: the calculator, stateless, behind `guard`.

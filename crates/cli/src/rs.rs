@@ -164,12 +164,6 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
         signal.cancel();
     });
     app::serve(listener, router, shutdown).await?;
-    // The last tool-call counts; a store that does not answer must not hold the exit.
-    if tokio::time::timeout(std::time::Duration::from_secs(5), audit.finish())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the last tool-call audit write did not finish within 5 s");
-    }
+    audit.finish_within(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

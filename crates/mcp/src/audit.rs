@@ -219,6 +219,17 @@ impl TallyWriter {
         self.stop.cancel();
         let _ = self.task.await;
     }
+
+    /// [`finish`](Self::finish), waiting at most `limit`: a store that does not answer
+    /// must not hold a shutdown.
+    pub async fn finish_within(self, limit: Duration) {
+        if tokio::time::timeout(limit, self.finish()).await.is_err() {
+            tracing::warn!(
+                target: "mcpgate::audit",
+                "the last tool-call audit write did not finish within {limit:?}"
+            );
+        }
+    }
 }
 
 /// A writer for deployments without a store: one log line per kind of call.

@@ -189,6 +189,16 @@ impl TestApp {
     }
 
     /// Registers a public client (RFC 7591) with one redirect URI.
+    /// The HTTP status of one calculator call made with `token`.
+    pub async fn calc_status(&self, token: &str, op: &str, a: f64, b: f64) -> u16 {
+        self.calc_as(token, op, a, b)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn register(&self, redirect: &str) -> String {
         let r = self
             .http
@@ -267,13 +277,19 @@ impl TestApp {
     /// code exchange: returns (client_id, token response).
     pub async fn tokens(&self, approve: Option<&[&str]>) -> (String, Value) {
         let client_id = self.register(REDIRECT).await;
+        let tokens = self.tokens_for(&client_id, approve).await;
+        (client_id, tokens)
+    }
+
+    /// The token response for an existing client, through consent, code and PKCE.
+    pub async fn tokens_for(&self, client_id: &str, approve: Option<&[&str]>) -> Value {
         let verifier = pkce_verifier();
         let code = self
-            .code_for(&client_id, &pkce::challenge_of(&verifier), None, approve)
+            .code_for(client_id, &pkce::challenge_of(&verifier), None, approve)
             .await;
-        let r = self.exchange(&client_id, &code, &verifier).await;
+        let r = self.exchange(client_id, &code, &verifier).await;
         assert_eq!(r.status(), 200);
-        (client_id, body_json(r).await)
+        body_json(r).await
     }
 }
 

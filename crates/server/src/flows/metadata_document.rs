@@ -58,10 +58,26 @@ fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
-            !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00   // unique local
-                || (s[0] & 0xffc0) == 0xfe80   // link local
-                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+            let embedded = |hi: u16, lo: u16| {
+                is_public(IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                )))
+            };
+            // Addresses that carry an IPv4 address reach it: judge that one.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]); // NAT64 (RFC 6052)
+            }
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]); // 6to4 (RFC 3056)
+            }
+            !(s[..6] == [0; 6]                  // ::/96: unspecified, loopback, IPv4-compatible
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00     // unique local
+                || (s[0] & 0xffc0) == 0xfe80     // link local
+                || (s[0] == 0x64 && s[1] == 0xff9b) // local-use NAT64 (RFC 8215)
+                || (s[0] == 0x2001 && s[1] == 0)  // Teredo: hides the address it reaches
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x100 && s[1..4] == [0; 3])) // discard-only (RFC 6666)
         }
     }
 }
@@ -244,11 +260,24 @@ mod tests {
             "fc00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378::1",
+            "100::1",
             "240.0.0.1",
         ] {
             assert!(!is_public(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["1.1.1.1", "160.79.104.10", "2606:4700::1111"] {
+        for good in [
+            "1.1.1.1",
+            "160.79.104.10",
+            "2606:4700::1111",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+        ] {
             assert!(is_public(good.parse().unwrap()), "{good}");
         }
     }
