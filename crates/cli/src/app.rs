@@ -30,8 +30,9 @@ pub const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(5);
 /// Everything the app needs to know, already resolved from flags, env and file.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// Public origin, e.g. `http://127.0.0.1:8080` (no trailing slash). It is also the
-    /// issuer identifier.
+    /// The public URL, e.g. `http://127.0.0.1:8080` or `https://example.com/oauth/2.1`
+    /// (no trailing slash). It is the issuer identifier, and everything mcpgate serves
+    /// lives under it (the well-known documents aside, at its origin).
     pub public_base: String,
     pub data_dir: PathBuf,
     /// PostgreSQL URL; SQLite in `data_dir` when absent.
@@ -72,6 +73,11 @@ impl AppConfig {
 
     pub fn issuer(&self) -> &str {
         &self.public_base
+    }
+
+    /// The public URL's path (`""` for an origin): where the routes are mounted.
+    pub fn base_path(&self) -> String {
+        mcpgate_server::mount::base_path(&self.public_base)
     }
 }
 
@@ -116,7 +122,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let validator = LocalJwt::new(
         auth.keys.clone(),
         auth.revoked.clone(),
-        Expectations::new(cfg.issuer(), resource_str),
+        Expectations::new(cfg.issuer(), resource_str.clone()),
         clock.clone(),
     );
     let tally = Arc::new(ToolCallTally::new());
@@ -143,17 +149,40 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         &policy.all_scopes(),
         "mcpgate calculator",
     );
-    let router = Router::new()
+    let mut directory = mcpgate_server::not_found::Directory::of_auth_server(&auth.cfg);
+    directory.add("MCP endpoint", resource_str.clone());
+    directory.add(
+        "protected resource metadata",
+        metadata::metadata_url(&resource),
+    );
+    for r in &cfg.extra_resources {
+        directory.add("also issues tokens for", r.clone());
+    }
+    let served = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(metadata::router(prm, &resource))
         .merge(mcp_router(cfg, guard, cancel))
         .merge(mcpgate_server::routes::router(auth.clone()));
+    let router = root_router(&cfg.base_path(), served)
+        .merge(metadata::router(prm, &resource))
+        .merge(mcpgate_server::routes::discovery(auth.clone()))
+        .fallback(directory.handler());
     Ok(App {
         router,
         auth,
         first_run,
         audit,
     })
+}
+
+/// `served` under the public URL's path, and `/healthz` at the root as well, for
+/// probes that address the instance rather than the deployment.
+pub fn root_router(base: &str, served: Router) -> Router {
+    let router = mcpgate_server::mount::under(base, served);
+    if base.is_empty() {
+        router
+    } else {
+        router.route("/healthz", get(|| async { "ok" }))
+    }
 }
 
 /// Writes tool-call counts to the store, one row per kind of call; `since` is when

@@ -34,17 +34,27 @@ impl FileConfig {
     }
 }
 
-/// Parses and normalizes the public base URL: every absolute URL mcpgate emits
-/// (issuer, endpoints, resource) derives from it, never from a request's `Host`.
+/// Parses and normalizes the public URL: every absolute URL mcpgate emits (issuer,
+/// endpoints, resource) derives from it, never from a request's `Host`. It may carry
+/// a path (`https://auth.example.com/oauth/2.1`, or a sub-path behind a reverse
+/// proxy); everything is then served under that path (RFC 8414 §2 allows issuers
+/// with paths). A trailing slash is dropped: the issuer is the URL without it.
 pub fn parse_public_url(s: &str) -> anyhow::Result<Url> {
     let url = Url::parse(s).with_context(|| format!("--public-url {s:?} is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("--public-url must be http or https, got {}", url.scheme());
     }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+    // RFC 8414 §2: an issuer has no query or fragment components.
+    if url.query().is_some() || url.fragment().is_some() {
         bail!(
-            "--public-url must be an origin such as https://mcp.example.com (no path, query or fragment)"
+            "--public-url must be an origin with an optional path, such as https://auth.example.com/oauth/2.1 (no query or fragment)"
         );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!("--public-url must not carry credentials");
+    }
+    if url.path().contains("//") || url.path().split('/').any(|seg| seg == "." || seg == "..") {
+        bail!("--public-url has an empty or dot segment in its path");
     }
     if url.scheme() == "http"
         && !url
@@ -59,7 +69,7 @@ pub fn parse_public_url(s: &str) -> anyhow::Result<Url> {
     Ok(url)
 }
 
-/// The public URL without the trailing slash the URL type keeps for an empty path.
+/// The public URL without a trailing slash (the URL type keeps one for an empty path).
 pub fn origin_string(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
 }
@@ -140,5 +150,43 @@ impl ListenArgs {
             self.allowed_origins.clone()
         };
         Ok((listen, public, origins))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_may_carry_a_path() {
+        for (given, issuer) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            (
+                "https://auth.example.com/oauth/2.1",
+                "https://auth.example.com/oauth/2.1",
+            ),
+            (
+                "https://example.com/mcpgate/",
+                "https://example.com/mcpgate",
+            ),
+            ("HTTPS://Example.COM/Path", "https://example.com/Path"),
+        ] {
+            let url = parse_public_url(given).unwrap();
+            assert_eq!(origin_string(&url), issuer, "{given}");
+        }
+    }
+
+    #[test]
+    fn public_urls_are_issuers_without_query_fragment_or_credentials() {
+        for bad in [
+            "https://a.example/p?x=1",
+            "https://a.example/#f",
+            "https://user:pw@a.example",
+            "https://a.example//double",
+            "ftp://a.example",
+            "not a url",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -148,9 +148,12 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
         );
         (guard, Some(prm), mode)
     };
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(app::mcp_router(&cfg, guard, shutdown.clone()));
+    let mut router = app::root_router(
+        &cfg.base_path(),
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(app::mcp_router(&cfg, guard, shutdown.clone())),
+    );
     if let Some(prm) = prm {
         router = router.merge(metadata::router(prm, &resource));
     }

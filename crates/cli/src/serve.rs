@@ -43,7 +43,12 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     );
     println!("  MCP endpoint:          {resource}");
     println!("  authorization server:  {base}");
+    println!("  metadata (RFC 8414):   {}", app.auth.cfg.metadata_url());
     println!("  connected apps:        {base}/apps");
+    println!(
+        "  issues tokens for:     {}",
+        app.auth.cfg.resources().join(", ")
+    );
     if let Some(first) = &app.first_run {
         println!();
         println!("  First run: created the administrator account.");

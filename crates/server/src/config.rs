@@ -4,8 +4,9 @@ use mcpgate_core::ScopeSet;
 
 #[derive(Debug, Clone)]
 pub struct AsConfig {
-    /// The issuer identifier, exact to the last character (RFC 8414 §2: no trailing
-    /// slash here, since ours has no path). Every absolute URL derives from it.
+    /// The issuer identifier, exact to the last character (RFC 8414 §2), with no
+    /// trailing slash; it may carry a path (`https://auth.example.com/oauth/2.1`).
+    /// Every absolute URL derives from it.
     pub issuer: String,
     /// The canonical URI of this instance's own MCP endpoint (RFC 8707): the audience
     /// when a request names no resource.
@@ -73,7 +74,19 @@ impl AsConfig {
         }
     }
 
+    /// An endpoint under the issuer: `{issuer}{path}`.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+
+    /// Where RFC 8414 §3.1 puts the metadata: the issuer's path inserted after
+    /// `/.well-known/oauth-authorization-server` at its origin.
+    pub fn metadata_url(&self) -> String {
+        let base = crate::mount::base_path(&self.issuer);
+        let origin = self
+            .issuer
+            .strip_suffix(base.as_str())
+            .unwrap_or(&self.issuer);
+        format!("{origin}/.well-known/oauth-authorization-server{base}")
     }
 }

@@ -11,12 +11,16 @@
 //!   introspection — over the store; handlers stay thin.
 //! - [`routes`]: one module per endpoint.
 //! - [`pages`]: the HTML side: cookies, CSRF, security headers, templates.
+//! - [`mount`]: everything under the public URL's path (issuers with a path).
+//! - [`not_found`]: the answer for a path nothing serves, saying what exists.
 
 pub mod client_auth;
 pub mod config;
 pub mod error;
 pub mod flows;
 pub mod forms;
+pub mod mount;
+pub mod not_found;
 pub mod pages;
 pub mod routes;
 pub mod state;

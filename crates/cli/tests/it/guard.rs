@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::{TestApp, body_json};
 
 fn prm_url(app: &TestApp) -> String {
-    app.url("/.well-known/oauth-protected-resource/mcp")
+    app.well_known("oauth-protected-resource", "/mcp")
 }
 
 async fn assert_invalid_token(app: &TestApp, token: &str) {
@@ -45,10 +45,10 @@ async fn missing_token_gets_401_with_metadata_and_scope_but_no_error() {
 async fn protected_resource_metadata_at_both_well_known_uris() {
     let app = TestApp::spawn().await;
     for path in [
-        "/.well-known/oauth-protected-resource/mcp",
-        "/.well-known/oauth-protected-resource",
+        app.well_known("oauth-protected-resource", "/mcp"),
+        format!("{}/.well-known/oauth-protected-resource", app.origin()),
     ] {
-        let r = app.http.get(app.url(path)).send().await.unwrap();
+        let r = app.http.get(&path).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let doc = body_json(r).await;
         assert_eq!(doc["resource"], app.mcp_url());

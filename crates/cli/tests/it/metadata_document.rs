@@ -32,14 +32,7 @@ fn test_mode(c: &mut mcpgate_server::AsConfig) {
 #[tokio::test]
 async fn a_document_client_completes_the_flow() {
     let app = TestApp::spawn_with(test_mode).await;
-    let m = body_json(
-        app.http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let m = body_json(app.http.get(app.as_metadata_url()).send().await.unwrap()).await;
     assert_eq!(m["client_id_metadata_document_supported"], true);
     let id = publish(json!({"client_id": "{url}", "client_name": "Doc Client", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})).await;
     let v = pkce_verifier();

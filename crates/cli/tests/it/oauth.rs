@@ -28,14 +28,7 @@ async fn token_error(r: reqwest::Response) -> (u16, String) {
 #[tokio::test]
 async fn metadata_advertises_what_is_implemented() {
     let app = TestApp::spawn().await;
-    let m = body_json(
-        app.http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let m = body_json(app.http.get(app.as_metadata_url()).send().await.unwrap()).await;
     assert_eq!(
         m["issuer"], app.base,
         "issuer must be the exact string clients use"
@@ -725,4 +718,69 @@ async fn deleting_a_client_on_my_clients_page_ends_its_tokens() {
     assert_eq!(r.status(), 303);
     assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
     assert!(app.auth.store.client(&client_id).await.unwrap().is_none());
+}
+
+/// RFC 8414 §3.1 and OpenID Connect Discovery §4: every well-known URL a client may
+/// derive from the issuer answers the same document, whose `issuer` is the exact
+/// string (MCP "Authorization Server Metadata Discovery").
+#[tokio::test]
+async fn metadata_at_every_well_known_form() {
+    let app = TestApp::spawn().await;
+    let forms = [
+        app.as_metadata_url(),
+        app.well_known("openid-configuration", ""),
+        app.url("/.well-known/openid-configuration"),
+    ];
+    let mut docs = Vec::new();
+    for url in &forms {
+        let r = app.http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let doc = body_json(r).await;
+        assert_eq!(doc["issuer"], app.base, "{url}");
+        assert_eq!(doc["token_endpoint"], app.url("/token"), "{url}");
+        docs.push(doc);
+    }
+    assert!(docs.windows(2).all(|w| w[0] == w[1]), "one document");
+}
+
+/// A mistyped URL under the authorization server says what exists, as JSON for
+/// programs and as a page for browsers, instead of an empty 404.
+#[tokio::test]
+async fn unknown_paths_say_what_exists() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .http
+        .get(app.url("/oauth/2.1/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body = body_json(r).await;
+    assert_eq!(body["error"], "not_found");
+    let urls: Vec<&str> = body["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    for want in [
+        app.url("/introspect"),
+        app.url("/token"),
+        app.mcp_url(),
+        app.as_metadata_url(),
+    ] {
+        assert!(urls.contains(&want.as_str()), "{want} in {urls:?}");
+    }
+    let page = app
+        .http
+        .get(app.url("/nothing<script>"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&app.url("/introspect")), "{html}");
+    assert!(!html.contains("<script>"), "the path is escaped");
 }

@@ -54,7 +54,11 @@ impl TestApp {
     pub async fn spawn_with(tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        // The whole suite runs twice in the test command: with an issuer that is an
+        // origin, and with one that carries a path (MCPGATE_TEST_BASE_PATH=/oauth/2.1),
+        // so that both forms are held to the same tests.
+        let path = std::env::var("MCPGATE_TEST_BASE_PATH").unwrap_or_default();
+        let base = format!("http://{}{path}", listener.local_addr().unwrap());
         let data_dir = temp_dir();
         let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
@@ -84,7 +88,7 @@ impl TestApp {
             .create_user(&User {
                 id: random_id(),
                 username: name.into(),
-                email: None,
+                email: Some(format!("{name}@example.com")),
                 password_hash: hash,
                 is_admin: false,
                 disabled: false,
@@ -149,6 +153,31 @@ impl TestApp {
 
     pub fn mcp_url(&self) -> String {
         self.url("/mcp")
+    }
+
+    /// The issuer's path (`""`, or `/oauth/2.1` when the suite runs under a path).
+    pub fn path(&self) -> String {
+        mcpgate_server::mount::base_path(&self.base)
+    }
+
+    /// The issuer's origin.
+    pub fn origin(&self) -> String {
+        self.base.strip_suffix(&self.path()).unwrap().to_owned()
+    }
+
+    /// A well-known URL: at the origin, with the issuer's path inserted after
+    /// `well_known` (RFC 8414 §3.1, RFC 9728 §3.1), then `suffix`.
+    pub fn well_known(&self, well_known: &str, suffix: &str) -> String {
+        format!(
+            "{}/.well-known/{well_known}{}{suffix}",
+            self.origin(),
+            self.path()
+        )
+    }
+
+    /// The authorization server's metadata URL.
+    pub fn as_metadata_url(&self) -> String {
+        self.well_known("oauth-authorization-server", "")
     }
 
     /// A POST to `/mcp` as a 2026-07-28 client sends it, with the standard headers.

@@ -1,6 +1,17 @@
 //! Token introspection (RFC 7662) for resource servers holding introspection
 //! credentials. Revoked, expired, unknown or foreign tokens are `{"active": false}`
 //! and nothing else (RFC 7662 §2.2).
+//!
+//! The answer for an active access token: `active`, `token_type` (`Bearer`), `scope`
+//! (space-separated), `client_id`, `sub` (the person's id), `username` (their login
+//! name), `email` and `email_verified` when the person has an email (set by the
+//! operator, so verified), `aud` (a string: the one resource the token is bound to,
+//! RFC 8707), `iss`, `exp`, `iat`, `jti`, `sid` (the token family).
+//!
+//! A refresh token is active only to the client it was issued to (RFC 7662 §2.2 lets
+//! the server decide what to disclose to whom). A resource server never needs to see
+//! one, and many hand-written resource servers never check `token_type`: answering
+//! `active: true` to them would make a 30-day refresh token a bearer token.
 
 use mcpgate_core::jwt::{self, Audience};
 use mcpgate_core::secret::hash_token;
@@ -9,7 +20,8 @@ use serde_json::{Value, json};
 use crate::error::ApiResult;
 use crate::state::AuthServer;
 
-pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
+/// Introspects `token` for the authenticated client `requester`.
+pub async fn introspect(s: &AuthServer, token: &str, requester: &str) -> ApiResult<Value> {
     let now = s.now();
     let inactive = json!({ "active": false });
     if token.len() > jwt::MAX_TOKEN_LEN {
@@ -34,9 +46,16 @@ pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
         if revoked || !family_live {
             return Ok(inactive);
         }
-        return Ok(json!({
+        let email = match s.store.user(&claims.sub).await? {
+            Some(u) if u.disabled => return Ok(inactive),
+            Some(u) => u.email,
+            None => None,
+        };
+        return Ok(without_nulls(json!({
             "active": true,
             "scope": claims.scope.to_string(),
+            "email": email,
+            "email_verified": email.as_ref().map(|_| true),
             "client_id": claims.client_id,
             "username": claims.username,
             "sub": claims.sub,
@@ -47,13 +66,14 @@ pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
             "jti": claims.jti,
             "sid": claims.session_id,
             "token_type": "Bearer",
-        }));
+        })));
     }
     if let Some(row) = s.store.refresh(&hash_token(token)).await?
         && row.rotated_at.is_none()
         && row.expires_at > now
         && let Some(f) = s.store.family(&row.family_id).await?
         && f.revoked_at.is_none()
+        && f.client_id == requester
     {
         return Ok(json!({
             "active": true,
@@ -73,4 +93,13 @@ pub async fn introspect(s: &AuthServer, token: &str) -> ApiResult<Value> {
 fn verify_any_audience(s: &AuthServer, token: &str, now: i64) -> Option<jwt::AccessClaims> {
     // The audience of our tokens is always our resource; check against it.
     s.keys.verify(token, &s.cfg.expectations(), now).ok()
+}
+
+/// Members without a value are left out rather than sent as `null` (RFC 7662 §2.2
+/// lists them as OPTIONAL).
+fn without_nulls(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, m| !m.is_null());
+    }
+    v
 }

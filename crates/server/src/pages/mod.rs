@@ -164,6 +164,12 @@ pub fn csp(form_action: &str) -> String {
 /// Adds the security headers to every HTML response (middleware).
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    add_security_headers(&mut resp);
+    resp
+}
+
+/// The headers [`security_headers`] adds, for responses made outside its layer.
+pub fn add_security_headers(resp: &mut Response) {
     let is_html = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -188,7 +194,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    resp
 }
 
 /// A local path to return to after signing in: only paths of this site.

@@ -1,5 +1,14 @@
 //! Authorization server metadata (RFC 8414) and the public keys (RFC 7517).
 //! Advertises what is implemented and nothing more.
+//!
+//! The one document is served at every well-known URL a client may derive from the
+//! issuer (MCP "Authorization Server Metadata Discovery"): for an issuer with a path
+//! `https://as/p`, RFC 8414 §3.1 inserts the path after the well-known prefix
+//! (`/.well-known/oauth-authorization-server/p`, and the same for
+//! `openid-configuration`, see [`discovery`]); OpenID Connect Discovery 1.0 §4 appends
+//! it (`/p/.well-known/openid-configuration`, served by [`router`] under the base
+//! path). For an issuer without a path they coincide. `issuer` is always the
+//! configured string, exactly (RFC 8414 §3.3).
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -11,10 +20,31 @@ use serde_json::json;
 use crate::flows::authorize::known_scopes;
 use crate::state::AuthServer;
 
+/// The documents relative to the issuer, served under its path.
 pub fn router() -> Router<AuthServer> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
         .route("/jwks.json", get(jwks))
+}
+
+/// The path-inserted forms at the origin, for an issuer with a path; empty otherwise
+/// (the forms of [`router`] are the same URLs then).
+pub fn discovery(s: AuthServer) -> Router {
+    let base = crate::mount::base_path(&s.cfg.issuer);
+    if base.is_empty() {
+        return Router::new();
+    }
+    Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{base}"),
+            get(metadata),
+        )
+        .route(
+            &format!("/.well-known/openid-configuration{base}"),
+            get(metadata),
+        )
+        .with_state(s)
 }
 
 async fn metadata(State(s): State<AuthServer>) -> impl IntoResponse {

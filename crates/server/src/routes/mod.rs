@@ -18,7 +18,11 @@ use http::header;
 use crate::pages;
 use crate::state::AuthServer;
 
-/// Every route of the authorization server, with the page security headers.
+pub use metadata::discovery;
+
+/// Every route of the authorization server, with the page security headers, written
+/// as if served at the root: [`crate::mount::under`] moves them under the issuer's
+/// path, and [`discovery`] adds the metadata URLs that live at the origin.
 pub fn router(s: AuthServer) -> Router {
     // Browser-based clients (an inspector page, a single-page app) call these from
     // their own origin. They take no cookies, so any origin may call them
