@@ -46,18 +46,22 @@ export class Browser {
       const html = await res.text();
       if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url}: ${html.slice(0, 500)}`);
       const csrf = field(html, 'csrf');
-      if (html.includes('action="/login"')) {
-        const r = await this.post(new URL('/login', url), [['csrf', csrf], ['username', username], ['password', password], ['next', field(html, 'next')]]);
+      // Forms are found by where they post, wherever the server is mounted.
+      const actions = [...html.matchAll(/<form method="post" action="([^"]+)"/g)].map((m) => m[1]);
+      const login = actions.find((a) => a.endsWith('/login'));
+      const consent = actions.find((a) => a.endsWith('/consent'));
+      if (login) {
+        const r = await this.post(new URL(login, url), [['csrf', csrf], ['username', username], ['password', password], ['next', field(html, 'next')]]);
         if (r.status !== 303) throw new Error(`login failed: ${r.status} ${(await r.text()).slice(0, 300)}`);
         url = new URL(r.headers.get('location'), url).toString();
         continue;
       }
-      if (html.includes('action="/consent"')) {
+      if (consent) {
         const offered = [...html.matchAll(/name="scope_choice" value="([^"]+)"/g)].map((m) => m[1]);
         const chosen = approve ?? offered;
         const fields = [['csrf', csrf], ['request', field(html, 'request')], ['decision', deny ? 'deny' : 'approve']];
         for (const s of chosen) fields.push(['scope_choice', s]);
-        const r = await this.post(new URL('/consent', url), fields);
+        const r = await this.post(new URL(consent, url), fields);
         if (r.status !== 303) throw new Error(`consent failed: ${r.status}`);
         return this.finish(new URL(r.headers.get('location'), url).toString());
       }

@@ -78,15 +78,19 @@ class Browser:
                 if not url.startswith(BASE):
                     return url
                 continue
-            if 'action="/login"' in html:
-                status, headers, _ = self.fetch(BASE + "/login", {
+            # forms are found by where they post, wherever the server is mounted
+            actions = re.findall(r'<form method="post" action="([^"]+)"', html)
+            login = next((a for a in actions if a.endswith("/login")), None)
+            consent = next((a for a in actions if a.endswith("/consent")), None)
+            if login:
+                status, headers, _ = self.fetch(urllib.parse.urljoin(url, login), {
                     "csrf": self.field(html, "csrf"), "next": self.field(html, "next"),
                     "username": "admin", "password": PASSWORD})
                 assert status == 303, f"login failed: {status}"
                 url = urllib.parse.urljoin(url, headers["Location"])
                 continue
-            if 'action="/consent"' in html:
-                status, headers, _ = self.fetch(BASE + "/consent", {
+            if consent:
+                status, headers, _ = self.fetch(urllib.parse.urljoin(url, consent), {
                     "csrf": self.field(html, "csrf"), "request": self.field(html, "request"),
                     "decision": "approve", "scope_choice": self.approve})
                 assert status == 303, f"consent failed: {status}"
