@@ -161,7 +161,10 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let served = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(mcp_router(cfg, guard, cancel))
-        .merge(mcpgate_server::routes::router(auth.clone()));
+        .merge(mcpgate_server::mount::rebasing(
+            &cfg.base_path(),
+            mcpgate_server::routes::router(auth.clone()),
+        ));
     let router = root_router(&cfg.base_path(), served)
         .merge(metadata::router(prm, &resource))
         .merge(mcpgate_server::routes::discovery(auth.clone()))

@@ -7,7 +7,7 @@
 //! §3.1 place at the origin with the path inserted after the well-known prefix.
 //!
 //! The routes themselves are written as if served at the root. [`under`] nests them
-//! at the base path and adds one layer that moves what they emit along with them:
+//! at the base path, and [`rebasing`] adds one layer that moves what they emit along:
 //! root-relative `Location` headers, cookie `Path`s, and the root-relative `href`,
 //! `action` and `src` attributes of our own pages (askama escapes `"` in data, so
 //! only template markup can match `="/`). One mechanism, so a new page or redirect
@@ -34,16 +34,23 @@ pub fn base_path(public_url: &str) -> String {
     }
 }
 
-/// `router` served under `base` (`""`: unchanged).
+/// `router` nested under `base` (`""`: unchanged).
 pub fn under(base: &str, router: Router) -> Router {
     if base.is_empty() {
         return router;
     }
+    Router::new().nest(base, router)
+}
+
+/// `router`, whose routes are written as if at the root, with the layer that moves
+/// its redirects, cookies and page links under `base` (`""`: unchanged). Only the
+/// routes that emit those need it: `/mcp` does not pay for it.
+pub fn rebasing(base: &str, router: Router) -> Router {
+    if base.is_empty() {
+        return router;
+    }
     let base: Arc<str> = Arc::from(base);
-    Router::new().nest(
-        &base,
-        router.layer(middleware::from_fn_with_state(base.clone(), rebase)),
-    )
+    router.layer(middleware::from_fn_with_state(base, rebase))
 }
 
 async fn rebase(State(base): State<Arc<str>>, req: Request, next: Next) -> Response {
@@ -99,7 +106,8 @@ fn rebase_path(base: &str, location: &str) -> Option<String> {
     (location.starts_with('/') && !location.starts_with("//")).then(|| format!("{base}{location}"))
 }
 
-fn rebase_html(base: &str, page: &str) -> String {
+/// A page's root-relative `href`, `action` and `src` attributes moved under `base`.
+pub fn rebase_html(base: &str, page: &str) -> String {
     let mut out = page.to_owned();
     for attr in ["href", "action", "src"] {
         let from = format!("{attr}=\"/");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Json;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
@@ -19,12 +19,17 @@ use crate::pages;
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     entries: Vec<(String, String)>,
+    /// The public URL's path, for the page's own links (see [`crate::mount`]).
+    base: String,
 }
 
 impl Directory {
     /// The authorization server's endpoints, derived from its issuer.
     pub fn of_auth_server(cfg: &AsConfig) -> Self {
-        let mut d = Self::default();
+        let mut d = Self {
+            base: crate::mount::base_path(&cfg.issuer),
+            ..Self::default()
+        };
         d.add("authorization server metadata", cfg.metadata_url());
         for (what, path) in [
             ("authorization endpoint", "/authorize"),
@@ -57,14 +62,21 @@ impl Directory {
         // Paths are echoed bounded; askama escapes them on the page.
         let path: String = path.chars().take(200).collect();
         if wants_html(headers) {
-            let mut resp = pages::render(
-                &NotFoundPage {
-                    path: &path,
-                    entries: &self.entries,
-                },
-                StatusCode::NOT_FOUND,
-                None,
-            );
+            let page = NotFoundPage {
+                path: &path,
+                entries: &self.entries,
+            };
+            let mut resp = match page.render() {
+                Ok(html) => (
+                    StatusCode::NOT_FOUND,
+                    Html(crate::mount::rebase_html(&self.base, &html)),
+                )
+                    .into_response(),
+                Err(e) => {
+                    tracing::error!(error = %e, "template rendering failed");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            };
             pages::add_security_headers(&mut resp);
             return resp;
         }

@@ -783,4 +783,8 @@ async fn unknown_paths_say_what_exists() {
     let html = page.text().await.unwrap();
     assert!(html.contains(&app.url("/introspect")), "{html}");
     assert!(!html.contains("<script>"), "the path is escaped");
+    assert!(
+        html.contains(&format!(r#"href="{}/assets/style.css""#, app.path())),
+        "the page's own links follow the base path"
+    );
 }
