@@ -267,10 +267,10 @@ async fn revocations_in_order(s: Store) {
     }
     let all = s.revocations_since(0).await.unwrap();
     assert_eq!(
-        all.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        all.iter().map(|r| r.handle.as_str()).collect::<Vec<_>>(),
         ["a", "b", "c"]
     );
-    assert_eq!(s.revocations_since(all[0].0).await.unwrap().len(), 2);
+    assert_eq!(s.revocations_since(all[0].seq).await.unwrap().len(), 2);
 }
 
 async fn throttle_and_sessions(s: Store) {
