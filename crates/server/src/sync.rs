@@ -53,7 +53,12 @@ impl Cursor {
 
     fn saw(&mut self, now: Instant, seq: i64) {
         let highest = self.marks.back().map_or(0, |m| m.1).max(seq);
-        self.marks.push_back((now, highest));
+        // At most one mark per second however often changes arrive (a bounded list;
+        // a floor at most a second later than exact).
+        match self.marks.back_mut() {
+            Some(last) if now.duration_since(last.0) < Duration::from_secs(1) => last.1 = highest,
+            _ => self.marks.push_back((now, highest)),
+        }
     }
 }
 
