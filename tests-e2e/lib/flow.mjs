@@ -37,5 +37,6 @@ export async function obtainTokens(server, password, { scope, approve, resource 
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id, resource }),
   });
   if (r.status !== 200) throw new Error(`token exchange failed: ${r.status} ${await r.text()}`);
-  return { client_id, ...(await r.json()) };
+  // The code, verifier and signed-in browser too: tests replay the code or use the pages.
+  return { client_id, code, code_verifier: verifier, redirect_uri: redirectUri, resource, browser, ...(await r.json()) };
 }

@@ -1,6 +1,8 @@
 //! Administration commands. They open the same data directory as `serve` (SQLite in
-//! WAL mode allows it while the server runs); revocations and key rotations reach a
-//! running server through the store within its sync period (2 s).
+//! WAL mode allows it while the server runs); revocations, disabled users, removed
+//! clients and key changes reach running servers at once, through the store's change
+//! notifications (PostgreSQL `NOTIFY`, or the data directory's socket on SQLite),
+//! and within their sync period (2 s) if a notification is missed.
 
 use mcpgate::config::Database;
 use std::io::Read;
@@ -33,6 +35,7 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an account and revoke every grant it made.
     Disable {
         name: String,
     },
@@ -136,6 +139,11 @@ pub enum GrantsCmd {
 pub enum KeysCmd {
     /// Add a new signing key; the previous one keeps verifying until it is retired.
     Rotate,
+    /// Stop a key verifying at once, everywhere (a leaked key); the tokens it signed
+    /// are refused. The signing key cannot be retired: rotate first.
+    Retire {
+        kid: String,
+    },
     List,
 }
 
@@ -210,8 +218,11 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             bail!("no user {name}")
         }
         UserCmd::Disable { name } => {
-            store.set_user_disabled(&name, true).await?;
-            println!("disabled {name}");
+            let s = auth_server(store.clone()).await?;
+            mcpgate_server::flows::revoke::disable_user(&s, &name, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+            println!("disabled {name} and revoked their grants");
         }
         UserCmd::Enable { name } => {
             store.set_user_disabled(&name, false).await?;
@@ -491,7 +502,19 @@ pub async fn keys(dir: &Database, cmd: KeysCmd) -> anyhow::Result<()> {
         KeysCmd::Rotate => {
             mcpgate_server::state::load_keys(&store, now()).await?;
             let kid = mcpgate_server::state::rotate_keys(&store, now()).await?;
-            println!("new signing key {kid}; running servers pick it up within seconds");
+            println!("new signing key {kid}; running servers sign with it at once");
+        }
+        KeysCmd::Retire { kid } => {
+            let s = auth_server(store.clone()).await?;
+            if !mcpgate_server::flows::revoke::retire_key(&s, &kid, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+            {
+                bail!(
+                    "{kid} is not a live key other than the signing one (see `mcpgate keys list`)"
+                );
+            }
+            println!("retired {kid}; tokens it signed are refused");
         }
         KeysCmd::List => {
             for (kid, _, created) in store.signing_keys().await? {

@@ -198,6 +198,23 @@ impl Expectations {
     }
 }
 
+/// The revocation handle that names every token signed by key `kid`: retiring a key
+/// revokes it, so that tokens verified before the retirement (and remembered as such
+/// by a validator) are refused as well.
+pub fn key_handle(kid: &str) -> String {
+    format!("kid:{kid}")
+}
+
+/// The `kid` in a compact JWS header, unverified (to name the key a token claims).
+pub fn header_kid(token: &str) -> Option<String> {
+    let h = token.split('.').next()?;
+    if h.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    header.kid
+}
+
 /// Verifies a compact JWS access token and returns its claims.
 pub fn verify(
     token: &str,
@@ -318,6 +335,13 @@ impl KeyRing {
 
     fn snapshot(&self) -> Arc<Ring> {
         self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The kids of every key that verifies.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.snapshot().verifying.0.keys().cloned().collect();
+        kids.sort();
+        kids
     }
 
     /// The kid of the key that signs now.

@@ -24,12 +24,30 @@ impl RevocationList {
         Self::default()
     }
 
-    /// Marks a grant id or jti revoked until `until` (the longest expiry it can affect).
+    /// Marks a grant id or jti revoked until `until` (the longest expiry it can affect),
+    /// or extends an earlier entry. Applying the same revocation again (the periodic
+    /// poll re-reads recent ones) changes nothing, so validators keep their cached
+    /// answers.
     pub fn revoke(&self, id: &str, until: i64) {
         let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(id.to_owned(), until);
+        match map.get_mut(id) {
+            Some(u) if *u >= until => return,
+            Some(u) => *u = until,
+            None => {
+                map.insert(id.to_owned(), until);
+            }
+        }
         // After the insert: whoever reads the new generation finds the id listed.
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Until when `id` is revoked, if it is.
+    pub fn until(&self, id: &str) -> Option<i64> {
+        self.revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
     }
 
     /// The number of revocations so far. Read it *before* checking ids: a check

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`config`]: lifetimes, issuer, defaults.
 //! - [`state`]: [`AuthServer`], shared by every handler: store, key ring, revocations.
+//! - [`sync`]: changes made elsewhere (instances, CLI) applied at once by notification,
+//!   with a periodic poll as safety net.
 //! - [`error`]: the one mapping of OAuth errors to HTTP responses.
 //! - [`forms`]: bounded, duplicate-refusing form and query parsing (RFC 6749 §3.1, §3.2).
 //! - [`client_auth`]: client authentication at the token, introspection and revocation
@@ -24,6 +26,7 @@ pub mod not_found;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod sync;
 
 pub use config::AsConfig;
 pub use state::AuthServer;

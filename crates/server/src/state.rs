@@ -1,8 +1,6 @@
 //! The state every handler shares.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,8 +19,10 @@ pub struct AuthServer {
     pub revoked: Arc<RevocationList>,
     pub clock: Arc<dyn Clock>,
     pub cfg: Arc<AsConfig>,
-    /// Sequence number of the last revocation row this process has applied.
-    revocation_seq: Arc<AtomicI64>,
+    /// Where the next poll of the revocations starts.
+    pub(crate) cursor: Arc<Mutex<crate::sync::Cursor>>,
+    /// Whether changes made elsewhere reach this process at once (`/readyz`).
+    pub notifications: Arc<crate::sync::Notifications>,
 }
 
 impl AuthServer {
@@ -39,7 +39,8 @@ impl AuthServer {
             revoked: Arc::new(RevocationList::new()),
             clock,
             cfg: Arc::new(cfg),
-            revocation_seq: Arc::new(AtomicI64::new(0)),
+            cursor: crate::sync::new_cursor(),
+            notifications: Arc::default(),
         };
         s.sync().await?;
         Ok(s)
@@ -54,55 +55,12 @@ impl AuthServer {
     pub async fn revoke_handles(&self, handles: &[String]) -> Result<(), StoreError> {
         let now = self.now();
         // An access token can live access_ttl after the last issuance, plus leeway.
-        let until = now + self.cfg.access_ttl_secs + mcpgate_core::jwt::LEEWAY_SECS + 60;
+        let until = now + self.revocation_cover();
         for h in handles {
             self.revoked.revoke(h, until);
             self.store.insert_revocation(h, until, now).await?;
         }
         Ok(())
-    }
-
-    /// Applies revocations and key changes made by other processes (the CLI, other
-    /// instances). Runs off the request path, on a timer.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        let after = self.revocation_seq.load(Ordering::SeqCst);
-        for (seq, handle, until) in self.store.revocations_since(after).await? {
-            self.revoked.revoke(&handle, until);
-            self.revocation_seq.fetch_max(seq, Ordering::SeqCst);
-        }
-        self.revoked.prune(self.now());
-        // A key rotated elsewhere (`mcpgate keys rotate`, another instance) is picked
-        // up here: the newest stored key must be the one that signs.
-        let keys = stored_keys(&self.store).await?;
-        let newest = keys.iter().max_by_key(|k| (k.created_at, k.kid.clone()));
-        if newest.is_some_and(|k| k.kid != self.keys.current_kid()) {
-            self.keys.reload(&keys);
-        }
-        Ok(())
-    }
-
-    /// Runs [`Self::sync`] and housekeeping every `period` until cancelled.
-    pub fn spawn_background(&self, period: Duration, cancel: tokio_util::sync::CancellationToken) {
-        let s = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            let mut n: u64 = 0;
-            loop {
-                tokio::select! { _ = cancel.cancelled() => break, _ = tick.tick() => {} }
-                if let Err(e) = s.sync().await {
-                    tracing::warn!(error = %e, "revocation sync failed");
-                }
-                n += 1;
-                if n.is_multiple_of(60) {
-                    let now = s.now();
-                    let _ = s.store.delete_expired(now).await;
-                    let _ = s
-                        .store
-                        .sweep_unused_dynamic_clients(now - s.cfg.unused_client_ttl_secs)
-                        .await;
-                }
-            }
-        });
     }
 
     /// Writes an audit event to the store and the log.
@@ -124,7 +82,7 @@ impl AuthServer {
     }
 }
 
-async fn stored_keys(store: &Store) -> Result<Vec<StoredKey>, StoreError> {
+pub(crate) async fn stored_keys(store: &Store) -> Result<Vec<StoredKey>, StoreError> {
     Ok(store
         .signing_keys()
         .await?

@@ -10,7 +10,9 @@
 //! requests cannot both win, whatever the number of processes.
 
 mod model;
+pub mod notify;
 mod store;
 
 pub use model::*;
+pub use notify::{Change, ChangeListener};
 pub use store::{Store, StoreError};

@@ -174,3 +174,12 @@ pub type AuditRow = (
     Option<String>,
     serde_json::Value,
 );
+
+/// A stored revocation: `handle` is revoked until at least `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRow {
+    pub seq: i64,
+    pub handle: String,
+    pub until: i64,
+    pub created_at: i64,
+}

@@ -7,12 +7,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::model::*;
+use crate::notify::{Announce, Change};
 
 /// Storage failures. sqlx types stay inside this crate.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +63,39 @@ macro_rules! dispatch {
     };
 }
 
+/// Runs `$body` (with `$conn` an executor) and announces `$change` to every other
+/// process: on PostgreSQL inside one transaction with `pg_notify`, so listeners hear
+/// of the change exactly when it commits; on SQLite by a datagram after it.
+macro_rules! notifying {
+    ($self:ident, $change:expr, $conn:ident, $body:block) => {
+        match &$self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let out = {
+                    let $conn = &mut *tx;
+                    $body
+                };
+                crate::notify::pg_notify(&mut *tx, &$change).await?;
+                tx.commit().await?;
+                out
+            }
+            Pool::Sqlite(pool) => {
+                let out = {
+                    let $conn = pool;
+                    $body
+                };
+                $self.announce_local(&$change);
+                out
+            }
+        }
+    };
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    pub(crate) announce: Announce,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -112,7 +142,10 @@ impl Store {
     pub async fn open_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
         restrict_permissions(dir);
-        Self::open(&format!("sqlite://{}", dir.join("mcpgate.db").display())).await
+        let mut store =
+            Self::open(&format!("sqlite://{}", dir.join("mcpgate.db").display())).await?;
+        store.announce = Announce::Socket(dir.join(crate::notify::LOCAL_SOCKET));
+        Ok(store)
     }
 
     /// Opens a database URL — `sqlite://path` or `postgres://…` — and applies the
@@ -125,8 +158,20 @@ impl Store {
                 .connect(url)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
+            // The listening connection is separate from the pool, opened on demand,
+            // and named so that an operator can find it.
+            let listen_opts = PgConnectOptions::from_str(url)?.application_name(&format!(
+                "{}-{}",
+                crate::notify::LISTENER_APP_NAME,
+                std::process::id()
+            ));
+            let listen_pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(listen_opts);
             return Ok(Self {
                 pool: Pool::Postgres(pool),
+                announce: Announce::Postgres { listen_pool },
             });
         }
         let opts = SqliteConnectOptions::from_str(url)?
@@ -144,6 +189,7 @@ impl Store {
         SQLITE_MIGRATIONS.run(&pool).await?;
         Ok(Self {
             pool: Pool::Sqlite(pool),
+            announce: Announce::Nobody,
         })
     }
 
@@ -209,11 +255,11 @@ impl Store {
     }
 
     pub async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<bool> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, conn, {
             let r = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
                 .bind(disabled)
                 .bind(username)
-                .execute(pool)
+                .execute(conn)
                 .await?;
             Ok(r.rows_affected() == 1)
         })
@@ -311,19 +357,19 @@ impl Store {
     }
 
     pub async fn delete_client(&self, client_id: &str, owner: Option<&str>) -> Result<bool> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, conn, {
             let r = match owner {
                 Some(o) => {
                     sqlx::query("DELETE FROM clients WHERE client_id = $1 AND owner_user_id = $2")
                         .bind(client_id)
                         .bind(o)
-                        .execute(pool)
+                        .execute(conn)
                         .await?
                 }
                 None => {
                     sqlx::query("DELETE FROM clients WHERE client_id = $1")
                         .bind(client_id)
-                        .execute(pool)
+                        .execute(conn)
                         .await?
                 }
             };
@@ -365,14 +411,31 @@ impl Store {
     }
 
     pub async fn insert_signing_key(&self, kid: &str, seed: &str, created_at: i64) -> Result<()> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Keys, conn, {
             sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
                 .bind(kid)
                 .bind(seed)
                 .bind(created_at)
-                .execute(pool)
+                .execute(conn)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Retires one key at once (it leaked, or must stop verifying): every token it
+    /// signed is refused from then on. The newest live key, which signs, is never
+    /// retired this way (rotate first); false if `kid` is not a retirable live key.
+    pub async fn retire_key(&self, kid: &str, now: i64) -> Result<bool> {
+        notifying!(self, Change::Keys, conn, {
+            let r = sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL \
+                 AND created_at < (SELECT MAX(created_at) FROM signing_keys WHERE retired_at IS NULL)",
+            )
+            .bind(now)
+            .bind(kid)
+            .execute(conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
         })
     }
 
@@ -381,7 +444,7 @@ impl Store {
     /// token's life, no key that signed a still-valid token is ever retired, however
     /// many keys were made (instances racing on first start, rotations in a row).
     pub async fn retire_superseded_keys(&self, now: i64, grace: i64) -> Result<()> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Keys, pool, {
             sqlx::query(
                 "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND created_at < \
                  (SELECT MAX(created_at) FROM signing_keys WHERE created_at <= $2)",
@@ -587,7 +650,11 @@ impl Store {
         })
     }
 
-    pub async fn delete_expired(&self, now: i64) -> Result<()> {
+    /// Deletes what has expired. A revocation row is kept until its `until` and also
+    /// for `revocation_cover` seconds after it was made (the longest an access token
+    /// of the caller lives), so a revocation written by a process that guessed a
+    /// shorter lifetime (the CLI) still outlives the tokens it covers.
+    pub async fn delete_expired(&self, now: i64, revocation_cover: i64) -> Result<()> {
         dispatch!(self, pool, {
             // Spent codes are kept past expiry for a while, so a late replay is still
             // recognised as one (and revokes what the code issued).
@@ -607,8 +674,9 @@ impl Store {
                 .bind(now)
                 .execute(pool)
                 .await?;
-            sqlx::query("DELETE FROM revocations WHERE until_at < $1")
+            sqlx::query("DELETE FROM revocations WHERE until_at < $1 AND created_at < $2")
                 .bind(now)
+                .bind(now - revocation_cover)
                 .execute(pool)
                 .await?;
             Ok(())
@@ -696,33 +764,55 @@ impl Store {
 
     // ------------------------------------------------------------ revocations
 
+    /// Records a revocation and announces it (see [`crate::notify`]).
     pub async fn insert_revocation(&self, handle: &str, until: i64, now: i64) -> Result<()> {
-        dispatch!(self, pool, {
+        let change = Change::Revoked {
+            handle: handle.to_owned(),
+            until,
+            created_at: now,
+        };
+        notifying!(self, change, conn, {
             sqlx::query(
                 "INSERT INTO revocations (handle, until_at, created_at) VALUES ($1, $2, $3)",
             )
             .bind(handle)
             .bind(until)
             .bind(now)
-            .execute(pool)
+            .execute(conn)
             .await?;
             Ok(())
         })
     }
 
-    /// Revocations after sequence number `after`: (seq, handle, until).
-    pub async fn revocations_since(&self, after: i64) -> Result<Vec<(i64, String, i64)>> {
+    /// Revocations after sequence number `after`: (seq, handle, until, created_at).
+    /// On PostgreSQL sequence values are taken before commit, so a row may appear
+    /// after rows with higher numbers: callers read again from a point some time back
+    /// (see the server's sync), never only from the highest number seen.
+    pub async fn revocations_since(&self, after: i64) -> Result<Vec<RevocationRow>> {
         dispatch!(self, pool, {
             let rows = sqlx::query(
-                "SELECT seq, handle, until_at FROM revocations WHERE seq > $1 ORDER BY seq",
+                "SELECT seq, handle, until_at, created_at FROM revocations WHERE seq > $1 ORDER BY seq",
             )
             .bind(after)
             .fetch_all(pool)
             .await?;
             Ok(rows
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .map(|r| RevocationRow {
+                    seq: r.get(0),
+                    handle: r.get(1),
+                    until: r.get(2),
+                    created_at: r.get(3),
+                })
                 .collect())
+        })
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
         })
     }
 
@@ -809,7 +899,7 @@ impl Store {
     }
 
     pub async fn upsert_scope(&self, name: &str, description: &str) -> Result<()> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, pool, {
             sqlx::query("INSERT INTO scopes (name, description) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET description = $2")
                 .bind(name).bind(description).execute(pool).await?;
             Ok(())
@@ -828,14 +918,14 @@ impl Store {
     }
 
     pub async fn allow_redirect(&self, entry: &str, now: i64) -> Result<()> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, pool, {
             sqlx::query("INSERT INTO allowed_redirects (entry, created_at) VALUES ($1, $2) ON CONFLICT (entry) DO NOTHING").bind(entry).bind(now).execute(pool).await?;
             Ok(())
         })
     }
 
     pub async fn disallow_redirect(&self, entry: &str) -> Result<bool> {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, pool, {
             let r = sqlx::query("DELETE FROM allowed_redirects WHERE entry = $1")
                 .bind(entry)
                 .execute(pool)

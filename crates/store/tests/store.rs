@@ -56,7 +56,8 @@ both!(
     revocations_in_order,
     throttle_and_sessions,
     audit_batches,
-    keys_retire
+    keys_retire,
+    changes_are_announced_on_commit_only
 );
 
 fn user(name: &str) -> User {
@@ -267,10 +268,10 @@ async fn revocations_in_order(s: Store) {
     }
     let all = s.revocations_since(0).await.unwrap();
     assert_eq!(
-        all.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        all.iter().map(|r| r.handle.as_str()).collect::<Vec<_>>(),
         ["a", "b", "c"]
     );
-    assert_eq!(s.revocations_since(all[0].0).await.unwrap().len(), 2);
+    assert_eq!(s.revocations_since(all[0].seq).await.unwrap().len(), 2);
 }
 
 async fn throttle_and_sessions(s: Store) {
@@ -353,4 +354,32 @@ async fn keys_retire(s: Store) {
     );
     s.retire_superseded_keys(100, 5).await.unwrap();
     assert_eq!(live(s).await, ["k3"]);
+}
+
+/// Every change other processes keep in memory is announced, once, and only when it
+/// committed: a change that failed (here a duplicate key) announces nothing.
+async fn changes_are_announced_on_commit_only(s: Store) {
+    use std::time::Duration;
+    let mut l = s.listen().await.unwrap().expect("a listener");
+    s.insert_signing_key("k1", "seed", 1).await.unwrap();
+    assert!(s.insert_signing_key("k1", "seed", 2).await.is_err());
+    s.insert_revocation("h1", 10, 5).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let next = tokio::time::timeout(Duration::from_secs(5), l.recv());
+        got.push(next.await.expect("announced").unwrap());
+    }
+    if l.trusts_payloads() {
+        let revoked = Change::Revoked {
+            handle: "h1".into(),
+            until: 10,
+            created_at: 5,
+        };
+        assert_eq!(got, vec![Some(Change::Keys), Some(revoked)]);
+    } else {
+        // Local datagrams only say "read again".
+        assert_eq!(got, vec![None, None]);
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(300), l.recv()).await;
+    assert!(extra.is_err(), "the failed change was announced: {extra:?}");
 }

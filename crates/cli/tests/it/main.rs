@@ -7,5 +7,6 @@ mod introspection;
 mod mcp_transport;
 mod metadata_document;
 mod oauth;
+mod propagation;
 mod rmcp_oauth;
 mod support;

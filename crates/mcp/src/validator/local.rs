@@ -14,7 +14,7 @@ use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
 use crate::principal::Principal;
 use mcpgate_core::clock::Clock;
-use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS};
+use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS, header_kid, key_handle};
 use mcpgate_core::revocation::RevocationList;
 
 /// Most verified tokens remembered at once (about 700 bytes each with the token).
@@ -32,6 +32,8 @@ pub struct LocalJwt {
 struct Verified {
     principal: Arc<Principal>,
     jti: Box<str>,
+    /// [`key_handle`] of the signing key: retiring the key revokes the token.
+    key: Box<str>,
     /// The revocation generation at which neither its jti nor its grant was revoked
     /// (`u64::MAX`: not checked yet).
     clear_at: AtomicU64,
@@ -62,6 +64,7 @@ impl LocalJwt {
         let generation = self.revoked.generation();
         if v.clear_at.load(Ordering::Relaxed) != generation {
             if self.revoked.is_revoked(&v.jti)
+                || self.revoked.is_revoked(&v.key)
                 || v.principal
                     .session_id
                     .as_deref()
@@ -93,6 +96,7 @@ impl TokenValidator for LocalJwt {
             .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?;
         let v = Verified {
             jti: claims.jti.clone().into(),
+            key: key_handle(&header_kid(token).unwrap_or_default()).into(),
             principal: Arc::new(claims.into()),
             clear_at: AtomicU64::new(u64::MAX),
         };

@@ -2,7 +2,8 @@
 //!
 //! Revoking a refresh token ends its family: the refresh token and every access token
 //! minted in it. Revoking an access token ends that token. Both take effect at once in
-//! this process's guard and introspection, and within one sync period elsewhere.
+//! this process's guard and introspection, and on every other instance as soon as the
+//! change notification arrives (within one sync period at worst).
 
 use mcpgate_core::secret::hash_token;
 use mcpgate_store::Client;
@@ -93,4 +94,38 @@ pub async fn delete_client(
             .await;
     }
     Ok(deleted)
+}
+
+/// Disables a person's account and revokes every grant they made, so that no token
+/// of theirs keeps working on any instance; their browser sessions end because a
+/// session of a disabled user is refused. One function for every path (CLI, pages).
+pub async fn disable_user(s: &AuthServer, username: &str, by: &str) -> ApiResult<bool> {
+    let Some(user) = s.store.user_by_name(username).await? else {
+        return Ok(false);
+    };
+    s.store.set_user_disabled(username, true).await?;
+    for grant in s.store.grant_views(Some(&user.id)).await? {
+        revoke_grant(s, &grant.id, by).await?;
+    }
+    s.audit("user_disabled", Some(&user.id), None, json!({"by": by}))
+        .await;
+    Ok(true)
+}
+
+/// Retires a signing key at once: it stops verifying on every instance, and tokens it
+/// signed are refused even where they were already verified. The key that signs is
+/// never retired this way (rotate first). False when `kid` is not a retirable key.
+pub async fn retire_key(s: &AuthServer, kid: &str, by: &str) -> ApiResult<bool> {
+    if !s.store.retire_key(kid, s.now()).await? {
+        return Ok(false);
+    }
+    // The handle as a revocation too: a process that polls (rather than listens)
+    // learns of it with the revocations, and every instance keeps it as long as
+    // its own tokens live.
+    s.revoke_handles(&[mcpgate_core::jwt::key_handle(kid)])
+        .await?;
+    s.sync_keys().await?;
+    s.audit("key_retired", None, None, json!({"kid": kid, "by": by}))
+        .await;
+    Ok(true)
 }

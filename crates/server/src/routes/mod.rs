@@ -7,6 +7,7 @@ mod consent;
 mod introspect;
 mod login;
 mod metadata;
+mod ready;
 mod register;
 mod revoke;
 mod token;
@@ -51,6 +52,7 @@ pub fn router(s: AuthServer) -> Router {
         .merge(introspect::router())
         .merge(apps::router())
         .merge(clients::router())
+        .merge(ready::router())
         .route(
             "/assets/style.css",
             get(|| async {

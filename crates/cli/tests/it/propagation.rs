@@ -1,0 +1,223 @@
+//! Changes made by another process (the `mcpgate` CLI, another instance) reach a
+//! running server at once, and revocations last as long as the tokens they cover.
+//! The CLI runs as the real binary against the server's data directory.
+
+use std::time::{Duration, Instant};
+
+use mcpgate_core::ScopeSet;
+use mcpgate_core::clock::SystemClock;
+use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_store::Store;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Runs `mcpgate ARGS --data-dir <the app's>` and returns its stdout.
+async fn cli(app: &TestApp, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"));
+    cmd.args(args).arg("--data-dir").arg(&app.data_dir);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mcpgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn grant_of(app: &TestApp, client_id: &str) -> String {
+    app.auth
+        .store
+        .grant_views(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.client_id == client_id)
+        .expect("a live grant")
+        .id
+}
+
+/// Calls `/mcp` until the token is refused; panics unless that happens within
+/// `bound`. Returns how long it took, then checks it stays refused.
+async fn refused_within(app: &TestApp, token: &str, since: Instant, bound: Duration) -> Duration {
+    let took = loop {
+        if app.calc_status(token, "add", 1.0, 2.0).await == 401 {
+            break since.elapsed();
+        }
+        assert!(since.elapsed() < bound, "still accepted after {bound:?}");
+    };
+    for i in 0..20 {
+        let status = app.calc_status(token, "add", 1.0, 2.0).await;
+        assert_eq!(
+            status, 401,
+            "accepted again at call {i} after the first refusal"
+        );
+    }
+    took
+}
+
+/// The bound for a change made by the CLI to reach the running server: measured at
+/// 1–3 ms; generous for a loaded machine running debug builds. The periodic sync
+/// alone (every 2 s) misses it in about half the runs.
+const AT_ONCE: Duration = Duration::from_millis(1000);
+
+fn access(t: &Value) -> &str {
+    t["access_token"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn cli_grant_revocation_reaches_a_running_sqlite_server_at_once() {
+    let app = TestApp::spawn().await;
+    let (client_id, t) = app.tokens(None).await;
+    assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 200);
+    let grant = grant_of(&app, &client_id).await;
+    cli(&app, &["grants", "revoke", &grant]).await;
+    let took = refused_within(&app, access(&t), Instant::now(), AT_ONCE).await;
+    eprintln!("CLI revocation applied {took:?} after the command returned");
+}
+
+#[tokio::test]
+async fn cli_user_disable_revokes_the_users_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let (client_id, t) = app.tokens(None).await;
+    assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 200);
+    cli(&app, &["user", "disable", "alice"]).await;
+    refused_within(&app, access(&t), Instant::now(), AT_ONCE).await;
+    let r = app
+        .refresh(&client_id, t["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(r.status(), 400, "the refresh token is revoked too");
+}
+
+#[tokio::test]
+async fn cli_client_removal_revokes_its_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let (client_id, t) = app.tokens(None).await;
+    assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 200);
+    cli(&app, &["client", "remove", &client_id]).await;
+    refused_within(&app, access(&t), Instant::now(), AT_ONCE).await;
+}
+
+#[tokio::test]
+async fn retired_key_refuses_tokens_already_verified() {
+    let app = TestApp::spawn().await;
+    let (_, t) = app.tokens(None).await;
+    // Verified once: the validator remembers it as good.
+    assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 200);
+    let old = app.auth.keys.current_kid();
+    cli(&app, &["keys", "rotate"]).await;
+    cli(&app, &["keys", "retire", &old]).await;
+    refused_within(&app, access(&t), Instant::now(), AT_ONCE).await;
+    assert!(!app.auth.keys.kids().contains(&old));
+    let (_, fresh) = app.tokens(None).await;
+    assert_eq!(app.calc_status(access(&fresh), "add", 1.0, 2.0).await, 200);
+    // The key that signs cannot be retired.
+    let current = app.auth.keys.current_kid();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"));
+    cmd.args(["keys", "retire", &current, "--data-dir"])
+        .arg(&app.data_dir);
+    assert!(!cmd.output().unwrap().status.success());
+}
+
+/// A revocation made by a process that assumes the default token lifetime (the CLI)
+/// still covers the tokens of a server configured with a longer one.
+#[tokio::test]
+async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
+    let app = TestApp::spawn_with(|c| c.access_ttl_secs = 7200).await;
+    let (client_id, t) = app.tokens(None).await;
+    let grant = grant_of(&app, &client_id).await;
+    cli(&app, &["grants", "revoke", &grant]).await;
+    refused_within(&app, access(&t), Instant::now(), Duration::from_secs(3)).await;
+    // Twenty minutes on: past what the CLI's default lifetime (15 min) covers, well
+    // within the two hours this server's tokens live.
+    let later = app.auth.now() + 1200;
+    app.auth.revoked.prune(later);
+    assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 401);
+    // And the stored row outlives the housekeeping, for servers that start later.
+    app.auth
+        .store
+        .delete_expired(later, app.auth.revocation_cover())
+        .await
+        .unwrap();
+    let rows = app.auth.store.revocations_since(0).await.unwrap();
+    assert!(rows.iter().any(|r| r.handle == grant), "{rows:?}");
+}
+
+#[tokio::test]
+async fn readiness_reports_database_keys_and_notifications() {
+    let app = TestApp::spawn().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        let status = r.status();
+        let body = body_json(r).await;
+        if status == 200 {
+            assert_eq!(
+                body,
+                serde_json::json!({"database": "ok", "keys": "loaded", "notifications": "connected"})
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// PostgreSQL hands out sequence numbers before commit: a revocation that commits
+/// after one with a higher number must still be applied by the poll.
+#[tokio::test]
+async fn revocations_committed_out_of_order_are_not_missed() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
+        return;
+    };
+    install_crypto();
+    let name = format!("mcpgate_it_{}", std::process::id()) + &nanos();
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let store = Store::open(&url).await.unwrap();
+    let cfg = AsConfig::new(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1/mcp",
+        ScopeSet::new(),
+    );
+    let auth = AuthServer::start(store.clone(), cfg, std::sync::Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let now = auth.now();
+    let mut slow = raw.begin().await.unwrap();
+    sqlx::query("INSERT INTO revocations (handle, until_at, created_at) VALUES ('late', $1, $2)")
+        .bind(now + 900)
+        .bind(now)
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    store
+        .insert_revocation("early", now + 900, now)
+        .await
+        .unwrap();
+    auth.sync().await.unwrap();
+    assert!(auth.revoked.is_revoked("early"));
+    slow.commit().await.unwrap();
+    auth.sync().await.unwrap();
+    assert!(
+        auth.revoked.is_revoked("late"),
+        "the revocation with the lower sequence number, committed last, was missed"
+    );
+}
+
+fn nanos() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        .to_string()
+}

@@ -1,0 +1,302 @@
+//! Keeping this process's in-memory state (revocation list, signing keys) in step
+//! with changes made elsewhere: other instances, the CLI.
+//!
+//! Two paths, both off the request path:
+//! - **notifications** ([`mcpgate_store::notify`]): applied the moment the change
+//!   commits (PostgreSQL `LISTEN`, or the data directory's socket on SQLite);
+//! - **a poll** every sync period, the safety net for anything a notification missed
+//!   (connection lost, process starting), run at once after a reconnect.
+//!
+//! PostgreSQL takes sequence values before commit, so a revocation may become visible
+//! after one with a higher number. The poll therefore never reads only past the
+//! highest number seen: it reads from the highest number seen at least
+//! [`OVERLAP`] ago, so a revocation committed up to that long out of order is still
+//! found (re-reading one changes nothing).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use mcpgate_core::jwt::key_handle;
+use mcpgate_store::notify::ListenError;
+use mcpgate_store::{Change, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{AuthServer, stored_keys};
+
+/// How far back each poll reads revocations again.
+pub const OVERLAP: Duration = Duration::from_secs(60);
+
+/// First wait before reopening a lost notification connection; doubles up to 30 s.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Where the poll starts reading: the highest sequence number seen by each recent
+/// poll, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    marks: VecDeque<(Instant, i64)>,
+}
+
+impl Cursor {
+    /// The highest number seen by a poll at least [`OVERLAP`] ago (0 before then).
+    fn floor(&mut self, now: Instant) -> i64 {
+        while self.marks.len() >= 2 && now.duration_since(self.marks[1].0) >= OVERLAP {
+            self.marks.pop_front();
+        }
+        match self.marks.front() {
+            Some(&(at, seq)) if now.duration_since(at) >= OVERLAP => seq,
+            _ => 0,
+        }
+    }
+
+    fn saw(&mut self, now: Instant, seq: i64) {
+        let highest = self.marks.back().map_or(0, |m| m.1).max(seq);
+        // At most one mark per second however often changes arrive (a bounded list;
+        // a floor at most a second later than exact).
+        match self.marks.back_mut() {
+            Some(last) if now.duration_since(last.0) < Duration::from_secs(1) => last.1 = highest,
+            _ => self.marks.push_back((now, highest)),
+        }
+    }
+}
+
+/// The state of the notification connection, for `/readyz` and the log.
+#[derive(Debug, Default)]
+pub struct Notifications(AtomicU8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyState {
+    /// Not opened yet.
+    Starting,
+    Connected,
+    /// Lost or refused; changes arrive by the poll until it is back.
+    Disconnected,
+    /// This database has no notifications (in-memory SQLite); the poll alone serves.
+    NotUsed,
+}
+
+impl Notifications {
+    pub fn get(&self) -> NotifyState {
+        match self.0.load(Ordering::Relaxed) {
+            1 => NotifyState::Connected,
+            2 => NotifyState::Disconnected,
+            3 => NotifyState::NotUsed,
+            _ => NotifyState::Starting,
+        }
+    }
+
+    fn set(&self, s: NotifyState) {
+        let v = match s {
+            NotifyState::Starting => 0,
+            NotifyState::Connected => 1,
+            NotifyState::Disconnected => 2,
+            NotifyState::NotUsed => 3,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl NotifyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyState::Starting => "starting",
+            NotifyState::Connected => "connected",
+            NotifyState::Disconnected => "disconnected",
+            NotifyState::NotUsed => "not used",
+        }
+    }
+}
+
+impl AuthServer {
+    /// How long a revocation must be remembered after it was made: the longest an
+    /// access token issued before it can still be presented.
+    pub fn revocation_cover(&self) -> i64 {
+        self.cfg.access_ttl_secs + mcpgate_core::jwt::LEEWAY_SECS + 60
+    }
+
+    /// Applies one revocation, for at least this server's token lifetime whatever the
+    /// process that made it assumed.
+    pub fn apply_revocation(&self, handle: &str, until: i64, created_at: i64) {
+        self.revoked
+            .revoke(handle, until.max(created_at + self.revocation_cover()));
+    }
+
+    /// Applies revocations and key changes made by other processes (the CLI, other
+    /// instances), reading the store.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let floor = self.cursor().floor(Instant::now());
+        let started = Instant::now();
+        let rows = self.store.revocations_since(floor).await?;
+        for r in &rows {
+            self.apply_revocation(&r.handle, r.until, r.created_at);
+        }
+        let highest = rows.iter().map(|r| r.seq).max().unwrap_or(0);
+        self.cursor().saw(started, highest);
+        self.revoked.prune(self.now());
+        self.sync_keys().await
+    }
+
+    /// Makes the key ring match the stored live keys: a key rotated elsewhere starts
+    /// signing; a key retired elsewhere stops verifying, and the tokens it signed are
+    /// revoked (validators may remember them as verified).
+    pub async fn sync_keys(&self) -> Result<(), StoreError> {
+        let keys = stored_keys(&self.store).await?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let live: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+        let held = self.keys.kids();
+        let newest = keys.iter().max_by_key(|k| (k.created_at, k.kid.clone()));
+        let same = held.len() == live.len() && held.iter().all(|k| live.contains(k.as_str()));
+        if same && newest.is_some_and(|k| k.kid == self.keys.current_kid()) {
+            return Ok(());
+        }
+        let until = self.now() + self.revocation_cover();
+        for gone in held.iter().filter(|k| !live.contains(k.as_str())) {
+            tracing::info!(kid = %gone, "signing key retired: its tokens are refused");
+            self.revoked.revoke(&key_handle(gone), until);
+        }
+        self.keys.reload(&keys);
+        Ok(())
+    }
+
+    /// Applies a change announced by another process.
+    async fn apply(&self, change: Change) -> Result<(), StoreError> {
+        match change {
+            Change::Revoked {
+                handle,
+                until,
+                created_at,
+            } => {
+                self.apply_revocation(&handle, until, created_at);
+                Ok(())
+            }
+            Change::Keys => self.sync_keys().await,
+            // Users, clients, allowed redirects and scopes are read from the store
+            // when used; nothing in memory depends on them yet.
+            Change::Config => Ok(()),
+        }
+    }
+
+    /// Runs [`Self::sync`] and housekeeping every `period`, and listens for change
+    /// notifications, until cancelled.
+    pub fn spawn_background(&self, period: Duration, cancel: CancellationToken) {
+        self.spawn_listener(cancel.clone());
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            let mut n: u64 = 0;
+            loop {
+                tokio::select! { _ = cancel.cancelled() => break, _ = tick.tick() => {} }
+                if let Err(e) = s.sync().await {
+                    tracing::warn!(error = %e, "revocation sync failed");
+                }
+                n += 1;
+                if n.is_multiple_of(60) {
+                    let now = s.now();
+                    let _ = s.store.delete_expired(now, s.revocation_cover()).await;
+                    let _ = s
+                        .store
+                        .sweep_unused_dynamic_clients(now - s.cfg.unused_client_ttl_secs)
+                        .await;
+                }
+            }
+        });
+    }
+
+    /// Keeps a notification connection open, reopening it (with backoff) when lost;
+    /// after each reopening, catches up from the store.
+    fn spawn_listener(&self, cancel: CancellationToken) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut delay = RECONNECT_FIRST;
+            let mut reconnecting = false;
+            loop {
+                let opened = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = s.store.listen() => r,
+                };
+                match opened {
+                    Ok(None) => {
+                        s.notifications.set(NotifyState::NotUsed);
+                        return;
+                    }
+                    Ok(Some(mut l)) => {
+                        s.notifications.set(NotifyState::Connected);
+                        delay = RECONNECT_FIRST;
+                        if reconnecting {
+                            tracing::info!("notification connection restored; catching up");
+                            if let Err(e) = s.sync().await {
+                                tracing::warn!(error = %e, "catching up after reconnect failed");
+                            }
+                        }
+                        let lost = loop {
+                            let r = tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                r = l.recv() => r,
+                            };
+                            let applied = match r {
+                                Ok(Some(c)) if l.trusts_payloads() => s.apply(c).await,
+                                Ok(_) => s.sync().await,
+                                Err(ListenError::Lost(e)) => break e,
+                            };
+                            if let Err(e) = applied {
+                                tracing::warn!(error = %e, "applying a change failed");
+                            }
+                        };
+                        s.notifications.set(NotifyState::Disconnected);
+                        tracing::warn!(
+                            error = %lost,
+                            "notification connection lost: changes made elsewhere arrive by \
+                             the periodic poll until it is back"
+                        );
+                    }
+                    Err(e) => {
+                        s.notifications.set(NotifyState::Disconnected);
+                        tracing::warn!(error = %e, "cannot open the notification connection");
+                    }
+                }
+                reconnecting = true;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(RECONNECT_MAX);
+            }
+        });
+    }
+
+    fn cursor(&self) -> std::sync::MutexGuard<'_, Cursor> {
+        self.cursor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Shared handles, created with the server.
+pub(crate) fn new_cursor() -> Arc<std::sync::Mutex<Cursor>> {
+    Arc::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_reads_again_from_a_point_overlap_back() {
+        let t0 = Instant::now();
+        let mut c = Cursor::default();
+        assert_eq!(c.floor(t0), 0);
+        c.saw(t0, 10);
+        c.saw(t0 + Duration::from_secs(30), 20);
+        assert_eq!(
+            c.floor(t0 + Duration::from_secs(59)),
+            0,
+            "nothing is old enough"
+        );
+        assert_eq!(c.floor(t0 + Duration::from_secs(61)), 10);
+        c.saw(t0 + Duration::from_secs(61), 15);
+        assert_eq!(c.floor(t0 + Duration::from_secs(95)), 20);
+        assert_eq!(c.marks.len(), 2, "old marks are dropped");
+    }
+}
