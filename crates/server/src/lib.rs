@@ -11,12 +11,15 @@
 //!   introspection — over the store; handlers stay thin.
 //! - [`routes`]: one module per endpoint.
 //! - [`pages`]: the HTML side: cookies, CSRF, security headers, templates.
+//! - [`idp`]: upstream identity providers for the sign-in page (OpenID Connect,
+//!   Google, Entra ID, GitHub) and who may enter through them.
 
 pub mod client_auth;
 pub mod config;
 pub mod error;
 pub mod flows;
 pub mod forms;
+pub mod idp;
 pub mod pages;
 pub mod routes;
 pub mod state;

@@ -21,6 +21,8 @@ pub struct AuthServer {
     pub revoked: Arc<RevocationList>,
     pub clock: Arc<dyn Clock>,
     pub cfg: Arc<AsConfig>,
+    /// Upstream identity providers of the sign-in page (none unless configured).
+    pub idps: Arc<crate::idp::Registry>,
     /// Sequence number of the last revocation row this process has applied.
     revocation_seq: Arc<AtomicI64>,
 }
@@ -39,6 +41,7 @@ impl AuthServer {
             revoked: Arc::new(RevocationList::new()),
             clock,
             cfg: Arc::new(cfg),
+            idps: Arc::new(crate::idp::Registry::new(Vec::new())),
             revocation_seq: Arc::new(AtomicI64::new(0)),
         };
         s.sync().await?;

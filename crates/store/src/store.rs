@@ -62,6 +62,8 @@ macro_rules! dispatch {
     };
 }
 
+mod idp;
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -608,6 +610,10 @@ impl Store {
                 .execute(pool)
                 .await?;
             sqlx::query("DELETE FROM revocations WHERE until_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
                 .bind(now)
                 .execute(pool)
                 .await?;
