@@ -315,15 +315,15 @@ impl Registry {
         p: &IdpSettings,
     ) -> Result<std::sync::Arc<oidc::Discovered>, IdpError> {
         let key = format!("{}\n{}", p.name, p.issuer);
-        if let Some((at, d)) = self
+        let cached = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-        {
-            if at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.clone());
-            }
+            .filter(|(at, _)| at.elapsed() < DISCOVERY_TTL)
+            .map(|(_, d)| d.clone());
+        if let Some(d) = cached {
+            return Ok(d);
         }
         let d = std::sync::Arc::new(oidc::discover(self, &p.issuer).await?);
         self.cache

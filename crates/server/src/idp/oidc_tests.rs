@@ -126,7 +126,8 @@ async fn a_good_id_token_names_the_person_and_every_broken_rule_is_refused() {
             .email_verified
     );
 
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut Value)>;
+    let broken: Vec<(&str, Breaker)> = vec![
         ("another nonce", Box::new(|c| c["nonce"] = json!("n-2"))),
         (
             "no nonce",
