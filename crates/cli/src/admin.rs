@@ -27,8 +27,10 @@ pub enum UserCmd {
         email: Option<String>,
         #[arg(long)]
         admin: bool,
-        /// Read the password from standard input (required: passwords never go in arguments).
-        #[arg(long, required = true)]
+        /// Read the password from standard input (passwords never go in arguments).
+        /// Without it the user has no password and signs in through an identity
+        /// provider (an invitation: the provider's verified email must match --email).
+        #[arg(long)]
         password_stdin: bool,
     },
     List {
@@ -172,7 +174,10 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         UserCmd::Add {
-            name, email, admin, ..
+            name,
+            email,
+            admin,
+            password_stdin,
         } => {
             if name.is_empty()
                 || name.len() > 64
@@ -180,7 +185,17 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             {
                 bail!("user names are 1-64 characters without spaces");
             }
-            let hash = passwords::hash(read_password()?).await;
+            if !password_stdin && email.is_none() {
+                bail!(
+                    "give --password-stdin, or --email for a person who signs in through an identity provider"
+                );
+            }
+            let hash = if password_stdin {
+                passwords::hash(read_password()?).await
+            } else {
+                // Not a PHC string: no password verifies against it.
+                "!".to_owned()
+            };
             let u = User {
                 id: random_id(),
                 username: name.clone(),

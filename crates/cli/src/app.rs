@@ -47,6 +47,11 @@ pub struct AppConfig {
     pub tune: fn(&mut AsConfig),
     /// How often tool-call counts are written to the audit record.
     pub audit_every: Duration,
+    /// Identity providers from the configuration file (`mcpgate idp add` ones are read
+    /// from the store).
+    pub identity_providers: Vec<mcpgate_server::idp::IdpSettings>,
+    /// Offer the username and password form.
+    pub password_login: bool,
 }
 
 impl AppConfig {
@@ -61,6 +66,8 @@ impl AppConfig {
             extra_resources: Vec::new(),
             tune: |_| {},
             audit_every: DEFAULT_AUDIT_EVERY,
+            identity_providers: Vec::new(),
+            password_login: true,
         }
     }
 
@@ -114,8 +121,12 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     if let Some(ttl) = cfg.access_ttl_secs {
         as_cfg.access_ttl_secs = ttl;
     }
+    as_cfg.password_login = cfg.password_login;
     (cfg.tune)(&mut as_cfg);
-    let auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
+    let mut auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
+    auth.idps = Arc::new(mcpgate_server::idp::Registry::new(
+        cfg.identity_providers.clone(),
+    ));
     let first_run = seed(&store, clock.now()).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 

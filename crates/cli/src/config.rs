@@ -21,6 +21,26 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
     pub allowed_origins: Option<Vec<String>>,
+    /// Offer the username and password form (default true).
+    pub password_login: Option<bool>,
+    /// Identity providers of the sign-in page (`[[idp]]` tables).
+    pub idp: Option<Vec<IdpFileEntry>>,
+}
+
+/// An identity provider in the configuration file. The client secret is named, not
+/// written: an environment variable or a file holds it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpFileEntry {
+    pub name: String,
+    pub preset: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub display_name: Option<String>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub auto_create: Option<bool>,
 }
 
 impl FileConfig {

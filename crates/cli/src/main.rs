@@ -3,6 +3,7 @@
 //! the library crates.
 
 mod admin;
+mod idp;
 mod rs;
 mod serve;
 
@@ -57,6 +58,9 @@ enum Command {
     /// List and revoke people's grants.
     #[command(subcommand)]
     Grants(admin::GrantsCmd),
+    /// Identity providers people may sign in with (OpenID Connect, Google, Entra ID, GitHub).
+    #[command(subcommand)]
+    Idp(idp::IdpCmd),
     /// Signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCmd),
@@ -111,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         Command::Scope(c) => rt.block_on(admin::scope(&db, c)),
         Command::Grants(c) => rt.block_on(admin::grants(&db, c)),
         Command::Keys(c) => rt.block_on(admin::keys(&db, c)),
+        Command::Idp(c) => rt.block_on(idp::run(&db, &file, c)),
         Command::Audit { limit, json } => rt.block_on(admin::audit(&db, limit, json)),
         Command::Migrate => rt.block_on(async {
             let store = db.open().await?;

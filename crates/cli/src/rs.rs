@@ -11,11 +11,11 @@ use axum::{Router, routing::get};
 use mcpgate::app::{self, AppConfig};
 use mcpgate::config::{FileConfig, ListenArgs};
 use mcpgate_core::clock::SystemClock;
-use mcpgate_core::jwt::Expectations;
 use mcpgate_core::secret::Secret;
 use mcpgate_mcp::audit::log_counts;
 use mcpgate_mcp::validator::discovery::fetch_metadata;
 use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
+use mcpgate_mcp::validator::jose::TokenRules;
 use mcpgate_mcp::validator::jwks::Jwks;
 use mcpgate_mcp::{Guard, ResourceMetadata, TallyWriter, TokenValidator, ToolCallTally, metadata};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,18 @@ pub struct McpArgs {
     /// Least time between two JWKS fetches triggered by unknown key ids.
     #[arg(long, default_value_t = 10)]
     jwks_min_refetch_secs: u64,
+    /// JWKS mode: also accept tokens with `typ: JWT` (or none), which many providers
+    /// send, besides RFC 9068's `at+jwt`.
+    #[arg(long, requires = "jwks")]
+    accept_jwt_typ: bool,
+    /// JWKS mode: an audience value the issuer puts in tokens for this server, when it
+    /// is not the resource URL (for example `api://calculator`); repeatable.
+    #[arg(long = "audience", requires = "jwks")]
+    audiences: Vec<String>,
+    /// JWKS mode: the claim that names the resource, when the issuer uses another one
+    /// than `aud`.
+    #[arg(long, default_value = "aud", requires = "jwks")]
+    audience_claim: String,
     /// No authentication at all (development and benchmarks only).
     #[arg(long, conflicts_with_all = ["issuer", "jwks", "introspection_client_id"])]
     insecure_no_auth: bool,
@@ -87,10 +99,20 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
                 .get("jwks_uri")
                 .and_then(|v| v.as_str())
                 .context("the issuer publishes no jwks_uri")?;
+            let rules = TokenRules {
+                issuer: issuer.clone(),
+                audiences: if args.audiences.is_empty() {
+                    vec![resource_str.clone()]
+                } else {
+                    args.audiences.clone()
+                },
+                audience_claim: args.audience_claim.clone(),
+                accept_plain_jwt: args.accept_jwt_typ,
+            };
             let v = Jwks::start(
                 http,
                 jwks_uri.to_owned(),
-                Expectations::new(&issuer, &resource_str),
+                rules,
                 clock,
                 Duration::from_secs(args.jwks_min_refetch_secs),
             )

@@ -12,6 +12,10 @@ pub struct ServeArgs {
     /// may issue tokens for (repeatable).
     #[arg(long = "resource", env = "MCPGATE_RESOURCES", value_delimiter = ',')]
     resources: Vec<String>,
+    /// Offer sign-in with a username and password (`--password-login=false` when every
+    /// person signs in through an identity provider).
+    #[arg(long, env = "MCPGATE_PASSWORD_LOGIN", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    password_login: Option<bool>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "MCPGATE_ACCESS_TOKEN_TTL", value_parser = clap::value_parser!(i64).range(1..=86400))]
     access_token_ttl: Option<i64>,
@@ -24,6 +28,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     cfg.extra_origins = origins;
     cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;
+    cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
+    cfg.identity_providers = crate::idp::from_file(&file)?;
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
             .ok_or_else(|| anyhow::anyhow!("--resource {r:?} is not an http(s) URL"))?;

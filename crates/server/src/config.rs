@@ -33,6 +33,9 @@ pub struct AsConfig {
     pub max_dynamic_clients: i64,
     /// Unused dynamic registrations are deleted after this long.
     pub unused_client_ttl_secs: i64,
+    /// Offer sign-in with a username and password (turn off when every person signs in
+    /// through an identity provider).
+    pub password_login: bool,
     /// Tests only: fetch metadata documents from loopback addresses.
     pub allow_private_document_hosts: bool,
     /// Tests only: fetch `https://` document URLs with this scheme instead.
@@ -55,6 +58,7 @@ impl AsConfig {
             secure_cookies: issuer.starts_with("https://"),
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
+            password_login: true,
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }

@@ -15,6 +15,8 @@
 //! - [`pages`]: the HTML side: cookies, CSRF, security headers, templates.
 //! - [`mount`]: everything under the public URL's path (issuers with a path).
 //! - [`not_found`]: the answer for a path nothing serves, saying what exists.
+//! - [`idp`]: upstream identity providers for the sign-in page (OpenID Connect,
+//!   Google, Entra ID, GitHub) and who may enter through them.
 
 pub mod client_auth;
 pub mod config;
@@ -23,6 +25,7 @@ pub mod flows;
 pub mod forms;
 pub mod mount;
 pub mod not_found;
+pub mod idp;
 pub mod pages;
 pub mod routes;
 pub mod state;

@@ -23,6 +23,8 @@ pub struct AuthServer {
     pub(crate) cursor: Arc<Mutex<crate::sync::Cursor>>,
     /// Whether changes made elsewhere reach this process at once (`/readyz`).
     pub notifications: Arc<crate::sync::Notifications>,
+    /// Upstream identity providers of the sign-in page (none unless configured).
+    pub idps: Arc<crate::idp::Registry>,
 }
 
 impl AuthServer {
@@ -41,6 +43,7 @@ impl AuthServer {
             cfg: Arc::new(cfg),
             cursor: crate::sync::new_cursor(),
             notifications: Arc::default(),
+            idps: Arc::new(crate::idp::Registry::new(Vec::new())),
         };
         s.sync().await?;
         Ok(s)

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -182,4 +182,55 @@ pub struct RevocationRow {
     pub handle: String,
     pub until: i64,
     pub created_at: i64,
+}
+/// An upstream identity provider people may sign in with, as stored.
+#[derive(Clone, sqlx::FromRow)]
+pub struct IdentityProviderRow {
+    pub name: String,
+    pub display_name: String,
+    /// `oidc`, `google`, `entra` or `github`.
+    pub kind: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// JSON array of email domains.
+    pub allowed_domains: String,
+    pub auto_create: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for IdentityProviderRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityProviderRow")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A person's account at a provider, linked to a user here.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserIdentity {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// A sign-in under way at a provider (between the redirect and the callback).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdpLogin {
+    pub state_hash: String,
+    pub provider: String,
+    pub browser_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+    pub created_at: i64,
+    pub expires_at: i64,
 }

@@ -90,6 +90,7 @@ macro_rules! notifying {
         }
     };
 }
+mod idp;
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -677,6 +678,10 @@ impl Store {
             sqlx::query("DELETE FROM revocations WHERE until_at < $1 AND created_at < $2")
                 .bind(now)
                 .bind(now - revocation_cover)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
+                .bind(now)
                 .execute(pool)
                 .await?;
             Ok(())

@@ -32,8 +32,7 @@ pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> Result<Valu
     for candidate in candidate_urls(&url) {
         match http.get(&candidate).send().await {
             Ok(r) if r.status().is_success() => {
-                let doc: Value = r
-                    .json()
+                let doc = read_json(r, MAX_DOCUMENT_BYTES)
                     .await
                     .map_err(|e| DiscoveryError(format!("{candidate}: {e}")))?;
                 if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
@@ -51,6 +50,25 @@ pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> Result<Valu
     Err(DiscoveryError(format!(
         "no authorization server metadata for {issuer} ({last})"
     )))
+}
+
+/// Largest metadata document or JWK Set read; real ones are a few KiB.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// Reads a JSON body of at most `limit` bytes (a hostile or broken server cannot make
+/// the guard buffer without bound).
+pub async fn read_json(mut resp: reqwest::Response, limit: usize) -> Result<Value, String> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("document larger than {limit} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("document larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
 }
 
 /// Why an issuer's metadata could not be used.

@@ -1,14 +1,19 @@
-//! JWTs of an external authorization server, verified against its published keys.
-//! Keys are fetched and parsed when the validator starts and again only when a token
-//! names an unknown `kid` (a rotation), at most once per `min_refetch`. Verified
-//! tokens are remembered until they expire or the key set changes.
+//! JWTs of an external authorization server, verified against its published keys
+//! (RS256, PS256, ES256, ES384, EdDSA; rules in [`super::jose`]). Keys are fetched and
+//! parsed when the validator starts and again only when a token names an unknown `kid`
+//! (a rotation), at most once per `min_refetch`, so a stream of made-up key ids cannot
+//! turn the guard into a load on the issuer. Verified tokens are remembered until they
+//! expire or the key set changes: a repeated token costs no key parsing and no
+//! signature check.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use mcpgate_core::clock::Clock;
-use mcpgate_core::jwt::{self, Expectations, JwtError, LEEWAY_SECS, VerifyingKeys};
+use mcpgate_core::jwt::{JwtError, LEEWAY_SECS};
 
+use super::discovery::{MAX_DOCUMENT_BYTES, read_json};
+use super::jose::{self, ProviderKeys, TokenRules};
 use super::local::jwt_reason;
 use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
@@ -17,9 +22,9 @@ use crate::principal::Principal;
 pub struct Jwks {
     http: reqwest::Client,
     jwks_uri: String,
-    expect: Expectations,
+    rules: TokenRules,
     clock: Arc<dyn Clock>,
-    keys: RwLock<Arc<VerifyingKeys>>,
+    keys: RwLock<Arc<ProviderKeys>>,
     last_fetch: Mutex<Option<Instant>>,
     min_refetch: Duration,
     verified: Mutex<TokenMap<Arc<Principal>>>,
@@ -33,26 +38,26 @@ impl Jwks {
     pub async fn start(
         http: reqwest::Client,
         jwks_uri: String,
-        expect: Expectations,
+        rules: TokenRules,
         clock: Arc<dyn Clock>,
         min_refetch: Duration,
     ) -> Result<Self, String> {
         let v = Self {
             http,
             jwks_uri,
-            expect,
+            rules,
             clock,
-            keys: RwLock::new(Arc::new(VerifyingKeys::default())),
+            keys: RwLock::new(Arc::new(ProviderKeys::default())),
             last_fetch: Mutex::new(None),
             min_refetch,
             verified: Mutex::new(TokenMap::default()),
         };
+        v.claim_refetch();
         v.refetch().await?;
         Ok(v)
     }
 
     async fn refetch(&self) -> Result<(), String> {
-        *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let resp = self
             .http
             .get(&self.jwks_uri)
@@ -62,11 +67,13 @@ impl Jwks {
         if !resp.status().is_success() {
             return Err(format!("{}: HTTP {}", self.jwks_uri, resp.status()));
         }
-        let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
-        let keys = VerifyingKeys::from_jwks(&body);
+        let body = read_json(resp, MAX_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| format!("{}: {e}", self.jwks_uri))?;
+        let keys = ProviderKeys::from_jwks(&body, &self.rules);
         if keys.is_empty() {
             return Err(format!(
-                "{} has no usable Ed25519 signing keys",
+                "{} has no usable signing keys (RSA of 2048 bits or more, P-256, P-384, Ed25519)",
                 self.jwks_uri
             ));
         }
@@ -79,11 +86,16 @@ impl Jwks {
         Ok(())
     }
 
-    fn may_refetch(&self) -> bool {
-        self.last_fetch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none_or(|t| t.elapsed() >= self.min_refetch)
+    /// Whether a fetch may start now; if so, the next one must wait `min_refetch`.
+    /// Checked and recorded under one lock, so concurrent requests with unknown key
+    /// ids start one fetch between them.
+    fn claim_refetch(&self) -> bool {
+        let mut last = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < self.min_refetch) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     fn check(&self, token: &str) -> Result<Arc<Principal>, JwtError> {
@@ -101,7 +113,7 @@ impl Jwks {
             };
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let p: Arc<Principal> = Arc::new(jwt::verify(token, &keys, &self.expect, now)?.into());
+        let p = Arc::new(jose::verify(token, &keys, &self.rules, now)?);
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         map.make_room(MAX_CACHED, |c| c.expires_at + LEEWAY_SECS <= now);
         map.insert(token, p.clone());
@@ -113,7 +125,7 @@ impl Jwks {
 impl TokenValidator for Jwks {
     async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
         match self.check(token) {
-            Err(JwtError::UnknownKey) if self.may_refetch() => {
+            Err(JwtError::UnknownKey) if self.claim_refetch() => {
                 // A kid we have not seen: perhaps the issuer rotated. Refetch once.
                 if let Err(e) = self.refetch().await {
                     tracing::warn!(error = %e, "JWKS refetch failed");

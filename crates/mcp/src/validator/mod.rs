@@ -1,8 +1,9 @@
 //! Token validation, three ways (chosen by configuration):
 //! - [`local::LocalJwt`]: mcpgate is its own authorization server; JWTs are checked
 //!   against the in-memory key ring and revocation list. No network, no database.
-//! - [`jwks::Jwks`]: JWTs of an external authorization server, verified against its
-//!   `jwks_uri`, cached, refetched on an unknown `kid` at a bounded rate.
+//! - [`jwks::Jwks`]: JWTs of an external authorization server (any algorithm of
+//!   [`jose`]), verified against its `jwks_uri`, cached, refetched on an unknown `kid`
+//!   at a bounded rate.
 //! - [`introspection::Introspection`]: RFC 7662 against any authorization server,
 //!   with a bounded cache.
 //!
@@ -11,6 +12,7 @@
 
 pub mod discovery;
 pub mod introspection;
+pub mod jose;
 pub mod jwks;
 pub mod local;
 pub mod token_map;

@@ -35,6 +35,27 @@ struct LoginPage<'a> {
     next: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    /// Whether the username and password form is offered.
+    password_login: bool,
+    /// "Continue with …" buttons: (link, display name).
+    providers: Vec<(String, String)>,
+}
+
+/// The sign-in buttons of the identity providers, each a link that starts the sign-in
+/// and comes back to `next`.
+async fn provider_buttons(s: &AuthServer, next: &str) -> Vec<(String, String)> {
+    let next_q: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    s.idps
+        .all(&s.store)
+        .await
+        .into_iter()
+        .map(|p| {
+            (
+                format!("/login/idp/{}?next={next_q}", p.name),
+                p.display_name,
+            )
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -65,6 +86,8 @@ async fn form(
             next: &next,
             username: "",
             error: None,
+            password_login: s.cfg.password_login,
+            providers: provider_buttons(&s, &next).await,
         },
         StatusCode::OK,
         csrf.set_cookie,
@@ -76,9 +99,17 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         return pages::csrf_failure();
     }
     let next = pages::safe_next(f.get("next"));
+    if !s.cfg.password_login {
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is off",
+            "Sign in with one of the identity providers on the sign-in page.",
+        );
+    }
     let username = f.get("username").unwrap_or("").trim();
     let password = f.get("password").unwrap_or("");
     let csrf = pages::csrf(&s, &headers);
+    let providers = provider_buttons(&s, &next).await;
     let page = |status, error: &str| {
         pages::render(
             &LoginPage {
@@ -86,6 +117,8 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
                 next: &next,
                 username,
                 error: Some(error),
+                password_login: true,
+                providers: providers.clone(),
             },
             status,
             None,
@@ -120,31 +153,13 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     match user.filter(|u| ok && !u.disabled) {
         Some(u) => {
             let _ = s.store.clear_login_throttle(&key).await;
-            let sid = Secret::generate();
-            if s.store
-                .insert_session(&sid.hash(), &u.id, now, now + s.cfg.session_ttl_secs)
-                .await
-                .is_err()
-            {
-                return page(
+            match open_session(&s, &u.id, &next, json!({})).await {
+                Some(resp) => resp,
+                None => page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Sign-in is unavailable right now. Try again later.",
-                );
-            }
-            s.audit("login_succeeded", Some(&u.id), None, json!({}))
-                .await;
-            let mut resp = pages::see_other(&next);
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                pages::set_cookie(
-                    pages::SESSION_COOKIE,
-                    sid.expose(),
-                    s.cfg.session_ttl_secs,
-                    "Lax",
-                    s.cfg.secure_cookies,
                 ),
-            );
-            resp
+            }
         }
         None => {
             let failures = failures + 1;
@@ -158,6 +173,36 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
             page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
         }
     }
+}
+
+/// Signs a user in, whichever way they proved who they are: a new session, its cookie,
+/// the audit event, and a redirect to `next`. `None` when the session cannot be stored.
+pub(crate) async fn open_session(
+    s: &AuthServer,
+    user_id: &str,
+    next: &str,
+    detail: serde_json::Value,
+) -> Option<Response> {
+    let now = s.now();
+    let sid = Secret::generate();
+    s.store
+        .insert_session(&sid.hash(), user_id, now, now + s.cfg.session_ttl_secs)
+        .await
+        .ok()?;
+    s.audit("login_succeeded", Some(user_id), None, detail)
+        .await;
+    let mut resp = pages::see_other(next);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        pages::set_cookie(
+            pages::SESSION_COOKIE,
+            sid.expose(),
+            s.cfg.session_ttl_secs,
+            "Lax",
+            s.cfg.secure_cookies,
+        ),
+    );
+    Some(resp)
 }
 
 async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {

@@ -4,6 +4,7 @@ mod apps;
 mod authorize;
 mod clients;
 mod consent;
+mod idp;
 mod introspect;
 mod login;
 mod metadata;
@@ -49,6 +50,7 @@ pub fn router(s: AuthServer) -> Router {
         .merge(authorize::router())
         .merge(consent::router())
         .merge(login::router())
+        .merge(idp::router())
         .merge(introspect::router())
         .merge(apps::router())
         .merge(clients::router())

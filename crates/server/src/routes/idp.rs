@@ -1,0 +1,343 @@
+//! Sign-in through an upstream identity provider: `/login/idp/{name}` sends the browser
+//! to the provider; `/login/idp/{name}/callback` takes it back.
+//!
+//! The sign-in under way is stored under the hash of its `state` and taken once (a
+//! replayed or made-up `state` finds nothing), and bound to the browser that started it
+//! by a cookie whose hash it keeps (a callback delivered to another browser, the "login
+//! CSRF" of RFC 6749 §10.12, finds a different cookie). Every failure is a page that
+//! says what happened, and opens no session.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, header};
+use mcpgate_core::secret::{Secret, hash_token, random_id};
+use mcpgate_store::{IdpLogin, User, UserIdentity};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::idp::admit::{self, Admission};
+use crate::idp::{Identity, IdpError, IdpSettings};
+use crate::pages;
+use crate::routes::login::open_session;
+use crate::state::AuthServer;
+
+/// The cookie that binds a sign-in under way to this browser.
+const BROWSER_COOKIE: &str = "mcpgate_idp";
+/// How long a person has to sign in at the provider.
+const LOGIN_TTL_SECS: i64 = 600;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/login/idp/{name}", get(start))
+        .route("/login/idp/{name}/callback", get(callback))
+}
+
+fn redirect_uri(s: &AuthServer, name: &str) -> String {
+    s.cfg.endpoint(&format!("/login/idp/{name}/callback"))
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    next: Option<String>,
+}
+
+fn unavailable(name: &str) -> Response {
+    pages::error_page(
+        StatusCode::BAD_GATEWAY,
+        "Sign-in is unavailable",
+        &format!(
+            "{name} cannot be reached right now, or is not set up correctly. Try again later."
+        ),
+    )
+}
+
+async fn start(
+    State(s): State<AuthServer>,
+    Path(name): Path<String>,
+    Query(q): Query<StartQuery>,
+) -> Response {
+    let Some(p) = s.idps.find(&s.store, &name).await else {
+        return pages::error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in provider",
+            "This sign-in provider is not set up here.",
+        );
+    };
+    let next = pages::safe_next(q.next.as_deref());
+    let started = match s.idps.begin(&p, &redirect_uri(&s, &p.name)).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(provider = %p.name, error = %e, "identity provider sign-in could not start");
+            return unavailable(&p.display_name);
+        }
+    };
+    let browser = Secret::generate();
+    let now = s.now();
+    let pending = IdpLogin {
+        state_hash: started.state.hash(),
+        provider: p.name.clone(),
+        browser_hash: browser.hash(),
+        nonce: started.nonce.expose().to_owned(),
+        pkce_verifier: started.pkce_verifier.expose().to_owned(),
+        next,
+        created_at: now,
+        expires_at: now + LOGIN_TTL_SECS,
+    };
+    if s.store.insert_idp_login(&pending).await.is_err() {
+        return unavailable("The sign-in service");
+    }
+    let mut resp = pages::see_other(&started.authorize_url);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        // Lax: the provider's redirect back is a top-level navigation from its site.
+        pages::set_cookie(
+            BROWSER_COOKIE,
+            browser.expose(),
+            LOGIN_TTL_SECS,
+            "Lax",
+            s.cfg.secure_cookies,
+        ),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn refused(title: &str, message: &str) -> Response {
+    pages::error_page(StatusCode::FORBIDDEN, title, message)
+}
+
+async fn callback(
+    State(s): State<AuthServer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let now = s.now();
+    let Some(p) = s.idps.find(&s.store, &name).await else {
+        return pages::error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in provider",
+            "This sign-in provider is not set up here.",
+        );
+    };
+    let expired = || {
+        pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link has expired",
+            "This sign-in was already completed, has expired, or was not started here. Start again from the sign-in page.",
+        )
+    };
+    // Taken first, whatever the outcome: a state works once.
+    let Some(state) = q.state.as_deref().filter(|v| v.len() <= 512) else {
+        return expired();
+    };
+    let pending = match s.store.take_idp_login(&hash_token(state), now).await {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            s.audit(
+                "idp_login_refused",
+                None,
+                None,
+                json!({"provider": p.name, "reason": "unknown or replayed state"}),
+            )
+            .await;
+            return expired();
+        }
+        Err(_) => return unavailable("The sign-in service"),
+    };
+    let same_browser = pages::cookie(&headers, BROWSER_COOKIE).is_some_and(|c| {
+        mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
+    });
+    if pending.provider != p.name || !same_browser {
+        s.audit(
+            "idp_login_refused",
+            None,
+            None,
+            json!({"provider": p.name, "reason": "state of another browser or provider"}),
+        )
+        .await;
+        return refused(
+            "This sign-in was started elsewhere",
+            "This sign-in was not started in this browser. Start again from the sign-in page.",
+        );
+    }
+    if let Some(error) = q.error.as_deref() {
+        let description: String = q
+            .error_description
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        s.audit("idp_login_refused", None, None, json!({"provider": p.name, "reason": "provider error", "error": error.chars().take(64).collect::<String>()})).await;
+        return if error == "access_denied" {
+            refused(
+                "Sign-in cancelled",
+                &format!(
+                    "The sign-in at {} was cancelled. You can start again from the sign-in page.",
+                    p.display_name
+                ),
+            )
+        } else {
+            refused(
+                "Sign-in failed",
+                &format!(
+                    "{} did not sign you in ({}{}{}).",
+                    p.display_name,
+                    error.chars().take(64).collect::<String>(),
+                    if description.is_empty() { "" } else { ": " },
+                    description
+                ),
+            )
+        };
+    }
+    let Some(code) = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+    else {
+        return refused(
+            "Sign-in failed",
+            &format!("{} sent no authorization code.", p.display_name),
+        );
+    };
+    let identity = match s
+        .idps
+        .finish(
+            &p,
+            &redirect_uri(&s, &p.name),
+            code,
+            &pending.nonce,
+            &pending.pkce_verifier,
+        )
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(provider = %p.name, error = %e, "identity provider sign-in refused");
+            s.audit("idp_login_refused", None, None, json!({"provider": p.name, "reason": e.to_string().chars().take(300).collect::<String>()})).await;
+            return match e {
+                IdpError::Discovery(_) => unavailable(&p.display_name),
+                _ => refused(
+                    "Sign-in could not be verified",
+                    &format!(
+                        "The answer from {} could not be verified, so you are not signed in. Start again from the sign-in page.",
+                        p.display_name
+                    ),
+                ),
+            };
+        }
+    };
+    admit_identity(&s, &p, identity, &pending.next).await
+}
+
+/// Applies the admission decision: links, creates, or refuses, then opens a session.
+async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &str) -> Response {
+    let now = s.now();
+    let linked_user = match s.store.user_identity(&p.name, &id.subject).await {
+        Ok(Some(link)) => s.store.user(&link.user_id).await.ok().flatten(),
+        Ok(None) => None,
+        Err(_) => return unavailable("The sign-in service"),
+    };
+    let by_email = match (&id.email, id.email_verified, &linked_user) {
+        (Some(e), true, None) => s.store.users_by_email(e).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let detail = json!({"provider": p.name, "subject": id.subject, "email": id.email});
+    let user: User = match admit::decide(p, &id, linked_user, by_email) {
+        Admission::Linked(u) => {
+            let _ = s
+                .store
+                .touch_identity(&p.name, &id.subject, id.email.as_deref(), now)
+                .await;
+            u
+        }
+        Admission::LinkByEmail(u) => {
+            if link(s, p, &id, &u.id).await.is_err() {
+                return unavailable("The sign-in service");
+            }
+            s.audit("idp_identity_linked", Some(&u.id), None, json!({"provider": p.name, "subject": id.subject, "email": id.email, "by": "verified email"})).await;
+            u
+        }
+        Admission::Create { email } => match create_user(s, &email, &id).await {
+            Some(u) => {
+                if link(s, p, &id, &u.id).await.is_err() {
+                    return unavailable("The sign-in service");
+                }
+                s.audit("user_created", Some(&u.id), None, json!({"provider": p.name, "subject": id.subject, "email": email, "username": u.username})).await;
+                u
+            }
+            None => return unavailable("The sign-in service"),
+        },
+        Admission::Refuse(r) => {
+            s.audit("idp_login_refused", None, None, json!({"provider": p.name, "subject": id.subject, "email": id.email, "reason": format!("{r:?}")})).await;
+            let (title, message) = r.message(&p.display_name);
+            return refused(title, &message);
+        }
+    };
+    match open_session(s, &user.id, next, detail).await {
+        Some(resp) => resp,
+        None => unavailable("The sign-in service"),
+    }
+}
+
+async fn link(s: &AuthServer, p: &IdpSettings, id: &Identity, user_id: &str) -> Result<(), ()> {
+    let now = s.now();
+    s.store
+        .link_identity(&UserIdentity {
+            provider: p.name.clone(),
+            subject: id.subject.clone(),
+            user_id: user_id.to_owned(),
+            email: id.email.clone(),
+            created_at: now,
+            last_login_at: Some(now),
+        })
+        .await
+        .map_err(|e| tracing::error!(error = %e, "linking an identity failed"))
+}
+
+/// A new account for a person the provider vouched for. It has no password: it signs in
+/// only through its providers.
+async fn create_user(s: &AuthServer, email: &str, id: &Identity) -> Option<User> {
+    let base = id
+        .preferred_username
+        .as_deref()
+        .map(|u| admit::username_for(&format!("{u}@")))
+        .filter(|u| u != "user")
+        .unwrap_or_else(|| admit::username_for(email));
+    for n in 0..20 {
+        let username = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{}", n + 1)
+        };
+        let u = User {
+            id: random_id(),
+            username,
+            email: Some(email.to_owned()),
+            // Not a PHC string: no password verifies against it.
+            password_hash: "!".into(),
+            is_admin: false,
+            disabled: false,
+            created_at: s.now(),
+        };
+        match s.store.create_user(&u).await {
+            Ok(()) => return Some(u),
+            Err(mcpgate_store::StoreError::Conflict(_)) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "creating a user failed");
+                return None;
+            }
+        }
+    }
+    None
+}

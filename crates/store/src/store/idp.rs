@@ -1,0 +1,114 @@
+//! Identity providers, the identities linked through them, and sign-ins under way.
+
+use super::{Pool, Result, Store};
+use crate::model::*;
+
+impl Store {
+    pub async fn upsert_identity_provider(&self, p: &IdentityProviderRow) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, client_secret, allowed_domains, auto_create, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET display_name = $2, kind = $3, issuer = $4, client_id = $5, client_secret = $6, allowed_domains = $7, auto_create = $8")
+                .bind(&p.name).bind(&p.display_name).bind(&p.kind).bind(&p.issuer).bind(&p.client_id)
+                .bind(&p.client_secret).bind(&p.allowed_domains).bind(p.auto_create).bind(p.created_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn identity_providers(&self) -> Result<Vec<IdentityProviderRow>> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, IdentityProviderRow>(
+                "SELECT * FROM identity_providers ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    pub async fn delete_identity_provider(&self, name: &str) -> Result<bool> {
+        dispatch!(self, pool, {
+            let r = sqlx::query("DELETE FROM identity_providers WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    pub async fn user_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<UserIdentity>> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, UserIdentity>(
+                "SELECT * FROM user_identities WHERE provider = $1 AND subject = $2",
+            )
+            .bind(provider)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Links (provider, subject) to a user. A second link of the same identity is a
+    /// `Conflict`: an identity belongs to one user.
+    pub async fn link_identity(&self, i: &UserIdentity) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO user_identities (provider, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&i.provider).bind(&i.subject).bind(&i.user_id).bind(&i.email)
+                .bind(i.created_at).bind(i.last_login_at).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn touch_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE user_identities SET last_login_at = $1, email = COALESCE($2, email) WHERE provider = $3 AND subject = $4")
+                .bind(now).bind(email).bind(provider).bind(subject).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Users whose email is `email`, compared without case (RFC 5321 local parts may be
+    /// case-sensitive, but no provider treats them so).
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, User>(
+                "SELECT * FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at",
+            )
+            .bind(email)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    pub async fn insert_idp_login(&self, l: &IdpLogin) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO idp_logins (state_hash, provider, browser_hash, nonce, pkce_verifier, next, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&l.state_hash).bind(&l.provider).bind(&l.browser_hash).bind(&l.nonce)
+                .bind(&l.pkce_verifier).bind(&l.next).bind(l.created_at).bind(l.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Takes a sign-in under way: at most one caller gets it, once (a replayed `state`
+    /// finds nothing). Expired ones are deleted and not returned.
+    pub async fn take_idp_login(&self, state_hash: &str, now: i64) -> Result<Option<IdpLogin>> {
+        dispatch!(self, pool, {
+            let l = sqlx::query_as::<_, IdpLogin>(
+                "DELETE FROM idp_logins WHERE state_hash = $1 RETURNING *",
+            )
+            .bind(state_hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(l.filter(|l| l.expires_at > now))
+        })
+    }
+}
