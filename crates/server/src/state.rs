@@ -93,6 +93,11 @@ impl AuthServer {
                     tracing::warn!(error = %e, "revocation sync failed");
                 }
                 n += 1;
+                if n.is_multiple_of(5)
+                    && let Err(e) = s.store.checkpoint().await
+                {
+                    tracing::warn!(error = %e, "database checkpoint failed");
+                }
                 if n.is_multiple_of(60) {
                     let now = s.now();
                     let _ = s.store.delete_expired(now).await;
