@@ -12,7 +12,9 @@
 //! Then the authorization server's endpoints, startup time and memory.
 //!
 //! `mcpgate-bench instructions` counts instructions per call instead, under valgrind
-//! (see [`instructions`]): slower, but steady on a busy machine.
+//! (see [`instructions`]): slower, but steady on a busy machine. `mcpgate-bench soak
+//! [SECONDS]` runs a mix of load and token churn for long and watches memory (see
+//! [`soak`]).
 //!
 //! Usage: `./scripts/bench` (builds in release mode first). Environment: BENCH_SECS
 //! (seconds per round, default 2), BENCH_ROUNDS (default 5). Ratios are medians of the
@@ -22,6 +24,7 @@ mod flow;
 mod instructions;
 mod load;
 mod procs;
+mod soak;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +64,15 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(instructions::run(me, bin, core));
+    }
+    if args.get(1).map(String::as_str) == Some("soak") {
+        let secs = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(600);
+        let bin = std::env::current_exe()?.with_file_name("mcpgate");
+        let core = procs::can_pin().then_some(0);
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(soak::run(bin, core, secs));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -47,6 +47,18 @@ pub fn spawn(
     args: &[String],
     core: Option<usize>,
 ) -> anyhow::Result<Server> {
+    spawn_logging(name, bin, args, core, None)
+}
+
+/// [`spawn`], and with `log` set, logging JSON lines at that `RUST_LOG` filter to
+/// stderr, whose lines also arrive in `lines`.
+pub fn spawn_logging(
+    name: &'static str,
+    bin: &Path,
+    args: &[String],
+    core: Option<usize>,
+    log: Option<&str>,
+) -> anyhow::Result<Server> {
     let mut cmd = match core {
         Some(c) => {
             let mut cmd = Command::new("taskset");
@@ -55,21 +67,29 @@ pub fn spawn(
         }
         None => Command::new(bin),
     };
-    let mut child = cmd
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let out = child.stdout.take().expect("piped");
+    cmd.args(args).stdout(Stdio::piped());
+    match log {
+        Some(filter) => cmd
+            .env("RUST_LOG", filter)
+            .env("MCPGATE_LOG_FORMAT", "json")
+            .stderr(Stdio::piped()),
+        None => cmd.env("RUST_LOG", "warn").stderr(Stdio::null()),
+    };
+    let mut child = cmd.spawn()?;
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+    let forward = |out: Box<dyn std::io::Read + Send>, tx: mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+    };
+    forward(Box::new(child.stdout.take().expect("piped")), tx.clone());
+    if let Some(err) = child.stderr.take() {
+        forward(Box::new(err), tx);
+    }
     Ok(Server {
         child,
         lines: rx,
@@ -93,6 +113,13 @@ impl Server {
             }
         }
         None
+    }
+
+    /// Open file descriptors now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// CPU seconds used so far (user + system).

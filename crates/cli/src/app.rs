@@ -14,7 +14,8 @@ use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_mcp::audit::TakenCounts;
 use mcpgate_mcp::validator::local::LocalJwt;
 use mcpgate_mcp::{
-    EndpointConfig, Guard, McpEndpoint, ResourceMetadata, TallyWriter, ToolCallTally, metadata,
+    EndpointConfig, Guard, McpEndpoint, ResourceMetadata, TallyWriter, TokenValidator,
+    ToolCallTally, memory, metadata,
 };
 use mcpgate_server::{AsConfig, AuthServer};
 use mcpgate_store::{Store, User};
@@ -130,13 +131,25 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let first_run = seed(&store, clock.now()).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 
-    let validator = LocalJwt::new(
+    let validator: Arc<dyn TokenValidator> = Arc::new(LocalJwt::new(
         auth.keys.clone(),
         auth.revoked.clone(),
         Expectations::new(cfg.issuer(), resource_str.clone()),
         clock.clone(),
-    );
+    ));
     let tally = Arc::new(ToolCallTally::new());
+    memory::spawn_housekeeping(
+        validator.clone(),
+        memory::HOUSEKEEPING_EVERY,
+        cancel.clone(),
+        {
+            let (revoked, tally) = (auth.revoked.clone(), tally.clone());
+            move |sizes| {
+                sizes.insert("revoked_entries".into(), revoked.len().into());
+                sizes.insert("tally_kinds".into(), tally.len().into());
+            }
+        },
+    );
     let audit = {
         let (store, clock) = (store.clone(), clock.clone());
         // Each write covers the time since the previous one.
@@ -148,7 +161,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         })
     };
     let guard = Guard::new(
-        Arc::new(validator),
+        validator,
         policy.clone(),
         metadata::metadata_url(&resource),
         cfg.max_body_bytes,

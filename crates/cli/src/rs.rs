@@ -155,6 +155,12 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
                 ),
             )
         };
+        mcpgate_mcp::memory::spawn_housekeeping(
+            validator.clone(),
+            mcpgate_mcp::memory::HOUSEKEEPING_EVERY,
+            shutdown.clone(),
+            |_| {},
+        );
         let guard = Guard::new(
             validator,
             policy.clone(),

@@ -64,6 +64,15 @@ impl RevocationList {
             .contains_key(id)
     }
 
+    /// How many ids are listed.
+    pub fn len(&self) -> usize {
+        self.revoked.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Drops entries that can no longer match a live token (no generation change:
     /// nothing live becomes valid again).
     pub fn prune(&self, now: i64) {
@@ -71,5 +80,31 @@ impl RevocationList {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, until| *until > now);
+        // A burst of revocations must not keep its table once its entries are gone.
+        let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        if map.capacity() > 4 * map.len().max(64) {
+            map.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruned_entries_give_their_memory_back() {
+        let list = RevocationList::new();
+        for i in 0..10_000 {
+            list.revoke(&format!("grant-{i}"), if i < 9_990 { 100 } else { 200 });
+        }
+        assert_eq!(list.len(), 10_000);
+        list.prune(150);
+        assert_eq!(list.len(), 10);
+        assert!(list.is_revoked("grant-9995") && !list.is_revoked("grant-5"));
+        let capacity = list.revoked.read().unwrap().capacity();
+        assert!(capacity < 1000, "the table shrank: capacity {capacity}");
+        list.prune(300);
+        assert!(list.is_empty());
     }
 }

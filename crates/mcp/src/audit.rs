@@ -120,6 +120,15 @@ impl ToolCallTally {
         ))
     }
 
+    /// Kinds of call counted since the last [`take`](Self::take).
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Everything counted since the last call, leaving the tally empty. Calls one
     /// person made with several tokens are summed into one count.
     pub fn take(&self) -> TakenCounts {
@@ -158,14 +167,23 @@ impl AuditSink for ToolCallTally {
     fn tool_call(&self, e: &ToolCallEvent<'_>) {
         let key = self.key(e);
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let full = t.len >= MAX_KINDS;
-        let bucket = t.kinds.entry(key).or_default();
-        if let Some(k) = bucket.iter_mut().find(|k| k.is(e)) {
+        if let Some(k) = t
+            .kinds
+            .get_mut(&key)
+            .and_then(|b| b.iter_mut().find(|k| k.is(e)))
+        {
             k.count += 1;
-        } else if full {
+            return;
+        }
+        // Past the bound nothing is added, not even an empty bucket.
+        if t.len >= MAX_KINDS {
             t.unitemised += 1;
-        } else {
-            bucket.push(Kind {
+            return;
+        }
+        t.kinds
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(Kind {
                 caller: e.caller.clone(),
                 tool: e.tool.into(),
                 operation: e.operation.map(Into::into),
@@ -173,8 +191,7 @@ impl AuditSink for ToolCallTally {
                 needed: e.needed.to_string(),
                 count: 1,
             });
-            t.len += 1;
-        }
+        t.len += 1;
     }
 }
 
@@ -345,9 +362,19 @@ mod tests {
         }
         // A kind already itemised is still counted once the bound is reached.
         tally.tool_call(&event(&u, "op0", true, &none));
+        for op in &ops {
+            tally.tool_call(&event(&u, &format!("x{op}"), true, &none));
+        }
+        assert_eq!(
+            tally.inner.lock().unwrap().kinds.len(),
+            MAX_KINDS,
+            "calls past the bound leave nothing behind, not even an empty bucket"
+        );
+        assert_eq!(tally.len(), MAX_KINDS);
         let taken = tally.take();
         assert_eq!(taken.counts.len(), MAX_KINDS);
-        assert_eq!(taken.unitemised, 5);
+        assert_eq!(taken.unitemised, 5 + ops.len() as u64);
+        assert!(tally.is_empty());
         let op0 = taken
             .counts
             .iter()

@@ -10,6 +10,7 @@
 //! - [`guard`]: the tower layer: bearer token, challenges, envelope checks, per-tool scopes.
 //! - [`validator`]: local JWT, remote JWKS and RFC 7662 introspection.
 //! - [`metadata`]: the RFC 9728 Protected Resource Metadata document and routes.
+//! - [`memory`]: sweeps of the token caches, and their sizes for a long run's log.
 //! - [`principal`]: the authenticated caller, and the [`Auth`] extractor tools use to see it.
 //!
 //! This is the only crate of the workspace that speaks rmcp's transport; tool sets
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod direct;
 pub mod endpoint;
 pub mod guard;
+pub mod memory;
 pub mod metadata;
 pub mod policy;
 mod prehashed;

@@ -25,6 +25,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// About how many heap bytes a principal held by an `Arc` occupies (its strings,
+    /// its scope set's nodes, the `Arc`'s own allocation), for caches bounded by bytes.
+    pub fn heap_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        16 + std::mem::size_of::<Self>()
+            + self.subject.capacity()
+            + self.client_id.capacity()
+            + opt(&self.username)
+            + opt(&self.session_id)
+            // A B-tree node per up to 11 scopes, each scope a `String` in it.
+            + self.scopes.iter().map(|s| s.len() + 24).sum::<usize>()
+            + self.scopes.len().div_ceil(11) * 96
+    }
+
     /// The principal of a request, if the guard authenticated one. rmcp hands handlers
     /// the HTTP request parts; the guard's extension sits inside them.
     pub fn from_context(cx: &RequestContext<RoleServer>) -> Option<&Principal> {

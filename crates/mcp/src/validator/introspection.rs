@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::{Rejection, TokenValidator};
+use crate::memory::CacheSize;
 use crate::principal::Principal;
 
 /// Settings of the introspection validator.
@@ -36,9 +37,12 @@ pub struct IntrospectionConfig {
     pub positive_ttl_secs: i64,
     /// How long an inactive answer may be reused.
     pub negative_ttl_secs: i64,
-    /// Bound on cached tokens.
+    /// Bound on cached tokens (and [`MAX_CACHED_BYTES`] on the bytes they hold).
     pub max_entries: usize,
 }
+
+/// Most bytes the cached answers may hold.
+pub const MAX_CACHED_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Deserialize)]
 struct IntrospectionResponse {
@@ -67,6 +71,43 @@ struct IntrospectionResponse {
 struct Cached {
     outcome: Result<Arc<Principal>, Rejection>,
     until: i64,
+    /// Heap bytes this entry holds, the principal included.
+    bytes: usize,
+}
+
+/// Cached answers, and the heap bytes they hold.
+#[derive(Default)]
+struct Answers {
+    map: HashMap<[u8; 32], Cached>,
+    bytes: usize,
+}
+
+impl Answers {
+    /// Keeps the answers still valid at `now`; gives back the table's memory when
+    /// most of it is empty.
+    fn sweep(&mut self, now: i64) {
+        self.map.retain(|_, c| c.until > now);
+        self.bytes = self.map.values().map(|c| c.bytes).sum();
+        if self.map.capacity() > 4 * self.map.len().max(64) {
+            self.map.shrink_to_fit();
+        }
+    }
+
+    /// Caches `c`, first making room when `max_entries` or [`MAX_CACHED_BYTES`] would
+    /// be passed: expired answers go, then, if still full, everything.
+    fn put(&mut self, key: [u8; 32], c: Cached, max_entries: usize, now: i64) {
+        let full = |a: &Self| a.map.len() >= max_entries || a.bytes + c.bytes > MAX_CACHED_BYTES;
+        if full(self) {
+            self.sweep(now);
+            if full(self) {
+                *self = Self::default();
+            }
+        }
+        self.bytes += c.bytes;
+        if let Some(old) = self.map.insert(key, c) {
+            self.bytes -= old.bytes;
+        }
+    }
 }
 
 pub struct Introspection {
@@ -74,7 +115,7 @@ pub struct Introspection {
     cfg: IntrospectionConfig,
     clock: Arc<dyn Clock>,
     /// Keyed by the SHA-256 of the token: tokens themselves are not kept.
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    cache: Mutex<Answers>,
     /// Introspection calls under way, which requests for the same token join.
     inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Outcome>>>>,
 }
@@ -87,7 +128,7 @@ impl Introspection {
             http,
             cfg,
             clock,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Answers::default()),
             inflight: Mutex::new(HashMap::new()),
         }
     }
@@ -191,6 +232,7 @@ impl TokenValidator for Introspection {
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .map
             .get(&key)
             && hit.until > now
         {
@@ -202,6 +244,22 @@ impl TokenValidator for Introspection {
             return outcome;
         }
         self.ask_once(key, token, now).await
+    }
+
+    fn cache_size(&self) -> CacheSize {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        CacheSize {
+            entries: cache.map.len(),
+            bytes: cache.bytes,
+        }
+    }
+
+    fn sweep(&self) {
+        let now = self.clock.now();
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sweep(now);
     }
 }
 
@@ -215,19 +273,92 @@ impl Introspection {
         if until <= now {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= self.cfg.max_entries {
-            cache.retain(|_, c| c.until > now);
-            if cache.len() >= self.cfg.max_entries {
-                cache.clear();
-            }
-        }
-        cache.insert(
+        let bytes =
+            32 + std::mem::size_of::<Cached>() + outcome.as_ref().map_or(0, |p| p.heap_bytes());
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
             key,
             Cached {
                 outcome: outcome.clone(),
                 until,
+                bytes,
             },
+            self.cfg.max_entries,
+            now,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(i: usize, until: i64) -> Cached {
+        let p = Arc::new(Principal {
+            subject: format!("user-{i}"),
+            username: Some("alice".into()),
+            client_id: "client".into(),
+            scopes: ScopeSet::parse("op:add op:sub").unwrap(),
+            session_id: Some(format!("{i:0>40}")),
+            expires_at: until,
+        });
+        let bytes = 32 + std::mem::size_of::<Cached>() + p.heap_bytes();
+        Cached {
+            outcome: Ok(p),
+            until,
+            bytes,
+        }
+    }
+
+    fn key(i: usize) -> [u8; 32] {
+        Sha256::digest(i.to_le_bytes()).into()
+    }
+
+    #[test]
+    fn answers_expire_from_the_cache() {
+        let mut a = Answers::default();
+        for i in 0..10 {
+            // Half the answers end before the others.
+            a.put(
+                key(i),
+                answer(i, if i % 2 == 0 { 1030 } else { 1060 }),
+                1000,
+                1000,
+            );
+        }
+        let full = a.bytes;
+        a.sweep(1030);
+        assert_eq!(a.map.len(), 5, "the answers that ended are gone");
+        assert!(a.bytes < full * 6 / 10);
+        a.sweep(1060);
+        assert_eq!((a.map.len(), a.bytes), (0, 0));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_and_entries() {
+        let mut a = Answers::default();
+        let one = answer(0, 5000).bytes;
+        assert!((200..2000).contains(&one), "{one} bytes an answer");
+        for i in 0..MAX_CACHED_BYTES / one * 3 {
+            a.put(key(i), answer(i, 5000), usize::MAX, 1000);
+            assert!(a.bytes <= MAX_CACHED_BYTES);
+        }
+        let held: usize = a.map.values().map(|c| c.bytes).sum();
+        assert_eq!(held, a.bytes, "the count matches what is held");
+        for i in 0..1000 {
+            a.put(key(i), answer(i, 5000), 100, 1000);
+            assert!(a.map.len() <= 100);
+        }
+        // Past the bound, expired answers make room before live ones are dropped.
+        let mut a = Answers::default();
+        for i in 0..100 {
+            a.put(
+                key(i),
+                answer(i, if i < 50 { 1010 } else { 5000 }),
+                100,
+                1000,
+            );
+        }
+        a.put(key(1000), answer(1000, 5000), 100, 1020);
+        assert_eq!(a.map.len(), 51);
     }
 }

@@ -17,6 +17,7 @@ use super::jose::{self, ProviderKeys, TokenRules};
 use super::local::jwt_reason;
 use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
+use crate::memory::CacheSize;
 use crate::principal::Principal;
 
 pub struct Jwks {
@@ -30,8 +31,9 @@ pub struct Jwks {
     verified: Mutex<TokenMap<Arc<Principal>>>,
 }
 
-/// Most verified tokens remembered at once.
+/// Most verified tokens remembered at once, and most bytes they may hold.
 const MAX_CACHED: usize = 20_000;
+const MAX_CACHED_BYTES: usize = 8 << 20;
 
 impl Jwks {
     /// Fetches the key set once; fails if it cannot be read.
@@ -113,10 +115,14 @@ impl Jwks {
             };
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let p = Arc::new(jose::verify(token, &keys, &self.rules, now)?);
+        let p: Arc<Principal> = Arc::new(jose::verify(token, &keys, &self.rules, now)?);
+        let value_bytes = p.heap_bytes();
+        let weight = TokenMap::<Arc<Principal>>::weight(token, value_bytes);
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        map.make_room(MAX_CACHED, |c| c.expires_at + LEEWAY_SECS <= now);
-        map.insert(token, p.clone());
+        map.make_room(MAX_CACHED, MAX_CACHED_BYTES, weight, |c| {
+            c.expires_at + LEEWAY_SECS <= now
+        });
+        map.insert(token, p.clone(), value_bytes);
         Ok(p)
     }
 }
@@ -135,5 +141,21 @@ impl TokenValidator for Jwks {
             }
             other => other.map_err(|e| Rejection::Invalid(jwt_reason(&e))),
         }
+    }
+
+    fn cache_size(&self) -> CacheSize {
+        let map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        CacheSize {
+            entries: map.len(),
+            bytes: map.bytes(),
+        }
+    }
+
+    fn sweep(&self) {
+        let now = self.clock.now();
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p.expires_at + LEEWAY_SECS > now);
     }
 }

@@ -12,13 +12,16 @@ use std::sync::{Arc, Mutex};
 
 use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
+use crate::memory::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS, header_kid, key_handle};
 use mcpgate_core::revocation::RevocationList;
 
-/// Most verified tokens remembered at once (about 700 bytes each with the token).
+/// Most verified tokens remembered at once (about 1 KB each with the token)...
 const MAX_CACHED: usize = 20_000;
+/// ...and most bytes they may hold: tokens' sizes are the issuer's choice.
+const MAX_CACHED_BYTES: usize = 8 << 20;
 
 pub struct LocalJwt {
     keys: Arc<KeyRing>,
@@ -101,10 +104,31 @@ impl TokenValidator for LocalJwt {
             clear_at: AtomicU64::new(u64::MAX),
         };
         let admitted = self.admit(&v, now);
+        let value_bytes = v.principal.heap_bytes() + v.jti.len();
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        map.make_room(MAX_CACHED, |c| c.principal.expires_at + LEEWAY_SECS <= now);
-        map.insert(token, v);
+        let weight = TokenMap::<Verified>::weight(token, value_bytes);
+        map.make_room(MAX_CACHED, MAX_CACHED_BYTES, weight, |c| {
+            c.principal.expires_at + LEEWAY_SECS <= now
+        });
+        map.insert(token, v, value_bytes);
         admitted
+    }
+
+    fn cache_size(&self) -> CacheSize {
+        let map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        CacheSize {
+            entries: map.len(),
+            bytes: map.bytes(),
+        }
+    }
+
+    /// Expired tokens can never be admitted again: their entries go.
+    fn sweep(&self) {
+        let now = self.clock.now();
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| c.principal.expires_at + LEEWAY_SECS > now);
     }
 }
 
@@ -194,6 +218,60 @@ mod tests {
         revoked.revoke("j", 2000);
         assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
         assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
+    }
+
+    fn token_with(keys: &KeyRing, jti: &str, exp: i64) -> String {
+        keys.sign(&AccessClaims {
+            iss: "iss".into(),
+            sub: "u".into(),
+            aud: Audience::One("aud".into()),
+            client_id: "c".into(),
+            scope: ScopeSet::parse("op:add op:sub").unwrap(),
+            jti: jti.into(),
+            iat: 1000,
+            exp,
+            nbf: None,
+            username: Some("alice".into()),
+            session_id: Some(format!("s-{jti}")),
+        })
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_and_bytes_are_bounded() {
+        let (keys, _, clock, v) = setup();
+        for i in 0..100 {
+            let exp = if i % 2 == 0 { 1100 } else { 5000 };
+            assert!(
+                v.validate(&token_with(&keys, &format!("j{i}"), exp))
+                    .await
+                    .is_ok()
+            );
+        }
+        let full = v.cache_size();
+        assert_eq!(full.entries, 100);
+        assert!(
+            (100 * 600..100 * 2000).contains(&full.bytes),
+            "about a kilobyte a token: {full:?}"
+        );
+        clock.advance(100 + LEEWAY_SECS);
+        v.sweep();
+        let half = v.cache_size();
+        assert_eq!(half.entries, 50, "the expired half is gone");
+        assert!(half.bytes < full.bytes * 6 / 10);
+        clock.advance(10_000);
+        v.sweep();
+        assert_eq!(v.cache_size(), CacheSize::default());
+
+        // Many tokens, all valid: the cache holds at most its bytes.
+        let big = token_with(&keys, &"j".repeat(2000), 1_000_000);
+        let per = TokenMap::<Verified>::weight(&big, 4000);
+        let n = MAX_CACHED_BYTES / per * 2;
+        for i in 0..n {
+            let t = token_with(&keys, &format!("{i:0>2000}"), 1_000_000);
+            assert!(v.validate(&t).await.is_ok());
+            assert!(v.cache_size().bytes <= MAX_CACHED_BYTES);
+        }
+        assert!(v.cache_size().entries > 0);
     }
 
     #[tokio::test]

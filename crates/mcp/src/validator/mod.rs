@@ -19,6 +19,7 @@ pub mod token_map;
 
 use std::sync::Arc;
 
+use crate::memory::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::jwt::AccessClaims;
 
@@ -37,6 +38,15 @@ pub enum Rejection {
 #[async_trait::async_trait]
 pub trait TokenValidator: Send + Sync + 'static {
     async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection>;
+
+    /// What the validator keeps for the tokens it has seen.
+    fn cache_size(&self) -> CacheSize {
+        CacheSize::default()
+    }
+
+    /// Drops what it keeps for tokens that have expired. Called off the request path
+    /// ([`crate::memory::spawn_housekeeping`]).
+    fn sweep(&self) {}
 }
 
 impl From<AccessClaims> for Principal {

@@ -21,10 +21,21 @@ const HASHED_SUFFIX: usize = 64;
 /// Most tokens kept per bucket; more are simply not cached.
 const MAX_BUCKET: usize = 4;
 
+/// A map of tokens to what their verification established, with the heap bytes it
+/// holds counted, so that it can be bounded by bytes as well as by entries (tokens
+/// are as long as their issuer makes them).
 pub struct TokenMap<V> {
     hasher: RandomState,
-    buckets: PrehashedMap<Vec<(Box<str>, V)>>,
+    buckets: PrehashedMap<Vec<Entry<V>>>,
     len: usize,
+    bytes: usize,
+}
+
+struct Entry<V> {
+    token: Box<str>,
+    value: V,
+    /// The heap bytes this entry holds: the token, the entry, the value's own.
+    bytes: usize,
 }
 
 impl<V> Default for TokenMap<V> {
@@ -33,6 +44,7 @@ impl<V> Default for TokenMap<V> {
             hasher: RandomState::new(),
             buckets: PrehashedMap::default(),
             len: 0,
+            bytes: 0,
         }
     }
 }
@@ -44,22 +56,39 @@ impl<V> TokenMap<V> {
             .hash_one(&b[b.len().saturating_sub(HASHED_SUFFIX)..])
     }
 
+    /// What an entry for `token` whose value holds `value_bytes` on the heap costs.
+    pub fn weight(token: &str, value_bytes: usize) -> usize {
+        token.len() + std::mem::size_of::<Entry<V>>() + value_bytes
+    }
+
     pub fn get(&self, token: &str) -> Option<&V> {
         self.buckets
             .get(&self.key(token))?
             .iter()
-            .find(|(t, _)| **t == *token)
-            .map(|(_, v)| v)
+            .find(|e| *e.token == *token)
+            .map(|e| &e.value)
     }
 
-    /// Inserts or replaces the entry of `token` (unless its bucket is full).
-    pub fn insert(&mut self, token: &str, value: V) {
-        let bucket = self.buckets.entry(self.key(token)).or_default();
-        if let Some(i) = bucket.iter().position(|(t, _)| **t == *token) {
-            bucket[i].1 = value;
+    /// Inserts or replaces the entry of `token` (unless its bucket is full);
+    /// `value_bytes` is what `value` holds on the heap besides itself.
+    pub fn insert(&mut self, token: &str, value: V, value_bytes: usize) {
+        let bytes = Self::weight(token, value_bytes);
+        // Buckets hold one entry in practice: room for one, not the default four.
+        let bucket = self
+            .buckets
+            .entry(self.key(token))
+            .or_insert_with(|| Vec::with_capacity(1));
+        if let Some(e) = bucket.iter_mut().find(|e| *e.token == *token) {
+            self.bytes = self.bytes - e.bytes + bytes;
+            (e.value, e.bytes) = (value, bytes);
         } else if bucket.len() < MAX_BUCKET {
-            bucket.push((token.into(), value));
+            bucket.push(Entry {
+                token: token.into(),
+                value,
+                bytes,
+            });
             self.len += 1;
+            self.bytes += bytes;
         }
     }
 
@@ -71,26 +100,46 @@ impl<V> TokenMap<V> {
         self.len == 0
     }
 
-    /// Keeps only the entries `keep` says yes to.
+    /// The heap bytes the entries hold (not counting the table itself).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Keeps only the entries `keep` says yes to, and gives back the table's memory
+    /// when most of it is empty (a burst of tokens must not keep its table forever).
     pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        let (mut len, mut bytes) = (0, 0);
         self.buckets.retain(|_, bucket| {
-            bucket.retain(|(_, v)| keep(v));
+            bucket.retain(|e| keep(&e.value));
+            len += bucket.len();
+            bytes += bucket.iter().map(|e| e.bytes).sum::<usize>();
             !bucket.is_empty()
         });
-        self.len = self.buckets.values().map(Vec::len).sum();
+        (self.len, self.bytes) = (len, bytes);
+        if self.buckets.capacity() > 4 * self.buckets.len().max(64) {
+            self.buckets.shrink_to_fit();
+        }
     }
 
     pub fn clear(&mut self) {
-        self.buckets.clear();
-        self.len = 0;
+        self.buckets = PrehashedMap::default();
+        (self.len, self.bytes) = (0, 0);
     }
 
-    /// Makes room for one more entry when the map holds `max`: first drops what
-    /// `stale` names, then, if still full, everything.
-    pub fn make_room(&mut self, max: usize, stale: impl Fn(&V) -> bool) {
-        if self.len >= max {
+    /// Makes room for one more entry of `incoming` bytes when the map would hold more
+    /// than `max` entries or `max_bytes`: first drops what `stale` names, then, if
+    /// still full, everything.
+    pub fn make_room(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+        incoming: usize,
+        stale: impl Fn(&V) -> bool,
+    ) {
+        let full = |m: &Self| m.len >= max || m.bytes + incoming > max_bytes;
+        if full(self) {
             self.retain(|v| !stale(v));
-            if self.len >= max {
+            if full(self) {
                 self.clear();
             }
         }
@@ -107,20 +156,20 @@ mod tests {
         let sig = "S".repeat(86);
         let a = format!("header.payloadA.{sig}");
         let b = format!("header.payloadB.{sig}");
-        m.insert(&a, 1);
+        m.insert(&a, 1, 0);
         assert_eq!(m.get(&a), Some(&1));
         // Same signature, other payload: same bucket, no match.
         assert_eq!(m.get(&b), None);
-        m.insert(&b, 2);
+        m.insert(&b, 2, 0);
         assert_eq!((m.get(&a), m.get(&b), m.len()), (Some(&1), Some(&2), 2));
-        m.insert(&a, 3);
+        m.insert(&a, 3, 0);
         assert_eq!((m.get(&a), m.len()), (Some(&3), 2));
         for p in ["C", "D", "E"] {
-            m.insert(&format!("header.payload{p}.{sig}"), 9);
+            m.insert(&format!("header.payload{p}.{sig}"), 9, 0);
         }
         assert_eq!(m.len(), MAX_BUCKET, "a bucket stays bounded");
         assert_eq!(m.get("short"), None);
-        m.insert("short", 4);
+        m.insert("short", 4, 0);
         assert_eq!(m.get("short"), Some(&4));
     }
 
@@ -128,12 +177,36 @@ mod tests {
     fn room_is_made_from_stale_entries_first() {
         let mut m = TokenMap::default();
         for i in 0..10 {
-            m.insert(&format!("t{i}"), i);
+            m.insert(&format!("t{i}"), i, 0);
         }
-        m.make_room(10, |v| *v < 5);
+        m.make_room(10, usize::MAX, 0, |v| *v < 5);
         assert_eq!(m.len(), 5);
         assert_eq!(m.get("t7"), Some(&7));
-        m.make_room(5, |_| false);
+        m.make_room(5, usize::MAX, 0, |_| false);
         assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
+    }
+
+    #[test]
+    fn bytes_are_counted_and_bounded() {
+        let mut m: TokenMap<u64> = TokenMap::default();
+        let max_bytes = 64 * 1024;
+        let token = |i: usize| format!("{i:0>8}.{}", "x".repeat(600 + i % 300));
+        for i in 0..10_000 {
+            let t = token(i);
+            let w = TokenMap::<u64>::weight(&t, 100);
+            m.make_room(usize::MAX, max_bytes, w, |v| *v % 2 == 0);
+            m.insert(&t, i as u64, 100);
+            assert!(m.bytes() <= max_bytes, "{} bytes after {i}", m.bytes());
+        }
+        let expected: usize = (0..10_000)
+            .map(token)
+            .filter(|t| m.get(t).is_some())
+            .map(|t| TokenMap::<u64>::weight(&t, 100))
+            .sum();
+        assert_eq!(m.bytes(), expected, "the count matches what is held");
+        assert!(!m.is_empty(), "room is made, not everything refused");
+        m.retain(|_| false);
+        assert_eq!((m.len(), m.bytes()), (0, 0));
     }
 }
