@@ -46,6 +46,8 @@ pub struct AppConfig {
     pub tune: fn(&mut AsConfig),
     /// How often tool-call counts are written to the audit record.
     pub audit_every: Duration,
+    /// Upstream MCP servers to protect (gateway mode); none serves the calculator.
+    pub upstreams: Vec<mcpgate_gateway::UpstreamConfig>,
 }
 
 impl AppConfig {
@@ -60,6 +62,7 @@ impl AppConfig {
             extra_resources: Vec::new(),
             tune: |_| {},
             audit_every: DEFAULT_AUDIT_EVERY,
+            upstreams: Vec::new(),
         }
     }
 
@@ -103,14 +106,26 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let resource = cfg.resource();
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
-    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, policy.all_scopes());
+    let gateway = !cfg.upstreams.is_empty();
+    let default_scopes = match gateway {
+        true => crate::gateway::all_scopes(cfg),
+        false => policy.all_scopes(),
+    };
+    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, default_scopes);
     as_cfg.extra_resources = cfg.extra_resources.clone();
+    for (_, url) in crate::gateway::resources(cfg)? {
+        let r = metadata::canonical_resource(&url);
+        if r != resource_str {
+            as_cfg.extra_resources.push(r);
+        }
+    }
     if let Some(ttl) = cfg.access_ttl_secs {
         as_cfg.access_ttl_secs = ttl;
     }
     (cfg.tune)(&mut as_cfg);
     let auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
     let first_run = seed(&store, clock.now()).await?;
+    crate::gateway::seed_scopes(&store, cfg).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 
     let validator = LocalJwt::new(
@@ -143,10 +158,13 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         &policy.all_scopes(),
         "mcpgate calculator",
     );
+    let protected = match gateway {
+        true => crate::gateway::router(cfg, &auth, clock.clone(), tally.clone(), cancel)?,
+        false => metadata::router(prm, &resource).merge(mcp_router(cfg, guard, cancel)),
+    };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(metadata::router(prm, &resource))
-        .merge(mcp_router(cfg, guard, cancel))
+        .merge(protected)
         .merge(mcpgate_server::routes::router(auth.clone()));
     Ok(App {
         router,

@@ -21,6 +21,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
     pub allowed_origins: Option<Vec<String>>,
+    /// `[[upstream]]` tables: MCP servers to protect, each at `/mcp/<name>`.
+    #[serde(default)]
+    pub upstream: Vec<mcpgate_gateway::UpstreamConfig>,
 }
 
 impl FileConfig {
