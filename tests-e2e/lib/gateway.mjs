@@ -25,7 +25,7 @@ export async function startUpstream(cmd, args, { env = {}, url }) {
   const deadline = Date.now() + 20000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${cmd} exited ${child.exitCode}: ${logs}`);
-    try { await fetch(url); break; } catch {}
+    try { await fetch(url, { headers: { 'x-e2e-probe': '1' } }); break; } catch {}
     if (Date.now() > deadline) throw new Error(`${cmd} did not start: ${logs}`);
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -57,6 +57,10 @@ pub struct UpstreamConfig {
     /// JSON-RPC response for stdio) before answering 504.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Seconds a freshly started stdio process has to answer its `initialize`
+    /// (interpreters take a while to start; calls after that get `timeout_secs`).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_secs: u64,
     /// Most stdio processes (MCP sessions) alive at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
@@ -66,6 +70,9 @@ pub struct UpstreamConfig {
 }
 
 fn default_timeout() -> u64 {
+    30
+}
+fn default_start_timeout() -> u64 {
     30
 }
 fn default_max_sessions() -> usize {
@@ -122,7 +129,7 @@ pub enum ConfigError {
     Undeclared { name: String, scope: String },
     #[error("two upstreams are named {0:?}")]
     Duplicate(String),
-    #[error("upstream {0:?}: timeout_secs, max_sessions and idle_secs must be positive")]
+    #[error("upstream {0:?}: timeouts, max_sessions and idle_secs must be positive")]
     Bounds(String),
 }
 
@@ -145,6 +152,7 @@ impl UpstreamConfig {
             identity: IdentityMode::None,
             audience: None,
             timeout_secs: default_timeout(),
+            start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
             idle_secs: default_idle(),
         }
@@ -171,7 +179,11 @@ impl UpstreamConfig {
             (None, Some(c)) if !c.trim().is_empty() => {}
             _ => return Err(ConfigError::Transport(n.clone())),
         }
-        if self.timeout_secs == 0 || self.max_sessions == 0 || self.idle_secs == 0 {
+        if self.timeout_secs == 0
+            || self.start_timeout_secs == 0
+            || self.max_sessions == 0
+            || self.idle_secs == 0
+        {
             return Err(ConfigError::Bounds(n.clone()));
         }
         for s in &self.scopes {
@@ -230,6 +242,10 @@ impl UpstreamConfig {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    pub fn start_timeout(&self) -> Duration {
+        Duration::from_secs(self.start_timeout_secs.max(self.timeout_secs))
     }
 }
 

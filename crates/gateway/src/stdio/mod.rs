@@ -293,13 +293,14 @@ fn one_line(body: Bytes) -> Bytes {
 }
 
 impl Session {
-    /// The live process, started (and the session's `initialize` replayed) if needed.
-    async fn process(&self, replay: bool) -> Result<Arc<Process>, GatewayError> {
+    /// The live process, started (and the session's `initialize` replayed) if needed;
+    /// `true` when it was started now.
+    async fn process(&self, replay: bool) -> Result<(Arc<Process>, bool), GatewayError> {
         let mut slot = self.proc.lock().await;
         if let Some(p) = slot.as_ref()
             && !p.dead.is_cancelled()
         {
-            return Ok(p.clone());
+            return Ok((p.clone(), false));
         }
         let routes = self.routes.clone();
         let on_exit_routes = self.routes.clone();
@@ -321,7 +322,7 @@ impl Session {
             self.replay_initialize(&proc).await?;
         }
         *slot = Some(proc.clone());
-        Ok(proc)
+        Ok((proc, true))
     }
 
     /// Brings a restarted process to where the session was: `initialize` (the
@@ -340,7 +341,7 @@ impl Session {
         proc.send(init.to_string().as_bytes())
             .await
             .map_err(|_| GatewayError::BadGateway)?;
-        let answered = tokio::time::timeout(self.cfg.timeout(), async {
+        let answered = tokio::time::timeout(self.cfg.start_timeout(), async {
             while let Some(m) = rx.recv().await {
                 if serde_json::from_slice::<Peek>(&m).is_ok_and(|p| p.method.is_none()) {
                     return true;
@@ -366,7 +367,7 @@ impl Session {
     async fn post(&self, up: &Upstream, body: Bytes, id: Option<Value>) -> Response {
         if id.is_none() {
             let proc = match self.process(true).await {
-                Ok(p) => p,
+                Ok((p, _)) => p,
                 Err(e) => return e.respond(None),
             };
             return match proc.send(&body).await {
@@ -387,7 +388,7 @@ impl Session {
         replay: bool,
     ) -> Response {
         let key = id.as_ref().map(Value::to_string).unwrap_or_default();
-        let proc = match self.process(replay).await {
+        let (proc, fresh) = match self.process(replay).await {
             Ok(p) => p,
             Err(e) => return e.respond(id.as_ref()),
         };
@@ -402,7 +403,12 @@ impl Session {
             return GatewayError::BadGateway.respond(id.as_ref());
         }
         let timeout = up.timeout();
-        let first = match tokio::time::timeout(timeout, rx.recv()).await {
+        // A process started for this request answers its `initialize` first.
+        let wait = match fresh && !replay {
+            true => self.cfg.start_timeout(),
+            false => timeout,
+        };
+        let first = match tokio::time::timeout(wait, rx.recv()).await {
             Ok(Some(m)) => m,
             Ok(None) => return GatewayError::BadGateway.respond(id.as_ref()),
             Err(_) => {
