@@ -22,7 +22,7 @@ export async function startUpstream(cmd, args, { env = {}, url }) {
   let logs = '';
   child.stdout.on('data', (d) => { logs += d; });
   child.stderr.on('data', (d) => { logs += d; });
-  const deadline = Date.now() + 20000;
+  const deadline = Date.now() + 60000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${cmd} exited ${child.exitCode}: ${logs}`);
     try { await fetch(url, { headers: { 'x-e2e-probe': '1' } }); break; } catch {}

@@ -32,7 +32,7 @@ name = "http"
 url = "${upstream.url}"
 hide_unauthorized_tools = true
 ${SCOPES}
-`);
+`, { args: ['--audit-interval', '1'] });
 });
 after(async () => { await server?.stop(); await upstream?.stop(); });
 
@@ -128,4 +128,32 @@ test('a session is bound to the person who opened it; tokens are not accepted ac
       assert.equal(echo.content[0].text, 'Echo: still mine');
     } finally { await client.close().catch(() => {}); }
   }
+});
+
+test('the audit counts tool calls per upstream, tool and outcome', async () => {
+  const deadline = Date.now() + 10000;
+  let rows = [];
+  for (;;) {
+    const r = await mcpgate(['audit', '--json', '--limit', '1000'], { dataDir: server.dataDir });
+    assert.equal(r.code, 0, r.stderr);
+    rows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'tool_calls');
+    if (rows.some((e) => e.detail.tool === 'http/get-sum' && !e.detail.allowed)) break;
+    if (Date.now() > deadline) assert.fail(`no per-upstream counts: ${JSON.stringify(rows)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const count = (tool, allowed) => rows.filter((e) => e.detail.tool === tool && e.detail.allowed === allowed).reduce((n, e) => n + e.detail.count, 0);
+  assert.ok(count('stdio/echo', true) >= 2, 'allowed echo calls of the stdio upstream');
+  assert.ok(count('http/echo', true) >= 2, 'allowed echo calls of the HTTP upstream');
+  assert.ok(count('stdio/get-sum', false) >= 1 && count('http/get-sum', false) >= 1, 'refusals, per upstream');
+});
+
+test('a configuration that uses an undeclared scope is refused at start', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgate-gw-bad-'));
+  writeFileSync(join(dir, 'bad.toml'), '[[upstream]]\nname = "x"\nurl = "http://127.0.0.1:9/mcp"\ntools = [{ name = "t", scope = "nope" }]\n');
+  const r = await mcpgate(['serve', '--config', join(dir, 'bad.toml'), '--listen', '127.0.0.1:0'], { dataDir: dir });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /scope "nope" is used but not declared/);
 });
