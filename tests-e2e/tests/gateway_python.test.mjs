@@ -150,3 +150,29 @@ test('a stdio upstream killed mid-call: an error within the timeout, and the nex
   assert.ok(lines.some((l) => l.includes('started stdio upstream')), 'the upstream\'s lifecycle is in our log');
   assert.ok(lines.some((l) => l.includes('gateway-python: serving over stdio')), 'the upstream\'s stderr is in our log, with its name');
 });
+
+test('a tool the policy does not name is denied, and a missing scope is a step-up, before the upstream sees either', async () => {
+  const url = `${server.base}/mcp/pyhttp`;
+  const token = (await obtainTokens(server, server.password, { resource: url, scope: 'py:math', approve: ['py:math'] })).access_token;
+  const init = await raw(url, token, { body: INIT });
+  const session = init.headers.get('mcp-session-id');
+  await init.text();
+  const marker = { 'x-e2e-run': 'deny' };
+  const denied = await raw(url, token, { body: { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'rm_everything', arguments: {} } }, session, headers: marker });
+  assert.equal(denied.status, 403);
+  assert.equal(denied.headers.get('www-authenticate'), null, 'no scope would help: no step-up challenge');
+  const body = await denied.json();
+  assert.equal(body.id, 5);
+  assert.equal(body.error.code, -32001);
+  const stepUp = await raw(url, token, { body: { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'seen_headers', arguments: {} } }, session, headers: marker });
+  assert.equal(stepUp.status, 403);
+  assert.match(stepUp.headers.get('www-authenticate'), /error="insufficient_scope", scope="py:debug"/);
+  // Ask with a token that may: the upstream never saw the refused calls.
+  const debug = (await obtainTokens(server, server.password, { resource: url })).access_token;
+  const i2 = await raw(url, debug, { body: INIT });
+  const s2 = i2.headers.get('mcp-session-id');
+  await i2.text();
+  const r = await raw(url, debug, { body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'seen_headers', arguments: {} } }, session: s2 });
+  const data = JSON.parse((await r.text()).split('\n').find((l) => l.startsWith('data: ')).slice(6));
+  assert.equal(data.result.structuredContent.result.filter((h) => h['x-e2e-run'] === 'deny').length, 0);
+});

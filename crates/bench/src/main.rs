@@ -399,7 +399,7 @@ async fn bench() -> anyhow::Result<()> {
     // The gateway: its own authorization server and data, the no-guard calculator as
     // its upstream.
     let gw_dir = data_dir.with_extension("gateway");
-    let mut gw_args = serve_args(p_gw, &gw_dir, &[]);
+    let mut gw_args = self::serve_args(p_gw, &gw_dir, &[]);
     gw_args.extend(["--upstream".to_owned(), format!("{}/mcp", rs(p_nog))]);
     let (gw, gw_password) = start_first_run(&bin, &gw_args, p_gw, core).await?;
     let mut gw_session = flow::Session::new(&rs(p_gw));

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::Response;
+use futures_util::StreamExt;
 use http::{HeaderValue, Method, StatusCode};
+use http_body_util::BodyDataStream;
 use mcpgate_mcp::Principal;
 use mcpgate_mcp::guard::Envelope;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::errors::GatewayError;
@@ -19,14 +22,18 @@ pub struct HttpUpstream {
     client: reqwest::Client,
     url: Url,
     sessions: crate::sessions::SessionBook,
+    /// Cancelled on shutdown: open response streams end, so shutdown never waits on
+    /// an upstream's long-lived SSE stream.
+    cancel: CancellationToken,
 }
 
 impl HttpUpstream {
-    pub fn new(client: reqwest::Client, url: Url) -> Self {
+    pub fn new(client: reqwest::Client, url: Url, cancel: CancellationToken) -> Self {
         Self {
             client,
             url,
             sessions: Default::default(),
+            cancel,
         }
     }
 }
@@ -114,7 +121,8 @@ pub async fn forward(
         );
         return Response::from_parts(rparts, Body::from(filtered));
     }
-    Response::from_parts(rparts, Body::new(rbody))
+    let stream = BodyDataStream::new(rbody).take_until(h.cancel.clone().cancelled_owned());
+    Response::from_parts(rparts, Body::from_stream(stream))
 }
 
 fn is_sse(h: &http::HeaderMap) -> bool {

@@ -74,7 +74,7 @@ impl Upstream {
     ) -> Arc<Self> {
         let policy = cfg.policy();
         let transport = match cfg.http_url() {
-            Some(url) => Transport::Http(forward::HttpUpstream::new(client, url)),
+            Some(url) => Transport::Http(forward::HttpUpstream::new(client, url, cancel)),
             None => Transport::Stdio(stdio::StdioPool::new(&cfg, cancel)),
         };
         Arc::new(Self {
