@@ -17,7 +17,7 @@ export async function register(base, redirectUri, extra = {}, headers = {}) {
 }
 
 /** Runs the flow for the admin; returns the token response. */
-export async function obtainTokens(server, password, { scope, approve, resource = server.mcpUrl, via = {} } = {}) {
+export async function obtainTokens(server, password, { scope, approve, resource = server.mcpUrl, via = {}, username = 'admin' } = {}) {
   const on = (step) => (via[step] ? { 'x-mcpgate-backend': via[step] } : {});
   const redirectUri = 'http://127.0.0.1:1/callback'; // never contacted: the code is read from the redirect
   const { client_id } = await register(server.base, redirectUri, {}, on('register'));
@@ -28,7 +28,7 @@ export async function obtainTokens(server, password, { scope, approve, resource 
     code_challenge_method: 'S256', resource, state: 's', ...(scope ? { scope } : {}) }).toString();
   const browser = new Browser(on('browser'));
   browser.finish = async (x) => x; // do not deliver the redirect
-  const cb = new URL(await browser.authorize(u.toString(), { username: 'admin', password, approve }));
+  const cb = new URL(await browser.authorize(u.toString(), { username, password, approve }));
   const code = cb.searchParams.get('code');
   if (!code) throw new Error(`no code: ${cb}`);
   const r = await fetch(`${server.base}/token`, {

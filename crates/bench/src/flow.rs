@@ -158,7 +158,8 @@ impl Session {
                 ("request", request.as_str()),
                 ("decision", "approve"),
             ];
-            for s in ["op:add", "op:sub", "op:mult", "op:div"] {
+            // The calculator's scopes, and the one a flag-declared gateway upstream needs.
+            for s in ["op:add", "op:sub", "op:mult", "op:div", "mcp:tools"] {
                 form.push(("scope_choice", s));
             }
             let r = self.post("/consent", &form).await?;

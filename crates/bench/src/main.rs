@@ -7,7 +7,9 @@
 //! - floor: a minimal axum endpoint answering `POST /mcp` with a fixed tools/call result;
 //! - no-guard: the calculator over rmcp, no authentication (`mcpgate mcp --insecure-no-auth`);
 //! - jwt: `mcpgate serve`, in-process JWT validation;
-//! - introspection (cached / uncached): `mcpgate mcp` against a separate `mcpgate serve`.
+//! - introspection (cached / uncached): `mcpgate mcp` against a separate `mcpgate serve`;
+//! - gateway: `mcpgate serve --upstream` (JWT guard) in front of the no-guard calculator:
+//!   its `/no-guard` ratio is the gateway's throughput over the upstream's direct one.
 //!
 //! Then the authorization server's endpoints, startup time and memory.
 //!
@@ -353,7 +355,8 @@ async fn bench() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&data_dir);
 
     // --- servers -------------------------------------------------------------------
-    let (p_as, p_nog, p_ic, p_iu, p_floor) = (
+    let (p_as, p_nog, p_ic, p_iu, p_floor, p_gw) = (
+        free_port(),
         free_port(),
         free_port(),
         free_port(),
@@ -405,6 +408,15 @@ async fn bench() -> anyhow::Result<()> {
     for p in [p_ic, p_iu, p_floor] {
         wait_healthy(([127, 0, 0, 1], p).into()).await?;
     }
+    // The gateway: its own authorization server and data, the no-guard calculator as
+    // its upstream.
+    let gw_dir = data_dir.with_extension("gateway");
+    let mut gw_args = self::serve_args(p_gw, &gw_dir, &[]);
+    gw_args.extend(["--upstream".to_owned(), format!("{}/mcp", rs(p_nog))]);
+    let (gw, gw_password) = start_first_run(&bin, &gw_args, p_gw, core).await?;
+    let mut gw_session = flow::Session::new(&rs(p_gw));
+    gw_session.login("admin", &gw_password).await?;
+    let tok_gw = gw_session.tokens(&format!("{}/mcp", rs(p_gw))).await?;
     // restart-to-first-call for serve with existing data (keys persisted, token still valid)
     drop(as_srv);
     let t0 = Instant::now();
@@ -448,8 +460,13 @@ async fn bench() -> anyhow::Result<()> {
             target: Arc::new(calc_target(addr(p_iu), tok_iu["access_token"].as_str())),
             servers: vec![iu.pid(), as_srv.pid()],
         },
+        Cell {
+            name: "gateway (JWT) -> no-guard calc",
+            target: Arc::new(calc_target(addr(p_gw), tok_gw["access_token"].as_str())),
+            servers: vec![gw.pid(), nog.pid()],
+        },
     ];
-    let servers = [&fl, &nog, &as_srv, &ic, &iu];
+    let servers = [&fl, &nog, &as_srv, &ic, &iu, &gw];
     let cpu_of = |pids: &[u32]| -> f64 {
         servers
             .iter()
@@ -549,7 +566,7 @@ async fn bench() -> anyhow::Result<()> {
     for (n, mb) in &idle {
         println!("idle RSS {n}: {mb:.1} MB");
     }
-    for s in [&as_srv, &nog, &ic] {
+    for s in [&as_srv, &nog, &ic, &gw] {
         let (now, peak) = s.rss_mb();
         println!(
             "RSS after the runs, {}: {now:.1} MB (peak {peak:.1} MB)",
@@ -567,6 +584,7 @@ async fn bench() -> anyhow::Result<()> {
     )
     .await?;
     let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_dir_all(&gw_dir);
     Ok(())
 }
 

@@ -53,6 +53,8 @@ pub struct AppConfig {
     pub identity_providers: Vec<mcpgate_server::idp::IdpSettings>,
     /// Offer the username and password form.
     pub password_login: bool,
+    /// Upstream MCP servers to protect (gateway mode); none serves the calculator.
+    pub upstreams: Vec<mcpgate_gateway::UpstreamConfig>,
 }
 
 impl AppConfig {
@@ -69,6 +71,7 @@ impl AppConfig {
             audit_every: DEFAULT_AUDIT_EVERY,
             identity_providers: Vec::new(),
             password_login: true,
+            upstreams: Vec::new(),
         }
     }
 
@@ -117,8 +120,19 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let resource = cfg.resource();
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
-    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, policy.all_scopes());
+    let gateway = !cfg.upstreams.is_empty();
+    let default_scopes = match gateway {
+        true => crate::gateway::all_scopes(cfg),
+        false => policy.all_scopes(),
+    };
+    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, default_scopes);
     as_cfg.extra_resources = cfg.extra_resources.clone();
+    for (_, url) in crate::gateway::resources(cfg)? {
+        let r = metadata::canonical_resource(&url);
+        if r != resource_str {
+            as_cfg.extra_resources.push(r);
+        }
+    }
     if let Some(ttl) = cfg.access_ttl_secs {
         as_cfg.access_ttl_secs = ttl;
     }
@@ -129,6 +143,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         cfg.identity_providers.clone(),
     ));
     let first_run = seed(&store, clock.now()).await?;
+    crate::gateway::seed_scopes(&store, cfg).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 
     let validator: Arc<dyn TokenValidator> = Arc::new(LocalJwt::new(
@@ -173,24 +188,37 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         &policy.all_scopes(),
         "mcpgate calculator",
     );
+    let (protected_at_root, protected) = match gateway {
+        // Gateway routes carry their full paths (under the base path already).
+        true => (
+            crate::gateway::router(cfg, &auth, clock.clone(), tally.clone(), cancel)?,
+            Router::new(),
+        ),
+        false => (
+            metadata::router(prm, &resource),
+            mcp_router(cfg, guard, cancel),
+        ),
+    };
     let mut directory = mcpgate_server::not_found::Directory::of_auth_server(&auth.cfg);
-    directory.add("MCP endpoint", resource_str.clone());
-    directory.add(
-        "protected resource metadata",
-        metadata::metadata_url(&resource),
-    );
-    for r in &cfg.extra_resources {
+    if !gateway {
+        directory.add("MCP endpoint", resource_str.clone());
+        directory.add(
+            "protected resource metadata",
+            metadata::metadata_url(&resource),
+        );
+    }
+    for r in &auth.cfg.extra_resources {
         directory.add("also issues tokens for", r.clone());
     }
     let served = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(mcp_router(cfg, guard, cancel))
+        .merge(protected)
         .merge(mcpgate_server::mount::rebasing(
             &cfg.base_path(),
             mcpgate_server::routes::router(auth.clone()),
         ));
     let router = root_router(&cfg.base_path(), served)
-        .merge(metadata::router(prm, &resource))
+        .merge(protected_at_root)
         .merge(mcpgate_server::routes::discovery(auth.clone()))
         .fallback(directory.handler());
     Ok(App {

@@ -25,6 +25,9 @@ pub struct FileConfig {
     pub password_login: Option<bool>,
     /// Identity providers of the sign-in page (`[[idp]]` tables).
     pub idp: Option<Vec<IdpFileEntry>>,
+    /// `[[upstream]]` tables: MCP servers to protect, each at `/mcp/<name>`.
+    #[serde(default)]
+    pub upstream: Vec<mcpgate_gateway::UpstreamConfig>,
 }
 
 /// An identity provider in the configuration file. The client secret is named, not

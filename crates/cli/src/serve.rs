@@ -19,6 +19,12 @@ pub struct ServeArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "MCPGATE_ACCESS_TOKEN_TTL", value_parser = clap::value_parser!(i64).range(1..=86400))]
     access_token_ttl: Option<i64>,
+    /// Protect this Streamable HTTP MCP server: `/mcp` forwards to it (gateway mode).
+    #[arg(long, env = "MCPGATE_UPSTREAM", conflicts_with = "upstream_command")]
+    upstream: Option<String>,
+    /// Protect this stdio MCP server: one process per MCP session (run by `sh -c`).
+    #[arg(long, env = "MCPGATE_UPSTREAM_COMMAND")]
+    upstream_command: Option<String>,
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
@@ -35,6 +41,15 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
             .ok_or_else(|| anyhow::anyhow!("--resource {r:?} is not an http(s) URL"))?;
         cfg.extra_resources.push(c);
     }
+    if args.upstream.is_some() || args.upstream_command.is_some() {
+        cfg.upstreams
+            .push(mcpgate_gateway::UpstreamConfig::from_flag(
+                mcpgate::gateway::FLAG_UPSTREAM,
+                args.upstream.clone(),
+                args.upstream_command.clone(),
+            ));
+    }
+    cfg.upstreams.extend(file.upstream.iter().cloned());
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -47,7 +62,17 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         db.describe(),
         app.auth.store.backend()
     );
-    println!("  MCP endpoint:          {resource}");
+    if cfg.upstreams.is_empty() {
+        println!("  MCP endpoint:          {resource}");
+    }
+    for (u, url) in mcpgate::gateway::resources(&cfg)? {
+        let to = u
+            .url
+            .as_deref()
+            .or(u.command.as_deref())
+            .unwrap_or_default();
+        println!("  MCP endpoint:          {url}  (gateway to {to})");
+    }
     println!("  authorization server:  {base}");
     println!("  metadata (RFC 8414):   {}", app.auth.cfg.metadata_url());
     println!("  connected apps:        {base}/apps");
@@ -67,7 +92,15 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     println!(
         "  Connect a client: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\","
     );
-    println!("  URL {resource}; sign in when the browser opens and allow the calculator scopes.");
+    if cfg.upstreams.is_empty() {
+        println!(
+            "  URL {resource}; sign in when the browser opens and allow the calculator scopes."
+        );
+    } else {
+        println!(
+            "  URL: an MCP endpoint above; sign in when the browser opens and allow its scopes."
+        );
+    }
 
     let signal = shutdown.clone();
     tokio::spawn(async move {

@@ -140,7 +140,7 @@ pub fn cors(config: &EndpointConfig) -> tower_http::cors::CorsLayer {
 }
 
 /// `pattern` is an origin, or an origin whose port is `*`.
-fn origin_matches(pattern: &str, origin: &str) -> bool {
+pub fn origin_matches(pattern: &str, origin: &str) -> bool {
     match pattern.strip_suffix(":*") {
         Some(prefix) => origin.strip_prefix(prefix).is_some_and(|rest| {
             rest.is_empty()

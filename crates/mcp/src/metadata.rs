@@ -68,6 +68,24 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     doc: ResourceMetadata,
     resource: &Url,
 ) -> Router<S> {
+    routes(doc, resource, true)
+}
+
+/// Routes serving the document at its path-suffixed location only: for deployments
+/// with several protected resources on one origin, where the root location cannot
+/// name them all (RFC 9728 §3.1).
+pub fn suffixed_router<S: Clone + Send + Sync + 'static>(
+    doc: ResourceMetadata,
+    resource: &Url,
+) -> Router<S> {
+    routes(doc, resource, false)
+}
+
+fn routes<S: Clone + Send + Sync + 'static>(
+    doc: ResourceMetadata,
+    resource: &Url,
+    root: bool,
+) -> Router<S> {
     let suffixed = format!(
         "/.well-known/oauth-protected-resource{}",
         resource.path().trim_end_matches('/')
@@ -87,10 +105,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(
                 .into_response()
         }
     };
-    let mut r = Router::new().route(
-        "/.well-known/oauth-protected-resource",
-        get(handler.clone()),
-    );
+    let mut r = Router::new();
+    if root {
+        r = r.route(
+            "/.well-known/oauth-protected-resource",
+            get(handler.clone()),
+        );
+    }
     if suffixed != "/.well-known/oauth-protected-resource" {
         r = r.route(&suffixed, get(handler));
     }

@@ -92,6 +92,20 @@ impl Challenger {
     }
 }
 
+/// A `tools/call` the policy forbids whatever the scopes: 403 with a JSON-RPC error and
+/// no `insufficient_scope` challenge, since no step-up would help (RFC 6750 §3.1
+/// reserves that error for scopes the client could obtain).
+pub fn tool_forbidden(id: Option<&serde_json::Value>) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32001,
+        "message": "Forbidden: the policy of this server allows no call of this tool"}});
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

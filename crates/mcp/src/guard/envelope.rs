@@ -13,6 +13,9 @@ use serde_json::{Map, Value, json};
 /// extensions, so that the endpoint reads the body once, not twice.
 #[derive(Debug, Clone)]
 pub struct Envelope {
+    /// The JSON-RPC `id` (absent for notifications and for responses without one),
+    /// for error answers made before the request reaches the server.
+    pub id: Option<Value>,
     pub method: Option<String>,
     pub tool: Option<String>,
     pub arguments: Option<Map<String, Value>>,
@@ -81,6 +84,7 @@ impl Envelope {
         if let Ok(call) = serde_json::from_slice::<StrictCall>(body) {
             let StrictToolsCall::ToolsCall = call.method;
             return Ok(Self {
+                id: Some(call.id.clone().into_json_value()),
                 method: Some("tools/call".to_owned()),
                 tool: Some(call.params.name),
                 arguments: call.params.arguments,
@@ -97,6 +101,7 @@ impl Envelope {
             _ => return Err(EnvelopeError::NotAnObject),
         };
         let method = obj.get("method").and_then(Value::as_str).map(str::to_owned);
+        let id = obj.remove("id");
         let (tool, arguments) = match obj.remove("params") {
             Some(Value::Object(mut p)) => (
                 p.get("name").and_then(Value::as_str).map(str::to_owned),
@@ -108,6 +113,7 @@ impl Envelope {
             _ => (None, None),
         };
         Ok(Self {
+            id,
             method,
             tool,
             arguments,

@@ -8,6 +8,7 @@
 //! demands *before* the tool runs, and (5) hands the [`Principal`] to the handler.
 
 pub mod challenge;
+pub use challenge::tool_forbidden;
 pub mod envelope;
 
 use std::sync::Arc;
@@ -167,7 +168,7 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
     ) {
         let decision = g.policy.decide(tool, envelope.arguments.as_ref());
         let need = decision.needs;
-        let allowed = p.scopes.is_superset(need);
+        let allowed = !decision.denied && p.scopes.is_superset(need);
         if let Some(sink) = &g.audit {
             sink.tool_call(&ToolCallEvent {
                 caller: p,
@@ -176,6 +177,10 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
                 allowed,
                 needed: need,
             });
+        }
+        if decision.denied {
+            tracing::info!(target: "mcpgate::audit", event = "tool_call_denied", tool, subject = %p.subject, client_id = %p.client_id, "the policy allows no call of this tool");
+            return challenge::tool_forbidden(envelope.id.as_ref());
         }
         if !allowed {
             tracing::info!(target: "mcpgate::audit", event = "tool_call_denied", tool, subject = %p.subject, client_id = %p.client_id, need = %need);

@@ -1,0 +1,133 @@
+//! Gateway mode of `serve`: each configured upstream MCP server becomes a protected
+//! resource of its own — its path, its RFC 9728 metadata, its scopes and audience, its
+//! guard — forwarded to by `mcpgate-gateway`.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use axum::Router;
+use mcpgate_core::ScopeSet;
+use mcpgate_core::clock::Clock;
+use mcpgate_core::jwt::Expectations;
+use mcpgate_gateway::{Identity, JwtSigner, Upstream, UpstreamAudit, UpstreamConfig};
+use mcpgate_mcp::validator::local::LocalJwt;
+use mcpgate_mcp::{EndpointConfig, Guard, ResourceMetadata, ToolCallTally, metadata};
+use mcpgate_server::AuthServer;
+use mcpgate_store::Store;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::app::AppConfig;
+
+/// The name of an upstream given by `--upstream` / `--upstream-command`: it is served
+/// at the MCP endpoint itself (`/mcp`).
+pub const FLAG_UPSTREAM: &str = "default";
+
+/// Each upstream with the canonical URL of its endpoint: `/mcp` for the one given by
+/// flags, `/mcp/<name>` for those of the configuration file.
+pub fn resources(cfg: &AppConfig) -> anyhow::Result<Vec<(UpstreamConfig, Url)>> {
+    mcpgate_gateway::config::validate_all(&cfg.upstreams)?;
+    let base = cfg.resource();
+    let mut out = Vec::new();
+    for u in &cfg.upstreams {
+        let mut url = base.clone();
+        if u.name != FLAG_UPSTREAM {
+            url.set_path(&format!("{}/{}", base.path().trim_end_matches('/'), u.name));
+        }
+        let audience = u.audience();
+        if audience == metadata::canonical_resource(&url)
+            || audience == metadata::canonical_resource(&base)
+        {
+            bail!(
+                "upstream {:?}: its identity audience must not be a resource of this server",
+                u.name
+            );
+        }
+        out.push((u.clone(), url));
+    }
+    Ok(out)
+}
+
+/// Every scope the upstreams declare: the authorization server's default scopes.
+pub fn all_scopes(cfg: &AppConfig) -> ScopeSet {
+    ScopeSet::from_tokens(
+        cfg.upstreams
+            .iter()
+            .flat_map(|u| u.scopes.iter().map(|s| s.name.as_str())),
+    )
+}
+
+/// Seeds the upstreams' scopes with their descriptions, for the consent page. The
+/// configuration is the source of truth: descriptions are refreshed on every start.
+pub async fn seed_scopes(store: &Store, cfg: &AppConfig) -> anyhow::Result<()> {
+    for u in &cfg.upstreams {
+        for s in &u.scopes {
+            store.upsert_scope(&s.name, &s.description).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The routes of every upstream: endpoint (guarded) and metadata document.
+pub fn router(
+    cfg: &AppConfig,
+    auth: &AuthServer,
+    clock: Arc<dyn Clock>,
+    tally: Arc<ToolCallTally>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Router> {
+    let client = mcpgate_gateway::http_client();
+    let mut router = Router::new();
+    let several = cfg.upstreams.len() > 1;
+    for (u, resource) in resources(cfg)? {
+        let resource_str = metadata::canonical_resource(&resource);
+        let policy = u.policy();
+        let validator = LocalJwt::new(
+            auth.keys.clone(),
+            auth.revoked.clone(),
+            Expectations::new(cfg.issuer(), resource_str),
+            clock.clone(),
+        );
+        let guard = Guard::new(
+            Arc::new(validator),
+            policy.clone(),
+            metadata::metadata_url(&resource),
+            cfg.max_body_bytes,
+        )
+        .with_audit(Arc::new(UpstreamAudit {
+            name: u.name.clone(),
+            sink: tally.clone(),
+        }));
+        let mut endpoint = EndpointConfig::new(resource.clone());
+        endpoint.extra_origins = cfg.extra_origins.clone();
+        endpoint.max_body_bytes = cfg.max_body_bytes;
+        endpoint.cancel = cancel.clone();
+        let identity = Identity {
+            mode: u.identity,
+            audience: u.audience(),
+            signer: Some(JwtSigner {
+                keys: auth.keys.clone(),
+                issuer: cfg.issuer().to_owned(),
+                clock: clock.clone(),
+            }),
+        };
+        let doc = ResourceMetadata::new(
+            &resource,
+            cfg.issuer(),
+            &policy.all_scopes(),
+            &format!("mcpgate gateway: {}", u.name),
+        );
+        let prm = if several {
+            metadata::suffixed_router(doc, &resource)
+        } else {
+            metadata::router(doc, &resource)
+        };
+        let path = resource.path().to_owned();
+        tracing::info!(upstream = u.name, %resource, "protecting upstream MCP server");
+        let up = Upstream::new(u, &endpoint, identity, client.clone(), cancel.clone());
+        router = router
+            .merge(prm)
+            .merge(mcpgate_gateway::router(up, &path, &guard, &endpoint));
+    }
+    Ok(router)
+}

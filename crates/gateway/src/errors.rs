@@ -1,0 +1,89 @@
+//! The gateway's own answers: JSON-RPC error objects with the HTTP status that says
+//! what went wrong (MCP transport: errors before a response stream are plain JSON).
+
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use serde_json::{Value, json};
+
+/// Why the gateway answered instead of the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    /// The upstream could not be reached, failed, or answered garbage: 502.
+    BadGateway,
+    /// The upstream did not answer within the configured timeout: 504.
+    Timeout,
+    /// The `Mcp-Session-Id` is not one this gateway knows (or it ended): 404, which
+    /// tells the client to start a new session (MCP transport, "Session Management").
+    UnknownSession,
+    /// The session belongs to another person: 403. Sessions are bound to the subject
+    /// that opened them (MCP security best practices, "Session Hijacking").
+    ForeignSession,
+    /// A stdio upstream needs a session: the first request must be `initialize`: 400.
+    SessionRequired,
+    /// Every stdio process slot is in use: 503.
+    Busy,
+    /// `Host` or `Origin` is not this deployment's (DNS rebinding protection): 403.
+    ForeignOrigin,
+    /// A method this transport does not offer: 405.
+    Method,
+}
+
+impl GatewayError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::UnknownSession => StatusCode::NOT_FOUND,
+            Self::ForeignSession | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::SessionRequired => StatusCode::BAD_REQUEST,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Method => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// The JSON-RPC error code and message.
+    pub fn code_and_message(self) -> (i64, &'static str) {
+        match self {
+            Self::BadGateway => (
+                -32603,
+                "Bad gateway: the upstream MCP server failed or could not be reached",
+            ),
+            Self::Timeout => (
+                -32603,
+                "Gateway timeout: the upstream MCP server did not answer in time",
+            ),
+            Self::UnknownSession => (-32001, "Session not found"),
+            Self::ForeignSession => (
+                -32600,
+                "Invalid Request: this session belongs to another user",
+            ),
+            Self::SessionRequired => (
+                -32600,
+                "Invalid Request: this server needs a session; send initialize first",
+            ),
+            Self::Busy => (-32603, "Too many sessions: try again later"),
+            Self::ForeignOrigin => (-32600, "Forbidden: Host or Origin is not allowed"),
+            Self::Method => (-32600, "Method not allowed"),
+        }
+    }
+
+    /// The JSON-RPC error object for request `id`.
+    pub fn body(self, id: Option<&Value>) -> Value {
+        let (code, message) = self.code_and_message();
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+    }
+
+    pub fn respond(self, id: Option<&Value>) -> Response {
+        let mut r = (
+            self.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body(id).to_string(),
+        )
+            .into_response();
+        if self == Self::Busy {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        }
+        r
+    }
+}

@@ -1,0 +1,173 @@
+//! mcpgate-gateway: the whole of mcpgate in front of any MCP server, unchanged.
+//!
+//! Each upstream is its own protected resource (`/mcp/<name>`, or `/mcp` alone): the
+//! guard of `mcpgate-mcp` authenticates the request and applies the upstream's tool
+//! policy *before* anything reaches the upstream; this crate then carries the request
+//! over, transparently for everything but credentials.
+//!
+//! Layout:
+//! - [`config`]: an upstream's declaration and the scope policy it makes.
+//! - [`forward`]: Streamable HTTP upstreams: one pooled client, streamed bodies.
+//! - [`stdio`]: stdio upstreams: a process per MCP session, bridged to Streamable HTTP.
+//! - [`sessions`]: upstream sessions bound to the person who opened them.
+//! - [`headers`]: what crosses the gateway (never the client's token).
+//! - [`identity`]: what the upstream learns of the caller.
+//! - [`filter`]: `tools/list` narrowed to what the token may call.
+//! - [`errors`]: the gateway's own JSON-RPC error answers (502, 504, …).
+
+pub mod config;
+pub mod errors;
+pub mod filter;
+pub mod forward;
+pub mod headers;
+pub mod identity;
+pub mod sessions;
+pub mod stdio;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    response::Response,
+    routing::any,
+};
+use http::HeaderMap;
+use mcpgate_mcp::audit::{AuditSink, ToolCallEvent};
+use mcpgate_mcp::guard::Envelope;
+use mcpgate_mcp::{EndpointConfig, Guard, Principal, ToolScopePolicy};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{IdentityMode, UpstreamConfig};
+use errors::GatewayError;
+pub use identity::{Identity, JwtSigner};
+
+/// `Mcp-Session-Id` (MCP transport, "Session Management").
+pub const SESSION_HEADER: &str = "mcp-session-id";
+
+/// One upstream, ready to serve.
+pub struct Upstream {
+    pub cfg: UpstreamConfig,
+    pub policy: ToolScopePolicy,
+    pub identity: Identity,
+    transport: Transport,
+    hosts: Vec<String>,
+    origins: Vec<String>,
+    max_body_bytes: usize,
+}
+
+enum Transport {
+    Http(forward::HttpUpstream),
+    Stdio(stdio::StdioPool),
+}
+
+impl Upstream {
+    /// Builds the runtime of `cfg` (validated) for the endpoint `endpoint` describes.
+    /// `client` is shared by every HTTP upstream (one connection pool).
+    pub fn new(
+        cfg: UpstreamConfig,
+        endpoint: &EndpointConfig,
+        identity: Identity,
+        client: reqwest::Client,
+        cancel: CancellationToken,
+    ) -> Arc<Self> {
+        let policy = cfg.policy();
+        let transport = match cfg.http_url() {
+            Some(url) => Transport::Http(forward::HttpUpstream::new(client, url, cancel)),
+            None => Transport::Stdio(stdio::StdioPool::new(&cfg, cancel)),
+        };
+        Arc::new(Self {
+            policy,
+            identity,
+            transport,
+            hosts: endpoint.allowed_hosts(),
+            origins: endpoint.allowed_origins(),
+            max_body_bytes: endpoint.max_body_bytes,
+            cfg,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.cfg.timeout()
+    }
+
+    /// DNS-rebinding protection (MCP transport, "Security Warning"): `Host` must be
+    /// this deployment's and `Origin`, when present, an allowed one.
+    fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .ok_or(GatewayError::ForeignOrigin)?;
+        if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Err(GatewayError::ForeignOrigin);
+        }
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            let o = origin.to_str().map_err(|_| GatewayError::ForeignOrigin)?;
+            if !self
+                .origins
+                .iter()
+                .any(|a| mcpgate_mcp::endpoint::origin_matches(a, o))
+            {
+                return Err(GatewayError::ForeignOrigin);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The routes of one upstream at `path`, behind `guard` and CORS.
+pub fn router(up: Arc<Upstream>, path: &str, guard: &Guard, endpoint: &EndpointConfig) -> Router {
+    let r = Router::new().route(path, any(handle)).with_state(up);
+    guard
+        .protect(r)
+        .layer(mcpgate_mcp::endpoint::cors(endpoint))
+}
+
+async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
+    let id = req
+        .extensions()
+        .get::<Envelope>()
+        .and_then(|e| e.id.clone());
+    if let Err(e) = up.check_host_and_origin(req.headers()) {
+        return e.respond(id.as_ref());
+    }
+    let Some(principal) = req.extensions().get::<Arc<Principal>>().cloned() else {
+        // The guard always authenticates; without it nothing is forwarded.
+        return GatewayError::ForeignSession.respond(id.as_ref());
+    };
+    match &up.transport {
+        Transport::Http(h) => forward::forward(&up, h, principal, req).await,
+        Transport::Stdio(pool) => pool.handle(&up, principal, req).await,
+    }
+}
+
+/// Counts tool calls per upstream: the tool is recorded as `<upstream>/<tool>`.
+pub struct UpstreamAudit {
+    pub name: String,
+    pub sink: Arc<dyn AuditSink>,
+}
+
+impl AuditSink for UpstreamAudit {
+    fn tool_call(&self, e: &ToolCallEvent<'_>) {
+        let tool = format!("{}/{}", self.name, e.tool);
+        self.sink.tool_call(&ToolCallEvent { tool: &tool, ..*e });
+    }
+}
+
+/// The HTTP client every HTTP upstream shares: pooled keep-alive connections, no
+/// redirects followed (a redirect could carry identity elsewhere), no proxy from the
+/// environment (upstreams are usually on loopback).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .expect("the HTTP client builds")
+}

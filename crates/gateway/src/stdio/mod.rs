@@ -1,0 +1,544 @@
+//! stdio upstreams, bridged to Streamable HTTP. A stdio server serves one client, so
+//! each MCP session gets its own process, started by `initialize` and bound to the
+//! person who sent it. A request is written to the process's stdin; its answer, and
+//! whatever the server sends meanwhile (progress, logging, sampling, elicitation and
+//! roots requests), come back as an SSE stream on that POST; server messages sent
+//! while no request is open go to the session's GET stream (or wait, bounded, for it).
+//! A process that dies fails its open requests at once; the session's next request
+//! starts a new process and replays the session's `initialize` to it.
+
+pub mod process;
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use mcpgate_core::secret::Secret;
+use mcpgate_mcp::Principal;
+use mcpgate_mcp::guard::Envelope;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::UpstreamConfig;
+use crate::errors::GatewayError;
+use crate::{SESSION_HEADER, Upstream};
+use process::Process;
+
+/// Server messages kept for a GET stream not yet open.
+const BACKLOG: usize = 256;
+/// Messages buffered per open stream before the server is slowed down.
+const STREAM_BUFFER: usize = 64;
+
+pub struct StdioPool {
+    cfg: Arc<UpstreamConfig>,
+    sessions: Arc<Sessions>,
+}
+
+type Sessions = Mutex<HashMap<String, Arc<Session>>>;
+
+/// One MCP session: its owner, its process (replaced after a crash) and the streams
+/// its messages go to.
+struct Session {
+    owner: String,
+    cfg: Arc<UpstreamConfig>,
+    /// The client's `initialize` request, replayed to a restarted process.
+    init: Bytes,
+    proc: tokio::sync::Mutex<Option<Arc<Process>>>,
+    routes: Arc<Mutex<Routes>>,
+    last_used: Mutex<Instant>,
+}
+
+#[derive(Default)]
+struct Routes {
+    /// Open requests: the JSON text of the id, and the stream of that POST.
+    pending: Vec<(String, mpsc::Sender<Bytes>)>,
+    get: Option<mpsc::Sender<Bytes>>,
+    backlog: VecDeque<Bytes>,
+}
+
+/// What the gateway reads of a line from the server.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+}
+
+/// The id's JSON text in one normal form, so that `1` and `1` and `"a"` and `"a"` match
+/// however each side spaced or escaped them.
+fn id_key(raw: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(raw).ok()?;
+    (!v.is_null()).then(|| v.to_string())
+}
+
+impl Routes {
+    /// Sends a server message on its way: a response to the POST that asked; any other
+    /// message to the newest open POST (it is most likely about that request), else the
+    /// GET stream, else the backlog.
+    fn route(&mut self, line: Bytes) {
+        let Ok(peek) = serde_json::from_slice::<Peek>(&line) else {
+            tracing::warn!("a stdio upstream wrote a line that is not JSON-RPC; dropped");
+            return;
+        };
+        if peek.method.is_none() {
+            let Some(key) = peek.id.and_then(|r| id_key(r.get())) else {
+                return;
+            };
+            if let Some(i) = self.pending.iter().position(|(k, _)| *k == key) {
+                let (_, tx) = self.pending.remove(i);
+                let _ = tx.try_send(line);
+            }
+            return;
+        }
+        self.pending.retain(|(_, tx)| !tx.is_closed());
+        if let Some((_, tx)) = self.pending.last() {
+            let _ = tx.try_send(line);
+            return;
+        }
+        if let Some(tx) = &self.get {
+            if tx.try_send(line.clone()).is_ok() {
+                return;
+            }
+            self.get = None;
+        }
+        if self.backlog.len() == BACKLOG {
+            self.backlog.pop_front();
+        }
+        self.backlog.push_back(line);
+    }
+
+    /// The process died: every open request gets a JSON-RPC error now, not a hang.
+    fn fail_all(&mut self) {
+        for (key, tx) in self.pending.drain(..) {
+            let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+            let _ = tx.try_send(Bytes::from(
+                GatewayError::BadGateway.body(Some(&id)).to_string(),
+            ));
+        }
+    }
+}
+
+impl StdioPool {
+    pub fn new(cfg: &UpstreamConfig, cancel: CancellationToken) -> Self {
+        let pool = Self {
+            cfg: Arc::new(cfg.clone()),
+            sessions: Default::default(),
+        };
+        // Idle sessions end within a quarter of the idle time (at most a minute late);
+        // on shutdown every session ends, and with it its process.
+        let (sessions, idle) = (pool.sessions.clone(), Duration::from_secs(cfg.idle_secs));
+        let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(every) => reap(&sessions, idle),
+                }
+            }
+            sessions.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        });
+        pool
+    }
+
+    /// How many sessions (processes) are alive.
+    pub fn len(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Ends sessions idle longer than `idle` (a session with an open request is not idle).
+fn reap(sessions: &Sessions, idle: Duration) {
+    let mut map = sessions.lock().unwrap_or_else(|e| e.into_inner());
+    map.retain(|_, s| {
+        let open = !s
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .is_empty();
+        open || s
+            .last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            < idle
+    });
+}
+
+impl StdioPool {
+    fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub async fn handle(&self, up: &Upstream, p: Arc<Principal>, req: Request) -> Response {
+        let envelope = req.extensions().get::<Envelope>().cloned();
+        let id = envelope.as_ref().and_then(|e| e.id.clone());
+        let sid = req
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let method = req.method().clone();
+        let Some(sid) = sid else {
+            if method == Method::POST
+                && envelope.as_ref().and_then(|e| e.method.as_deref()) == Some("initialize")
+            {
+                let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
+                    return GatewayError::BadGateway.respond(id.as_ref());
+                };
+                return self.initialize(up, &p, one_line(body), id).await;
+            }
+            return GatewayError::SessionRequired.respond(id.as_ref());
+        };
+        let Some(session) = self.session(&sid) else {
+            return GatewayError::UnknownSession.respond(id.as_ref());
+        };
+        if session.owner != p.subject {
+            return GatewayError::ForeignSession.respond(id.as_ref());
+        }
+        *session.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        match method {
+            Method::POST => {
+                let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
+                    return GatewayError::BadGateway.respond(id.as_ref());
+                };
+                let is_request =
+                    envelope.as_ref().is_some_and(|e| e.method.is_some()) && id.is_some();
+                session
+                    .post(up, one_line(body), is_request.then_some(id).flatten())
+                    .await
+            }
+            Method::GET => session.open_get(),
+            Method::DELETE => {
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&sid);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            _ => GatewayError::Method.respond(None),
+        }
+    }
+
+    async fn initialize(
+        &self,
+        up: &Upstream,
+        p: &Principal,
+        init: Bytes,
+        id: Option<Value>,
+    ) -> Response {
+        reap(&self.sessions, Duration::from_secs(self.cfg.idle_secs));
+        let count = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        if count >= self.cfg.max_sessions {
+            tracing::warn!(upstream = up.name(), count, "stdio session limit reached");
+            return GatewayError::Busy.respond(id.as_ref());
+        }
+        let session = Arc::new(Session {
+            owner: p.subject.clone(),
+            cfg: self.cfg.clone(),
+            init: init.clone(),
+            proc: tokio::sync::Mutex::new(None),
+            routes: Default::default(),
+            last_used: Mutex::new(Instant::now()),
+        });
+        let sid = Secret::generate().expose().to_owned();
+        let mut resp = session.request(up, init, id, false).await;
+        if resp.status().is_success() {
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sid.clone(), session);
+            if let Ok(v) = HeaderValue::from_str(&sid) {
+                resp.headers_mut().insert(SESSION_HEADER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// A message as one line: re-serialized compactly when the client's JSON spans lines.
+fn one_line(body: Bytes) -> Bytes {
+    if !body.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return body;
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => Bytes::from(v.to_string()),
+        Err(_) => body,
+    }
+}
+
+impl Session {
+    /// The live process, started (and the session's `initialize` replayed) if needed;
+    /// `true` when it was started now.
+    async fn process(&self, replay: bool) -> Result<(Arc<Process>, bool), GatewayError> {
+        let mut slot = self.proc.lock().await;
+        if let Some(p) = slot.as_ref()
+            && !p.dead.is_cancelled()
+        {
+            return Ok((p.clone(), false));
+        }
+        let routes = self.routes.clone();
+        let on_exit_routes = self.routes.clone();
+        let proc = Process::spawn(
+            &self.cfg,
+            move |line| routes.lock().unwrap_or_else(|e| e.into_inner()).route(line),
+            move || {
+                on_exit_routes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fail_all()
+            },
+        )
+        .map_err(|e| {
+            tracing::error!(upstream = self.cfg.name, error = %e, "could not start the stdio upstream");
+            GatewayError::BadGateway
+        })?;
+        if replay {
+            self.replay_initialize(&proc).await?;
+        }
+        *slot = Some(proc.clone());
+        Ok((proc, true))
+    }
+
+    /// Brings a restarted process to where the session was: `initialize` (the
+    /// client's own parameters, under an id of ours) and `notifications/initialized`.
+    async fn replay_initialize(&self, proc: &Process) -> Result<(), GatewayError> {
+        let mut init: Value =
+            serde_json::from_slice(&self.init).map_err(|_| GatewayError::BadGateway)?;
+        let key = format!("\"mcpgate-replay-{}\"", proc.pid);
+        init["id"] = serde_json::from_str(&key).unwrap_or(Value::Null);
+        let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .push((key, tx));
+        proc.send(init.to_string().as_bytes())
+            .await
+            .map_err(|_| GatewayError::BadGateway)?;
+        let answered = tokio::time::timeout(self.cfg.start_timeout(), async {
+            while let Some(m) = rx.recv().await {
+                if serde_json::from_slice::<Peek>(&m).is_ok_and(|p| p.method.is_none()) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if answered != Ok(true) {
+            return Err(GatewayError::BadGateway);
+        }
+        proc.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await
+            .map_err(|_| GatewayError::BadGateway)?;
+        tracing::info!(
+            upstream = self.cfg.name,
+            "restarted a stdio upstream and replayed its session"
+        );
+        Ok(())
+    }
+
+    /// A POST within the session: a request gets a stream, anything else 202.
+    async fn post(&self, up: &Upstream, body: Bytes, id: Option<Value>) -> Response {
+        if id.is_none() {
+            let proc = match self.process(true).await {
+                Ok((p, _)) => p,
+                Err(e) => return e.respond(None),
+            };
+            return match proc.send(&body).await {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(_) => GatewayError::BadGateway.respond(None),
+            };
+        }
+        self.request(up, body, id, true).await
+    }
+
+    /// Writes a request and answers with an SSE stream that ends with its response.
+    /// Nothing at all within the timeout gives 504; a process that dies first, 502.
+    async fn request(
+        &self,
+        up: &Upstream,
+        body: Bytes,
+        id: Option<Value>,
+        replay: bool,
+    ) -> Response {
+        let key = id.as_ref().map(Value::to_string).unwrap_or_default();
+        let (proc, fresh) = match self.process(replay).await {
+            Ok(p) => p,
+            Err(e) => return e.respond(id.as_ref()),
+        };
+        let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .push((key.clone(), tx));
+        if proc.send(&body).await.is_err() {
+            self.forget(&key);
+            return GatewayError::BadGateway.respond(id.as_ref());
+        }
+        let timeout = up.timeout();
+        // A process started for this request answers its `initialize` first.
+        let wait = match fresh && !replay {
+            true => self.cfg.start_timeout(),
+            false => timeout,
+        };
+        let first = match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return GatewayError::BadGateway.respond(id.as_ref()),
+            Err(_) => {
+                self.forget(&key);
+                self.cancel_upstream(&proc, id.as_ref()).await;
+                tracing::warn!(upstream = up.name(), "stdio upstream timed out");
+                return GatewayError::Timeout.respond(id.as_ref());
+            }
+        };
+        let stream = futures_util::stream::unfold(
+            (Some(first), rx, id, Some(self.routes.clone()), key),
+            move |(first, mut rx, id, routes, key)| async move {
+                let routes = routes?;
+                let msg = match first {
+                    Some(m) => m,
+                    None => match tokio::time::timeout(timeout, rx.recv()).await {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return None,
+                        Err(_) => {
+                            drop_pending(&routes, &key);
+                            let e = GatewayError::Timeout.body(id.as_ref()).to_string();
+                            return Some((
+                                Ok::<_, Infallible>(sse_event(e.as_bytes())),
+                                (None, rx, id, None, key),
+                            ));
+                        }
+                    },
+                };
+                Some((Ok(sse_event(&msg)), (None, rx, id, Some(routes), key)))
+            },
+        );
+        sse_response(Body::from_stream(stream))
+    }
+
+    fn forget(&self, key: &str) {
+        drop_pending(&self.routes, key);
+    }
+
+    /// Tells the server the gateway gave up on a request (MCP "Cancellation").
+    async fn cancel_upstream(&self, proc: &Process, id: Option<&Value>) {
+        let msg = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": "the gateway timed out"}});
+        let _ = proc.send(msg.to_string().as_bytes()).await;
+    }
+
+    /// The session's GET stream: server messages sent while no request is open.
+    fn open_get(&self) -> Response {
+        let (tx, rx) = mpsc::channel(BACKLOG);
+        {
+            let mut r = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(m) = r.backlog.pop_front() {
+                let _ = tx.try_send(m);
+            }
+            r.get = Some(tx);
+        }
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            let m = rx.recv().await?;
+            Some((Ok::<_, Infallible>(sse_event(&m)), rx))
+        });
+        sse_response(Body::from_stream(stream))
+    }
+}
+
+fn drop_pending(routes: &Mutex<Routes>, key: &str) {
+    routes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pending
+        .retain(|(k, _)| k != key);
+}
+
+fn sse_event(msg: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(msg.len() + 24);
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(msg);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+fn sse_response(body: Body) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_go_to_their_request_and_the_rest_to_the_newest_stream() {
+        let mut r = Routes::default();
+        let (a, mut ra) = mpsc::channel(8);
+        let (b, mut rb) = mpsc::channel(8);
+        r.pending.push(("1".into(), a));
+        r.pending.push(("\"x\"".into(), b));
+        r.route(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#,
+        ));
+        r.route(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id": 1,"result":{}}"#,
+        ));
+        assert!(
+            rb.try_recv()
+                .unwrap()
+                .starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"")
+        );
+        assert!(ra.try_recv().unwrap().ends_with(b"\"result\":{}}"));
+        assert_eq!(r.pending.len(), 1);
+        r.route(Bytes::from_static(b"garbage"));
+        r.fail_all();
+        let err: Value = serde_json::from_slice(&rb.try_recv().unwrap()).unwrap();
+        assert_eq!(err["id"], "x");
+        assert_eq!(err["error"]["code"], -32603);
+        // With nothing open, server messages wait for the GET stream.
+        r.route(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","method":"notifications/message"}"#,
+        ));
+        assert_eq!(r.backlog.len(), 1);
+    }
+
+    #[test]
+    fn multi_line_json_becomes_one_line() {
+        let b = one_line(Bytes::from_static(b"{\n \"a\": 1\n}"));
+        assert_eq!(&b[..], br#"{"a":1}"#);
+    }
+}
