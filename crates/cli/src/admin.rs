@@ -12,6 +12,7 @@ use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::redirect_uri::{self, AllowList, PRESETS};
 use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_core::{ScopeSet, scope};
+use mcpgate_server::flows::accounts;
 use mcpgate_server::{AsConfig, AuthServer, pages::passwords};
 use mcpgate_store::{Client, ClientKind, Store, User};
 use serde_json::json;
@@ -204,24 +205,26 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
                 }
             }
         }
-        UserCmd::Disable { name } | UserCmd::Enable { name }
-            if store.user_by_name(&name).await?.is_none() =>
-        {
-            bail!("no user {name}")
-        }
         UserCmd::Disable { name } => {
-            store.set_user_disabled(&name, true).await?;
-            println!("disabled {name}");
+            account_act(&store, &name, |s, n| async move {
+                accounts::disable_user(&s, &n, "operator").await
+            })
+            .await?;
+            println!("disabled {name}; its grants, tokens and sessions are ended");
         }
         UserCmd::Enable { name } => {
-            store.set_user_disabled(&name, false).await?;
+            account_act(&store, &name, |s, n| async move {
+                accounts::enable_user(&s, &n, "operator").await
+            })
+            .await?;
             println!("enabled {name}");
         }
         UserCmd::Passwd { name, .. } => {
             let hash = passwords::hash(read_password()?).await;
-            if !store.set_password(&name, &hash).await? {
-                bail!("no user {name}");
-            }
+            account_act(&store, &name, |s, n| async move {
+                accounts::change_password(&s, &n, &hash, None, "operator").await
+            })
+            .await?;
             println!("password changed for {name}");
         }
     }
@@ -409,6 +412,22 @@ pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs one account act (the same function the pages call) and reports a missing user.
+async fn account_act<F, Fut>(store: &Store, name: &str, act: F) -> anyhow::Result<()>
+where
+    F: FnOnce(AuthServer, String) -> Fut,
+    Fut: std::future::Future<Output = mcpgate_server::error::ApiResult<accounts::AccountOutcome>>,
+{
+    let s = auth_server(store.clone()).await?;
+    match act(s, name.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.error))?
+    {
+        accounts::AccountOutcome::Done => Ok(()),
+        accounts::AccountOutcome::NoSuchUser => bail!("no user {name}"),
+    }
 }
 
 /// An authorization server over the store, for commands that revoke (so that the

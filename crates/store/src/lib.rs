@@ -13,4 +13,4 @@ mod model;
 mod store;
 
 pub use model::*;
-pub use store::{Store, StoreError};
+pub use store::{Reservation, Store, StoreError};

@@ -54,7 +54,7 @@ async fn form(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let next = pages::safe_next(q.next.as_deref());
+    let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
     if pages::current_user(&s, &headers).await.is_some() {
         return pages::see_other(&next);
     }
@@ -75,7 +75,7 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let next = pages::safe_next(f.get("next"));
+    let next = pages::safe_next(&s.cfg.issuer, f.get("next"));
     let username = f.get("username").unwrap_or("").trim();
     let password = f.get("password").unwrap_or("");
     let csrf = pages::csrf(&s, &headers);
