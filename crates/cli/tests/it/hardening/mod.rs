@@ -3,6 +3,7 @@
 
 mod accounts;
 mod consent;
+mod limits;
 mod tokens;
 
 use std::collections::HashMap;
