@@ -63,6 +63,7 @@ impl TestApp {
         let app = app::build(&cfg, cancel.clone()).await.unwrap();
         tokio::spawn(app::serve(listener, app.router, cancel.clone()));
         let http = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
