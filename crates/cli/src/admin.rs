@@ -326,6 +326,8 @@ fn client_json(c: &Client) -> serde_json::Value {
 
 pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
+    // The operator edits the seeded list, whether or not the server ever ran.
+    mcpgate::app::seed_allowed_presets(&store, now()).await?;
     match cmd {
         AllowedCmd::List { json } => {
             let entries = store.allowed_redirects().await?;

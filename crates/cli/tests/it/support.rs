@@ -52,10 +52,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
+        Self::spawn_in(temp_dir(), tune).await
+    }
+
+    /// An app on an existing data directory (e.g. one the CLI configured first).
+    pub async fn spawn_in(data_dir: PathBuf, tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let data_dir = temp_dir();
         let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
         cfg.audit_every = std::time::Duration::from_millis(50);

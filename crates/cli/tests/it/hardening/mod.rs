@@ -4,6 +4,7 @@
 mod accounts;
 mod consent;
 mod limits;
+mod seeding;
 mod tokens;
 
 use std::collections::HashMap;
