@@ -32,6 +32,11 @@ pub struct AsConfig {
     pub max_dynamic_clients: i64,
     /// Unused dynamic registrations are deleted after this long.
     pub unused_client_ttl_secs: i64,
+    /// Password hashes computed at once (argon2id takes 19 MiB each): requests beyond
+    /// get "try again" (503 with `Retry-After`) instead of queueing without bound.
+    pub hash_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Sign-in attempts per source address per minute, beside the per-account limit.
+    pub login_per_source_per_minute: i64,
     /// Tests only: fetch metadata documents from loopback addresses.
     pub allow_private_document_hosts: bool,
     /// Tests only: fetch `https://` document URLs with this scheme instead.
@@ -54,6 +59,10 @@ impl AsConfig {
             secure_cookies: issuer.starts_with("https://"),
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
+            hash_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            )),
+            login_per_source_per_minute: 30,
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }

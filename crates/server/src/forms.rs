@@ -50,34 +50,50 @@ impl IntoResponse for TooLarge {
 /// Reads a body of at most `max` bytes. A larger one is read on (and discarded) up
 /// to [`DRAIN_BYTES`] so the 413 reaches the client; a body declared larger than that
 /// is not read at all.
-pub async fn read_bounded(headers: &http::HeaderMap, body: Body, max: usize) -> Result<Bytes, TooLarge> {
+pub async fn read_bounded(
+    headers: &http::HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Bytes, TooLarge> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > DRAIN_BYTES as u64) {
-        return Err(TooLarge { max, undrained: true });
+        return Err(TooLarge {
+            max,
+            undrained: true,
+        });
     }
     let mut body = body;
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return Err(TooLarge { max, undrained: true });
+            return Err(TooLarge {
+                max,
+                undrained: true,
+            });
         };
         let Ok(data) = frame.into_data() else {
             continue;
         };
         seen += data.len();
         if seen > DRAIN_BYTES {
-            return Err(TooLarge { max, undrained: true });
+            return Err(TooLarge {
+                max,
+                undrained: true,
+            });
         }
         if seen <= max {
             buf.extend_from_slice(&data);
         }
     }
     if seen > max {
-        return Err(TooLarge { max, undrained: false });
+        return Err(TooLarge {
+            max,
+            undrained: false,
+        });
     }
     Ok(Bytes::from(buf))
 }

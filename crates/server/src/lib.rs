@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod flows;
 pub mod forms;
+pub mod limits;
 pub mod pages;
 pub mod routes;
 pub mod state;

@@ -117,22 +117,22 @@ async fn document_fetches_ignore_proxy_settings_from_the_environment() {
     let out = tokio::task::spawn_blocking(move || {
         let proxy_url = proxy_env;
         std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "metadata_document::document_flow_under_proxy_env",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("HTTP_PROXY", &proxy_url)
-        .env("http_proxy", &proxy_url)
-        .env("HTTPS_PROXY", &proxy_url)
-        .env("https_proxy", &proxy_url)
-        .env("ALL_PROXY", &proxy_url)
-        .env("all_proxy", &proxy_url)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .output()
-        .unwrap()
+            .args([
+                "--exact",
+                "metadata_document::document_flow_under_proxy_env",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("HTTP_PROXY", &proxy_url)
+            .env("http_proxy", &proxy_url)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("https_proxy", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .env("all_proxy", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();

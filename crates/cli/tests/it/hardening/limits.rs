@@ -13,13 +13,18 @@ async fn oversized_requests_get_413_with_an_error_body() {
     let big = "a".repeat(1024 * 1024);
     let form = format!("csrf={csrf}&username=alice&password={big}");
     let json_body = format!("{{\"redirect_uris\":[\"{big}\"]}}");
-    let mcp_body =
-        format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{{\"x\":\"{big}\"}}}}");
+    let mcp_body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{{\"x\":\"{big}\"}}}}"
+    );
     let cases: Vec<(&str, &str, String)> = vec![
         ("/register", "application/json", json_body),
         ("/token", "application/x-www-form-urlencoded", form.clone()),
         ("/login", "application/x-www-form-urlencoded", form.clone()),
-        ("/consent", "application/x-www-form-urlencoded", form.clone()),
+        (
+            "/consent",
+            "application/x-www-form-urlencoded",
+            form.clone(),
+        ),
         ("/revoke", "application/x-www-form-urlencoded", form.clone()),
         ("/introspect", "application/x-www-form-urlencoded", form),
         ("/mcp", "application/json", mcp_body),

@@ -4,6 +4,7 @@
 mod accounts;
 mod consent;
 mod limits;
+mod login;
 mod seeding;
 mod tokens;
 
