@@ -188,3 +188,58 @@ mod tests {
         assert_eq!(p.get("x"), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! `PROPTEST_CASES=100000 cargo test -p mcpgate-server proptests` runs them longer.
+    use proptest::prelude::*;
+
+    use super::Params;
+
+    fn cases() -> ProptestConfig {
+        ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Any bytes parse or are refused, never panic; a parsed form never holds a
+        /// name twice, and what it holds round-trips through encoding.
+        #[test]
+        fn form_bodies_parse_strictly(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(p) = Params::parse(&raw) {
+                let mut enc = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &p.single {
+                    enc.append_pair(k, v);
+                }
+                let again = Params::parse(enc.finish().as_bytes()).unwrap();
+                prop_assert_eq!(&again.single, &p.single);
+            }
+        }
+
+        /// A repeated OAuth parameter is always refused (RFC 6749 §3.1), however its
+        /// name is encoded.
+        #[test]
+        fn repeated_parameters_are_always_refused(
+            name in "[a-z_]{1,12}",
+            a in "[ -~]{0,20}",
+            b in "[ -~]{0,20}",
+            encode_second in any::<bool>(),
+        ) {
+            prop_assume!(name != "scope_choice");
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let second = if encode_second {
+                name.bytes().map(|c| format!("%{c:02X}")).collect::<String>()
+            } else {
+                name.clone()
+            };
+            let body = format!("{name}={}&{second}={}", enc(&a), enc(&b));
+            prop_assert!(Params::parse(body.as_bytes()).is_err());
+        }
+    }
+}

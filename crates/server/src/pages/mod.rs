@@ -326,3 +326,42 @@ mod tests {
         assert_eq!(when(Some(1_795_000_000)), "2026-11-18 11:06 UTC");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! `PROPTEST_CASES=100000 cargo test -p mcpgate-server proptests` runs them longer.
+    use proptest::prelude::*;
+
+    fn cases() -> ProptestConfig {
+        ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Whatever `next` is, the redirect after sign-in stays on the issuer's origin
+        /// and carries nothing a browser would rewrite.
+        #[test]
+        fn next_never_leaves_the_origin(
+            pieces in proptest::collection::vec(prop_oneof![
+                Just("/"), Just("\\"), Just("\t"), Just("\n"), Just("%09"), Just("%5C"), Just("%2F"),
+                Just("@"), Just(":"), Just("evil.example"), Just("https:"), Just("."), Just("#"), Just("?"),
+                Just("%25"), Just("apps"),
+            ], 0..8),
+            tail in ".{0,10}",
+        ) {
+            let iss = "https://as.example/base";
+            let next = format!("{}{tail}", pieces.concat());
+            let out = super::safe_next(iss, Some(&next));
+            prop_assert!(!out.chars().any(|c| c.is_control() || c == '\\'), "{:?} -> {:?}", next, out);
+            let u = url::Url::parse(&out).unwrap();
+            prop_assert_eq!(u.origin(), url::Url::parse(iss).unwrap().origin(), "{:?} -> {:?}", next, out);
+            prop_assert!(u.username().is_empty() && u.password().is_none());
+        }
+    }
+}
