@@ -35,7 +35,8 @@ pub struct AsConfig {
     /// Password hashes computed at once (argon2id takes 19 MiB each): requests beyond
     /// get "try again" (503 with `Retry-After`) instead of queueing without bound.
     pub hash_slots: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Sign-in attempts per source address per minute, beside the per-account limit.
+    /// Failed sign-in attempts per source address per minute, beside the per-account
+    /// limit (successful ones are refunded).
     pub login_per_source_per_minute: i64,
     /// Tests only: fetch metadata documents from loopback addresses.
     pub allow_private_document_hosts: bool,

@@ -42,6 +42,13 @@ pub struct Limited {
     pub retry_after: i64,
 }
 
+/// A counted hit that may be taken back (see [`refund`]).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    key: String,
+    window: i64,
+}
+
 /// Counts one request of `kind` from `source`; `Err` once more than `per_window`
 /// arrived in the current window. A store failure lets the request through (the
 /// limit is a brake, not an outage).
@@ -50,25 +57,30 @@ pub async fn hit(
     kind: &str,
     source: Source,
     per_window: i64,
-) -> Result<(), Limited> {
+) -> Result<Option<Hit>, Limited> {
     let Some(ip) = source.0 else {
-        return Ok(());
+        return Ok(None);
     };
     let now = s.now();
     let window = now - now.rem_euclid(WINDOW_SECS);
-    match s
-        .store
-        .hit_rate_limit(&format!("{kind}:{ip}"), window)
-        .await
-    {
+    let key = format!("{kind}:{ip}");
+    match s.store.hit_rate_limit(&key, window).await {
         Ok(n) if n > per_window => Err(Limited {
             retry_after: (window + WINDOW_SECS - now).max(1),
         }),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Some(Hit { key, window })),
         Err(e) => {
             tracing::warn!(error = %e, "rate-limit counter unavailable");
-            Ok(())
+            Ok(None)
         }
+    }
+}
+
+/// Takes back a hit that should not count (a successful sign-in counts against no
+/// limit: only failures do, so people sharing an address are not locked out by use).
+pub async fn refund(s: &AuthServer, hit: Option<Hit>) {
+    if let Some(h) = hit {
+        let _ = s.store.refund_rate_limit(&h.key, h.window).await;
     }
 }
 

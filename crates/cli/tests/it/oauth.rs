@@ -480,12 +480,12 @@ async fn registration_rules() {
     // one bad URI fails the whole registration
     let r = reg(json!({"redirect_uris": [REDIRECT, "http://example.com/cb"], "token_endpoint_auth_method": "none"})).await.unwrap();
     assert_eq!(body_json(r).await["error"], "invalid_redirect_uri");
-    // oversized
+    // oversized: 413 with a JSON error (issue 13)
     let r = reg(json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(20_000)}))
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(body_json(r).await["error"], "invalid_client_metadata");
+    assert_eq!(r.status(), 413);
+    assert_eq!(body_json(r).await["error"], "invalid_request");
     // identical public registrations get the same client
     let body = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "Same"});
     let a = body_json(reg(body.clone()).await.unwrap()).await;

@@ -113,18 +113,24 @@ async fn submit(
     if username.is_empty() || username.len() > 128 || password.len() > passwords::MAX_PASSWORD_LEN {
         return page(StatusCode::UNAUTHORIZED, "Invalid username or password.");
     }
-    if let Err(l) = limits::hit(&s, "login", source, s.cfg.login_per_source_per_minute).await {
-        return limits::with_retry_after(
-            page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many sign-in attempts from your address. Try again in {} seconds.",
-                    l.retry_after
+    // Counted before the password is checked (so concurrent guesses cannot race it)
+    // and refunded on success: the per-source limit is on failures.
+    let source_hit = match limits::hit(&s, "login", source, s.cfg.login_per_source_per_minute).await
+    {
+        Ok(h) => h,
+        Err(l) => {
+            return limits::with_retry_after(
+                page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "Too many sign-in attempts from your address. Try again in {} seconds.",
+                        l.retry_after
+                    ),
                 ),
-            ),
-            l.retry_after,
-        );
-    }
+                l.retry_after,
+            );
+        }
+    };
     // Bound the hashes computed at once before reserving anything.
     let Ok(_permit) = s.cfg.hash_slots.clone().try_acquire_owned() else {
         return limits::with_retry_after(
@@ -171,6 +177,7 @@ async fn submit(
     match user.filter(|u| ok && !u.disabled) {
         Some(u) => {
             let _ = s.store.clear_login_throttle(&key).await;
+            limits::refund(&s, source_hit).await;
             let sid = Secret::generate();
             if s.store
                 .insert_session(&sid.hash(), &u.id, now, now + s.cfg.session_ttl_secs)

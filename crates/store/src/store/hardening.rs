@@ -103,6 +103,19 @@ impl Store {
         })
     }
 
+    /// Takes back one hit counted in `window_start` (a request that turned out not to
+    /// count, e.g. a successful sign-in).
+    pub async fn refund_rate_limit(&self, key: &str, window_start: i64) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND window_start = $2 AND hits > 0")
+                .bind(key)
+                .bind(window_start)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Forgets counters of windows that started before `before`.
     pub async fn sweep_rate_limits(&self, before: i64) -> Result<()> {
         dispatch!(self, pool, {
