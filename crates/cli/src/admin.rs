@@ -14,6 +14,7 @@ use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::redirect_uri::{self, AllowList, PRESETS};
 use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_core::{ScopeSet, scope};
+use mcpgate_server::flows::accounts;
 use mcpgate_server::{AsConfig, AuthServer, pages::passwords};
 use mcpgate_store::{Client, ClientKind, Store, User};
 use serde_json::json;
@@ -227,27 +228,26 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
                 }
             }
         }
-        UserCmd::Disable { name } | UserCmd::Enable { name }
-            if store.user_by_name(&name).await?.is_none() =>
-        {
-            bail!("no user {name}")
-        }
         UserCmd::Disable { name } => {
-            let s = auth_server(store.clone()).await?;
-            mcpgate_server::flows::revoke::disable_user(&s, &name, "operator")
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
-            println!("disabled {name} and revoked their grants");
+            account_act(&store, &name, |s, n| async move {
+                accounts::disable_user(&s, &n, "operator").await
+            })
+            .await?;
+            println!("disabled {name}; its grants, tokens and sessions are ended");
         }
         UserCmd::Enable { name } => {
-            store.set_user_disabled(&name, false).await?;
+            account_act(&store, &name, |s, n| async move {
+                accounts::enable_user(&s, &n, "operator").await
+            })
+            .await?;
             println!("enabled {name}");
         }
         UserCmd::Passwd { name, .. } => {
             let hash = passwords::hash(read_password()?).await;
-            if !store.set_password(&name, &hash).await? {
-                bail!("no user {name}");
-            }
+            account_act(&store, &name, |s, n| async move {
+                accounts::change_password(&s, &n, &hash, None, "operator").await
+            })
+            .await?;
             println!("password changed for {name}");
         }
     }
@@ -349,6 +349,8 @@ fn client_json(c: &Client) -> serde_json::Value {
 
 pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
+    // The operator edits the seeded list, whether or not the server ever ran.
+    mcpgate::app::seed_allowed_presets(&store, now()).await?;
     match cmd {
         AllowedCmd::List { json } => {
             let entries = store.allowed_redirects().await?;
@@ -435,6 +437,22 @@ pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs one account act (the same function the pages call) and reports a missing user.
+async fn account_act<F, Fut>(store: &Store, name: &str, act: F) -> anyhow::Result<()>
+where
+    F: FnOnce(AuthServer, String) -> Fut,
+    Fut: std::future::Future<Output = mcpgate_server::error::ApiResult<accounts::AccountOutcome>>,
+{
+    let s = auth_server(store.clone()).await?;
+    match act(s, name.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.error))?
+    {
+        accounts::AccountOutcome::Done => Ok(()),
+        accounts::AccountOutcome::NoSuchUser => bail!("no user {name}"),
+    }
 }
 
 /// An authorization server over the store, for commands that revoke (so that the

@@ -283,6 +283,21 @@ pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> R
         .layer(mcpgate_mcp::endpoint::cors(&endpoint))
 }
 
+/// Enables every allowed-client preset, once per database, whichever command opens
+/// it first (`serve`, or `clients allowed …` run before the first `serve`): the
+/// `seeded` marker, not the list's emptiness, says it was done, so an operator's
+/// edits made before or after the first start are kept.
+pub async fn seed_allowed_presets(store: &Store, now: i64) -> anyhow::Result<()> {
+    if store.mark_seeded("allowed_presets", now).await? {
+        for p in PRESETS {
+            store
+                .allow_redirect(&format!("preset:{}", p.name), now)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// First-run data; idempotent on later runs.
 async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
     for (name, description) in mcpgate_calculator::SCOPES {
@@ -290,13 +305,7 @@ async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
             store.upsert_scope(name, description).await?;
         }
     }
-    if store.allowed_redirects().await?.is_empty() {
-        for p in PRESETS {
-            store
-                .allow_redirect(&format!("preset:{}", p.name), now)
-                .await?;
-        }
-    }
+    seed_allowed_presets(store, now).await?;
     if store.count_users().await? > 0 {
         return Ok(None);
     }
@@ -332,7 +341,11 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    // Connection info gives the limits their source address.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

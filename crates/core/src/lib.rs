@@ -23,3 +23,6 @@ pub mod secret;
 
 pub use error::{ErrorCode, OAuthError};
 pub use scope::ScopeSet;
+
+#[cfg(test)]
+mod proptests;

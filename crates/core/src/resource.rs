@@ -18,9 +18,40 @@ pub fn canonicalize(uri: &str) -> Option<String> {
     })
 }
 
+/// A `resource` parameter as a client sends it (RFC 8707 §2): an absolute URI without
+/// a fragment, in canonical form. `None` means `invalid_target`: a fragment or a
+/// relative value is refused, not repaired, so the same request gets the same answer at
+/// `/authorize` and `/token`.
+pub fn indicator(raw: &str) -> Option<String> {
+    if raw.contains('#') || raw.chars().any(|c| c.is_control() || c == ' ') {
+        return None;
+    }
+    canonicalize(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indicators_with_fragments_or_relative_are_refused() {
+        assert_eq!(
+            indicator("http://127.0.0.1:8080/mcp").as_deref(),
+            Some("http://127.0.0.1:8080/mcp")
+        );
+        for bad in [
+            "http://127.0.0.1:8080/mcp#x",
+            "http://127.0.0.1:8080/mcp#",
+            "/mcp",
+            "mcp",
+            "//127.0.0.1:8080/mcp",
+            "",
+            "http://127.0.0.1:8080/mcp\t",
+            "urn:x",
+        ] {
+            assert_eq!(indicator(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn canonical_forms() {

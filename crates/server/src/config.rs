@@ -36,6 +36,12 @@ pub struct AsConfig {
     /// Offer sign-in with a username and password (turn off when every person signs in
     /// through an identity provider).
     pub password_login: bool,
+    /// Password hashes computed at once (argon2id takes 19 MiB each): requests beyond
+    /// get "try again" (503 with `Retry-After`) instead of queueing without bound.
+    pub hash_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Failed sign-in attempts per source address per minute, beside the per-account
+    /// limit (successful ones are refunded).
+    pub login_per_source_per_minute: i64,
     /// Tests only: fetch metadata documents from loopback addresses.
     pub allow_private_document_hosts: bool,
     /// Tests only: fetch `https://` document URLs with this scheme instead.
@@ -59,6 +65,10 @@ impl AsConfig {
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
             password_login: true,
+            hash_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            )),
+            login_per_source_per_minute: 30,
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }

@@ -15,4 +15,4 @@ mod store;
 
 pub use model::*;
 pub use notify::{Change, ChangeListener};
-pub use store::{Store, StoreError};
+pub use store::{Reservation, Store, StoreError};

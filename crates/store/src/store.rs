@@ -1046,3 +1046,6 @@ fn restrict_permissions(dir: &Path) {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
 }
+
+mod hardening;
+pub use hardening::Reservation;

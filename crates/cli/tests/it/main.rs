@@ -3,6 +3,7 @@
 
 mod direct;
 mod guard;
+mod hardening;
 mod introspection;
 mod mcp_transport;
 mod metadata_document;

@@ -42,10 +42,13 @@ async fn a_document_client_completes_the_flow() {
         .authorize(&id, REDIRECT, &pkce::challenge_of(&v), None, None)
         .await;
     let html = b.get(&consent).await.text().await.unwrap();
+    // The publishing origin vouches for a document client, not the operator (issue 13).
+    let origin = url::Url::parse(&id).unwrap().origin().ascii_serialization();
     assert!(
-        html.contains("Doc Client") && html.contains("published at <strong>127.0.0.1</strong>")
+        html.contains("Doc Client") && html.contains(&format!("published at {origin}")),
+        "{html}"
     );
-    assert!(!html.contains("unverified"));
+    assert!(html.contains("unverified"));
     let tok = app.tokens_for(&id, None).await;
     assert_eq!(
         app.calc_status(tok["access_token"].as_str().unwrap(), "add", 5.0, 8.0)
@@ -91,4 +94,59 @@ async fn loopback_and_private_hosts_are_never_fetched() {
             .await;
     refused(&app, &id, "non-public address").await;
     refused(&app, "https://localhost/client.json", "non-public address").await;
+}
+
+/// The fetcher ignores proxy settings from the environment: a proxy would resolve the
+/// document's host again and undo the address check. The flow runs in a child process
+/// (environment variables are process-wide) with every proxy variable pointing at a
+/// listener here, which must see no connection.
+#[tokio::test]
+async fn document_fetches_ignore_proxy_settings_from_the_environment() {
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let proxy_env = proxy_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let proxy_url = proxy_env;
+        std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "metadata_document::document_flow_under_proxy_env",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("HTTP_PROXY", &proxy_url)
+            .env("http_proxy", &proxy_url)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("https_proxy", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .env("all_proxy", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "child: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "the document fetch went through the environment's proxy"
+    );
+}
+
+/// Run only as the child of the test above.
+#[tokio::test]
+#[ignore = "run by document_fetches_ignore_proxy_settings_from_the_environment"]
+async fn document_flow_under_proxy_env() {
+    let app = TestApp::spawn_with(test_mode).await;
+    let id = publish(json!({"client_id": "{url}", "client_name": "Doc Client", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})).await;
+    let tok = app.tokens_for(&id, None).await;
+    assert!(tok["access_token"].is_string());
 }

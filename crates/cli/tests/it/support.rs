@@ -52,6 +52,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
+        Self::spawn_in(temp_dir(), tune).await
+    }
+
+    /// An app on an existing data directory (e.g. one the CLI configured first).
+    pub async fn spawn_in(data_dir: PathBuf, tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // The whole suite runs twice in the test command: with an issuer that is an
@@ -59,7 +64,6 @@ impl TestApp {
         // so that both forms are held to the same tests.
         let path = std::env::var("MCPGATE_TEST_BASE_PATH").unwrap_or_default();
         let base = format!("http://{}{path}", listener.local_addr().unwrap());
-        let data_dir = temp_dir();
         let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
         cfg.audit_every = std::time::Duration::from_millis(50);
@@ -67,6 +71,7 @@ impl TestApp {
         let app = app::build(&cfg, cancel.clone()).await.unwrap();
         tokio::spawn(app::serve(listener, app.router, cancel.clone()));
         let http = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

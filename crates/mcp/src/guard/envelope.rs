@@ -222,3 +222,118 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! Differential against rmcp's own message model: whenever the envelope calls a body
+    //! a plain `tools/call`, rmcp reads the same request (same id, tool and arguments).
+    //! `PROPTEST_CASES=100000 cargo test -p mcpgate-mcp proptests` runs it longer.
+    use proptest::prelude::*;
+    use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
+    use serde_json::{Value, json};
+
+    use super::Envelope;
+
+    fn cases() -> ProptestConfig {
+        ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000),
+        )
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ]
+    }
+
+    fn member() -> impl Strategy<Value = (String, Value)> {
+        (
+            prop_oneof![
+                Just("jsonrpc".to_owned()),
+                Just("id".to_owned()),
+                Just("method".to_owned()),
+                Just("params".to_owned()),
+                Just("name".to_owned()),
+                Just("arguments".to_owned()),
+                Just("_meta".to_owned()),
+                "[a-z]{1,4}",
+            ],
+            prop_oneof![
+                scalar(),
+                Just(json!("2.0")),
+                Just(json!("tools/call")),
+                Just(json!({"name": "calculator"})),
+                Just(json!({"name": "calculator", "arguments": {"a": 1}})),
+                Just(json!({})),
+                Just(json!([])),
+            ],
+        )
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        (
+            proptest::option::of(prop_oneof![Just(json!(1)), Just(json!("x")), scalar()]),
+            prop_oneof![Just(json!("tools/call")), scalar()],
+            proptest::option::of(prop_oneof![
+                Just(
+                    json!({"name": "calculator", "arguments": {"operation": "add", "a": 1, "b": 2}})
+                ),
+                Just(json!({"name": "calculator", "arguments": null})),
+                Just(json!({"name": "calculator", "_meta": {"k": 1}})),
+                Just(json!({"name": 5})),
+            ]),
+            proptest::collection::vec(member(), 0..3),
+        )
+            .prop_map(|(id, method, params, extra)| {
+                let mut o = serde_json::Map::new();
+                o.insert("jsonrpc".into(), json!("2.0"));
+                if let Some(id) = id {
+                    o.insert("id".into(), id);
+                }
+                o.insert("method".into(), method);
+                if let Some(p) = params {
+                    o.insert("params".into(), p);
+                }
+                for (k, v) in extra {
+                    o.insert(k, v);
+                }
+                Value::Object(o)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        #[test]
+        fn plain_calls_are_read_as_rmcp_reads_them(v in body()) {
+            let bytes = serde_json::to_vec(&v).unwrap();
+            let Ok(e) = Envelope::parse(&bytes) else { return Ok(()); };
+            let Some(call) = e.plain_call else { return Ok(()); };
+            let rmcp: ClientJsonRpcMessage = serde_json::from_slice(&bytes)
+                .map_err(|err| TestCaseError::fail(format!("rmcp refused a plain call {v}: {err}")))?;
+            let JsonRpcMessage::Request(req) = rmcp else {
+                return Err(TestCaseError::fail(format!("rmcp saw no request in {v}")));
+            };
+            prop_assert_eq!(&req.id, &call.id);
+            let ClientRequest::CallToolRequest(ct) = req.request else {
+                return Err(TestCaseError::fail(format!("rmcp saw another method in {v}")));
+            };
+            prop_assert_eq!(Some(ct.params.name.to_string()), e.tool);
+            prop_assert_eq!(ct.params.arguments, e.arguments);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Envelope::parse(&raw);
+        }
+    }
+}

@@ -14,7 +14,7 @@ pub mod envelope;
 use std::sync::Arc;
 
 use axum::{
-    body::{Body, to_bytes},
+    body::{Body, Bytes},
     extract::{Request, State},
     middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
@@ -154,7 +154,7 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         return EnvelopeError::ContentType.into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, g.max_body_bytes).await else {
+    let Some(bytes) = read_bounded(&parts.headers, body, g.max_body_bytes).await else {
         return EnvelopeError::TooLarge.into_response();
     };
     let envelope = match Envelope::parse(&bytes) {
@@ -203,4 +203,35 @@ fn with_principal(mut req: Request, p: Option<Arc<Principal>>) -> Request {
         req.extensions_mut().insert(p);
     }
     req
+}
+
+/// How much of an oversized body is read and thrown away before answering 413, so the
+/// client still sending it receives the answer rather than a reset connection.
+const DRAIN_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads at most `max` bytes; `None` when the body is larger (drained up to
+/// [`DRAIN_BYTES`] first; a body declared larger than that is not read).
+async fn read_bounded(headers: &http::HeaderMap, body: Body, max: usize) -> Option<Bytes> {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_BYTES as u64) {
+        return None;
+    }
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let data = frame.ok()?.into_data().unwrap_or_default();
+        seen += data.len();
+        if seen > DRAIN_BYTES {
+            return None;
+        }
+        if seen <= max {
+            buf.extend_from_slice(&data);
+        }
+    }
+    (seen <= max).then(|| Bytes::from(buf))
 }

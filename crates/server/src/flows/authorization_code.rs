@@ -2,7 +2,8 @@
 //!
 //! The code is spent by the first redemption attempt, whatever its outcome; it is
 //! bound to the client, the redirect URI, the PKCE challenge and the resource. A
-//! replayed code fails and revokes the tokens it issued (RFC 9700 §4.2.4).
+//! replayed code fails and, when presented by the code's own (authenticated) client,
+//! revokes the tokens it issued (RFC 9700 §4.2.4).
 
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, resource};
@@ -25,7 +26,9 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
             return Err(OAuthError::invalid_grant("the authorization code is invalid").into());
         }
         Redeem::Spent(row) => {
-            if row.used_at.is_some() {
+            // Only the code's own client may set off the revocation: anyone else
+            // holding a used code must not be able to end a victim's tokens with it.
+            if row.used_at.is_some() && row.client_id == client.client_id {
                 // A second use: someone else may hold the code. Revoke what it issued.
                 if let Some(fam) = &row.family_id {
                     s.store.revoke_family(fam, now, "code_replay").await?;
@@ -61,7 +64,7 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     pkce::verify(verifier, &row.code_challenge)
         .map_err(|e| ApiError::from(OAuthError::invalid_grant(e.to_string())))?;
     if let Some(r) = form.get("resource")
-        && resource::canonicalize(r).as_deref() != Some(row.resource.as_str())
+        && resource::indicator(r).as_deref() != Some(row.resource.as_str())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
@@ -72,6 +75,9 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     let grant = s.store.grant(&row.grant_id).await?;
     if grant.is_none_or(|g| g.revoked_at.is_some()) {
         return Err(OAuthError::invalid_grant("the grant was revoked").into());
+    }
+    if !super::accounts::user_active(s, &row.user_id).await? {
+        return Err(OAuthError::invalid_grant("the account is disabled").into());
     }
     let scope = ScopeSet::parse(&row.scope).unwrap_or_default();
     let family = TokenFamily {

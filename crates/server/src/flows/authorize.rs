@@ -6,7 +6,7 @@
 
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, redirect_uri, resource};
-use mcpgate_store::{AuthCode, AuthRequest, Client, Grant, StoreError, User};
+use mcpgate_store::{AuthCode, AuthRequest, Client, ClientKind, Grant, StoreError, User};
 use serde_json::json;
 use url::Url;
 
@@ -126,7 +126,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             .map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))?;
     let target = match p.get("resource") {
         None => s.cfg.resource.clone(),
-        Some(r) => match resource::canonicalize(r) {
+        Some(r) => match resource::indicator(r) {
             Some(c) if s.cfg.resources().contains(&c) => c,
             _ => {
                 return Err(fail(
@@ -180,6 +180,66 @@ async fn requested_scope(s: &AuthServer, raw: Option<&str>) -> Result<ScopeSet, 
 pub async fn known_scopes(s: &AuthServer) -> ScopeSet {
     let stored = s.store.scopes().await.unwrap_or_default();
     ScopeSet::from_tokens(stored.into_iter().map(|(n, _)| n)).union(&s.cfg.default_scopes)
+}
+
+/// True when the operator registered this client (from the command line or the
+/// administrator's pages): the only clients shown as verified, and, when confidential,
+/// the only ones whose repeated requests may skip the consent page.
+pub fn operator_vouches_for(client: &Client) -> bool {
+    client.kind == ClientKind::Preregistered && client.owner_user_id.is_none()
+}
+
+/// Who vouches for a client: only the operator's word makes it "verified"; a
+/// metadata document is vouched for by the origin that publishes it, a self-service
+/// client by the person who created it, a dynamic registration by nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voucher {
+    Operator,
+    /// The origin serving the client's metadata document.
+    Origin(String),
+    /// The user id of the person who created the client on the "my clients" page.
+    User(String),
+    Nobody,
+}
+
+pub fn vouched_by(client: &Client) -> Voucher {
+    match (client.kind, &client.owner_user_id) {
+        (ClientKind::MetadataDocument, _) => Voucher::Origin(
+            url::Url::parse(&client.client_id)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+        ),
+        (ClientKind::Dynamic, _) => Voucher::Nobody,
+        (ClientKind::Preregistered, Some(owner)) => Voucher::User(owner.clone()),
+        (ClientKind::Preregistered, None) => Voucher::Operator,
+    }
+}
+
+/// The sentence a page shows about who vouches for a client (`None`: the operator).
+pub async fn voucher_text(s: &AuthServer, client: &Client) -> Option<String> {
+    match vouched_by(client) {
+        Voucher::Operator => None,
+        Voucher::Origin(o) => Some(format!(
+            "Described by a document published at {o}: that site vouches for it, not this server's operator."
+        )),
+        Voucher::User(id) => {
+            let who = s
+                .store
+                .user(&id)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.username)
+                .unwrap_or_else(|| "a former user".into());
+            Some(format!(
+                "Created by {who}, a user of this server: not verified by its operator."
+            ))
+        }
+        Voucher::Nobody => Some(
+            "This application registered itself. mcpgate cannot confirm who made it: its name is what it claims."
+                .into(),
+        ),
+    }
 }
 
 /// A pending request and its client, if still valid.

@@ -138,7 +138,10 @@ async fn fetch(s: &AuthServer, client_id: &str) -> Result<(Value, i64), Document
             "{host} resolves to a non-public address"
         )));
     }
+    // No proxy from the environment: a proxy would resolve the host again and undo
+    // the address check above (the request must go to the address just vetted).
     let http = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
         .resolve(&host, addr)

@@ -1,6 +1,7 @@
 //! The grants, over the store. Each function is one OAuth rule set; the HTTP handlers
 //! only parse input and render output.
 
+pub mod accounts;
 pub mod authorization_code;
 pub mod authorize;
 pub mod introspect;

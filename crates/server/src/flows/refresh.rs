@@ -6,9 +6,10 @@
 //!   a short grace period, when the duplicate gets the same answer as the first
 //!   request (racing or retried requests must not break the client).
 //! - Scopes can only narrow; asking for more is `invalid_scope`.
+//! - A `resource` must be the family's own (RFC 8707 §2.2), else `invalid_target`.
 
 use mcpgate_core::secret::hash_token;
-use mcpgate_core::{OAuthError, ScopeSet, grace};
+use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
 use mcpgate_store::Client;
 use serde_json::json;
 
@@ -32,8 +33,21 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
     {
         return Err(invalid().into());
     }
+    if !super::accounts::user_active(s, &family.user_id).await? {
+        return Err(invalid().into());
+    }
     if row.rotated_at.is_some() {
         return replay(s, presented, &row, &family.id, now).await;
+    }
+    // RFC 8707 §2.2: a resource on a refresh request must be one the grant covers.
+    if let Some(r) = form.get("resource")
+        && resource::indicator(r).as_deref() != Some(family.resource.as_str())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "the refresh token was not issued for this resource",
+        )
+        .into());
     }
     let family_scope = ScopeSet::parse(&family.scope).unwrap_or_default();
     let scope = match form.get("scope") {

@@ -96,22 +96,6 @@ pub async fn delete_client(
     Ok(deleted)
 }
 
-/// Disables a person's account and revokes every grant they made, so that no token
-/// of theirs keeps working on any instance; their browser sessions end because a
-/// session of a disabled user is refused. One function for every path (CLI, pages).
-pub async fn disable_user(s: &AuthServer, username: &str, by: &str) -> ApiResult<bool> {
-    let Some(user) = s.store.user_by_name(username).await? else {
-        return Ok(false);
-    };
-    s.store.set_user_disabled(username, true).await?;
-    for grant in s.store.grant_views(Some(&user.id)).await? {
-        revoke_grant(s, &grant.id, by).await?;
-    }
-    s.audit("user_disabled", Some(&user.id), None, json!({"by": by}))
-        .await;
-    Ok(true)
-}
-
 /// Retires a signing key at once: it stops verifying on every instance, and tokens it
 /// signed are refused even where they were already verified. The key that signs is
 /// never retired this way (rotate first). False when `kid` is not a retirable key.

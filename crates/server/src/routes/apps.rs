@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 
-use crate::flows::revoke;
+use crate::flows::{authorize, revoke};
 use crate::forms::Form;
 use crate::pages;
 use crate::state::AuthServer;
@@ -24,6 +24,8 @@ pub struct GrantLine {
     pub client_id: String,
     pub client_name: String,
     pub unverified: bool,
+    /// Who vouches for a client the operator did not register.
+    pub vouched_by: Option<String>,
     pub scopes: Vec<String>,
     pub granted: String,
     pub last_used: String,
@@ -41,14 +43,24 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
     let Some(user) = pages::current_user(&s, &headers).await else {
         return pages::see_other("/login?next=/apps");
     };
-    let grants = s
+    let mut grants = Vec::new();
+    for g in s
         .store
         .grant_views(Some(&user.id))
         .await
         .unwrap_or_default()
-        .into_iter()
-        .map(|g| GrantLine {
-            unverified: g.client_kind == "dynamic",
+    {
+        let client = s.store.client(&g.client_id).await.ok().flatten();
+        let (unverified, vouched_by) = match &client {
+            Some(c) => (
+                !authorize::operator_vouches_for(c),
+                authorize::voucher_text(&s, c).await,
+            ),
+            None => (true, None),
+        };
+        grants.push(GrantLine {
+            unverified,
+            vouched_by,
             scopes: g
                 .scope
                 .split(' ')
@@ -60,8 +72,8 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
             id: g.id,
             client_id: g.client_id,
             client_name: g.client_name,
-        })
-        .collect();
+        });
+    }
     let csrf = pages::csrf(&s, &headers);
     pages::render(
         &AppsPage {

@@ -1,6 +1,14 @@
 //! The consent page: who is asking, for what, and the person's answer. The person may
 //! untick scopes and grant fewer than asked; the token response's `scope` says what
-//! was granted. A request for scopes already granted skips the page.
+//! was granted.
+//!
+//! The page is skipped only when the client's identity is assured: a confidential
+//! client the operator registered, asking for scopes already granted. A public client's
+//! id proves nothing (anyone can start a flow with a shared metadata-document id, a
+//! de-duplicated registration or a loopback redirect on any port), so skipping consent
+//! for it would let an attacker have a signed-in victim's browser finish the attacker's
+//! flow (RFC 9700 §4.1, OAuth 2.1 §7.4.2, MCP "Confused Deputy"). The page for a
+//! returning person is pre-ticked and marks what was allowed before: one click.
 
 use askama::Template;
 use axum::Router;
@@ -10,7 +18,7 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mcpgate_core::ScopeSet;
 use mcpgate_core::redirect_uri::is_loopback;
-use mcpgate_store::{AuthRequest, Client, ClientKind, User};
+use mcpgate_store::{AuthRequest, Client, User};
 use serde::Deserialize;
 
 use super::authorize::respond_error;
@@ -41,7 +49,8 @@ struct ConsentPage<'a> {
     request_id: &'a str,
     client_name: &'a str,
     verified: bool,
-    published_by: Option<String>,
+    /// Who vouches for a client the operator did not register.
+    vouched_by: Option<String>,
     redirect_host: String,
     localhost_only: bool,
     username: &'a str,
@@ -99,8 +108,13 @@ async fn show(
     let Ok(granted) = authorize::granted(&s, &user, &req).await else {
         return expired();
     };
-    if !requested.is_empty() && granted.is_superset(&requested) {
-        // Everything asked for was granted before: no need to ask again.
+    if authorize::operator_vouches_for(&client)
+        && !client.is_public()
+        && !requested.is_empty()
+        && granted.is_superset(&requested)
+    {
+        // An operator-registered confidential client asking for what was granted
+        // before: its identity is assured at the token endpoint, so no need to ask.
         return match authorize::approve(&s, &id, &req, &user, &requested).await {
             Ok(location) => pages::see_other(&location),
             Err(e) => respond_error(&s, e),
@@ -151,14 +165,8 @@ async fn page(
             csrf: &csrf.token,
             request_id: id,
             client_name: &client.name,
-            verified: client.kind != ClientKind::Dynamic,
-            published_by: (client.kind == ClientKind::MetadataDocument)
-                .then(|| {
-                    url::Url::parse(&client.client_id)
-                        .ok()
-                        .and_then(|u| u.host_str().map(String::from))
-                })
-                .flatten(),
+            verified: authorize::operator_vouches_for(client),
+            vouched_by: authorize::voucher_text(s, client).await,
             redirect_host: redirect_host(&req.redirect_uri),
             localhost_only,
             username: &user.username,

@@ -65,7 +65,7 @@ async fn start(
             "This sign-in provider is not set up here.",
         );
     };
-    let next = pages::safe_next(q.next.as_deref());
+    let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
     let started = match s.idps.begin(&p, &redirect_uri(&s, &p.name)).await {
         Ok(x) => x,
         Err(e) => {

@@ -1,6 +1,9 @@
-//! Signing in and out. Failed sign-ins slow down per account name (not per address:
-//! hosted AI clients share addresses), with the same message for an unknown name and
-//! a wrong password.
+//! Signing in and out. Failed sign-ins slow down per account name, with the same
+//! message for an unknown name and a wrong password; each attempt is reserved (counted)
+//! atomically before the password is checked, so concurrent guesses cannot all pass a
+//! check made before any of them failed. Beside it, a per-source limit on attempts
+//! (generous: people behind one address share it), and a bound on password hashes
+//! computed at once.
 
 use askama::Template;
 use axum::Router;
@@ -13,8 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::forms::Form;
+use crate::limits::{self, Source};
 use crate::pages::{self, passwords};
 use crate::state::AuthServer;
+use mcpgate_store::Reservation;
 
 /// Failures allowed before each further attempt must wait.
 const FREE_FAILURES: i64 = 5;
@@ -75,7 +80,7 @@ async fn form(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let next = pages::safe_next(q.next.as_deref());
+    let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
     if pages::current_user(&s, &headers).await.is_some() {
         return pages::see_other(&next);
     }
@@ -94,11 +99,25 @@ async fn form(
     )
 }
 
-async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+/// The lock after the n-th counted failure: doubling from 2 s, at most 15 minutes.
+fn lock_after(n: i64) -> i64 {
+    if n > FREE_FAILURES {
+        (1i64 << (n - FREE_FAILURES).min(10)).min(MAX_LOCK_SECS)
+    } else {
+        0
+    }
+}
+
+async fn submit(
+    State(s): State<AuthServer>,
+    source: Source,
+    headers: HeaderMap,
+    Form(f): Form,
+) -> Response {
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let next = pages::safe_next(f.get("next"));
+    let next = pages::safe_next(&s.cfg.issuer, f.get("next"));
     if !s.cfg.password_login {
         return pages::error_page(
             StatusCode::FORBIDDEN,
@@ -127,22 +146,60 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if username.is_empty() || username.len() > 128 || password.len() > passwords::MAX_PASSWORD_LEN {
         return page(StatusCode::UNAUTHORIZED, "Invalid username or password.");
     }
-    let key = username.to_lowercase();
-    let now = s.now();
-    let Ok((failures, locked_until)) = s.store.login_throttle(&key).await else {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in is unavailable right now. Try again later.",
+    // Counted before the password is checked (so concurrent guesses cannot race it)
+    // and refunded on success: the per-source limit is on failures.
+    let source_hit = match limits::hit(&s, "login", source, s.cfg.login_per_source_per_minute).await
+    {
+        Ok(h) => h,
+        Err(l) => {
+            return limits::with_retry_after(
+                page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "Too many sign-in attempts from your address. Try again in {} seconds.",
+                        l.retry_after
+                    ),
+                ),
+                l.retry_after,
+            );
+        }
+    };
+    // Bound the hashes computed at once before reserving anything.
+    let Ok(_permit) = s.cfg.hash_slots.clone().try_acquire_owned() else {
+        return limits::with_retry_after(
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is busy right now. Try again in a moment.",
+            ),
+            1,
         );
     };
-    if locked_until > now {
-        return page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many failed attempts for this account. Try again in {} seconds.",
-                locked_until - now
-            ),
-        );
+    let key = username.to_lowercase();
+    let now = s.now();
+    match s
+        .store
+        .reserve_login_attempt(&key, now, FREE_FAILURES, lock_after)
+        .await
+    {
+        Ok(Reservation::Granted) => {}
+        Ok(Reservation::LockedUntil(until)) => {
+            return limits::with_retry_after(
+                page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "Too many failed attempts for this account. Try again in {} seconds.",
+                        until - now
+                    ),
+                ),
+                until - now,
+            );
+        }
+        Err(_) => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable right now. Try again later.",
+            );
+        }
     }
     let user = s.store.user_by_name(username).await.ok().flatten();
     let ok = passwords::verify(
@@ -153,6 +210,7 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     match user.filter(|u| ok && !u.disabled) {
         Some(u) => {
             let _ = s.store.clear_login_throttle(&key).await;
+            limits::refund(&s, source_hit).await;
             match open_session(&s, &u.id, &next, json!({})).await {
                 Some(resp) => resp,
                 None => page(
@@ -162,14 +220,14 @@ async fn submit(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
             }
         }
         None => {
-            let failures = failures + 1;
-            let wait = if failures > FREE_FAILURES {
-                (1i64 << (failures - FREE_FAILURES).min(10)).min(MAX_LOCK_SECS)
-            } else {
-                0
-            };
-            let _ = s.store.set_login_throttle(&key, failures, now + wait).await;
-            s.audit("login_failed", None, None, json!({"username": username.chars().take(64).collect::<String>(), "failures": failures})).await;
+            // The reservation already counted this failure.
+            s.audit(
+                "login_failed",
+                None,
+                None,
+                json!({"username": username.chars().take(64).collect::<String>()}),
+            )
+            .await;
             page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
         }
     }

@@ -1,6 +1,6 @@
 //! `POST /register` (RFC 7591).
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -10,6 +10,7 @@ use mcpgate_core::{ErrorCode, OAuthError};
 
 use crate::error::ApiError;
 use crate::flows::register::{self, MAX_REGISTRATION_BYTES, RegistrationRequest};
+use crate::forms::read_bounded;
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -32,14 +33,11 @@ async fn handle(
     if !json_ct {
         return Err(OAuthError::invalid_request("Content-Type must be application/json").into());
     }
-    let bytes = to_bytes(req.into_body(), MAX_REGISTRATION_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::from(OAuthError::new(
-                ErrorCode::InvalidClientMetadata,
-                format!("registration is larger than {MAX_REGISTRATION_BYTES} bytes"),
-            ))
-        })?;
+    let (parts, body) = req.into_parts();
+    let bytes = match read_bounded(&parts.headers, body, MAX_REGISTRATION_BYTES).await {
+        Ok(b) => b,
+        Err(too_large) => return Ok(too_large.into_response()),
+    };
     let body: RegistrationRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::from(OAuthError::new(
             ErrorCode::InvalidClientMetadata,

@@ -1,0 +1,104 @@
+//! Disabling a person and changing a password end access at once, through the one
+//! function the command line (`mcpgate user disable|passwd`) and pages call.
+
+use mcpgate_core::secret::hash_token;
+use mcpgate_server::flows::accounts::{self, AccountOutcome};
+
+use super::token_error;
+use crate::support::{Browser, PASSWORD, TestApp};
+
+async fn signed_in(b: &mut Browser<'_>) -> bool {
+    b.get("/apps").await.status() == 200
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_grants_tokens_and_sessions_at_once() {
+    let app = TestApp::spawn().await;
+    let (client_id, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    assert!(signed_in(&mut b).await);
+    assert_eq!(
+        accounts::disable_user(&app.auth, "alice", "operator")
+            .await
+            .unwrap(),
+        AccountOutcome::Done
+    );
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
+    let (s, e) = token_error(
+        app.refresh(&client_id, tok["refresh_token"].as_str().unwrap(), None)
+            .await,
+    )
+    .await;
+    assert_eq!((s, e.as_str()), (400, "invalid_grant"));
+    // re-enabling brings nothing back: the session and the grant are gone
+    accounts::enable_user(&app.auth, "alice", "operator")
+        .await
+        .unwrap();
+    assert!(!signed_in(&mut b).await, "the session ended");
+    let (_, e) = token_error(
+        app.refresh(&client_id, tok["refresh_token"].as_str().unwrap(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(e, "invalid_grant");
+    assert_eq!(
+        accounts::disable_user(&app.auth, "nobody", "operator")
+            .await
+            .unwrap(),
+        AccountOutcome::NoSuchUser
+    );
+}
+
+/// Whatever disabled the account (another instance, a direct database edit), the token
+/// endpoint refuses the person's codes and refresh tokens.
+#[tokio::test]
+async fn token_endpoint_refuses_a_disabled_user() {
+    let app = TestApp::spawn().await;
+    let (client_id, tok) = app.tokens(None).await;
+    let client = client_id.clone();
+    let v = crate::support::pkce_verifier();
+    let code = app
+        .code_for(&client, &mcpgate_core::pkce::challenge_of(&v), None, None)
+        .await;
+    app.auth
+        .store
+        .set_user_disabled("alice", true)
+        .await
+        .unwrap();
+    let (_, e) = token_error(
+        app.refresh(&client_id, tok["refresh_token"].as_str().unwrap(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(e, "invalid_grant");
+    let (_, e) = token_error(app.exchange(&client_id, &code, &v).await).await;
+    assert_eq!(e, "invalid_grant");
+}
+
+#[tokio::test]
+async fn changing_a_password_keeps_only_the_session_that_made_it() {
+    let app = TestApp::spawn().await;
+    let (client_id, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let mut keeper = Browser::new(&app);
+    keeper.login("alice", PASSWORD).await;
+    let mut other = Browser::new(&app);
+    other.login("alice", PASSWORD).await;
+    assert!(signed_in(&mut keeper).await && signed_in(&mut other).await);
+    let keep = hash_token(&keeper.cookies["mcpgate_session"]);
+    let hash = mcpgate_server::pages::passwords::hash("a new password entirely".into()).await;
+    accounts::change_password(&app.auth, "alice", &hash, Some(&keep), "person")
+        .await
+        .unwrap();
+    assert!(signed_in(&mut keeper).await, "the changing session stays");
+    assert!(!signed_in(&mut other).await, "every other session ends");
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
+    let (_, e) = token_error(
+        app.refresh(&client_id, tok["refresh_token"].as_str().unwrap(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(e, "invalid_grant");
+}

@@ -1,0 +1,174 @@
+//! Consent and sign-in: no silent consent for public clients; return paths after
+//! sign-in stay on this origin.
+
+use mcpgate_core::pkce;
+
+use super::{operator_client, query_of};
+use crate::support::{Browser, PASSWORD, REDIRECT, TestApp, location, pkce_verifier};
+
+/// A second request of a public client whose grant covers the scopes still shows the
+/// page (pre-ticked, marked "already allowed"), and Deny answers `access_denied` with
+/// `state` and `iss`: an attacker's flow cannot be finished silently in a victim's
+/// browser.
+#[tokio::test]
+async fn public_clients_get_the_consent_page_every_time_and_deny_is_always_reachable() {
+    let app = TestApp::spawn().await;
+    let client_id = app.register(REDIRECT).await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let ch = pkce::challenge_of(&pkce_verifier());
+    let consent = b
+        .authorize(&client_id, REDIRECT, &ch, Some("op:add"), None)
+        .await;
+    b.consent(&consent, None).await;
+    let consent = b
+        .authorize(&client_id, REDIRECT, &ch, Some("op:add"), Some("again"))
+        .await;
+    let r = b.get(&consent).await;
+    assert_eq!(r.status(), 200, "no silent consent for a public client");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"scope_choice\" value=\"op:add\" checked"));
+    assert!(html.contains("already allowed"));
+    let csrf = Browser::csrf_of(&html);
+    let request = crate::support::hidden(&html, "request");
+    let r = b
+        .post(
+            "/consent",
+            &[("csrf", &csrf), ("request", &request), ("decision", "deny")],
+        )
+        .await;
+    let q = query_of(&location(&r));
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"));
+    assert_eq!(q.get("state").map(String::as_str), Some("again"));
+    assert_eq!(q.get("iss"), Some(&app.base));
+    assert!(!q.contains_key("code"));
+}
+
+/// Skipping is kept for confidential clients the operator registered, and only them:
+/// a confidential client created by a signed-in person still gets the page.
+#[tokio::test]
+async fn only_operator_registered_confidential_clients_skip_repeated_consent() {
+    let app = TestApp::spawn().await;
+    let secret = mcpgate_core::secret::Secret::generate();
+    let operator = operator_client(&app, Some(&secret), None).await;
+    let self_service = operator_client(&app, Some(&secret), Some("someone")).await;
+    let public_operator = operator_client(&app, None, None).await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let ch = pkce::challenge_of(&pkce_verifier());
+    for (client, skips) in [
+        (&operator, true),
+        (&self_service, false),
+        (&public_operator, false),
+    ] {
+        let consent = b
+            .authorize(client, REDIRECT, &ch, Some("op:add"), None)
+            .await;
+        b.consent(&consent, None).await;
+        let consent = b
+            .authorize(client, REDIRECT, &ch, Some("op:add"), None)
+            .await;
+        let r = b.get(&consent).await;
+        if skips {
+            assert_eq!(r.status(), 303);
+            assert!(location(&r).starts_with(REDIRECT));
+        } else {
+            assert_eq!(r.status(), 200, "{client} must see the page");
+        }
+    }
+}
+
+/// Neither the consent page nor the connected-apps page calls a client the operator
+/// did not register "verified"; they say who vouches for it.
+#[tokio::test]
+async fn self_service_clients_are_shown_with_who_vouches_never_as_verified() {
+    let app = TestApp::spawn().await;
+    let alice = app.auth.store.user_by_name("alice").await.unwrap().unwrap();
+    let secret = mcpgate_core::secret::Secret::generate();
+    let operator = operator_client(&app, Some(&secret), None).await;
+    let self_service = operator_client(&app, Some(&secret), Some(&alice.id)).await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let ch = pkce::challenge_of(&pkce_verifier());
+    for (client, verified) in [(&operator, true), (&self_service, false)] {
+        let consent = b.authorize(client, REDIRECT, &ch, None, None).await;
+        let html = b.get(&consent).await.text().await.unwrap();
+        assert_eq!(
+            !html.contains("class=\"badge\">unverified"),
+            verified,
+            "{client}"
+        );
+        assert_eq!(!html.contains("Created by alice"), verified);
+        b.consent(&consent, None).await;
+    }
+    let html = b.get("/apps").await.text().await.unwrap();
+    let row = html.split(&self_service).next().unwrap();
+    let row = row.rsplit("<tr>").next().unwrap();
+    assert!(row.contains("unverified"), "{row}");
+    assert!(html.contains("Created by alice, a user of this server"));
+}
+
+fn assert_on_our_origin(app: &TestApp, loc: &str, next: &str) {
+    assert!(
+        !loc.chars().any(|c| c.is_control() || c == '\\'),
+        "{next:?} gave {loc:?}"
+    );
+    let base = url::Url::parse(&app.base).unwrap();
+    let resolved = base.join(loc).unwrap();
+    assert_eq!(
+        resolved.origin(),
+        base.origin(),
+        "{next:?} left the site: {loc:?}"
+    );
+    assert!(!loc.starts_with("//"), "{next:?} gave {loc:?}");
+}
+
+const HOSTILE_NEXT: &[&str] = &[
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "\t//evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example",
+    "http:evil.example",
+    "/%09/evil.example",
+    "/%5Cevil.example",
+    "/%2F%2Fevil.example",
+    "javascript:alert(1)",
+];
+
+/// `next` after sign-in is resolved against the public URL and must stay on its origin;
+/// control characters and backslashes (raw or encoded) are refused.
+#[tokio::test]
+async fn return_paths_after_sign_in_never_leave_the_origin() {
+    let app = TestApp::spawn().await;
+    for next in HOSTILE_NEXT {
+        let mut b = Browser::new(&app);
+        let page = b.get("/login").await.text().await.unwrap();
+        let csrf = Browser::csrf_of(&page);
+        let r = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_on_our_origin(&app, &loc, next);
+        // already signed in: GET /login?next=… redirects at once
+        let url = format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        let r = b.get(&url).await;
+        assert_eq!(r.status(), 303);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_on_our_origin(&app, &loc, next);
+    }
+}

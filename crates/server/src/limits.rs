@@ -1,0 +1,106 @@
+//! Abuse limits shared by the routes: who the caller is (its source address) and how
+//! often it may knock.
+//!
+//! Counters live in the database ([`mcpgate_store::Store::hit_rate_limit`]), so every
+//! instance on one database enforces one limit; a fixed one-minute window keeps that to
+//! one row and one statement per request. The source is the TCP peer: forwarding
+//! headers are never believed (no proxy is trusted by default), so a client cannot
+//! pick its own bucket.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+
+use crate::state::AuthServer;
+
+/// The caller's address, when the server was started with connection info.
+#[derive(Debug, Clone, Copy)]
+pub struct Source(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Length of a rate-limit window.
+pub const WINDOW_SECS: i64 = 60;
+
+/// Over the limit: retry after this many seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limited {
+    pub retry_after: i64,
+}
+
+/// A counted hit that may be taken back (see [`refund`]).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    key: String,
+    window: i64,
+}
+
+/// Counts one request of `kind` from `source`; `Err` once more than `per_window`
+/// arrived in the current window. A store failure lets the request through (the
+/// limit is a brake, not an outage).
+pub async fn hit(
+    s: &AuthServer,
+    kind: &str,
+    source: Source,
+    per_window: i64,
+) -> Result<Option<Hit>, Limited> {
+    let Some(ip) = source.0 else {
+        return Ok(None);
+    };
+    let now = s.now();
+    let window = now - now.rem_euclid(WINDOW_SECS);
+    let key = format!("{kind}:{ip}");
+    match s.store.hit_rate_limit(&key, window).await {
+        Ok(n) if n > per_window => Err(Limited {
+            retry_after: (window + WINDOW_SECS - now).max(1),
+        }),
+        Ok(_) => Ok(Some(Hit { key, window })),
+        Err(e) => {
+            tracing::warn!(error = %e, "rate-limit counter unavailable");
+            Ok(None)
+        }
+    }
+}
+
+/// Takes back a hit that should not count (a successful sign-in counts against no
+/// limit: only failures do, so people sharing an address are not locked out by use).
+pub async fn refund(s: &AuthServer, hit: Option<Hit>) {
+    if let Some(h) = hit {
+        let _ = s.store.refund_rate_limit(&h.key, h.window).await;
+    }
+}
+
+/// Adds `Retry-After` (RFC 9110 §10.2.3) to a 429 or 503 answer.
+pub fn with_retry_after(mut resp: Response, secs: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": "rate_limited",
+            "error_description": format!("too many requests; try again in {} seconds", self.retry_after),
+        });
+        with_retry_after(
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response(),
+            self.retry_after,
+        )
+    }
+}
