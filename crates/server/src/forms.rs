@@ -196,14 +196,7 @@ mod proptests {
 
     use super::Params;
 
-    fn cases() -> ProptestConfig {
-        ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2000),
-        )
-    }
+    use crate::proptest_cases as cases;
 
     proptest! {
         #![proptest_config(cases())]

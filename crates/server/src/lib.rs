@@ -34,3 +34,15 @@ pub mod sync;
 
 pub use config::AsConfig;
 pub use state::AuthServer;
+
+/// Property tests run 2,000 cases each in the test command;
+/// `PROPTEST_CASES=100000 cargo test -p mcpgate-server proptests` runs them longer.
+#[cfg(test)]
+pub(crate) fn proptest_cases() -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000),
+    )
+}

@@ -343,14 +343,7 @@ mod proptests {
     //! `PROPTEST_CASES=100000 cargo test -p mcpgate-server proptests` runs them longer.
     use proptest::prelude::*;
 
-    fn cases() -> ProptestConfig {
-        ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2000),
-        )
-    }
+    use crate::proptest_cases as cases;
 
     proptest! {
         #![proptest_config(cases())]
