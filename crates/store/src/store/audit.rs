@@ -1,0 +1,69 @@
+//! The audit log: events written one by one or in batches, and read back.
+
+use super::{Pool, Result, Store};
+use crate::model::*;
+
+impl Store {
+    pub async fn audit(
+        &self,
+        at: i64,
+        event: &str,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(at).bind(event).bind(user_id).bind(client_id).bind(detail.to_string()).execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Writes many events with one multi-row INSERT per 200 rows:
+    /// (at, event, user, client, detail).
+    pub async fn audit_batch(&self, events: &[AuditRow]) -> Result<()> {
+        for chunk in events.chunks(200) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect();
+            // Only generated placeholders are interpolated; every value is bound.
+            let sql = format!(
+                "INSERT INTO audit_events (at, event, user_id, client_id, detail) VALUES {}",
+                placeholders.join(", ")
+            );
+            dispatch!(self, pool, {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (at, event, user, client, detail) in chunk {
+                    q = q
+                        .bind(at)
+                        .bind(event)
+                        .bind(user)
+                        .bind(client)
+                        .bind(detail.to_string());
+                }
+                q.execute(pool).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, AuditEvent>(
+                "SELECT * FROM audit_events ORDER BY seq DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! OAuth clients: registration, lookup, ownership and clean-up of unused ones.
+
+use sqlx::Row;
+
+use super::{Pool, Result, Store};
+use crate::model::*;
+use crate::notify::Change;
+
+/// A client row as stored; lists are JSON text.
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    secret_hash: Option<String>,
+    name: String,
+    redirect_uris: String,
+    kind: String,
+    auth_method: String,
+    can_introspect: bool,
+    owner_user_id: Option<String>,
+    registration_hash: Option<String>,
+    metadata: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<ClientRow> for Client {
+    fn from(r: ClientRow) -> Self {
+        Client {
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            name: r.name,
+            redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+            kind: ClientKind::parse(&r.kind),
+            auth_method: r.auth_method,
+            can_introspect: r.can_introspect,
+            owner_user_id: r.owner_user_id,
+            registration_hash: r.registration_hash,
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+impl Store {
+    pub async fn insert_client(&self, c: &Client) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO clients (client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
+                .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+                .bind(c.kind.as_str()).bind(&c.auth_method).bind(c.can_introspect).bind(&c.owner_user_id)
+                .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.created_at).bind(c.last_used_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Inserts or replaces a client known by its metadata document (refetched documents
+    /// may change).
+    pub async fn upsert_document_client(&self, c: &Client) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM clients WHERE client_id = $1 AND kind = 'metadata_document'")
+                .bind(&c.client_id)
+                .execute(pool)
+                .await?;
+            self.insert_client(c).await
+        })
+    }
+
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        dispatch!(self, pool, {
+            let row = sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Client::from))
+        })
+    }
+
+    pub async fn client_by_registration_hash(&self, hash: &str) -> Result<Option<Client>> {
+        dispatch!(self, pool, {
+            let row = sqlx::query_as::<_, ClientRow>(
+                "SELECT * FROM clients WHERE registration_hash = $1 AND kind = 'dynamic' LIMIT 1",
+            )
+            .bind(hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(Client::from))
+        })
+    }
+
+    pub async fn clients(&self, owner: Option<&str>) -> Result<Vec<Client>> {
+        dispatch!(self, pool, {
+            let rows = match owner {
+                Some(o) => {
+                    sqlx::query_as::<_, ClientRow>(
+                        "SELECT * FROM clients WHERE owner_user_id = $1 ORDER BY created_at",
+                    )
+                    .bind(o)
+                    .fetch_all(pool)
+                    .await?
+                }
+                None => {
+                    sqlx::query_as::<_, ClientRow>("SELECT * FROM clients ORDER BY created_at")
+                        .fetch_all(pool)
+                        .await?
+                }
+            };
+            Ok(rows.into_iter().map(Client::from).collect())
+        })
+    }
+
+    pub async fn count_dynamic_clients(&self) -> Result<i64> {
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query("SELECT COUNT(*) FROM clients WHERE kind = 'dynamic'")
+                    .fetch_one(pool)
+                    .await?
+                    .get(0),
+            )
+        })
+    }
+
+    pub async fn delete_client(&self, client_id: &str, owner: Option<&str>) -> Result<bool> {
+        notifying!(self, Change::Config, conn, {
+            let r = match owner {
+                Some(o) => {
+                    sqlx::query("DELETE FROM clients WHERE client_id = $1 AND owner_user_id = $2")
+                        .bind(client_id)
+                        .bind(o)
+                        .execute(conn)
+                        .await?
+                }
+                None => {
+                    sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                        .bind(client_id)
+                        .execute(conn)
+                        .await?
+                }
+            };
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE clients SET last_used_at = $1 WHERE client_id = $2")
+                .bind(now)
+                .bind(client_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes dynamic registrations that were never used by `before` (RFC 7591 leaves
+    /// their lifetime to the server; unused ones are spam or abandoned attempts).
+    pub async fn sweep_unused_dynamic_clients(&self, before: i64) -> Result<u64> {
+        dispatch!(self, pool, {
+            let r = sqlx::query("DELETE FROM clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < $1").bind(before).execute(pool).await?;
+            Ok(r.rows_affected())
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! Signing keys: the ring the authorization server signs access tokens with.
+
+use sqlx::Row;
+
+use super::{Pool, Result, Store};
+use crate::notify::Change;
+
+impl Store {
+    /// Keys not retired, as (kid, base64url seed, created_at).
+    pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
+        dispatch!(self, pool, {
+            let rows = sqlx::query("SELECT kid, seed, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at").fetch_all(pool).await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
+    }
+
+    pub async fn insert_signing_key(&self, kid: &str, seed: &str, created_at: i64) -> Result<()> {
+        notifying!(self, Change::Keys, conn, {
+            sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
+                .bind(kid)
+                .bind(seed)
+                .bind(created_at)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Retires one key at once (it leaked, or must stop verifying): every token it
+    /// signed is refused from then on. The newest live key, which signs, is never
+    /// retired this way (rotate first); false if `kid` is not a retirable live key.
+    pub async fn retire_key(&self, kid: &str, now: i64) -> Result<bool> {
+        notifying!(self, Change::Keys, conn, {
+            let r = sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL \
+                 AND created_at < (SELECT MAX(created_at) FROM signing_keys WHERE retired_at IS NULL)",
+            )
+            .bind(now)
+            .bind(kid)
+            .execute(conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    /// Retires keys superseded for at least `grace` seconds: every key older than the
+    /// newest key that is itself at least `grace` old. With `grace` longer than any
+    /// token's life, no key that signed a still-valid token is ever retired, however
+    /// many keys were made (instances racing on first start, rotations in a row).
+    pub async fn retire_superseded_keys(&self, now: i64, grace: i64) -> Result<()> {
+        notifying!(self, Change::Keys, pool, {
+            sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND created_at < \
+                 (SELECT MAX(created_at) FROM signing_keys WHERE created_at <= $2)",
+            )
+            .bind(now)
+            .bind(now - grace)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+}

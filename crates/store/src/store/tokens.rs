@@ -1,0 +1,229 @@
+//! Authorization codes, refresh-token families and rotation, revocations.
+//!
+//! Codes and refresh tokens are spent by conditional `UPDATE`s, so two racing
+//! requests cannot both win, whatever the number of processes.
+
+use sqlx::Row;
+
+use super::{LOGIN_THROTTLE_MEMORY_SECS, Pool, Result, Store};
+use crate::model::*;
+use crate::notify::Change;
+
+impl Store {
+    pub async fn insert_code(&self, c: &AuthCode) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, scope, resource, code_challenge, created_at, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)")
+                .bind(&c.code_hash).bind(&c.client_id).bind(&c.user_id).bind(&c.grant_id).bind(&c.redirect_uri)
+                .bind(&c.scope).bind(&c.resource).bind(&c.code_challenge).bind(c.created_at).bind(c.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Spends a code: exactly one caller, across every process sharing the database,
+    /// gets `Redeemed` (OAuth 2.1 §4.1.2: codes are single-use).
+    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redeem> {
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1")
+                .bind(now).bind(code_hash).execute(pool).await?;
+            let row =
+                sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(match (r.rows_affected(), row) {
+                (1, Some(c)) => Redeem::Redeemed(c),
+                (_, Some(c)) => Redeem::Spent(c),
+                (_, None) => Redeem::NotFound,
+            })
+        })
+    }
+
+    pub async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2")
+                .bind(family_id)
+                .bind(code_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes what has expired. A revocation row is kept until its `until` and also
+    /// for `revocation_cover` seconds after it was made (the longest an access token
+    /// of the caller lives), so a revocation written by a process that guessed a
+    /// shorter lifetime (the CLI) still outlives the tokens it covers.
+    pub async fn delete_expired(&self, now: i64, revocation_cover: i64) -> Result<()> {
+        dispatch!(self, pool, {
+            // Spent codes are kept past expiry for a while, so a late replay is still
+            // recognised as one (and revokes what the code issued).
+            sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
+                .bind(now - 3600)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM auth_requests WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM revocations WHERE until_at < $1 AND created_at < $2")
+                .bind(now)
+                .bind(now - revocation_cover)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            // A name's failed sign-ins are forgotten after a quiet day (`locked_until`
+            // is the last failure, or the end of its lock): strangers' names tried
+            // once must not pile up.
+            sqlx::query("DELETE FROM login_throttle WHERE locked_until < $1")
+                .bind(now - LOGIN_THROTTLE_MEMORY_SECS)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    // ------------------------------------------------------- token families
+
+    pub async fn insert_family(&self, f: &TokenFamily) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+                .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn family(&self, id: &str) -> Result<Option<TokenFamily>> {
+        dispatch!(self, pool, {
+            Ok(
+                sqlx::query_as::<_, TokenFamily>("SELECT * FROM token_families WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
+    }
+
+    /// Revokes one family; true if it was live.
+    pub async fn revoke_family(&self, id: &str, now: i64, reason: &str) -> Result<bool> {
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                .bind(now).bind(reason).bind(id).execute(pool).await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    // -------------------------------------------------------- refresh tokens
+
+    pub async fn insert_refresh(&self, t: &RefreshToken) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, rotated_at, grace_answer, grace_until) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)")
+                .bind(&t.token_hash).bind(&t.family_id).bind(t.created_at).bind(t.expires_at)
+                .execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query_as::<_, RefreshToken>(
+                "SELECT * FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    pub async fn delete_refresh(&self, token_hash: &str) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Marks a refresh token rotated and keeps the (encrypted) answer for the grace
+    /// period. True for exactly one caller per token.
+    pub async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        now: i64,
+        grace_answer: &str,
+        grace_until: i64,
+    ) -> Result<bool> {
+        dispatch!(self, pool, {
+            let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL")
+                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(pool).await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    // ------------------------------------------------------------ revocations
+
+    /// Records a revocation and announces it (see [`crate::notify`]).
+    pub async fn insert_revocation(&self, handle: &str, until: i64, now: i64) -> Result<()> {
+        let change = Change::Revoked {
+            handle: handle.to_owned(),
+            until,
+            created_at: now,
+        };
+        notifying!(self, change, conn, {
+            sqlx::query(
+                "INSERT INTO revocations (handle, until_at, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(handle)
+            .bind(until)
+            .bind(now)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Revocations after sequence number `after`: (seq, handle, until, created_at).
+    /// On PostgreSQL sequence values are taken before commit, so a row may appear
+    /// after rows with higher numbers: callers read again from a point some time back
+    /// (see the server's sync), never only from the highest number seen.
+    pub async fn revocations_since(&self, after: i64) -> Result<Vec<RevocationRow>> {
+        dispatch!(self, pool, {
+            let rows = sqlx::query(
+                "SELECT seq, handle, until_at, created_at FROM revocations WHERE seq > $1 ORDER BY seq",
+            )
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| RevocationRow {
+                    seq: r.get(0),
+                    handle: r.get(1),
+                    until: r.get(2),
+                    created_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, pool, {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+}
