@@ -183,8 +183,8 @@ async fn codes_redeem_once_under_concurrency(s: Store) {
     ));
 }
 
-async fn refresh_rotates_once_under_concurrency(s: Store) {
-    let t = RefreshToken {
+fn t0() -> RefreshToken {
+    RefreshToken {
         token_hash: "r1".into(),
         family_id: "f".into(),
         created_at: 0,
@@ -192,14 +192,22 @@ async fn refresh_rotates_once_under_concurrency(s: Store) {
         rotated_at: None,
         grace_answer: None,
         grace_until: None,
-    };
-    s.insert_refresh(&t).await.unwrap();
+    }
+}
+
+async fn refresh_rotates_once_under_concurrency(s: Store) {
+    s.insert_refresh(&t0()).await.unwrap();
     let s = Arc::new(s);
     let mut tasks = Vec::new();
     for i in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.rotate_refresh("r1", 5, &format!("answer-{i}"), 15)
+            let next = RefreshToken {
+                token_hash: format!("n{i}"),
+                created_at: 5,
+                ..t0()
+            };
+            s.rotate_refresh("r1", 5, &format!("answer-{i}"), 15, &next)
                 .await
                 .unwrap()
         }));
@@ -212,6 +220,11 @@ async fn refresh_rotates_once_under_concurrency(s: Store) {
     let row = s.refresh("r1").await.unwrap().unwrap();
     assert_eq!(row.rotated_at, Some(5));
     assert!(row.grace_answer.unwrap().starts_with("answer-"));
+    let mut successors = 0;
+    for i in 0..8 {
+        successors += s.refresh(&format!("n{i}")).await.unwrap().is_some() as u32;
+    }
+    assert_eq!(successors, 1, "only the winner's successor is written");
 }
 
 async fn grants_and_revocation(s: Store) {

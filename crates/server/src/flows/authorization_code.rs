@@ -4,10 +4,15 @@
 //! bound to the client, the redirect URI, the PKCE challenge and the resource. A
 //! replayed code fails and, when presented by the code's own (authenticated) client,
 //! revokes the tokens it issued (RFC 9700 §4.2.4).
+//!
+//! A successful exchange is one store step ([`mcpgate_store::Store::redeem_code_into_family`]):
+//! the code is spent together with the family, grant link and first refresh token it
+//! issues, so a failure leaves either an unspent code or everything issued, and a
+//! racing replay always finds the family to revoke.
 
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, resource};
-use mcpgate_store::{Client, Redeem, TokenFamily};
+use mcpgate_store::{AuthCode, Client, TokenFamily};
 use serde_json::json;
 
 use super::tokens::{self, TokenResponse};
@@ -20,66 +25,28 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
     let now = s.now();
-    let row = match s.store.redeem_code(&hash_token(code), now).await? {
-        Redeem::Redeemed(row) => row,
-        Redeem::NotFound => {
-            return Err(OAuthError::invalid_grant("the authorization code is invalid").into());
-        }
-        Redeem::Spent(row) => {
-            // Only the code's own client may set off the revocation: anyone else
-            // holding a used code must not be able to end a victim's tokens with it.
-            if row.used_at.is_some() && row.client_id == client.client_id {
-                // A second use: someone else may hold the code. Revoke what it issued.
-                if let Some(fam) = &row.family_id {
-                    s.store.revoke_family(fam, now, "code_replay").await?;
-                    s.revoke_handles(std::slice::from_ref(fam)).await?;
-                }
-                s.audit(
-                    "code_replay",
-                    Some(&row.user_id),
-                    Some(&row.client_id),
-                    json!({"family": row.family_id}),
-                )
-                .await;
-                return Err(
-                    OAuthError::invalid_grant("the authorization code was already used").into(),
-                );
-            }
-            return Err(OAuthError::invalid_grant("the authorization code has expired").into());
-        }
+    let code_hash = hash_token(code);
+    let Some(row) = s.store.code(&code_hash).await? else {
+        return Err(OAuthError::invalid_grant("the authorization code is invalid").into());
     };
-    if row.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        )
-        .into());
+    if row.used_at.is_some() || row.expires_at <= now {
+        return Err(spent(s, client, &row, now).await?);
     }
-    // OAuth 2.1 §4.1.3: redirect_uri must be identical to the authorization request's.
-    if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        )
-        .into());
-    }
-    pkce::verify(verifier, &row.code_challenge)
-        .map_err(|e| ApiError::from(OAuthError::invalid_grant(e.to_string())))?;
-    if let Some(r) = form.get("resource")
-        && resource::indicator(r).as_deref() != Some(row.resource.as_str())
+    if let Err(e) = check(
+        s,
+        client,
+        &row,
+        redirect_uri,
+        verifier,
+        form.get("resource"),
+    )
+    .await
     {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "resource does not match the authorization request",
-        )
-        .into());
+        // Single use whatever the outcome: a failed attempt spends the code too, so a
+        // wrong verifier cannot be retried (OAuth 2.1 §4.1.3).
+        s.store.redeem_code(&code_hash, now).await?;
+        return Err(e);
     }
-    let grant = s.store.grant(&row.grant_id).await?;
-    if grant.is_none_or(|g| g.revoked_at.is_some()) {
-        return Err(OAuthError::invalid_grant("the grant was revoked").into());
-    }
-    if !super::accounts::user_active(s, &row.user_id).await? {
-        return Err(OAuthError::invalid_grant("the account is disabled").into());
-    }
-    let scope = ScopeSet::parse(&row.scope).unwrap_or_default();
     let family = TokenFamily {
         id: random_id(),
         grant_id: row.grant_id.clone(),
@@ -92,11 +59,20 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         revoked_at: None,
         revoked_reason: None,
     };
-    s.store.insert_family(&family).await?;
-    s.store.set_code_family(&row.code_hash, &family.id).await?;
+    let (refresh, first) = tokens::refresh_token(&family, now);
+    if !s
+        .store
+        .redeem_code_into_family(&code_hash, now, &family, &first)
+        .await?
+    {
+        // Another request spent the code between our read and our write: this one
+        // is the replay, and the winner's family is already linked to the code.
+        let row = s.store.code(&code_hash).await?.unwrap_or(row);
+        return Err(spent(s, client, &row, now).await?);
+    }
+    let scope = ScopeSet::parse(&row.scope).unwrap_or_default();
     let username = tokens::username_of(s, &row.user_id).await;
     let access = tokens::access_token(s, &family, &scope, username);
-    let refresh = tokens::refresh_token(s, &family).await?;
     s.store.touch_client(&client.client_id, now).await?;
     s.store.touch_grant(&row.grant_id, now).await?;
     s.audit(
@@ -113,4 +89,72 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         refresh_token: Some(refresh.expose().to_owned()),
         scope: scope.to_string(),
     })
+}
+
+/// The code's bindings (OAuth 2.1 §4.1.3, RFC 7636 §4.6, RFC 8707 §2.2), and that its
+/// grant and person are still live.
+async fn check(
+    s: &AuthServer,
+    client: &Client,
+    row: &AuthCode,
+    redirect_uri: &str,
+    verifier: &str,
+    resource: Option<&str>,
+) -> ApiResult<()> {
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        )
+        .into());
+    }
+    // OAuth 2.1 §4.1.3: redirect_uri must be identical to the authorization request's.
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )
+        .into());
+    }
+    pkce::verify(verifier, &row.code_challenge)
+        .map_err(|e| ApiError::from(OAuthError::invalid_grant(e.to_string())))?;
+    if let Some(r) = resource
+        && resource::indicator(r).as_deref() != Some(row.resource.as_str())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource does not match the authorization request",
+        )
+        .into());
+    }
+    let grant = s.store.grant(&row.grant_id).await?;
+    if grant.is_none_or(|g| g.revoked_at.is_some()) {
+        return Err(OAuthError::invalid_grant("the grant was revoked").into());
+    }
+    if !super::accounts::user_active(s, &row.user_id).await? {
+        return Err(OAuthError::invalid_grant("the account is disabled").into());
+    }
+    Ok(())
+}
+
+/// A code already spent or expired. A second use by the code's own client means
+/// someone else may hold it: what it issued is revoked. Only that client may set this
+/// off: anyone else holding a used code must not be able to end a victim's tokens.
+async fn spent(s: &AuthServer, client: &Client, row: &AuthCode, now: i64) -> ApiResult<ApiError> {
+    if row.used_at.is_none() {
+        return Ok(OAuthError::invalid_grant("the authorization code has expired").into());
+    }
+    if row.client_id == client.client_id {
+        if let Some(fam) = &row.family_id {
+            s.store.revoke_family(fam, now, "code_replay").await?;
+            s.revoke_handles(std::slice::from_ref(fam)).await?;
+        }
+        s.audit(
+            "code_replay",
+            Some(&row.user_id),
+            Some(&row.client_id),
+            json!({"family": row.family_id}),
+        )
+        .await;
+        return Ok(OAuthError::invalid_grant("the authorization code was already used").into());
+    }
+    Ok(OAuthError::invalid_grant("the authorization code has expired").into())
 }

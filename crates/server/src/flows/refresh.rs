@@ -7,6 +7,8 @@
 //!   request (racing or retried requests must not break the client).
 //! - Scopes can only narrow; asking for more is `invalid_scope`.
 //! - A `resource` must be the family's own (RFC 8707 §2.2), else `invalid_target`.
+//! - Rotation is one store step: the presented token is spent together with the
+//!   writing of its successor, so a failure leaves the old token usable and no new one.
 
 use mcpgate_core::secret::hash_token;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
@@ -65,7 +67,7 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
         }
     };
     let username = tokens::username_of(s, &family.user_id).await;
-    let next = tokens::refresh_token(s, &family).await?;
+    let (next, next_row) = tokens::refresh_token(&family, now);
     let answer = TokenResponse {
         access_token: tokens::access_token(s, &family, &scope, username),
         token_type: "Bearer".into(),
@@ -79,11 +81,17 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
     );
     if !s
         .store
-        .rotate_refresh(&hash, now, &sealed, now + s.cfg.refresh_grace_secs)
+        .rotate_refresh(
+            &hash,
+            now,
+            &sealed,
+            now + s.cfg.refresh_grace_secs,
+            &next_row,
+        )
         .await?
     {
-        // Another request rotated this token first: answer as a duplicate.
-        s.store.delete_refresh(&next.hash()).await?;
+        // Another request rotated this token first (nothing of ours was written):
+        // answer as a duplicate.
         let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
         return replay(s, presented, &row, &family.id, now).await;
     }

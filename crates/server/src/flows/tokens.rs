@@ -3,7 +3,7 @@
 use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::{AccessClaims, Audience};
 use mcpgate_core::secret::{Secret, random_id};
-use mcpgate_store::{RefreshToken, StoreError, TokenFamily};
+use mcpgate_store::{RefreshToken, TokenFamily};
 use serde::{Deserialize, Serialize};
 
 use crate::state::AuthServer;
@@ -45,22 +45,21 @@ pub fn access_token(
     s.keys.sign(&claims)
 }
 
-/// A new refresh token in `family`, stored as a hash.
-pub async fn refresh_token(s: &AuthServer, family: &TokenFamily) -> Result<Secret, StoreError> {
+/// A new refresh token in `family`: the secret for the client and the row that
+/// stores only its hash. Written by the store step that issues it (code exchange or
+/// rotation), never on its own.
+pub fn refresh_token(family: &TokenFamily, now: i64) -> (Secret, RefreshToken) {
     let token = Secret::generate();
-    let now = s.now();
-    s.store
-        .insert_refresh(&RefreshToken {
-            token_hash: token.hash(),
-            family_id: family.id.clone(),
-            created_at: now,
-            expires_at: family.expires_at,
-            rotated_at: None,
-            grace_answer: None,
-            grace_until: None,
-        })
-        .await?;
-    Ok(token)
+    let row = RefreshToken {
+        token_hash: token.hash(),
+        family_id: family.id.clone(),
+        created_at: now,
+        expires_at: family.expires_at,
+        rotated_at: None,
+        grace_answer: None,
+        grace_until: None,
+    };
+    (token, row)
 }
 
 pub async fn username_of(s: &AuthServer, user_id: &str) -> Option<String> {

@@ -9,6 +9,27 @@ use super::{LOGIN_THROTTLE_MEMORY_SECS, Pool, Result, Store};
 use crate::model::*;
 use crate::notify::Change;
 
+/// Writes a token family with `$conn`: a pool, or a transaction's connection (the
+/// body compiles per backend inside [`dispatch!`]).
+macro_rules! insert_family {
+    ($conn:expr, $f:expr) => {{
+        let f: &TokenFamily = $f;
+        sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+            .execute($conn).await?;
+    }};
+}
+
+/// Writes an unrotated refresh token with `$conn` (see [`insert_family!`]).
+macro_rules! insert_refresh {
+    ($conn:expr, $t:expr) => {{
+        let t: &RefreshToken = $t;
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, rotated_at, grace_answer, grace_until) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)")
+            .bind(&t.token_hash).bind(&t.family_id).bind(t.created_at).bind(t.expires_at)
+            .execute($conn).await?;
+    }};
+}
+
 impl Store {
     pub async fn insert_code(&self, c: &AuthCode) -> Result<()> {
         dispatch!(self, pool, {
@@ -39,14 +60,43 @@ impl Store {
         })
     }
 
-    pub async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
+    /// A code as stored, without spending it (the token endpoint checks its bindings
+    /// before [`Store::redeem_code_into_family`] spends it).
+    pub async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>> {
         dispatch!(self, pool, {
-            sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2")
-                .bind(family_id)
-                .bind(code_hash)
-                .execute(pool)
-                .await?;
-            Ok(())
+            Ok(
+                sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
+    }
+
+    /// The whole of a successful code exchange, in one transaction: spends the code
+    /// and links it to `family`, writes the family and its first refresh token. A
+    /// failure at any statement rolls all of it back, leaving the code unspent and
+    /// nothing issued; and a replay that finds the code spent always finds the family
+    /// it issued (to revoke it, RFC 9700 §4.2.4). False, with nothing written, when
+    /// another request spent the code first or it expired.
+    pub async fn redeem_code_into_family(
+        &self,
+        code_hash: &str,
+        now: i64,
+        family: &TokenFamily,
+        first: &RefreshToken,
+    ) -> Result<bool> {
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            let r = sqlx::query("UPDATE auth_codes SET used_at = $1, family_id = $2 WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1")
+                .bind(now).bind(&family.id).bind(code_hash).execute(&mut *tx).await?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_family!(&mut *tx, family);
+            insert_refresh!(&mut *tx, first);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 
@@ -98,9 +148,7 @@ impl Store {
 
     pub async fn insert_family(&self, f: &TokenFamily) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
-                .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
-                .execute(pool).await?;
+            insert_family!(pool, f);
             Ok(())
         })
     }
@@ -129,9 +177,7 @@ impl Store {
 
     pub async fn insert_refresh(&self, t: &RefreshToken) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at, rotated_at, grace_answer, grace_until) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)")
-                .bind(&t.token_hash).bind(&t.family_id).bind(t.created_at).bind(t.expires_at)
-                .execute(pool).await?;
+            insert_refresh!(pool, t);
             Ok(())
         })
     }
@@ -147,29 +193,29 @@ impl Store {
         })
     }
 
-    pub async fn delete_refresh(&self, token_hash: &str) -> Result<()> {
-        dispatch!(self, pool, {
-            sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
-
-    /// Marks a refresh token rotated and keeps the (encrypted) answer for the grace
-    /// period. True for exactly one caller per token.
+    /// One refresh rotation, in one transaction: marks the presented token rotated,
+    /// keeps the (encrypted) answer for the grace period and writes its successor
+    /// `next`. True for exactly one caller per token; otherwise nothing is written,
+    /// and a failure at any statement leaves the presented token as it was (still
+    /// usable) and no successor.
     pub async fn rotate_refresh(
         &self,
         token_hash: &str,
         now: i64,
         grace_answer: &str,
         grace_until: i64,
+        next: &RefreshToken,
     ) -> Result<bool> {
         dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
             let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL")
-                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(pool).await?;
-            Ok(r.rows_affected() == 1)
+                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(&mut *tx).await?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_refresh!(&mut *tx, next);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

@@ -1,0 +1,471 @@
+//! The grants' rules at the domain level: the flows called directly (no HTTP) over a
+//! real SQLite store in a temporary directory. The HTTP suite keeps what only HTTP can
+//! show (status codes, headers, forms, redirects).
+//!
+//! The fault-injection tests make the database itself refuse one statement of a
+//! store step (a trigger that aborts the write to one table), once per table the step
+//! writes, and show that nothing half-done remains.
+
+use std::sync::Arc;
+
+use mcpgate_core::clock::ManualClock;
+use mcpgate_core::{ErrorCode, ScopeSet, pkce};
+use mcpgate_server::flows::tokens::TokenResponse;
+use mcpgate_server::flows::{authorization_code, introspect, refresh, revoke};
+use mcpgate_server::forms::Params;
+use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_store::{AuthCode, Client, ClientKind, Grant, Store, User};
+use sqlx::sqlite::SqlitePool;
+
+const NOW: i64 = 1_800_000_000;
+const RESOURCE: &str = "https://mcp.example.test/mcp";
+const REDIRECT: &str = "http://127.0.0.1:9999/callback";
+const VERIFIER: &str = "a-verifier-that-is-long-enough-to-satisfy-rfc-7636-rules-0123";
+
+struct World {
+    s: AuthServer,
+    clock: Arc<ManualClock>,
+    /// A second connection to the same database file, for the fault triggers.
+    raw: SqlitePool,
+    client: Client,
+    other: Client,
+    _dir: TempDir,
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        secret_hash: None,
+        name: id.into(),
+        redirect_uris: vec![REDIRECT.into()],
+        kind: ClientKind::Dynamic,
+        auth_method: "none".into(),
+        can_introspect: false,
+        owner_user_id: None,
+        registration_hash: None,
+        metadata: serde_json::json!({}),
+        created_at: NOW,
+        last_used_at: None,
+    }
+}
+
+async fn world() -> World {
+    // The server's outbound HTTP client (metadata documents, identity providers) is
+    // built with rustls; the binary installs this provider at start, as here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!(
+        "mcpgate-grants-{}-{}",
+        std::process::id(),
+        mcpgate_core::secret::random_id()
+    ));
+    let store = Store::open_dir(&dir).await.unwrap();
+    let clock = Arc::new(ManualClock::new(NOW));
+    let cfg = AsConfig::new(
+        "https://auth.example.test",
+        RESOURCE,
+        ScopeSet::parse("op:add op:mult").unwrap(),
+    );
+    let s = AuthServer::start(store.clone(), cfg, clock.clone())
+        .await
+        .unwrap();
+    store
+        .create_user(&User {
+            id: "u1".into(),
+            username: "ada".into(),
+            email: None,
+            password_hash: "x".into(),
+            is_admin: false,
+            disabled: false,
+            created_at: NOW,
+        })
+        .await
+        .unwrap();
+    let (c, o) = (client("c1"), client("c2"));
+    store.insert_client(&c).await.unwrap();
+    store.insert_client(&o).await.unwrap();
+    store
+        .insert_grant(&Grant {
+            id: "g1".into(),
+            user_id: "u1".into(),
+            client_id: "c1".into(),
+            resource: RESOURCE.into(),
+            scope: "op:add op:mult".into(),
+            created_at: NOW,
+            last_used_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let raw = SqlitePool::connect(&format!("sqlite://{}", dir.join("mcpgate.db").display()))
+        .await
+        .unwrap();
+    World {
+        s,
+        clock,
+        raw,
+        client: c,
+        other: o,
+        _dir: TempDir(dir),
+    }
+}
+
+impl World {
+    /// Issues a code the way the authorization endpoint does; returns the code.
+    async fn code(&self) -> String {
+        let code = mcpgate_core::secret::random_id();
+        self.s
+            .store
+            .insert_code(&AuthCode {
+                code_hash: mcpgate_core::secret::hash_token(&code),
+                client_id: "c1".into(),
+                user_id: "u1".into(),
+                grant_id: "g1".into(),
+                redirect_uri: REDIRECT.into(),
+                scope: "op:add op:mult".into(),
+                resource: RESOURCE.into(),
+                code_challenge: pkce::challenge_of(VERIFIER),
+                created_at: NOW,
+                expires_at: self.s.now() + 60,
+                used_at: None,
+                family_id: None,
+            })
+            .await
+            .unwrap();
+        code
+    }
+
+    async fn exchange_as(
+        &self,
+        client: &Client,
+        pairs: &[(&str, &str)],
+    ) -> Result<TokenResponse, ErrorCode> {
+        authorization_code::exchange(&self.s, client, &form(pairs))
+            .await
+            .map_err(|e| e.error.code)
+    }
+
+    async fn exchange(&self, code: &str) -> Result<TokenResponse, ErrorCode> {
+        self.exchange_as(
+            &self.client,
+            &[
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+    }
+
+    async fn refresh(&self, token: &str, extra: &[(&str, &str)]) -> Result<Tokens, ErrorCode> {
+        let mut pairs = vec![("refresh_token", token)];
+        pairs.extend_from_slice(extra);
+        refresh::refresh(&self.s, &self.client, &form(&pairs))
+            .await
+            .map_err(|e| e.error.code)
+    }
+
+    async fn active(&self, access: &str) -> bool {
+        introspect::introspect(&self.s, access, "c1").await.unwrap()["active"] == true
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&self.raw)
+            .await
+            .unwrap()
+    }
+
+    /// Makes every write of `op` (INSERT or UPDATE) to `table` fail until `heal`.
+    async fn break_table(&self, op: &str, table: &str) {
+        // Test-owned constants only: no outside input reaches this SQL.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER fault BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )))
+        .execute(&self.raw)
+        .await
+        .unwrap();
+    }
+
+    async fn heal(&self) {
+        sqlx::query("DROP TRIGGER IF EXISTS fault")
+            .execute(&self.raw)
+            .await
+            .unwrap();
+    }
+}
+
+type Tokens = TokenResponse;
+
+fn form(pairs: &[(&str, &str)]) -> Params {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    Params::parse(body.as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_client_redirect_verifier_and_resource() {
+    let w = world().await;
+    let base = |code: &'static str| {
+        vec![
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ]
+    };
+    for (what, client, change) in [
+        ("another client", &w.other, None),
+        (
+            "another redirect",
+            &w.client,
+            Some(("redirect_uri", "http://127.0.0.1:9999/other")),
+        ),
+        (
+            "another verifier",
+            &w.client,
+            Some(("code_verifier", &*"b".repeat(50))),
+        ),
+        (
+            "another resource",
+            &w.client,
+            Some(("resource", "https://elsewhere.test/mcp")),
+        ),
+    ] {
+        let code: &'static str = Box::leak(w.code().await.into_boxed_str());
+        let mut pairs = base(code);
+        if let Some((k, v)) = change {
+            pairs.retain(|(name, _)| *name != k);
+            pairs.push((k, v));
+        }
+        let err = w.exchange_as(client, &pairs).await.unwrap_err();
+        let expected = if what == "another resource" {
+            ErrorCode::InvalidTarget
+        } else {
+            ErrorCode::InvalidGrant
+        };
+        assert_eq!(err, expected, "{what}");
+        // A failed attempt spends the code: the right request cannot follow it.
+        assert_eq!(
+            w.exchange(code).await.unwrap_err(),
+            ErrorCode::InvalidGrant,
+            "{what}: the code stays spent"
+        );
+    }
+    assert_eq!(w.count("token_families").await, 0, "nothing was issued");
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_and_its_replay_by_its_client_revokes_what_it_issued() {
+    let w = world().await;
+    let code = w.code().await;
+    let first = w.exchange(&code).await.unwrap();
+    assert!(w.active(&first.access_token).await);
+    // Presented again by another client: refused, and nothing is revoked.
+    let by_other = w
+        .exchange_as(
+            &w.other,
+            &[
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(by_other.unwrap_err(), ErrorCode::InvalidGrant);
+    assert!(
+        w.active(&first.access_token).await,
+        "a stranger cannot revoke"
+    );
+    // By its own client: refused, and the family it issued ends.
+    assert_eq!(
+        w.exchange(&code).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert!(!w.active(&first.access_token).await);
+    let refresh = first.refresh_token.unwrap();
+    assert_eq!(
+        w.refresh(&refresh, &[]).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let w = world().await;
+    let code = w.code().await;
+    w.clock.advance(61);
+    assert_eq!(
+        w.exchange(&code).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn racing_exchanges_issue_one_family_and_the_loser_revokes_it() {
+    let w = world().await;
+    let code = w.code().await;
+    let (a, b) = tokio::join!(w.exchange(&code), w.exchange(&code));
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "exactly one exchange wins: {a:?} {b:?}");
+    assert_eq!(w.count("token_families").await, 1);
+    // The loser is a replay by the code's own client: the winner's tokens end
+    // (RFC 9700 §4.2.4), which needs the family linked when the code was spent.
+    let winner = a.or(b).unwrap();
+    assert!(!w.active(&winner.access_token).await);
+}
+
+#[tokio::test]
+async fn refresh_rotates_narrows_and_detects_reuse() {
+    let w = world().await;
+    let first = w.exchange(&w.code().await).await.unwrap();
+    let r0 = first.refresh_token.unwrap();
+    // Narrowing is allowed; widening is not.
+    let narrowed = w.refresh(&r0, &[("scope", "op:add")]).await.unwrap();
+    assert_eq!(narrowed.scope, "op:add");
+    let r1 = narrowed.refresh_token.clone().unwrap();
+    assert_ne!(r0, r1, "every use rotates");
+    assert_eq!(
+        w.refresh(&r1, &[("scope", "op:add op:admin")])
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidScope
+    );
+    assert_eq!(
+        w.refresh(&r1, &[("resource", "https://elsewhere.test/mcp")])
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidTarget
+    );
+    // Within the grace period a duplicate gets the same answer.
+    let again = w.refresh(&r0, &[("scope", "op:add")]).await.unwrap();
+    assert_eq!(again.refresh_token, narrowed.refresh_token);
+    // After it, reuse of the spent token ends the family, successor included.
+    w.clock.advance(w.s.cfg.refresh_grace_secs + 1);
+    assert_eq!(
+        w.refresh(&r0, &[]).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        w.refresh(&r1, &[]).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert!(!w.active(&narrowed.access_token).await);
+}
+
+#[tokio::test]
+async fn revoking_a_grant_ends_its_tokens_and_its_unspent_codes() {
+    let w = world().await;
+    let issued = w.exchange(&w.code().await).await.unwrap();
+    let pending = w.code().await;
+    assert!(revoke::revoke_grant(&w.s, "g1", "test").await.unwrap());
+    assert!(!w.active(&issued.access_token).await);
+    assert!(w.s.revoked.is_revoked(&issued_family(&w).await));
+    assert_eq!(
+        w.refresh(issued.refresh_token.as_deref().unwrap(), &[])
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        w.exchange(&pending).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+}
+
+async fn issued_family(w: &World) -> String {
+    sqlx::query_scalar("SELECT id FROM token_families LIMIT 1")
+        .fetch_one(&w.raw)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_code_exchange_that_fails_at_any_step_leaves_the_code_unspent() {
+    let w = world().await;
+    // Each statement the exchange step writes, refused in turn by the database.
+    for (op, table) in [
+        ("UPDATE", "auth_codes"),
+        ("INSERT", "token_families"),
+        ("INSERT", "refresh_tokens"),
+    ] {
+        let code = w.code().await;
+        w.break_table(op, table).await;
+        let err = w.exchange(&code).await.unwrap_err();
+        w.heal().await;
+        assert_eq!(err, ErrorCode::ServerError, "{op} {table}");
+        assert_eq!(
+            w.count("token_families").await,
+            0,
+            "{op} {table}: no family"
+        );
+        assert_eq!(w.count("refresh_tokens").await, 0, "{op} {table}: no token");
+        let used: Option<i64> =
+            sqlx::query_scalar("SELECT used_at FROM auth_codes WHERE code_hash = $1")
+                .bind(mcpgate_core::secret::hash_token(&code))
+                .fetch_one(&w.raw)
+                .await
+                .unwrap();
+        assert_eq!(used, None, "{op} {table}: the code is unspent");
+        // ... so the client's retry completes the exchange, all of it.
+        let issued = w.exchange(&code).await.unwrap();
+        assert!(w.active(&issued.access_token).await);
+        assert!(
+            w.refresh(issued.refresh_token.as_deref().unwrap(), &[])
+                .await
+                .is_ok()
+        );
+        sqlx::query("DELETE FROM refresh_tokens")
+            .execute(&w.raw)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE auth_codes SET family_id = NULL")
+            .execute(&w.raw)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM token_families")
+            .execute(&w.raw)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_rotation_that_fails_at_any_step_leaves_the_old_token_usable() {
+    let w = world().await;
+    let issued = w.exchange(&w.code().await).await.unwrap();
+    let mut current = issued.refresh_token.unwrap();
+    for (op, table) in [("UPDATE", "refresh_tokens"), ("INSERT", "refresh_tokens")] {
+        let before = w.count("refresh_tokens").await;
+        w.break_table(op, table).await;
+        let err = w.refresh(&current, &[]).await.unwrap_err();
+        w.heal().await;
+        assert_eq!(err, ErrorCode::ServerError, "{op} {table}");
+        assert_eq!(
+            w.count("refresh_tokens").await,
+            before,
+            "{op} {table}: no successor"
+        );
+        let rotated: Option<i64> =
+            sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1")
+                .bind(mcpgate_core::secret::hash_token(&current))
+                .fetch_one(&w.raw)
+                .await
+                .unwrap();
+        assert_eq!(
+            rotated, None,
+            "{op} {table}: the presented token is not spent"
+        );
+        // The client's retry rotates normally, and nothing was revoked on the way.
+        let next = w.refresh(&current, &[]).await.unwrap();
+        assert!(w.active(&next.access_token).await);
+        current = next.refresh_token.unwrap();
+    }
+}
