@@ -16,7 +16,7 @@ use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_core::{ScopeSet, scope};
 use mcpgate_server::flows::accounts;
 use mcpgate_server::{AsConfig, AuthServer, pages::passwords};
-use mcpgate_store::{Client, ClientKind, Store, User};
+use mcpgate_store::{AuthMethod, Client, ClientKind, Store, User};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
@@ -278,11 +278,7 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
                 name: name.clone(),
                 redirect_uris,
                 kind: ClientKind::Preregistered,
-                auth_method: if confidential {
-                    "client_secret_basic".into()
-                } else {
-                    "none".into()
-                },
+                auth_method: AuthMethod::for_secret(confidential),
                 can_introspect: introspection,
                 owner_user_id: None,
                 registration_hash: None,

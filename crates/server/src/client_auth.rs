@@ -1,14 +1,14 @@
 //! Client authentication at the token, introspection and revocation endpoints
 //! (RFC 6749 §2.3.1; OAuth 2.1 §2.4): HTTP Basic, a secret in the form, or — for a
-//! public client — its `client_id` alone. Secrets are compared as SHA-256 digests in
-//! constant time.
+//! public client — its `client_id` alone, each client by the one method it registered.
+//! Secrets are compared as SHA-256 digests in constant time.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use mcpgate_core::OAuthError;
 use mcpgate_core::secret::{constant_time_eq, hash_token};
-use mcpgate_store::Client;
+use mcpgate_store::{AuthMethod, Client};
 
 use crate::error::ApiError;
 use crate::forms::Params;
@@ -71,9 +71,24 @@ pub async fn authenticate(
         .client(&client_id)
         .await?
         .ok_or_else(|| fail(basic))?;
-    match (&client.secret_hash, secret) {
-        (Some(stored), Some(given)) if constant_time_eq(stored, &hash_token(&given)) => Ok(client),
-        (None, None) => Ok(client),
-        _ => Err(fail(basic)),
+    // The client must use the method it was registered with (RFC 7591 §2): a
+    // secret issued for the Authorization header does not work in the form, nor the
+    // other way round, and a public client presents no secret.
+    let presented = match (&secret, basic) {
+        (None, _) => AuthMethod::None,
+        (Some(_), true) => AuthMethod::ClientSecretBasic,
+        (Some(_), false) => AuthMethod::ClientSecretPost,
+    };
+    let secret_ok = match (&client.secret_hash, secret) {
+        (Some(stored), Some(given)) => constant_time_eq(stored, &hash_token(&given)),
+        (None, None) => true,
+        _ => false,
+    };
+    // The secret is checked whatever the method, so a wrong method is not an oracle
+    // for a right secret: both failures look the same.
+    if secret_ok && presented == client.auth_method {
+        Ok(client)
+    } else {
+        Err(fail(basic))
     }
 }

@@ -14,7 +14,7 @@ use mcpgate_server::flows::tokens::TokenResponse;
 use mcpgate_server::flows::{authorization_code, introspect, refresh, revoke};
 use mcpgate_server::forms::Params;
 use mcpgate_server::{AsConfig, AuthServer};
-use mcpgate_store::{AuthCode, Client, ClientKind, Grant, Store, User};
+use mcpgate_store::{AuthCode, AuthMethod, Client, ClientKind, Grant, Store, User};
 use sqlx::sqlite::SqlitePool;
 
 const NOW: i64 = 1_800_000_000;
@@ -47,7 +47,7 @@ fn client(id: &str) -> Client {
         name: id.into(),
         redirect_uris: vec![REDIRECT.into()],
         kind: ClientKind::Dynamic,
-        auth_method: "none".into(),
+        auth_method: AuthMethod::None,
         can_introspect: false,
         owner_user_id: None,
         registration_hash: None,

@@ -42,6 +42,47 @@ impl ClientKind {
     }
 }
 
+/// How a client authenticates at the token, introspection and revocation endpoints
+/// (RFC 7591 §2 `token_endpoint_auth_method`). A client must use the method it was
+/// registered with: a secret meant for the `Authorization` header is refused in the
+/// form, and the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: no secret (OAuth 2.1 §2.1).
+    None,
+    /// The secret in HTTP Basic (RFC 6749 §2.3.1), the default for confidential clients.
+    ClientSecretBasic,
+    /// The secret in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [Self::None, Self::ClientSecretBasic, Self::ClientSecretPost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    /// The method named `s`, if it is one mcpgate supports.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The method of a client created with or without a secret by the operator or a
+    /// signed-in person (pages and CLI).
+    pub fn for_secret(has_secret: bool) -> Self {
+        if has_secret {
+            Self::ClientSecretBasic
+        } else {
+            Self::None
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     pub client_id: String,
@@ -49,8 +90,7 @@ pub struct Client {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub kind: ClientKind,
-    /// `none`, `client_secret_basic` or `client_secret_post`.
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     /// May call the introspection endpoint (a resource server's credentials).
     pub can_introspect: bool,
     pub owner_user_id: Option<String>,

@@ -96,7 +96,7 @@ fn client(id: &str, owner: Option<&str>) -> Client {
         name: "C".into(),
         redirect_uris: vec!["http://127.0.0.1/cb".into()],
         kind: ClientKind::Dynamic,
-        auth_method: "none".into(),
+        auth_method: AuthMethod::None,
         can_introspect: false,
         owner_user_id: owner.map(String::from),
         registration_hash: Some(format!("h-{id}")),

@@ -495,6 +495,79 @@ async fn registration_rules() {
     assert_eq!(c["client_secret"].as_str().unwrap().len(), 43);
 }
 
+/// A client authenticates only by the method it registered (RFC 7591 §2): the same
+/// secret in the other place is `invalid_client`, as is a secret from a public client.
+#[tokio::test]
+async fn clients_authenticate_only_by_their_registered_method() {
+    let app = TestApp::spawn().await;
+    let register = |method: &'static str| {
+        let app = &app;
+        async move {
+            let mut body =
+                json!({"redirect_uris": [REDIRECT], "client_name": format!("m {method}")});
+            if method != "default" {
+                body["token_endpoint_auth_method"] = json!(method);
+            }
+            let r = app
+                .http
+                .post(app.url("/register"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "{method}");
+            let c = body_json(r).await;
+            (
+                c["client_id"].as_str().unwrap().to_owned(),
+                c["client_secret"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    // RFC 7009 §2.1: revoking an unknown token is a 200, so the status is client
+    // authentication's alone.
+    let revoke = |id: String, secret: Option<String>, basic: bool| {
+        let app = &app;
+        async move {
+            let mut form = vec![("token", "not-a-token".to_owned())];
+            let mut req = app.http.post(app.url("/revoke"));
+            match (secret, basic) {
+                (Some(s), true) => req = req.basic_auth(&id, Some(s)),
+                (Some(s), false) => {
+                    form.push(("client_id", id));
+                    form.push(("client_secret", s));
+                }
+                (None, _) => form.push(("client_id", id)),
+            }
+            req.form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    let (basic_id, basic_secret) = register("default").await;
+    assert_eq!(
+        revoke(basic_id.clone(), basic_secret.clone(), true).await,
+        200
+    );
+    assert_eq!(
+        revoke(basic_id.clone(), basic_secret.clone(), false).await,
+        401
+    );
+    assert_eq!(revoke(basic_id, None, false).await, 401);
+    let (post_id, post_secret) = register("client_secret_post").await;
+    assert_eq!(
+        revoke(post_id.clone(), post_secret.clone(), false).await,
+        200
+    );
+    assert_eq!(revoke(post_id.clone(), post_secret, true).await, 401);
+    assert_eq!(revoke(post_id, None, false).await, 401);
+    let (public_id, none) = register("none").await;
+    assert!(none.is_none());
+    assert_eq!(revoke(public_id.clone(), None, false).await, 200);
+    assert_eq!(
+        revoke(public_id.clone(), Some("made-up".into()), false).await,
+        401
+    );
+    assert_eq!(revoke(public_id, Some("made-up".into()), true).await, 401);
+}
+
 #[tokio::test]
 async fn hostile_client_name_is_escaped_and_flagged_unverified() {
     let app = TestApp::spawn().await;

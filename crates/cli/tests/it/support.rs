@@ -139,7 +139,7 @@ impl TestApp {
                 name: "RS".into(),
                 redirect_uris: vec![],
                 kind: mcpgate_store::ClientKind::Preregistered,
-                auth_method: "client_secret_basic".into(),
+                auth_method: mcpgate_store::AuthMethod::ClientSecretBasic,
                 can_introspect: true,
                 owner_user_id: None,
                 registration_hash: None,

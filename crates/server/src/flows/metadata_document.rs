@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mcpgate_core::{OAuthError, ScopeSet};
-use mcpgate_store::{Client, ClientKind};
+use mcpgate_store::{AuthMethod, Client, ClientKind};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -235,7 +235,7 @@ async fn validate(
         name,
         redirect_uris: uris,
         kind: ClientKind::MetadataDocument,
-        auth_method: "none".into(),
+        auth_method: AuthMethod::None,
         can_introspect: false,
         owner_user_id: None,
         registration_hash: None,

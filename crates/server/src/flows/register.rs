@@ -10,7 +10,7 @@
 use mcpgate_core::redirect_uri::AllowList;
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet};
-use mcpgate_store::{Client, ClientKind};
+use mcpgate_store::{AuthMethod, Client, ClientKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,19 +100,13 @@ pub async fn allow_list(s: &AuthServer) -> ApiResult<AllowList> {
 pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
     let name = clean_name(req.client_name.as_deref())?;
     check_redirects(&allow_list(s).await?, &req.redirect_uris)?;
-    let method = req
-        .token_endpoint_auth_method
-        .as_deref()
-        .unwrap_or("client_secret_basic");
-    if !matches!(
-        method,
-        "none" | "client_secret_basic" | "client_secret_post"
-    ) {
-        return Err(meta_err(format!(
-            "token_endpoint_auth_method {method:?} is not supported"
-        ))
-        .into());
-    }
+    // RFC 7591 §2: the default is client_secret_basic.
+    let method = match req.token_endpoint_auth_method.as_deref() {
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            meta_err(format!("token_endpoint_auth_method {m:?} is not supported"))
+        })?,
+    };
     let grant_types = req
         .grant_types
         .clone()
@@ -149,7 +143,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     let metadata = json!({
         "client_name": name,
         "redirect_uris": req.redirect_uris,
-        "token_endpoint_auth_method": method,
+        "token_endpoint_auth_method": method.as_str(),
         "grant_types": grant_types,
         "response_types": ["code"],
         "scope": req.scope,
@@ -160,7 +154,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         "software_version": req.software_version,
     });
     let now = s.now();
-    let public = method == "none";
+    let public = method == AuthMethod::None;
     let reg_hash = hash_token(&metadata.to_string());
     if public && let Some(existing) = s.store.client_by_registration_hash(&reg_hash).await? {
         return Ok(response(&existing, None));
@@ -179,7 +173,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         name,
         redirect_uris: req.redirect_uris,
         kind: ClientKind::Dynamic,
-        auth_method: method.to_owned(),
+        auth_method: method,
         can_introspect: false,
         owner_user_id: None,
         registration_hash: public.then_some(reg_hash),

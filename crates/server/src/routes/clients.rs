@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use mcpgate_core::secret::{Secret, random_id};
-use mcpgate_store::{Client, ClientKind, User};
+use mcpgate_store::{AuthMethod, Client, ClientKind, User};
 use serde_json::json;
 
 use crate::flows::register::{allow_list, check_redirects, clean_name};
@@ -151,11 +151,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         name: name.clone(),
         redirect_uris: uris,
         kind: ClientKind::Preregistered,
-        auth_method: if confidential {
-            "client_secret_basic".into()
-        } else {
-            "none".into()
-        },
+        auth_method: AuthMethod::for_secret(confidential),
         can_introspect: false,
         owner_user_id: Some(user.id.clone()),
         registration_hash: None,

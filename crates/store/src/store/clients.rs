@@ -25,13 +25,17 @@ struct ClientRow {
 
 impl From<ClientRow> for Client {
     fn from(r: ClientRow) -> Self {
+        // Written only from the enum; a row edited by hand falls back to what its
+        // secret implies.
+        let auth_method = AuthMethod::parse(&r.auth_method)
+            .unwrap_or(AuthMethod::for_secret(r.secret_hash.is_some()));
         Client {
             client_id: r.client_id,
             secret_hash: r.secret_hash,
             name: r.name,
             redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
             kind: ClientKind::parse(&r.kind),
-            auth_method: r.auth_method,
+            auth_method,
             can_introspect: r.can_introspect,
             owner_user_id: r.owner_user_id,
             registration_hash: r.registration_hash,
@@ -48,7 +52,7 @@ impl Store {
             sqlx::query("INSERT INTO clients (client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
                 .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
                 .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-                .bind(c.kind.as_str()).bind(&c.auth_method).bind(c.can_introspect).bind(&c.owner_user_id)
+                .bind(c.kind.as_str()).bind(c.auth_method.as_str()).bind(c.can_introspect).bind(&c.owner_user_id)
                 .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.created_at).bind(c.last_used_at)
                 .execute(pool).await?;
             Ok(())

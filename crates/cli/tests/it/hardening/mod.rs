@@ -49,11 +49,7 @@ pub async fn operator_client(
             name: "Operator client".into(),
             redirect_uris: vec![crate::support::REDIRECT.into()],
             kind: mcpgate_store::ClientKind::Preregistered,
-            auth_method: if secret.is_some() {
-                "client_secret_basic".into()
-            } else {
-                "none".into()
-            },
+            auth_method: mcpgate_store::AuthMethod::for_secret(secret.is_some()),
             can_introspect: false,
             owner_user_id: owner.map(str::to_owned),
             registration_hash: None,
