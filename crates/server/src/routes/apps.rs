@@ -4,13 +4,12 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 
 use crate::flows::{authorize, revoke};
 use crate::forms::Form;
-use crate::pages;
+use crate::pages::{self, PageResult};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -39,18 +38,13 @@ struct AppsPage<'a> {
     grants: Vec<GrantLine>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::see_other("/login?next=/apps");
+async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
+    let Some(user) = pages::current_user(&s, &headers).await? else {
+        return Ok(pages::see_other("/login?next=/apps"));
     };
     let mut grants = Vec::new();
-    for g in s
-        .store
-        .grant_views(Some(&user.id))
-        .await
-        .unwrap_or_default()
-    {
-        let client = s.store.client(&g.client_id).await.ok().flatten();
+    for g in s.store.grant_views(Some(&user.id)).await? {
+        let client = s.store.client(&g.client_id).await?;
         let (unverified, vouched_by) = match &client {
             Some(c) => (
                 !authorize::operator_vouches_for(c),
@@ -75,7 +69,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         });
     }
     let csrf = pages::csrf(&s, &headers);
-    pages::render(
+    Ok(pages::render(
         &AppsPage {
             csrf: &csrf.token,
             username: &user.username,
@@ -83,38 +77,35 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         },
         StatusCode::OK,
         csrf.set_cookie,
-    )
+    ))
 }
 
-async fn revoke_grant(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+async fn revoke_grant(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Form(f): Form,
+) -> PageResult {
     if !pages::csrf_ok(&headers, &f) {
-        return pages::csrf_failure();
+        return Ok(pages::csrf_failure());
     }
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::see_other("/login?next=/apps");
+    let Some(user) = pages::current_user(&s, &headers).await? else {
+        return Ok(pages::see_other("/login?next=/apps"));
     };
     let Some(id) = f.get("grant") else {
-        return pages::see_other("/apps");
+        return Ok(pages::see_other("/apps"));
     };
     // Only the person's own grants.
-    match s.store.grant(id).await {
-        Ok(Some(g)) if g.user_id == user.id => {
-            if let Err(e) = revoke::revoke_grant(&s, id, "person").await {
-                tracing::error!(error = ?e.error, "grant revocation failed");
-                return pages::error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Revocation failed",
-                    "Try again.",
-                );
-            }
+    match s.store.grant(id).await? {
+        Some(g) if g.user_id == user.id => {
+            revoke::revoke_grant(&s, id, "person").await?;
         }
         _ => {
-            return pages::error_page(
+            return Ok(pages::error_page(
                 StatusCode::NOT_FOUND,
                 "Not found",
                 "That grant does not exist.",
-            );
+            ));
         }
     }
-    pages::see_other("/apps")
+    Ok(pages::see_other("/apps"))
 }

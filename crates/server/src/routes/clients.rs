@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use mcpgate_core::secret::{Secret, random_id};
@@ -56,11 +56,11 @@ async fn page(
     created: Option<Created>,
     error: Option<String>,
 ) -> Response {
-    let clients = s
-        .store
-        .clients(Some(&user.id))
-        .await
-        .unwrap_or_default()
+    let clients = match s.store.clients(Some(&user.id)).await {
+        Ok(clients) => clients,
+        Err(e) => return pages::PageError::from(e).into_response(),
+    };
+    let clients = clients
         .into_iter()
         .map(|c| ClientLine {
             confidential: !c.is_public(),
@@ -89,8 +89,10 @@ async fn page(
 }
 
 async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::see_other("/login?next=/clients");
+    let user = match pages::current_user(&s, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return pages::see_other("/login?next=/clients"),
+        Err(e) => return e.into_response(),
     };
     page(&s, &headers, &user, None, None).await
 }
@@ -99,8 +101,10 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::see_other("/login?next=/clients");
+    let user = match pages::current_user(&s, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return pages::see_other("/login?next=/clients"),
+        Err(e) => return e.into_response(),
     };
     let name = match clean_name(f.get("name")) {
         Ok(n) => n,
@@ -185,8 +189,10 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&headers, &f) {
         return pages::csrf_failure();
     }
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::see_other("/login?next=/clients");
+    let user = match pages::current_user(&s, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return pages::see_other("/login?next=/clients"),
+        Err(e) => return e.into_response(),
     };
     if let Some(id) = f.get("client_id")
         && let Err(e) = revoke::delete_client(&s, id, Some(&user.id), "owner").await

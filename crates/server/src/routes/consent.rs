@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::authorize::respond_error;
 use crate::flows::authorize;
 use crate::forms::Form;
-use crate::pages;
+use crate::pages::{self, PageResult};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -90,24 +90,22 @@ async fn show(
     State(s): State<AuthServer>,
     headers: HeaderMap,
     Query(q): Query<RequestQuery>,
-) -> Response {
+) -> PageResult {
     let Some(id) = q.request else {
-        return expired();
+        return Ok(expired());
     };
-    let Ok(Some((req, client))) = authorize::pending(&s, &id).await else {
-        return expired();
+    let Some((req, client)) = authorize::pending(&s, &id).await? else {
+        return Ok(expired());
     };
-    let Some(user) = pages::current_user(&s, &headers).await else {
+    let Some(user) = pages::current_user(&s, &headers).await? else {
         let next = format!("/consent?request={id}");
-        return pages::see_other(&format!(
+        return Ok(pages::see_other(&format!(
             "/login?next={}",
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-        ));
+        )));
     };
     let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
-    let Ok(granted) = authorize::granted(&s, &user, &req).await else {
-        return expired();
-    };
+    let granted = authorize::granted(&s, &user, &req).await?;
     if authorize::operator_vouches_for(&client)
         && !client.is_public()
         && !requested.is_empty()
@@ -115,10 +113,12 @@ async fn show(
     {
         // An operator-registered confidential client asking for what was granted
         // before: its identity is assured at the token endpoint, so no need to ask.
-        return match authorize::approve(&s, &id, &req, &user, &requested).await {
-            Ok(location) => pages::see_other(&location),
-            Err(e) => respond_error(&s, e),
-        };
+        return Ok(
+            match authorize::approve(&s, &id, &req, &user, &requested).await {
+                Ok(location) => pages::see_other(&location),
+                Err(e) => respond_error(&s, e),
+            },
+        );
     }
     page(
         &s, &headers, &id, &req, &client, &user, &requested, &granted,
@@ -136,14 +136,9 @@ async fn page(
     user: &User,
     requested: &ScopeSet,
     granted: &ScopeSet,
-) -> Response {
-    let descriptions: std::collections::HashMap<String, String> = s
-        .store
-        .scopes()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+) -> PageResult {
+    let descriptions: std::collections::HashMap<String, String> =
+        s.store.scopes().await?.into_iter().collect();
     let scopes = requested
         .iter()
         .map(|name| ScopeLine {
@@ -179,25 +174,25 @@ async fn page(
         resp.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    resp
+    Ok(resp)
 }
 
-async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> PageResult {
     if !pages::csrf_ok(&headers, &f) {
-        return pages::csrf_failure();
+        return Ok(pages::csrf_failure());
     }
-    let Some(user) = pages::current_user(&s, &headers).await else {
-        return pages::error_page(
+    let Some(user) = pages::current_user(&s, &headers).await? else {
+        return Ok(pages::error_page(
             StatusCode::UNAUTHORIZED,
             "Signed out",
             "Your session ended. Go back to your application and connect again.",
-        );
+        ));
     };
     let Some(id) = f.get("request") else {
-        return expired();
+        return Ok(expired());
     };
-    let Ok(Some((req, _client))) = authorize::pending(&s, id).await else {
-        return expired();
+    let Some((req, _client)) = authorize::pending(&s, id).await? else {
+        return Ok(expired());
     };
     let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
     let outcome = match f.get("decision") {
@@ -213,8 +208,8 @@ async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         }
         _ => authorize::deny(&s, id, &req, &user).await,
     };
-    match outcome {
+    Ok(match outcome {
         Ok(location) => pages::see_other(&location),
         Err(e) => respond_error(&s, e),
-    }
+    })
 }

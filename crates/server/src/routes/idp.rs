@@ -243,13 +243,21 @@ async fn callback(
 /// Applies the admission decision: links, creates, or refuses, then opens a session.
 async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &str) -> Response {
     let now = s.now();
+    // A database failure ends here: read as "no such person", it would create a
+    // second account for someone who has one.
     let linked_user = match s.store.user_identity(&p.name, &id.subject).await {
-        Ok(Some(link)) => s.store.user(&link.user_id).await.ok().flatten(),
+        Ok(Some(link)) => match s.store.user(&link.user_id).await {
+            Ok(u) => u,
+            Err(_) => return unavailable("The sign-in service"),
+        },
         Ok(None) => None,
         Err(_) => return unavailable("The sign-in service"),
     };
     let by_email = match (&id.email, id.email_verified, &linked_user) {
-        (Some(e), true, None) => s.store.users_by_email(e).await.unwrap_or_default(),
+        (Some(e), true, None) => match s.store.users_by_email(e).await {
+            Ok(users) => users,
+            Err(_) => return unavailable("The sign-in service"),
+        },
         _ => Vec::new(),
     };
     let detail = json!({"provider": p.name, "subject": id.subject, "email": id.email});

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::forms::Form;
 use crate::limits::{self, Source};
-use crate::pages::{self, passwords};
+use crate::pages::{self, PageResult, passwords};
 use crate::state::AuthServer;
 use mcpgate_store::Reservation;
 
@@ -68,24 +68,24 @@ struct NextQuery {
     next: Option<String>,
 }
 
-async fn home(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    match pages::current_user(&s, &headers).await {
+async fn home(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
+    Ok(match pages::current_user(&s, &headers).await? {
         Some(_) => pages::see_other("/apps"),
         None => pages::see_other("/login"),
-    }
+    })
 }
 
 async fn form(
     State(s): State<AuthServer>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
-) -> Response {
+) -> PageResult {
     let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
-    if pages::current_user(&s, &headers).await.is_some() {
-        return pages::see_other(&next);
+    if pages::current_user(&s, &headers).await?.is_some() {
+        return Ok(pages::see_other(&next));
     }
     let csrf = pages::csrf(&s, &headers);
-    pages::render(
+    Ok(pages::render(
         &LoginPage {
             csrf: &csrf.token,
             next: &next,
@@ -96,7 +96,7 @@ async fn form(
         },
         StatusCode::OK,
         csrf.set_cookie,
-    )
+    ))
 }
 
 /// The lock after the n-th counted failure: doubling from 2 s, at most 15 minutes.
@@ -201,7 +201,16 @@ async fn submit(
             );
         }
     }
-    let user = s.store.user_by_name(username).await.ok().flatten();
+    let user = match s.store.user_by_name(username).await {
+        Ok(user) => user,
+        // Not "wrong password": the person's password may be right.
+        Err(_) => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable right now. Try again later.",
+            );
+        }
+    };
     let ok = passwords::verify(
         password.to_owned(),
         user.as_ref().map(|u| u.password_hash.clone()),
