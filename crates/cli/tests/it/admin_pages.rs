@@ -404,6 +404,13 @@ async fn admin_pages_follow_the_page_rules_and_draw_the_chart_inline() {
         let html = r.text().await.unwrap();
         assert!(!html.contains("<script") && !html.contains("style="), "{p}");
     }
+    // every client is listed
+    let all = app.auth.store.clients(None).await.unwrap();
+    let html = b.get("/admin/clients").await.text().await.unwrap();
+    assert!(all.len() >= 2);
+    for c in &all {
+        assert!(html.contains(&c.client_id), "{} listed", c.client_id);
+    }
     // alice signed in once (in world()): one sign-in in the chart's last hour
     let html = b.get("/admin").await.text().await.unwrap();
     assert!(html.contains("<svg") && html.contains("class=\"signins\""));
