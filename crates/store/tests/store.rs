@@ -450,6 +450,57 @@ async fn admin_reads(s: Store) {
         ..Default::default()
     };
     assert_eq!(s.search_audit(&f, 10).await.unwrap().len(), 3);
+    // grants by user and by client, with the user's name; revoked ones left out
+    let ann = s.user_by_name("ann").await.unwrap().unwrap();
+    s.insert_client(&client("c1", None)).await.unwrap();
+    s.insert_client(&client("x_2", None)).await.unwrap();
+    for (id, user, client) in [
+        ("g1", ann.id.as_str(), "c1"),
+        ("g2", ann.id.as_str(), "x_2"),
+        ("g3", "gone", "c1"),
+    ] {
+        s.insert_grant(&Grant {
+            id: id.into(),
+            user_id: user.into(),
+            client_id: client.into(),
+            resource: "r".into(),
+            scope: "op:add".into(),
+            created_at: 1,
+            last_used_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.revoke_grant("g2", 5, "test").await.unwrap();
+    let ids = |v: Vec<(GrantView, String)>| {
+        v.into_iter()
+            .map(|(g, u)| format!("{}:{u}", g.id))
+            .collect::<Vec<_>>()
+    };
+    let mut all = ids(s.search_grants(None, None, 10).await.unwrap());
+    all.sort();
+    assert_eq!(all, ["g1:ann", "g3:gone"]);
+    assert_eq!(
+        ids(s.search_grants(Some(&ann.id), None, 10).await.unwrap()),
+        ["g1:ann"]
+    );
+    assert_eq!(
+        ids(s
+            .search_grants(Some(&ann.id), Some("x_2"), 10)
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.search_grants(None, Some("c1"), 10).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        s.search_clients("X_", 10).await.unwrap().len(),
+        1,
+        "_ is literal"
+    );
     // buckets of an hour from 0: [0,3600) [3600,7200); 9000 is past the end
     let a = s.activity(0, 3600, 2).await.unwrap();
     assert_eq!(
