@@ -6,14 +6,13 @@
 // tests-e2e/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startMcpgate } from '../lib/server.mjs';
 import { adminPassword } from '../lib/browser.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
+import { launchChromium } from '../lib/chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = resolve(import.meta.dirname, '../screenshots');
 const ERIN_PASSWORD = 'erin-has-a-long-password';
 let server;
@@ -22,9 +21,7 @@ let browser;
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   server = await startMcpgate();
-  assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: ./scripts/test installs Debian's chromium`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await server?.stop(); });
 

@@ -159,7 +159,9 @@ async fn a_person_without_the_admin_role_gets_403_on_every_admin_page_and_action
             "{p}"
         );
     }
-    let csrf = Browser::csrf_of(&b.get("/apps").await.text().await.unwrap());
+    let apps = b.get("/apps").await.text().await.unwrap();
+    assert!(!apps.contains(">Admin</a>"), "no admin link for a person");
+    let csrf = Browser::csrf_of(&apps);
     for (path, form) in actions(&grant) {
         let mut form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         form.push(("csrf", &csrf));
@@ -404,6 +406,15 @@ async fn admin_pages_follow_the_page_rules_and_draw_the_chart_inline() {
         let html = r.text().await.unwrap();
         assert!(!html.contains("<script") && !html.contains("style="), "{p}");
     }
+    assert!(
+        b.get("/apps")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(">Admin</a>"),
+        "the admin link"
+    );
     // every client is listed
     let all = app.auth.store.clients(None).await.unwrap();
     let html = b.get("/admin/clients").await.text().await.unwrap();

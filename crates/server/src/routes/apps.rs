@@ -36,6 +36,8 @@ pub struct GrantLine {
 struct AppsPage<'a> {
     csrf: &'a str,
     username: &'a str,
+    /// Shows the link to the admin pages.
+    is_admin: bool,
     grants: Vec<GrantLine>,
 }
 
@@ -79,6 +81,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         &AppsPage {
             csrf: &csrf.token,
             username: &user.username,
+            is_admin: user.is_admin,
             grants,
         },
         StatusCode::OK,

@@ -43,6 +43,8 @@ pub struct Created {
 struct ClientsPage<'a> {
     csrf: &'a str,
     username: &'a str,
+    /// Shows the link to the admin pages.
+    is_admin: bool,
     clients: Vec<ClientLine>,
     created: Option<Created>,
     error: Option<String>,
@@ -78,6 +80,7 @@ async fn page(
         &ClientsPage {
             csrf: &csrf.token,
             username: &user.username,
+            is_admin: user.is_admin,
             clients,
             created,
             error,
