@@ -225,7 +225,7 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
         UserCmd::Passwd { name, .. } => {
             let password = read_password()?;
             account_act(&store, &name, |s, n| async move {
-                admin::reset_password(&s, &n, password, "operator").await
+                admin::reset_password(&s, &n, password, None, "operator").await
             })
             .await?;
             println!("password changed for {name}");

@@ -287,6 +287,36 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
         .await;
     assert_eq!(r.status(), 303);
     assert_ne!(dave.get("/apps").await.status(), 200);
+    // an administrator cannot disable themself here; their own new password keeps
+    // the session that set it
+    let r = b
+        .post(
+            "/admin/users/disable",
+            &[("csrf", &csrf), ("username", "root")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        !app.auth
+            .store
+            .user_by_name("root")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    let r = b
+        .post(
+            "/admin/users/password",
+            &[
+                ("csrf", &csrf),
+                ("username", "root"),
+                ("password", "root-new-password-3"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(b.get("/admin/users").await.status(), 200, "still signed in");
     // a scope and an allowed redirect URI
     let r = b
         .post(

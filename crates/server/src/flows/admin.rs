@@ -106,16 +106,18 @@ pub async fn create_user(s: &AuthServer, n: NewUser, by: &str) -> ApiResult<User
 }
 
 /// Sets a new password (checked, then hashed) through [`super::accounts::change_password`],
-/// which ends the person's grants and sessions.
+/// which ends the person's grants and sessions, except `keep_session` (the hash of the
+/// session of an administrator setting their own password).
 pub async fn reset_password(
     s: &AuthServer,
     username: &str,
     password: String,
+    keep_session: Option<&str>,
     by: &str,
 ) -> ApiResult<super::accounts::AccountOutcome> {
     check_password(&password)?;
     let hash = passwords::hash(password).await;
-    super::accounts::change_password(s, username, &hash, None, by).await
+    super::accounts::change_password(s, username, &hash, keep_session, by).await
 }
 
 /// A client an operator (or a person, for their own) registers by hand.

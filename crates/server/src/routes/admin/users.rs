@@ -8,6 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
+use mcpgate_core::secret::hash_token;
 
 use super::{LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
 use crate::flows::accounts::{self, AccountOutcome};
@@ -154,7 +155,12 @@ async fn account(
         "enable" => accounts::enable_user(s, name, &by).await,
         _ => {
             let password = f.get("password").unwrap_or("").to_owned();
-            admin::reset_password(s, name, password, &by).await
+            // One's own new password keeps the session that set it.
+            let own = (name == me.username)
+                .then(|| pages::cookie(headers, pages::SESSION_COOKIE))
+                .flatten()
+                .map(|id| hash_token(&id));
+            admin::reset_password(s, name, password, own.as_deref(), &by).await
         }
     };
     match outcome {
