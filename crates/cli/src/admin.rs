@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use mcpgate_core::ScopeSet;
 use mcpgate_core::clock::{Clock, SystemClock};
-use mcpgate_core::redirect_uri::{self, AllowList, PRESETS};
-use mcpgate_core::secret::{Secret, random_id};
-use mcpgate_core::{ScopeSet, scope};
-use mcpgate_server::flows::accounts;
-use mcpgate_server::{AsConfig, AuthServer, pages::passwords};
-use mcpgate_store::{AuthMethod, Client, ClientKind, Store, User};
+use mcpgate_core::redirect_uri::PRESETS;
+use mcpgate_core::secret::Secret;
+use mcpgate_server::flows::{accounts, admin};
+use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_store::{Client, Store};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
@@ -154,12 +154,7 @@ fn read_password() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin().read_to_string(&mut s)?;
     let p = s.trim_end_matches(['\n', '\r']).to_owned();
-    if p.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    if p.len() > passwords::MAX_PASSWORD_LEN {
-        bail!("the password is too long");
-    }
+    admin::check_password(&p).map_err(|e| anyhow::anyhow!("{}", e.description))?;
     Ok(p)
 }
 
@@ -177,39 +172,24 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
         UserCmd::Add {
             name,
             email,
-            admin,
+            admin: is_admin,
             password_stdin,
         } => {
-            if name.is_empty()
-                || name.len() > 64
-                || name.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                bail!("user names are 1-64 characters without spaces");
-            }
-            if !password_stdin && email.is_none() {
-                bail!(
-                    "give --password-stdin, or --email for a person who signs in through an identity provider"
-                );
-            }
-            let hash = if password_stdin {
-                passwords::hash(read_password()?).await
+            let password = if password_stdin {
+                Some(read_password()?)
             } else {
-                // Not a PHC string: no password verifies against it.
-                "!".to_owned()
+                None
             };
-            let u = User {
-                id: random_id(),
+            let s = auth_server(store.clone()).await?;
+            let new = admin::NewUser {
                 username: name.clone(),
                 email,
-                password_hash: hash,
-                is_admin: admin,
-                disabled: false,
-                created_at: now(),
+                admin: is_admin,
+                password,
             };
-            store
-                .create_user(&u)
+            admin::create_user(&s, new, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot create {name}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot create {name}: {}", e.error))?;
             println!("created user {name}");
         }
         UserCmd::List { json } => {
@@ -243,9 +223,9 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             println!("enabled {name}");
         }
         UserCmd::Passwd { name, .. } => {
-            let hash = passwords::hash(read_password()?).await;
+            let password = read_password()?;
             account_act(&store, &name, |s, n| async move {
-                accounts::change_password(&s, &n, &hash, None, "operator").await
+                admin::reset_password(&s, &n, password, None, "operator").await
             })
             .await?;
             println!("password changed for {name}");
@@ -264,29 +244,17 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
             introspection,
             json,
         } => {
-            let allow = AllowList::from_entries(
-                store.allowed_redirects().await?.iter().map(String::as_str),
-            );
-            for u in &redirect_uris {
-                allow.check(u)?;
-            }
-            let confidential = confidential || introspection;
-            let secret = confidential.then(Secret::generate);
-            let c = Client {
-                client_id: random_id(),
-                secret_hash: secret.as_ref().map(Secret::hash),
-                name: name.clone(),
+            let s = auth_server(store.clone()).await?;
+            let new = admin::NewClient {
+                name,
                 redirect_uris,
-                kind: ClientKind::Preregistered,
-                auth_method: AuthMethod::for_secret(confidential),
-                can_introspect: introspection,
-                owner_user_id: None,
-                registration_hash: None,
-                metadata: json!({"client_name": name}),
-                created_at: now(),
-                last_used_at: None,
+                confidential,
+                introspection,
+                owner: None,
             };
-            store.insert_client(&c).await?;
+            let (c, secret) = admin::create_client(&s, new, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
             if json {
                 println!(
                     "{}",
@@ -377,27 +345,31 @@ pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
             }
         }
         AllowedCmd::Enable { preset } => {
-            redirect_uri::preset(&preset).with_context(|| {
-                format!("no preset {preset}; see `mcpgate clients allowed list`")
-            })?;
-            store
-                .allow_redirect(&format!("preset:{preset}"), now())
-                .await?;
+            admin::set_preset(&auth_server(store).await?, &preset, true, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
             println!("enabled {preset}");
         }
         AllowedCmd::Disable { preset } => {
-            if !store.disallow_redirect(&format!("preset:{preset}")).await? {
+            if !admin::set_preset(&auth_server(store).await?, &preset, false, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+            {
                 bail!("preset {preset} is not enabled");
             }
             println!("disabled {preset}");
         }
         AllowedCmd::Add { uri } => {
-            redirect_uri::validate_form(&uri)?;
-            store.allow_redirect(&uri, now()).await?;
+            admin::set_redirect_uri(&auth_server(store).await?, &uri, true, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
             println!("allowed {uri}");
         }
         AllowedCmd::Remove { uri } => {
-            if !store.disallow_redirect(&uri).await? {
+            if !admin::set_redirect_uri(&auth_server(store).await?, &uri, false, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+            {
                 bail!("{uri} is not on the list");
             }
             println!("removed {uri}");
@@ -410,11 +382,9 @@ pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
     let store = open(dir).await?;
     match cmd {
         ScopeCmd::Add { name, description } => {
-            let parsed = ScopeSet::parse(&name)?;
-            if parsed.len() != 1 || name.len() > scope::MAX_SCOPE_TOKEN_LEN {
-                bail!("a scope is one token without spaces");
-            }
-            store.upsert_scope(&name, &description).await?;
+            admin::set_scope(&auth_server(store).await?, &name, &description, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
             println!("scope {name} added");
         }
         ScopeCmd::List { json } => {

@@ -11,8 +11,11 @@
 
 mod model;
 pub mod notify;
+#[macro_use]
 mod store;
+mod admin;
 
+pub use admin::{Activity, AuditFilter};
 pub use model::*;
 pub use notify::{Change, ChangeListener};
 pub use store::{Reservation, Store, StoreError};

@@ -45,7 +45,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -89,7 +89,7 @@ macro_rules! notifying {
     };
 }
 mod audit;
-mod clients;
+pub(crate) mod clients;
 mod grants;
 mod idp;
 mod keys;
@@ -101,7 +101,7 @@ mod users;
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: Pool,
+    pub(crate) pool: Pool,
     pub(crate) announce: Announce,
 }
 

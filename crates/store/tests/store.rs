@@ -57,6 +57,7 @@ both!(
     throttle_and_sessions,
     audit_batches,
     keys_retire,
+    admin_reads,
     changes_are_announced_on_commit_only
 );
 
@@ -395,4 +396,137 @@ async fn changes_are_announced_on_commit_only(s: Store) {
     }
     let extra = tokio::time::timeout(Duration::from_millis(300), l.recv()).await;
     assert!(extra.is_err(), "the failed change was announced: {extra:?}");
+}
+
+/// The admin pages' reads: searches that treat `%` and `_` literally, the audit
+/// filter, and tool calls (counted in their detail) and sign-ins per time bucket.
+async fn admin_reads(s: Store) {
+    for n in ["ann", "anna_b", "bob"] {
+        s.create_user(&user(n)).await.unwrap();
+    }
+    let names = |v: Vec<User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.search_users("AN", 10).await.unwrap()),
+        ["ann", "anna_b"]
+    );
+    assert_eq!(names(s.search_users("_", 10).await.unwrap()), ["anna_b"]);
+    assert_eq!(
+        names(s.search_users("%", 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.search_users("", 2).await.unwrap().len(),
+        2,
+        "the limit holds"
+    );
+    let ev = |at: i64, event: &str, u: &str, detail: serde_json::Value| {
+        (
+            at,
+            event.to_owned(),
+            Some(u.to_owned()),
+            Some("c1".to_owned()),
+            detail,
+        )
+    };
+    s.audit_batch(&[
+        ev(1000, "login_succeeded", "u1", json!({})),
+        ev(
+            1100,
+            "tool_calls",
+            "u1",
+            json!({"count": 5, "tool": "calculator"}),
+        ),
+        ev(4700, "tool_calls", "u2", json!({"count": 2})),
+        ev(4800, "login_succeeded", "u2", json!({})),
+        ev(4900, "login_failed", "u2", json!({})),
+        ev(9000, "tool_calls", "u2", json!({"count": 7})),
+    ])
+    .await
+    .unwrap();
+    let f = AuditFilter {
+        user_id: Some("u2".into()),
+        from: Some(4700),
+        to: Some(9000),
+        ..Default::default()
+    };
+    let found: Vec<_> = s
+        .search_audit(&f, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(found, ["login_failed", "login_succeeded", "tool_calls"]);
+    let f = AuditFilter {
+        event: Some("tool_calls".into()),
+        client_id: Some("c1".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.search_audit(&f, 10).await.unwrap().len(), 3);
+    // grants by user and by client, with the user's name; revoked ones left out
+    let ann = s.user_by_name("ann").await.unwrap().unwrap();
+    s.insert_client(&client("c1", None)).await.unwrap();
+    s.insert_client(&client("x_2", None)).await.unwrap();
+    for (id, user, client) in [
+        ("g1", ann.id.as_str(), "c1"),
+        ("g2", ann.id.as_str(), "x_2"),
+        ("g3", "gone", "c1"),
+    ] {
+        s.insert_grant(&Grant {
+            id: id.into(),
+            user_id: user.into(),
+            client_id: client.into(),
+            resource: "r".into(),
+            scope: "op:add".into(),
+            created_at: 1,
+            last_used_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.revoke_grant("g2", 5, "test").await.unwrap();
+    let ids = |v: Vec<(GrantView, String)>| {
+        v.into_iter()
+            .map(|(g, u)| format!("{}:{u}", g.id))
+            .collect::<Vec<_>>()
+    };
+    let mut all = ids(s.search_grants(None, None, 10).await.unwrap());
+    all.sort();
+    assert_eq!(all, ["g1:ann", "g3:gone"]);
+    assert_eq!(
+        ids(s.search_grants(Some(&ann.id), None, 10).await.unwrap()),
+        ["g1:ann"]
+    );
+    assert_eq!(
+        ids(s
+            .search_grants(Some(&ann.id), Some("x_2"), 10)
+            .await
+            .unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.search_grants(None, Some("c1"), 10).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        s.search_clients("X_", 10).await.unwrap().len(),
+        1,
+        "_ is literal"
+    );
+    // buckets of an hour from 0: [0,3600) [3600,7200); 9000 is past the end
+    let a = s.activity(0, 3600, 2).await.unwrap();
+    assert_eq!(
+        a,
+        [
+            Activity {
+                tool_calls: 5,
+                sign_ins: 1
+            },
+            Activity {
+                tool_calls: 2,
+                sign_ins: 1
+            },
+        ]
+    );
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the whole `mcpgate` app over real HTTP on loopback.
 //! One test binary: each module is a concern, `support` spawns apps.
 
+mod admin_pages;
 mod direct;
 mod guard;
 mod hardening;

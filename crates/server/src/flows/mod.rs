@@ -2,6 +2,7 @@
 //! only parse input and render output.
 
 pub mod accounts;
+pub mod admin;
 pub mod authorization_code;
 pub mod authorize;
 pub mod introspect;

@@ -35,6 +35,8 @@ pub struct GrantLine {
 struct AppsPage<'a> {
     csrf: &'a str,
     username: &'a str,
+    /// Shows the link to the admin pages.
+    is_admin: bool,
     grants: Vec<GrantLine>,
 }
 
@@ -73,6 +75,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
         &AppsPage {
             csrf: &csrf.token,
             username: &user.username,
+            is_admin: user.is_admin,
             grants,
         },
         StatusCode::OK,

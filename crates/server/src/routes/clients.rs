@@ -7,12 +7,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
-use mcpgate_core::secret::{Secret, random_id};
-use mcpgate_store::{AuthMethod, Client, ClientKind, User};
-use serde_json::json;
+use mcpgate_core::ErrorCode;
+use mcpgate_store::User;
 
-use crate::flows::register::{allow_list, check_redirects, clean_name};
-use crate::flows::revoke;
+use crate::flows::register::clean_name;
+use crate::flows::{admin, revoke};
 use crate::forms::Form;
 use crate::pages;
 use crate::state::AuthServer;
@@ -44,6 +43,8 @@ pub struct Created {
 struct ClientsPage<'a> {
     csrf: &'a str,
     username: &'a str,
+    /// Shows the link to the admin pages.
+    is_admin: bool,
     clients: Vec<ClientLine>,
     created: Option<Created>,
     error: Option<String>,
@@ -79,6 +80,7 @@ async fn page(
         &ClientsPage {
             csrf: &csrf.token,
             username: &user.username,
+            is_admin: user.is_admin,
             clients,
             created,
             error,
@@ -110,27 +112,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         Ok(n) => n,
         Err(e) => return page(&s, &headers, &user, None, Some(e.description.into_owned())).await,
     };
-    let uris: Vec<String> = f
-        .get("redirect_uris")
-        .unwrap_or("")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    let allow = match allow_list(&s).await {
-        Ok(a) => a,
-        Err(_) => {
-            return pages::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "Try again later.",
-            );
-        }
-    };
-    if let Err(e) = check_redirects(&allow, &uris) {
-        return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
-    }
+    let uris = admin::uri_lines(f.get("redirect_uris"));
     if s.store
         .clients(Some(&user.id))
         .await
@@ -147,36 +129,33 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         )
         .await;
     }
-    let confidential = f.get("kind") != Some("public");
-    let secret = confidential.then(Secret::generate);
-    let client = Client {
-        client_id: random_id(),
-        secret_hash: secret.as_ref().map(Secret::hash),
+    let new = admin::NewClient {
         name: name.clone(),
         redirect_uris: uris,
-        kind: ClientKind::Preregistered,
-        auth_method: AuthMethod::for_secret(confidential),
-        can_introspect: false,
-        owner_user_id: Some(user.id.clone()),
-        registration_hash: None,
-        metadata: json!({"client_name": name}),
-        created_at: s.now(),
-        last_used_at: None,
+        confidential: f.get("kind") != Some("public"),
+        introspection: false,
+        owner: Some(user.id.clone()),
     };
-    if s.store.insert_client(&client).await.is_err() {
-        return pages::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Error",
-            "The client could not be saved. Try again.",
-        );
-    }
-    s.audit(
-        "client_created",
-        Some(&user.id),
-        Some(&client.client_id),
-        json!({"name": client.name}),
-    )
-    .await;
+    let (client, secret) = match admin::create_client(&s, new, "owner").await {
+        Ok(c) => c,
+        Err(e) if e.error.code != ErrorCode::ServerError => {
+            return page(
+                &s,
+                &headers,
+                &user,
+                None,
+                Some(e.error.description.into_owned()),
+            )
+            .await;
+        }
+        Err(_) => {
+            return pages::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "The client could not be saved. Try again.",
+            );
+        }
+    };
     let created = Created {
         name,
         client_id: client.client_id,

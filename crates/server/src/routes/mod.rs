@@ -1,5 +1,6 @@
 //! The authorization server's endpoints, one module each.
 
+mod admin;
 mod apps;
 mod authorize;
 mod clients;
@@ -54,6 +55,7 @@ pub fn router(s: AuthServer) -> Router {
         .merge(introspect::router())
         .merge(apps::router())
         .merge(clients::router())
+        .merge(admin::router())
         .merge(ready::router())
         .route(
             "/assets/style.css",

@@ -8,7 +8,7 @@ use crate::notify::Change;
 
 /// A client row as stored; lists are JSON text.
 #[derive(sqlx::FromRow)]
-struct ClientRow {
+pub(crate) struct ClientRow {
     client_id: String,
     secret_hash: Option<String>,
     name: String,

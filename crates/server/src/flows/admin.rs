@@ -1,0 +1,268 @@
+//! The operator's acts on users, clients, scopes and the redirect allow-list: one
+//! function per act, called by the command line (`mcpgate user|client|clients
+//! allowed|scope`) and by the admin pages alike, so both validate the same way and
+//! leave the same audit event. `by` names who acted (`operator` for the command line,
+//! `admin:<name>` for a page) and goes into the event's detail.
+//!
+//! Acts that end access (disabling a person, a new password, removing a client,
+//! revoking a grant) are [`super::accounts`] and [`super::revoke`].
+
+use mcpgate_core::redirect_uri::{self, PRESETS};
+use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, scope};
+use mcpgate_store::{AuthMethod, Client, ClientKind, StoreError, User};
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::flows::register::{allow_list, check_redirects, clean_name};
+use crate::pages::passwords;
+use crate::state::AuthServer;
+
+/// Longest email address kept (RFC 5321 §4.5.3.1.3 bounds a path at 256 octets).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest scope description shown on the consent page.
+pub const MAX_SCOPE_DESCRIPTION_LEN: usize = 300;
+
+fn invalid(msg: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_request(msg.into())
+}
+
+/// User names: 1-64 characters, no spaces or control characters.
+pub fn check_username(name: &str) -> Result<(), OAuthError> {
+    if name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("user names are 1-64 characters without spaces"));
+    }
+    Ok(())
+}
+
+/// Passwords: at least 8 characters, at most [`passwords::MAX_PASSWORD_LEN`] bytes.
+pub fn check_password(p: &str) -> Result<(), OAuthError> {
+    if p.chars().count() < 8 {
+        return Err(invalid("the password must have at least 8 characters"));
+    }
+    if p.len() > passwords::MAX_PASSWORD_LEN {
+        return Err(invalid("the password is too long"));
+    }
+    Ok(())
+}
+
+/// A user to create. Without a password the person signs in through an identity
+/// provider whose verified email matches `email` (an invitation).
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub admin: bool,
+    pub password: Option<String>,
+}
+
+/// Creates a user; the password is hashed here (argon2id, off the async threads).
+pub async fn create_user(s: &AuthServer, n: NewUser, by: &str) -> ApiResult<User> {
+    check_username(&n.username)?;
+    if let Some(e) = &n.email
+        && (e.len() > MAX_EMAIL_LEN || !e.contains('@') || e.chars().any(char::is_control))
+    {
+        return Err(invalid("the email address is not valid").into());
+    }
+    let password_hash = match n.password {
+        Some(p) => {
+            check_password(&p)?;
+            passwords::hash(p).await
+        }
+        None if n.email.is_some() => "!".to_owned(), // not a PHC string: nothing verifies
+        None => {
+            return Err(invalid(
+                "give a password, or an email for a person who signs in through an identity provider",
+            )
+            .into());
+        }
+    };
+    let u = User {
+        id: random_id(),
+        username: n.username,
+        email: n.email,
+        password_hash,
+        is_admin: n.admin,
+        disabled: false,
+        created_at: s.now(),
+    };
+    match s.store.create_user(&u).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(invalid(format!("a user named {} exists", u.username)).into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    s.audit(
+        "user_created",
+        Some(&u.id),
+        None,
+        json!({"username": u.username, "admin": u.is_admin, "by": by}),
+    )
+    .await;
+    Ok(u)
+}
+
+/// Sets a new password (checked, then hashed) through [`super::accounts::change_password`],
+/// which ends the person's grants and sessions, except `keep_session` (the hash of the
+/// session of an administrator setting their own password).
+pub async fn reset_password(
+    s: &AuthServer,
+    username: &str,
+    password: String,
+    keep_session: Option<&str>,
+    by: &str,
+) -> ApiResult<super::accounts::AccountOutcome> {
+    check_password(&password)?;
+    let hash = passwords::hash(password).await;
+    super::accounts::change_password(s, username, &hash, keep_session, by).await
+}
+
+/// A client an operator (or a person, for their own) registers by hand.
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// With a secret (`client_secret_basic`); otherwise public, PKCE only.
+    pub confidential: bool,
+    /// May call the introspection endpoint (implies confidential).
+    pub introspection: bool,
+    /// The person who owns it; `None` for the operator's clients.
+    pub owner: Option<String>,
+}
+
+/// Creates a client: the name and the redirect URIs are checked (the URIs against the
+/// allow-list, as for dynamic registration); the secret is returned once and stored
+/// as a hash. An operator's client may have no redirect URI (a resource server that
+/// only introspects); a person's must have one.
+pub async fn create_client(
+    s: &AuthServer,
+    n: NewClient,
+    by: &str,
+) -> ApiResult<(Client, Option<Secret>)> {
+    let name = clean_name(Some(&n.name))?;
+    if !n.redirect_uris.is_empty() || n.owner.is_some() {
+        check_redirects(&allow_list(s).await?, &n.redirect_uris)?;
+    }
+    let confidential = n.confidential || n.introspection;
+    let secret = confidential.then(Secret::generate);
+    let client = Client {
+        client_id: random_id(),
+        secret_hash: secret.as_ref().map(Secret::hash),
+        name: name.clone(),
+        redirect_uris: n.redirect_uris,
+        kind: ClientKind::Preregistered,
+        auth_method: AuthMethod::for_secret(confidential),
+        can_introspect: n.introspection,
+        owner_user_id: n.owner,
+        registration_hash: None,
+        metadata: json!({"client_name": name}),
+        created_at: s.now(),
+        last_used_at: None,
+    };
+    s.store.insert_client(&client).await?;
+    s.audit(
+        "client_created",
+        client.owner_user_id.as_deref(),
+        Some(&client.client_id),
+        json!({"name": client.name, "by": by}),
+    )
+    .await;
+    Ok((client, secret))
+}
+
+/// Adds a scope or changes its description (shown on the consent page).
+pub async fn set_scope(s: &AuthServer, name: &str, description: &str, by: &str) -> ApiResult<()> {
+    let parsed = ScopeSet::parse(name).map_err(|e| invalid(e.to_string()))?;
+    if parsed.len() != 1 || name.len() > scope::MAX_SCOPE_TOKEN_LEN {
+        return Err(invalid("a scope is one token without spaces").into());
+    }
+    let description = description.trim();
+    if description.chars().count() > MAX_SCOPE_DESCRIPTION_LEN
+        || description.chars().any(char::is_control)
+    {
+        return Err(invalid(format!(
+            "a description is at most {MAX_SCOPE_DESCRIPTION_LEN} characters on one line"
+        ))
+        .into());
+    }
+    s.store.upsert_scope(name, description).await?;
+    s.audit(
+        "scope_set",
+        None,
+        None,
+        json!({"scope": name, "description": description, "by": by}),
+    )
+    .await;
+    Ok(())
+}
+
+/// Enables (`on`) or disables a preset of the allow-list. False when disabling one
+/// that was not enabled.
+pub async fn set_preset(s: &AuthServer, preset: &str, on: bool, by: &str) -> ApiResult<bool> {
+    if redirect_uri::preset(preset).is_none() {
+        let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+        return Err(invalid(format!(
+            "no preset {preset}; the presets are {}",
+            names.join(", ")
+        ))
+        .into());
+    }
+    let entry = format!("preset:{preset}");
+    let changed = if on {
+        s.store.allow_redirect(&entry, s.now()).await?;
+        true
+    } else {
+        s.store.disallow_redirect(&entry).await?
+    };
+    if changed {
+        s.audit(
+            allow_event(on),
+            None,
+            None,
+            json!({"preset": preset, "by": by}),
+        )
+        .await;
+    }
+    Ok(changed)
+}
+
+/// Allows (`on`) or stops allowing a custom redirect URI (loopback URIs match any
+/// port, RFC 8252 §7.3). False when removing one that was not on the list.
+pub async fn set_redirect_uri(s: &AuthServer, uri: &str, on: bool, by: &str) -> ApiResult<bool> {
+    if uri.starts_with("preset:") {
+        return Err(invalid("presets are enabled by name").into());
+    }
+    let changed = if on {
+        redirect_uri::validate_form(uri)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
+        s.store.allow_redirect(uri, s.now()).await?;
+        true
+    } else {
+        s.store.disallow_redirect(uri).await?
+    };
+    if changed {
+        s.audit(allow_event(on), None, None, json!({"uri": uri, "by": by}))
+            .await;
+    }
+    Ok(changed)
+}
+
+fn allow_event(on: bool) -> &'static str {
+    if on {
+        "redirect_allowed"
+    } else {
+        "redirect_disallowed"
+    }
+}
+
+/// The redirect URIs of a form's textarea: one a line, blank lines skipped.
+pub fn uri_lines(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}

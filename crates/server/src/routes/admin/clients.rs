@@ -1,0 +1,179 @@
+//! `/admin/clients`: every client (registered, dynamic, metadata-document, a
+//! person's own), searched, inspected, created and removed. Removing one revokes its
+//! grants first ([`crate::flows::revoke::delete_client`]).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+use mcpgate_store::Client;
+
+use super::{Admin, LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use crate::flows::admin::{self, NewClient};
+use crate::flows::revoke;
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/admin/clients", get(list).post(create))
+        .route("/admin/clients/show", get(show))
+        .route("/admin/clients/remove", post(remove))
+}
+
+pub struct ClientLine {
+    pub client_id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub confidential: bool,
+    pub introspect: bool,
+    pub redirect_uris: Vec<String>,
+    pub created: String,
+    pub last_used: String,
+}
+
+impl From<&Client> for ClientLine {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            kind: c.kind.as_str(),
+            confidential: !c.is_public(),
+            introspect: c.can_introspect,
+            redirect_uris: c.redirect_uris.clone(),
+            created: pages::when(Some(c.created_at)),
+            last_used: pages::when(c.last_used_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/clients.html")]
+struct ClientsPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    search: &'a str,
+    clients: Vec<ClientLine>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client.html")]
+struct ClientPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    c: ClientLine,
+    owner: String,
+    metadata: String,
+    secret: Option<String>,
+}
+
+async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let a = match admin_view(&s, &headers, "/admin/clients").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let search = match query(q).and_then(|q| Ok(field(&q, "q")?.unwrap_or("").to_owned())) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let clients = match s.store.search_clients(&search, LIST_LIMIT).await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    };
+    pages::render(
+        &ClientsPage {
+            csrf: &a.csrf,
+            username: &a.user.username,
+            search: &search,
+            clients: clients.iter().map(ClientLine::from).collect(),
+        },
+        StatusCode::OK,
+        a.set_cookie,
+    )
+}
+
+/// The page of one client; `secret` is shown once, right after creation.
+async fn client_page(s: &AuthServer, a: Admin, c: &Client, secret: Option<String>) -> Response {
+    let owner = match &c.owner_user_id {
+        None => "the operator".to_owned(),
+        Some(id) => match s.store.user(id).await {
+            Ok(Some(u)) => u.username,
+            Ok(None) => id.clone(),
+            Err(e) => return db_error(e),
+        },
+    };
+    pages::render(
+        &ClientPage {
+            csrf: &a.csrf,
+            username: &a.user.username,
+            c: ClientLine::from(c),
+            owner,
+            metadata: c.metadata.to_string(),
+            secret,
+        },
+        StatusCode::OK,
+        a.set_cookie,
+    )
+}
+
+async fn show(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let a = match admin_view(&s, &headers, "/admin/clients").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let id = match query(q).and_then(|q| Ok(field(&q, "client_id")?.map(String::from))) {
+        Ok(Some(id)) => id,
+        Ok(None) => return super::not_found("client"),
+        Err(r) => return r,
+    };
+    match s.store.client(&id).await {
+        Ok(Some(c)) => client_page(&s, a, &c, None).await,
+        Ok(None) => super::not_found("client"),
+        Err(e) => db_error(e),
+    }
+}
+
+async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    let me = match admin_act(&s, &headers, &f).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let kind = f.get("kind").unwrap_or("public");
+    let new = NewClient {
+        name: f.get("name").unwrap_or("").to_owned(),
+        redirect_uris: admin::uri_lines(f.get("redirect_uris")),
+        confidential: kind != "public",
+        introspection: kind == "introspection",
+        owner: None,
+    };
+    let (client, secret) = match admin::create_client(&s, new, &by(&me)).await {
+        Ok(c) => c,
+        Err(e) => return super::act_error(e),
+    };
+    // The page renders right here (not after a redirect) so the secret is never in
+    // a URL and is shown exactly once.
+    let a = match admin_view(&s, &headers, "/admin/clients").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let secret = secret.map(|s| s.expose().to_owned());
+    client_page(&s, a, &client, secret).await
+}
+
+async fn remove(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    let me = match admin_act(&s, &headers, &f).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Some(id) = f.get("client_id") else {
+        return super::not_found("client");
+    };
+    match revoke::delete_client(&s, id, None, &by(&me)).await {
+        Ok(true) => pages::see_other("/admin/clients"),
+        Ok(false) => super::not_found("client"),
+        Err(e) => super::act_error(e),
+    }
+}

@@ -1,0 +1,138 @@
+//! `/admin/grants`: live grants searched by user and client; revoking one ends every
+//! token issued under it at once ([`crate::flows::revoke::revoke_grant`]).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+
+use super::{LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use crate::flows::revoke;
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/admin/grants", get(list))
+        .route("/admin/grants/revoke", post(revoke_grant))
+}
+
+pub struct GrantLine {
+    pub id: String,
+    pub username: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub resource: String,
+    pub granted: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/grants.html")]
+struct GrantsPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    user: &'a str,
+    client: &'a str,
+    grants: Vec<GrantLine>,
+    notice: Option<String>,
+}
+
+async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let a = match admin_view(&s, &headers, "/admin/grants").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let (user, client) = match (field(&q, "user"), field(&q, "client")) {
+        (Ok(u), Ok(c)) => (u.unwrap_or(""), c.unwrap_or("")),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let user_id = match user {
+        "" => None,
+        name => match s.store.user_by_name(name).await {
+            Ok(Some(u)) => Some(u.id),
+            Ok(None) => {
+                return render(
+                    &a,
+                    user,
+                    client,
+                    Vec::new(),
+                    Some(format!("No user named {name}.")),
+                );
+            }
+            Err(e) => return db_error(e),
+        },
+    };
+    let client_id = (!client.is_empty()).then_some(client);
+    let rows = match s
+        .store
+        .search_grants(user_id.as_deref(), client_id, LIST_LIMIT)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    let grants = rows
+        .into_iter()
+        .map(|(g, username)| GrantLine {
+            scopes: g
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            granted: pages::when(Some(g.created_at)),
+            last_used: pages::when(g.last_used_at),
+            id: g.id,
+            username,
+            client_id: g.client_id,
+            client_name: g.client_name,
+            resource: g.resource,
+        })
+        .collect();
+    render(&a, user, client, grants, None)
+}
+
+fn render(
+    a: &super::Admin,
+    user: &str,
+    client: &str,
+    grants: Vec<GrantLine>,
+    notice: Option<String>,
+) -> Response {
+    pages::render(
+        &GrantsPage {
+            csrf: &a.csrf,
+            username: &a.user.username,
+            user,
+            client,
+            grants,
+            notice,
+        },
+        StatusCode::OK,
+        a.set_cookie.clone(),
+    )
+}
+
+async fn revoke_grant(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    let me = match admin_act(&s, &headers, &f).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Some(id) = f.get("grant") else {
+        return super::not_found("grant");
+    };
+    match revoke::revoke_grant(&s, id, &by(&me)).await {
+        Ok(true) => pages::see_other("/admin/grants"),
+        Ok(false) => super::not_found("live grant"),
+        Err(e) => super::act_error(e),
+    }
+}

@@ -1,0 +1,177 @@
+//! The operator's pages under `/admin`, for signed-in users with the admin role
+//! (`users.is_admin`; the first-run administrator has it). One module per page.
+//!
+//! Every action is the domain function the command line calls ([`crate::flows::admin`],
+//! [`crate::flows::accounts`], [`crate::flows::revoke`]), so both paths validate the
+//! same way and are audited the same way, with `by = "admin:<name>"`.
+//!
+//! The page rules are those of every other page ([`crate::pages`]): CSRF double-submit
+//! on every POST (checked before anything else), the strict CSP with
+//! `frame-ancestors 'none'` and `X-Frame-Options: DENY`, no caching. Anyone signed in
+//! without the role gets 403 on every page and action; a database failure renders an
+//! error page, never an empty list.
+
+// The helpers answer `Err(Response)`: the page a handler returns as is, once per
+// request, so its size on the stack does not matter.
+#![allow(clippy::result_large_err)]
+
+mod allowed;
+mod audit;
+mod chart;
+mod clients;
+mod grants;
+mod overview;
+mod scopes;
+mod users;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use mcpgate_core::ErrorCode;
+use mcpgate_store::{StoreError, User};
+
+use crate::error::ApiError;
+use crate::forms::Params;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .merge(overview::router())
+        .merge(users::router())
+        .merge(clients::router())
+        .merge(allowed::router())
+        .merge(scopes::router())
+        .merge(grants::router())
+        .merge(audit::router())
+}
+
+/// Most rows a list shows; the search narrows it.
+pub(super) const LIST_LIMIT: i64 = 200;
+/// Longest value of a search or filter field.
+const MAX_FILTER_LEN: usize = 256;
+
+/// The signed-in administrator of a page view, with the browser's CSRF token.
+pub(super) struct Admin {
+    pub user: User,
+    pub csrf: String,
+    pub set_cookie: Option<HeaderValue>,
+}
+
+/// What the audit events of an administrator's acts record as `by`.
+pub(super) fn by(user: &User) -> String {
+    format!("admin:{}", user.username)
+}
+
+pub(super) fn forbidden() -> Response {
+    pages::error_page(
+        StatusCode::FORBIDDEN,
+        "Administrators only",
+        "Your account does not have the admin role.",
+    )
+}
+
+/// The administrator viewing a page: someone not signed in is sent to sign in
+/// (and back here), anyone else without the role gets 403.
+pub(super) async fn admin_view(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<Admin, Response> {
+    let Some(user) = pages::current_user(s, headers)
+        .await
+        .map_err(IntoResponse::into_response)?
+    else {
+        return Err(pages::see_other(&format!("/login?next={here}")));
+    };
+    if !user.is_admin {
+        return Err(forbidden());
+    }
+    let csrf = pages::csrf(s, headers);
+    Ok(Admin {
+        user,
+        csrf: csrf.token,
+        set_cookie: csrf.set_cookie,
+    })
+}
+
+/// The administrator making a POST: the CSRF check comes first, then the role
+/// (403 for both, and for a request without a session).
+pub(super) async fn admin_act(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<User, Response> {
+    if !pages::csrf_ok(headers, form) {
+        return Err(pages::csrf_failure());
+    }
+    match pages::current_user(s, headers)
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        Some(u) if u.is_admin => Ok(u),
+        _ => Err(forbidden()),
+    }
+}
+
+/// The query string of a GET as parameters, each bounded; `Err` is a 400 page.
+pub(super) fn query(raw: Option<String>) -> Result<Params, Response> {
+    let bad = || {
+        pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The address has a repeated or malformed parameter.",
+        )
+    };
+    let raw = raw.unwrap_or_default();
+    if raw.len() > 4 * MAX_FILTER_LEN {
+        return Err(bad());
+    }
+    Params::parse(raw.as_bytes()).map_err(|_| bad())
+}
+
+/// A bounded, trimmed filter field (`None` when empty).
+pub(super) fn field<'a>(p: &'a Params, name: &str) -> Result<Option<&'a str>, Response> {
+    match p.get(name).map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) if v.len() > MAX_FILTER_LEN || v.chars().any(char::is_control) => {
+            Err(pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                &format!("The field {name} is too long or has control characters."),
+            ))
+        }
+        v => Ok(v),
+    }
+}
+
+/// The error page of a failed read: the page never pretends an empty list.
+pub(super) fn db_error(e: StoreError) -> Response {
+    tracing::error!(error = %e, "admin page: database read failed");
+    pages::error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The database did not answer",
+        "Nothing is shown rather than a partial list. Try again in a moment.",
+    )
+}
+
+/// The page of an act that failed: its reason when the input was wrong (400), a
+/// generic message when the server was (500, logged once).
+pub(super) fn act_error(e: ApiError) -> Response {
+    if e.error.code == ErrorCode::ServerError {
+        tracing::error!(error = ?e.error, "admin action failed");
+        return pages::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The action failed",
+            "Nothing was changed, or not all of it. Try again in a moment.",
+        );
+    }
+    pages::error_page(StatusCode::BAD_REQUEST, "Not done", &e.error.description)
+}
+
+pub(super) fn not_found(what: &str) -> Response {
+    pages::error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        &format!("There is no such {what}."),
+    )
+}

@@ -1,0 +1,183 @@
+//! `/admin/users`: list and search users; create one, disable or enable one, set a
+//! new password. Disabling and a new password end the person's grants, tokens and
+//! sessions at once ([`crate::flows::accounts`]).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+use mcpgate_core::secret::hash_token;
+
+use super::{LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use crate::flows::accounts::{self, AccountOutcome};
+use crate::flows::admin::{self, NewUser};
+use crate::forms::Form;
+use crate::pages;
+use crate::state::AuthServer;
+
+pub fn router() -> Router<AuthServer> {
+    Router::new()
+        .route("/admin/users", get(list).post(create))
+        .route("/admin/users/disable", post(disable))
+        .route("/admin/users/enable", post(enable))
+        .route("/admin/users/password", post(password))
+}
+
+pub struct UserLine {
+    pub username: String,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    search: &'a str,
+    users: Vec<UserLine>,
+    notice: Option<String>,
+}
+
+async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let a = match admin_view(&s, &headers, "/admin/users").await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let (search, notice) = match (field(&q, "q"), field(&q, "done")) {
+        // A fixed text per act, so that a crafted link cannot put words on the page.
+        (Ok(s), Ok(d)) => (
+            s.unwrap_or(""),
+            d.and_then(|d| DONE.iter().find(|(k, _)| *k == d))
+                .map(|(_, text)| format!("{}: {text}", s.unwrap_or(""))),
+        ),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let users = match s.store.search_users(search, LIST_LIMIT).await {
+        Ok(u) => u,
+        Err(e) => return db_error(e),
+    };
+    let users = users
+        .into_iter()
+        .map(|u| UserLine {
+            created: pages::when(Some(u.created_at)),
+            username: u.username,
+            email: u.email,
+            is_admin: u.is_admin,
+            disabled: u.disabled,
+        })
+        .collect();
+    pages::render(
+        &UsersPage {
+            csrf: &a.csrf,
+            username: &a.user.username,
+            search,
+            users,
+            notice,
+        },
+        StatusCode::OK,
+        a.set_cookie,
+    )
+}
+
+/// What the list says after an act.
+const DONE: &[(&str, &str)] = &[
+    ("created", "created"),
+    (
+        "disable",
+        "disabled; their grants, tokens and sessions are ended",
+    ),
+    ("enable", "enabled"),
+    (
+        "password",
+        "password changed; their grants and sessions are ended",
+    ),
+];
+
+/// Back to the list, narrowed to `name`, saying what was done.
+fn done(name: &str, what: &str) -> Response {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", name)
+        .append_pair("done", what)
+        .finish();
+    pages::see_other(&format!("/admin/users?{q}"))
+}
+
+async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    let me = match admin_act(&s, &headers, &f).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let new = NewUser {
+        username: f.get("username").unwrap_or("").trim().to_owned(),
+        email: f.get("email").map(|e| e.trim().to_owned()),
+        admin: f.get("admin") == Some("yes"),
+        password: f.get("password").map(String::from),
+    };
+    match admin::create_user(&s, new, &by(&me)).await {
+        Ok(u) => done(&u.username, "created"),
+        Err(e) => super::act_error(e),
+    }
+}
+
+/// One account act on the user named in the form.
+async fn account(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    f: &crate::forms::Params,
+    act: &str,
+) -> Response {
+    let me = match admin_act(s, headers, f).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let Some(name) = f.get("username") else {
+        return super::not_found("user");
+    };
+    let by = by(&me);
+    let outcome = match act {
+        "disable" if name == me.username => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Not done",
+                "You cannot disable your own account here: another administrator, or the command line, can.",
+            );
+        }
+        "disable" => accounts::disable_user(s, name, &by).await,
+        "enable" => accounts::enable_user(s, name, &by).await,
+        _ => {
+            let password = f.get("password").unwrap_or("").to_owned();
+            // One's own new password keeps the session that set it.
+            let own = (name == me.username)
+                .then(|| pages::cookie(headers, pages::SESSION_COOKIE))
+                .flatten()
+                .map(|id| hash_token(&id));
+            admin::reset_password(s, name, password, own.as_deref(), &by).await
+        }
+    };
+    match outcome {
+        Ok(AccountOutcome::Done) => done(name, act),
+        Ok(AccountOutcome::NoSuchUser) => super::not_found("user"),
+        Err(e) => super::act_error(e),
+    }
+}
+
+async fn disable(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    account(&s, &headers, &f, "disable").await
+}
+
+async fn enable(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    account(&s, &headers, &f, "enable").await
+}
+
+async fn password(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
+    account(&s, &headers, &f, "password").await
+}
