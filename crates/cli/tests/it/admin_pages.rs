@@ -487,7 +487,7 @@ async fn a_database_failure_is_an_error_page_not_an_empty_list() {
         let r = b.get(page).await;
         assert_eq!(r.status(), 500, "{page}");
         let html = r.text().await.unwrap();
-        assert!(html.contains("The database did not answer"), "{page}");
+        assert!(html.contains("Something went wrong"), "{page}");
         assert!(
             !html.contains("No live grant") && !html.contains("No event"),
             "{page}"

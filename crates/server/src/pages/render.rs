@@ -77,12 +77,21 @@ impl From<crate::error::ApiError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self, "page failed");
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Something went wrong",
-            "This page could not be shown right now. Try again in a moment.",
-        )
+        match self {
+            // The person's input was wrong: say why (400).
+            Self::Flow(e) if e.code != mcpgate_core::ErrorCode::ServerError => {
+                error_page(StatusCode::BAD_REQUEST, "Not done", &e.description)
+            }
+            // The server was: a generic page, the cause logged once (500).
+            e => {
+                tracing::error!(error = ?e, "page failed");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Nothing is shown rather than a partial or empty page, and nothing was changed, or not all of it. Try again in a moment.",
+                )
+            }
+        }
     }
 }
 

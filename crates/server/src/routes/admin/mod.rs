@@ -27,7 +27,6 @@ mod users;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use mcpgate_core::ErrorCode;
 use mcpgate_store::{StoreError, User};
 
 use crate::error::ApiError;
@@ -146,26 +145,13 @@ pub(super) fn field<'a>(p: &'a Params, name: &str) -> Result<Option<&'a str>, Re
 
 /// The error page of a failed read: the page never pretends an empty list.
 pub(super) fn db_error(e: StoreError) -> Response {
-    tracing::error!(error = %e, "admin page: database read failed");
-    pages::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "The database did not answer",
-        "Nothing is shown rather than a partial list. Try again in a moment.",
-    )
+    pages::PageError::from(e).into_response()
 }
 
 /// The page of an act that failed: its reason when the input was wrong (400), a
 /// generic message when the server was (500, logged once).
 pub(super) fn act_error(e: ApiError) -> Response {
-    if e.error.code == ErrorCode::ServerError {
-        tracing::error!(error = ?e.error, "admin action failed");
-        return pages::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The action failed",
-            "Nothing was changed, or not all of it. Try again in a moment.",
-        );
-    }
-    pages::error_page(StatusCode::BAD_REQUEST, "Not done", &e.error.description)
+    pages::PageError::from(e).into_response()
 }
 
 pub(super) fn not_found(what: &str) -> Response {
