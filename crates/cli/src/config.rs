@@ -25,9 +25,71 @@ pub struct FileConfig {
     pub password_login: Option<bool>,
     /// Identity providers of the sign-in page (`[[idp]]` tables).
     pub idp: Option<Vec<IdpFileEntry>>,
+    /// Reverse proxies (CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name the
+    /// client; none by default.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// `[rate_limits]`: requests per source address per minute.
+    pub rate_limits: Option<RateLimits>,
     /// `[[upstream]]` tables: MCP servers to protect, each at `/mcp/<name>`.
     #[serde(default)]
     pub upstream: Vec<mcpgate_gateway::UpstreamConfig>,
+}
+
+/// Requests per source address per minute, per endpoint (0 turns one off; unset keeps
+/// the default). The counters are in the database, so instances on one database
+/// share them.
+#[derive(Debug, Default, Clone, Copy, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Failed sign-ins per source address per minute (default 30).
+    #[arg(long = "rate-limit-login", env = "MCPGATE_RATE_LIMIT_LOGIN", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub login: Option<i64>,
+    /// Dynamic registrations per source address per minute (default 60).
+    #[arg(long = "rate-limit-register", env = "MCPGATE_RATE_LIMIT_REGISTER", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub register: Option<i64>,
+    /// Token requests per source address per minute (default 600).
+    #[arg(long = "rate-limit-token", env = "MCPGATE_RATE_LIMIT_TOKEN", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub token: Option<i64>,
+    /// Authorization requests from metadata-document clients per source address per
+    /// minute (default 60).
+    #[arg(long = "rate-limit-authorize-documents", env = "MCPGATE_RATE_LIMIT_AUTHORIZE_DOCUMENTS", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub authorize_documents: Option<i64>,
+}
+
+impl RateLimits {
+    /// These (flags and environment) over `file` over the defaults already in `cfg`.
+    pub fn apply(&self, file: Option<&RateLimits>, cfg: &mut mcpgate_server::AsConfig) {
+        let pick = |f: fn(&RateLimits) -> Option<i64>| f(self).or_else(|| file.and_then(f));
+        if let Some(n) = pick(|r| r.login) {
+            cfg.login_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.register) {
+            cfg.register_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.token) {
+            cfg.token_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.authorize_documents) {
+            cfg.document_authorizations_per_source_per_minute = n;
+        }
+    }
+}
+
+/// The trusted proxies: flags and environment over the file.
+pub fn trusted_proxies(
+    given: &[String],
+    file: &FileConfig,
+) -> anyhow::Result<Vec<mcpgate_server::forwarded::IpNet>> {
+    let list = if given.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        given.to_vec()
+    };
+    list.iter()
+        .map(|s| mcpgate_server::forwarded::parse_cidrs(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|v| v.into_iter().flatten().collect())
+        .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))
 }
 
 /// An identity provider in the configuration file. The client secret is named, not

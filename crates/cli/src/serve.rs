@@ -25,6 +25,16 @@ pub struct ServeArgs {
     /// Protect this stdio MCP server: one process per MCP session (run by `sh -c`).
     #[arg(long, env = "MCPGATE_UPSTREAM_COMMAND")]
     upstream_command: Option<String>,
+    /// Reverse proxies (CIDR blocks, comma-separated) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client; by default none is believed.
+    #[arg(
+        long = "trusted-proxies",
+        env = "MCPGATE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    #[command(flatten)]
+    rate_limits: mcpgate::config::RateLimits,
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
@@ -36,6 +46,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     cfg.access_ttl_secs = args.access_token_ttl;
     cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
     cfg.identity_providers = crate::idp::from_file(&file)?;
+    cfg.trusted_proxies = mcpgate::config::trusted_proxies(&args.trusted_proxies, &file)?;
+    cfg.rate_limits = (args.rate_limits, file.rate_limits);
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
             .ok_or_else(|| anyhow::anyhow!("--resource {r:?} is not an http(s) URL"))?;

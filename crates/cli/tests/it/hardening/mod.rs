@@ -5,6 +5,7 @@ mod accounts;
 mod consent;
 mod limits;
 mod login;
+mod rate_limits;
 mod seeding;
 mod tokens;
 
