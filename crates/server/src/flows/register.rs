@@ -165,13 +165,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     if public && let Some(existing) = s.store.client_by_registration_hash(&reg_hash).await? {
         return Ok(response(&existing, None));
     }
-    if s.store.count_dynamic_clients().await? >= s.cfg.max_dynamic_clients {
-        return Err(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many registered clients; try again later",
-        )
-        .into());
-    }
+    make_room(s).await?;
     let secret = (!public).then(Secret::generate);
     let client = Client {
         client_id: random_id(),
@@ -196,6 +190,33 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     )
     .await;
     Ok(response(&client, secret.as_ref()))
+}
+
+/// At the cap of dynamic registrations (public and confidential alike), evicts the
+/// oldest one never used, so that a flood of registrations cannot lock out every new
+/// client (RFC 7591 §5 leaves registration lifetimes to the server). Only when every
+/// registration has been used is a new one refused.
+async fn make_room(s: &AuthServer) -> ApiResult<()> {
+    if s.store.count_dynamic_clients().await? < s.cfg.max_dynamic_clients {
+        return Ok(());
+    }
+    match s.store.evict_oldest_unused_dynamic_client().await? {
+        Some(evicted) => {
+            s.audit(
+                "client_evicted",
+                None,
+                Some(&evicted),
+                json!({"reason": "registration cap reached; never used"}),
+            )
+            .await;
+            Ok(())
+        }
+        None => Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many registered clients; try again later",
+        )
+        .into()),
+    }
 }
 
 fn response(c: &Client, secret: Option<&Secret>) -> Value {

@@ -6,6 +6,7 @@ mod consent;
 mod limits;
 mod login;
 mod rate_limits;
+mod registration;
 mod seeding;
 mod tokens;
 
