@@ -57,6 +57,8 @@ pub struct AppConfig {
     pub upstreams: Vec<mcpgate_gateway::UpstreamConfig>,
     /// Reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<mcpgate_server::forwarded::IpNet>,
+    /// The keys that seal secrets at rest (default: generated in the data directory).
+    pub key_encryption: crate::secrets::KeyEncryption,
     /// Per-source rate limits: (flags and environment, file).
     pub rate_limits: (config::RateLimits, Option<config::RateLimits>),
 }
@@ -78,6 +80,7 @@ impl AppConfig {
             upstreams: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limits: Default::default(),
+            key_encryption: Default::default(),
         }
     }
 
@@ -119,6 +122,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let store = config::Database {
         url: cfg.database_url.clone(),
         dir: cfg.data_dir.clone(),
+        kek: cfg.key_encryption.clone(),
     }
     .open()
     .await?;

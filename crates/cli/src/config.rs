@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
+    /// File holding the key that seals signing keys and provider secrets at rest.
+    pub key_encryption_key_file: Option<PathBuf>,
     pub allowed_origins: Option<Vec<String>>,
     /// Offer the username and password form (default true).
     pub password_login: Option<bool>,
@@ -165,15 +167,42 @@ pub fn origin_string(url: &Url) -> String {
 pub struct Database {
     pub url: Option<String>,
     pub dir: PathBuf,
+    /// The keys that seal secrets at rest.
+    pub kek: crate::secrets::KeyEncryption,
 }
 
 impl Database {
+    /// Opens the database, applies migrations, and seals at rest any secret stored in
+    /// clear or under a previous key-encryption key. A sealed secret that the
+    /// configured keys cannot open is an error here, before anything is served.
     pub async fn open(&self) -> anyhow::Result<mcpgate_store::Store> {
         let store = match &self.url {
             Some(url) => mcpgate_store::Store::open(url).await,
             None => mcpgate_store::Store::open_dir(&self.dir).await,
         };
-        store.with_context(|| format!("opening the database ({})", self.describe()))
+        let store = store.with_context(|| format!("opening the database ({})", self.describe()))?;
+        let store = match self.kek.sealer(&self.dir, self.url.is_some())? {
+            Some(sealer) => store.with_sealer(sealer),
+            None => {
+                tracing::warn!(
+                    "signing keys and identity-provider secrets are stored unencrypted: set \
+                     {} or --key-encryption-key-file (the same key on every instance)",
+                    crate::secrets::KEY_ENV
+                );
+                store
+            }
+        };
+        let sealed = store
+            .seal_at_rest()
+            .await
+            .context("the secrets in the database cannot be opened")?;
+        if sealed > 0 {
+            tracing::info!(
+                rows = sealed,
+                "sealed secrets stored in clear or under a previous key"
+            );
+        }
+        Ok(store)
     }
 
     /// For messages: the data directory, or the URL without its password.

@@ -31,6 +31,8 @@ struct Cli {
     /// TOML configuration file; flags and environment override it.
     #[arg(long, global = true, env = "MCPGATE_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    kek: mcpgate::secrets::KeyEncryptionArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,6 +102,10 @@ fn main() -> anyhow::Result<()> {
     let db = config::Database {
         url: cli.database.or_else(|| file.database.clone()),
         dir: data_dir.clone(),
+        kek: mcpgate::secrets::KeyEncryption::resolve(
+            &cli.kek,
+            file.key_encryption_key_file.as_deref(),
+        ),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

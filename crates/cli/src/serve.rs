@@ -41,6 +41,7 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     let (listen, public, origins) = args.net.resolve(&file)?;
     let mut cfg = AppConfig::new(&public, db.dir.clone());
     cfg.database_url = db.url.clone();
+    cfg.key_encryption = db.kek.clone();
     cfg.extra_origins = origins;
     cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod consent;
+mod keys_at_rest;
 mod limits;
 mod login;
 mod rate_limits;
