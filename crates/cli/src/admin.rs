@@ -33,6 +33,13 @@ pub enum UserCmd {
         /// provider (an invitation: the provider's verified email must match --email).
         #[arg(long)]
         password_stdin: bool,
+        /// Read the password from this file instead (env MCPGATE_USER_PASSWORD_FILE).
+        #[arg(
+            long,
+            env = "MCPGATE_USER_PASSWORD_FILE",
+            conflicts_with = "password_stdin"
+        )]
+        password_file: Option<std::path::PathBuf>,
     },
     List {
         #[arg(long)]
@@ -45,11 +52,18 @@ pub enum UserCmd {
     Enable {
         name: String,
     },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input or a file.
     Passwd {
         name: String,
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "password_file")]
         password_stdin: bool,
+        /// Read the password from this file instead (env MCPGATE_USER_PASSWORD_FILE).
+        #[arg(
+            long,
+            env = "MCPGATE_USER_PASSWORD_FILE",
+            conflicts_with = "password_stdin"
+        )]
+        password_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -150,10 +164,18 @@ pub enum KeysCmd {
     List,
 }
 
-fn read_password() -> anyhow::Result<String> {
-    let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s)?;
-    let p = s.trim_end_matches(['\n', '\r']).to_owned();
+/// A new password from `file`, else from standard input.
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let p = match file {
+        Some(f) => mcpgate::secrets::read_secret_file(f, "password")?
+            .expose()
+            .to_owned(),
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
     if p.chars().count() < 8 {
         bail!("the password must have at least 8 characters");
     }
@@ -179,20 +201,22 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             email,
             admin,
             password_stdin,
+            password_file,
         } => {
+            let given = password_stdin || password_file.is_some();
             if name.is_empty()
                 || name.len() > 64
                 || name.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 bail!("user names are 1-64 characters without spaces");
             }
-            if !password_stdin && email.is_none() {
+            if !given && email.is_none() {
                 bail!(
-                    "give --password-stdin, or --email for a person who signs in through an identity provider"
+                    "give --password-stdin or --password-file, or --email for a person who signs in through an identity provider"
                 );
             }
-            let hash = if password_stdin {
-                passwords::hash(read_password()?).await
+            let hash = if given {
+                passwords::hash(read_password(password_file.as_deref())?).await
             } else {
                 // Not a PHC string: no password verifies against it.
                 "!".to_owned()
@@ -242,8 +266,12 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             .await?;
             println!("enabled {name}");
         }
-        UserCmd::Passwd { name, .. } => {
-            let hash = passwords::hash(read_password()?).await;
+        UserCmd::Passwd {
+            name,
+            password_file,
+            ..
+        } => {
+            let hash = passwords::hash(read_password(password_file.as_deref())?).await;
             account_act(&store, &name, |s, n| async move {
                 accounts::change_password(&s, &n, &hash, None, "operator").await
             })

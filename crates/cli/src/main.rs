@@ -28,6 +28,14 @@ struct Cli {
         hide_env_values = true
     )]
     database: Option<String>,
+    /// A file holding the PostgreSQL URL (which may carry a password).
+    #[arg(
+        long,
+        global = true,
+        env = "MCPGATE_DATABASE_URL_FILE",
+        conflicts_with = "database"
+    )]
+    database_file: Option<PathBuf>,
     /// TOML configuration file; flags and environment override it.
     #[arg(long, global = true, env = "MCPGATE_CONFIG")]
     config: Option<PathBuf>,
@@ -100,7 +108,15 @@ fn main() -> anyhow::Result<()> {
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
     let db = config::Database {
-        url: cli.database.or_else(|| file.database.clone()),
+        url: match &cli.database_file {
+            Some(f) => Some(
+                mcpgate::secrets::read_secret_file(f, "database URL")?
+                    .expose()
+                    .trim()
+                    .to_owned(),
+            ),
+            None => cli.database.or_else(|| file.database.clone()),
+        },
         dir: data_dir.clone(),
         kek: mcpgate::secrets::KeyEncryption::resolve(
             &cli.kek,

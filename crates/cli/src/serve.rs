@@ -35,6 +35,10 @@ pub struct ServeArgs {
     trusted_proxies: Vec<String>,
     #[command(flatten)]
     rate_limits: mcpgate::config::RateLimits,
+    /// On first run, write the administrator's password to this file (created with
+    /// mode 0600) instead of printing it.
+    #[arg(long, env = "MCPGATE_ADMIN_PASSWORD_FILE")]
+    admin_password_file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
@@ -97,8 +101,17 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         println!();
         println!("  First run: created the administrator account.");
         println!("    username: {}", first.username);
-        println!("    password: {}", first.password.expose());
-        println!("  This password is shown once and stored only as a hash;");
+        match &args.admin_password_file {
+            Some(path) => {
+                write_private(path, first.password.expose())?;
+                println!("    password: written to {} (mode 0600)", path.display());
+                println!("  The password is stored here only as a hash;");
+            }
+            None => {
+                println!("    password: {}", first.password.expose());
+                println!("  This password is shown once and stored only as a hash;");
+            }
+        }
         println!("  change it with `mcpgate user passwd {}`.", first.username);
     }
     println!();
@@ -126,6 +139,27 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         .finish_within(std::time::Duration::from_secs(5))
         .await;
     Ok(())
+}
+
+/// Writes `secret` to `path`, readable by its owner only: through a new file renamed
+/// into place, so an existing file (or a link planted there) is replaced, never
+/// written through.
+fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        mcpgate_core::secret::random_id()
+    ));
+    let mut f = mcpgate::secrets::private_file(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -8,6 +8,7 @@ mod limits;
 mod login;
 mod rate_limits;
 mod registration;
+mod secrets;
 mod seeding;
 mod tokens;
 
