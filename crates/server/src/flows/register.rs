@@ -96,10 +96,21 @@ pub async fn allow_list(s: &AuthServer) -> ApiResult<AllowList> {
     Ok(AllowList::from_entries(entries.iter().map(String::as_str)))
 }
 
-/// Registers a client; returns the RFC 7591 §3.2.1 response body.
-pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+/// A registration request that passed every rule: what is stored.
+#[derive(Debug)]
+pub struct Checked {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post`.
+    pub method: String,
+    pub metadata: Value,
+}
+
+/// Checks a registration request against the rules (RFC 7591 §2, and the operator's
+/// allow-list for redirect URIs); pure, so property tests can run it on any input.
+pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAuthError> {
     let name = clean_name(req.client_name.as_deref())?;
-    check_redirects(&allow_list(s).await?, &req.redirect_uris)?;
+    check_redirects(allow, &req.redirect_uris)?;
     let method = req
         .token_endpoint_auth_method
         .as_deref()
@@ -110,8 +121,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     ) {
         return Err(meta_err(format!(
             "token_endpoint_auth_method {method:?} is not supported"
-        ))
-        .into());
+        )));
     }
     let grant_types = req
         .grant_types
@@ -123,15 +133,16 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     {
         return Err(meta_err(format!(
             "grant type {g:?} is not supported (authorization_code, refresh_token)"
-        ))
-        .into());
+        )));
     }
     if let Some(r) = req
         .response_types
         .as_ref()
         .and_then(|r| r.iter().find(|r| *r != "code"))
     {
-        return Err(meta_err(format!("response type {r:?} is not supported (code)")).into());
+        return Err(meta_err(format!(
+            "response type {r:?} is not supported (code)"
+        )));
     }
     if let Some(sc) = &req.scope {
         ScopeSet::parse(sc).map_err(|e| meta_err(e.to_string()))?;
@@ -143,7 +154,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
                     .map(|u| u.scheme() != "https")
                     .unwrap_or(true))
         {
-            return Err(meta_err(format!("{field} must be an https URL")).into());
+            return Err(meta_err(format!("{field} must be an https URL")));
         }
     }
     let metadata = json!({
@@ -159,6 +170,22 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         "software_id": req.software_id,
         "software_version": req.software_version,
     });
+    Ok(Checked {
+        name,
+        redirect_uris: req.redirect_uris,
+        method: method.to_owned(),
+        metadata,
+    })
+}
+
+/// Registers a client; returns the RFC 7591 §3.2.1 response body.
+pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+    let Checked {
+        name,
+        redirect_uris,
+        method,
+        metadata,
+    } = check(&allow_list(s).await?, req)?;
     let now = s.now();
     let public = method == "none";
     let reg_hash = hash_token(&metadata.to_string());
@@ -171,9 +198,9 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         client_id: random_id(),
         secret_hash: secret.as_ref().map(Secret::hash),
         name,
-        redirect_uris: req.redirect_uris,
+        redirect_uris,
         kind: ClientKind::Dynamic,
-        auth_method: method.to_owned(),
+        auth_method: method.clone(),
         can_introspect: false,
         owner_user_id: None,
         registration_hash: public.then_some(reg_hash),
