@@ -5,7 +5,6 @@
 //! and within their sync period (2 s) if a notification is missed.
 
 use mcpgate::config::Database;
-use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -164,27 +163,6 @@ pub enum KeysCmd {
     List,
 }
 
-/// A new password from `file`, else from standard input.
-fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
-    let p = match file {
-        Some(f) => mcpgate::secrets::read_secret_file(f, "password")?
-            .expose()
-            .to_owned(),
-        None => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s.trim_end_matches(['\n', '\r']).to_owned()
-        }
-    };
-    if p.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    if p.len() > passwords::MAX_PASSWORD_LEN {
-        bail!("the password is too long");
-    }
-    Ok(p)
-}
-
 async fn open(db: &Database) -> anyhow::Result<Store> {
     db.open().await
 }
@@ -216,7 +194,7 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
                 );
             }
             let hash = if given {
-                passwords::hash(read_password(password_file.as_deref())?).await
+                passwords::hash(mcpgate::secrets::new_password(password_file.as_deref())?).await
             } else {
                 // Not a PHC string: no password verifies against it.
                 "!".to_owned()
@@ -271,7 +249,8 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             password_file,
             ..
         } => {
-            let hash = passwords::hash(read_password(password_file.as_deref())?).await;
+            let hash =
+                passwords::hash(mcpgate::secrets::new_password(password_file.as_deref())?).await;
             account_act(&store, &name, |s, n| async move {
                 accounts::change_password(&s, &n, &hash, None, "operator").await
             })

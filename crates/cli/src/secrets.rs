@@ -150,6 +150,26 @@ pub fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Secret> {
     Ok(Secret::new(value))
 }
 
+/// A person's new password, from `file`, else from standard input (never an
+/// argument): 8 characters at least, bounded.
+pub fn new_password(file: Option<&Path>) -> anyhow::Result<String> {
+    let p = match file {
+        Some(f) => read_secret_file(f, "password")?.expose().to_owned(),
+        None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    if p.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    if p.len() > mcpgate_server::pages::passwords::MAX_PASSWORD_LEN {
+        bail!("the password is too long");
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,17 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
             ));
     }
     cfg.upstreams.extend(file.upstream.iter().cloned());
+    // Checked before the first run creates the administrator, whose password would
+    // otherwise be lost.
+    if let Some(dir) = args.admin_password_file.as_deref().and_then(|p| p.parent())
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "--admin-password-file: {} is not a directory",
+            dir.display()
+        );
+    }
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -267,8 +267,14 @@ mod tests {
         ] {
             assert!(validate_form(bad).is_err(), "{bad:?}");
         }
-        assert!(!matches("http://127.0.0.1/callback", "http://127.0.0.1:5/call\tback"));
-        assert!(!matches("http://127.0.0.1/callback", "http://127.0.0.1:5\\callback"));
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5/call\tback"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5\\callback"
+        ));
     }
 
     #[test]
