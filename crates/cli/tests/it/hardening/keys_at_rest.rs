@@ -165,3 +165,49 @@ async fn a_wrong_key_encryption_key_is_a_clear_startup_error() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rotating the key-encryption key: started with the new key and the old one as
+/// previous, every secret is sealed again under the new key, which alone opens them
+/// from then on.
+#[tokio::test]
+async fn the_key_encryption_key_rotates() {
+    let dir = temp_dir();
+    let ok = mcpgate(&dir, &[], &["keys", "rotate"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let old = dir.join("key-encryption.key");
+    let new = dir.join("new.key");
+    std::fs::write(&new, "cd".repeat(32)).unwrap();
+    let with = |args: &[&str]| {
+        let mut all = vec!["--key-encryption-key-file", new.to_str().unwrap()];
+        all.extend_from_slice(args);
+        mcpgate(&dir, &[], &all)
+    };
+    assert!(
+        !with(&["keys", "list"]).status.success(),
+        "the new key alone opens nothing yet"
+    );
+    let out = with(&[
+        "--previous-key-encryption-key-file",
+        old.to_str().unwrap(),
+        "keys",
+        "list",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&old).unwrap();
+    let out = with(&["keys", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
