@@ -49,9 +49,9 @@ export async function startMcpgate({ args = [], env = {}, dataDir, subcommand = 
 }
 
 /** Runs a one-shot `mcpgate` command; resolves with { code, stdout, stderr }. */
-export function mcpgate(args, { input, dataDir } = {}) {
+export function mcpgate(args, { input, dataDir, env } = {}) {
   return new Promise((ok) => {
-    const child = spawn(BIN, [...args, ...(dataDir ? ['--data-dir', dataDir] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(BIN, [...args, ...(dataDir ? ['--data-dir', dataDir] : [])], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

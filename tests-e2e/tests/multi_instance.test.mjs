@@ -11,6 +11,7 @@ import { obtainTokens } from '../lib/flow.mjs';
 
 const PG = process.env.TEST_DATABASE_URL;
 const skip = PG ? false : 'SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)';
+const KEK = randomBytes(32).toString('hex');
 let a; let b; let lb; let dbUrl; let password; let pub;
 
 before(async () => {
@@ -20,7 +21,9 @@ before(async () => {
   dbUrl = `${PG.slice(0, PG.lastIndexOf('/'))}/${name}`;
   const port = await freePort();
   pub = { base: `http://127.0.0.1:${port}`, mcpUrl: `http://127.0.0.1:${port}/mcp` };
-  const common = { publicUrl: pub.base, args: ['--database', dbUrl] };
+  // One key-encryption key for every instance and the CLI: it seals the signing keys
+  // in the shared database.
+  const common = { publicUrl: pub.base, args: ['--database', dbUrl], env: { MCPGATE_KEY_ENCRYPTION_KEY: KEK } };
   [a, b] = await Promise.all([startMcpgate(common), startMcpgate(common)]);
   password = (/password: (\S+)/.exec(a.output() + b.output()) || [])[1];
   assert.ok(password, 'exactly one instance printed the first-run password');
@@ -73,13 +76,21 @@ test('a grant revoked on B ends the token on A', { skip }, async () => {
 
 test('a key rotated through A verifies on B', { skip }, async () => {
   const before = await obtainTokens(pub, password, { via: { token: 'a' } });
-  const rot = await mcpgate(['keys', 'rotate', '--database', dbUrl]);
+  const rot = await mcpgate(['keys', 'rotate', '--database', dbUrl], { env: { MCPGATE_KEY_ENCRYPTION_KEY: KEK } });
   assert.equal(rot.code, 0, rot.stderr);
   const kid = (t) => JSON.parse(Buffer.from(t.split('.')[0], 'base64url')).kid;
   let fresh;
   assert.ok(await eventually(async () => { fresh = await obtainTokens(pub, password, { via: { token: 'a' } }); return kid(fresh.access_token) !== kid(before.access_token); }));
   assert.ok(await eventually(async () => (await call(fresh.access_token, 'b')).status === 200), 'B verifies the new key');
   assert.equal((await call(before.access_token, 'b')).status, 200, 'the previous key still verifies');
+});
+
+test('the shared database holds the signing keys sealed, and a CLI without the key is refused', { skip }, async () => {
+  const clear = execFileSync('psql', [dbUrl, '-tAc', "SELECT count(*) FROM signing_keys WHERE seed NOT LIKE 'sealed:v1:%'"]).toString().trim();
+  assert.equal(clear, '0');
+  const r = await mcpgate(['keys', 'list', '--database', dbUrl], { env: { MCPGATE_KEY_ENCRYPTION_KEY: '' } });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /not configured/);
 });
 
 test('SIGKILL of an instance under refresh load loses no acknowledged token', { skip }, async () => {

@@ -216,6 +216,9 @@ fn serve_args(port: u16, data_dir: &std::path::Path, resources: &[String]) -> Ve
         format!("http://127.0.0.1:{port}"),
         "--data-dir".to_owned(),
         data_dir.display().to_string(),
+        // The load runs register and exchange from one address as fast as they can.
+        "--rate-limit-register=0".to_owned(),
+        "--rate-limit-token=0".to_owned(),
     ];
     for r in resources {
         args.extend(["--resource".to_owned(), r.clone()]);

@@ -5,7 +5,6 @@
 //! and within their sync period (2 s) if a notification is missed.
 
 use mcpgate::config::Database;
-use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -33,6 +32,13 @@ pub enum UserCmd {
         /// provider (an invitation: the provider's verified email must match --email).
         #[arg(long)]
         password_stdin: bool,
+        /// Read the password from this file instead (env MCPGATE_USER_PASSWORD_FILE).
+        #[arg(
+            long,
+            env = "MCPGATE_USER_PASSWORD_FILE",
+            conflicts_with = "password_stdin"
+        )]
+        password_file: Option<std::path::PathBuf>,
     },
     List {
         #[arg(long)]
@@ -45,11 +51,18 @@ pub enum UserCmd {
     Enable {
         name: String,
     },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input or a file.
     Passwd {
         name: String,
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "password_file")]
         password_stdin: bool,
+        /// Read the password from this file instead (env MCPGATE_USER_PASSWORD_FILE).
+        #[arg(
+            long,
+            env = "MCPGATE_USER_PASSWORD_FILE",
+            conflicts_with = "password_stdin"
+        )]
+        password_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -150,14 +163,6 @@ pub enum KeysCmd {
     List,
 }
 
-fn read_password() -> anyhow::Result<String> {
-    let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s)?;
-    let p = s.trim_end_matches(['\n', '\r']).to_owned();
-    admin::check_password(&p).map_err(|e| anyhow::anyhow!("{}", e.description))?;
-    Ok(p)
-}
-
 async fn open(db: &Database) -> anyhow::Result<Store> {
     db.open().await
 }
@@ -174,9 +179,10 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             email,
             admin: is_admin,
             password_stdin,
+            password_file,
         } => {
-            let password = if password_stdin {
-                Some(read_password()?)
+            let password = if password_stdin || password_file.is_some() {
+                Some(mcpgate::secrets::new_password(password_file.as_deref())?)
             } else {
                 None
             };
@@ -222,8 +228,12 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             .await?;
             println!("enabled {name}");
         }
-        UserCmd::Passwd { name, .. } => {
-            let password = read_password()?;
+        UserCmd::Passwd {
+            name,
+            password_file,
+            ..
+        } => {
+            let password = mcpgate::secrets::new_password(password_file.as_deref())?;
             account_act(&store, &name, |s, n| async move {
                 admin::reset_password(&s, &n, password, None, "operator").await
             })

@@ -55,6 +55,12 @@ pub struct AppConfig {
     pub password_login: bool,
     /// Upstream MCP servers to protect (gateway mode); none serves the calculator.
     pub upstreams: Vec<mcpgate_gateway::UpstreamConfig>,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<mcpgate_server::forwarded::IpNet>,
+    /// The keys that seal secrets at rest (default: generated in the data directory).
+    pub key_encryption: crate::secrets::KeyEncryption,
+    /// Per-source rate limits: (flags and environment, file).
+    pub rate_limits: (config::RateLimits, Option<config::RateLimits>),
 }
 
 impl AppConfig {
@@ -72,6 +78,9 @@ impl AppConfig {
             identity_providers: Vec::new(),
             password_login: true,
             upstreams: Vec::new(),
+            trusted_proxies: Vec::new(),
+            rate_limits: Default::default(),
+            key_encryption: Default::default(),
         }
     }
 
@@ -113,6 +122,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let store = config::Database {
         url: cfg.database_url.clone(),
         dir: cfg.data_dir.clone(),
+        kek: cfg.key_encryption.clone(),
     }
     .open()
     .await?;
@@ -137,6 +147,10 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         as_cfg.access_ttl_secs = ttl;
     }
     as_cfg.password_login = cfg.password_login;
+    as_cfg.trusted_proxies = cfg.trusted_proxies.clone();
+    cfg.rate_limits
+        .0
+        .apply(cfg.rate_limits.1.as_ref(), &mut as_cfg);
     (cfg.tune)(&mut as_cfg);
     let mut auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
     auth.idps = Arc::new(mcpgate_server::idp::Registry::new(

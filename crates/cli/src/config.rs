@@ -20,14 +20,78 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
+    /// File holding the key that seals signing keys and provider secrets at rest.
+    pub key_encryption_key_file: Option<PathBuf>,
     pub allowed_origins: Option<Vec<String>>,
     /// Offer the username and password form (default true).
     pub password_login: Option<bool>,
     /// Identity providers of the sign-in page (`[[idp]]` tables).
     pub idp: Option<Vec<IdpFileEntry>>,
+    /// Reverse proxies (CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name the
+    /// client; none by default.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// `[rate_limits]`: requests per source address per minute.
+    pub rate_limits: Option<RateLimits>,
     /// `[[upstream]]` tables: MCP servers to protect, each at `/mcp/<name>`.
     #[serde(default)]
     pub upstream: Vec<mcpgate_gateway::UpstreamConfig>,
+}
+
+/// Requests per source address per minute, per endpoint (0 turns one off; unset keeps
+/// the default). The counters are in the database, so instances on one database
+/// share them.
+#[derive(Debug, Default, Clone, Copy, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Failed sign-ins per source address per minute (default 30).
+    #[arg(long = "rate-limit-login", env = "MCPGATE_RATE_LIMIT_LOGIN", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub login: Option<i64>,
+    /// Dynamic registrations per source address per minute (default 60).
+    #[arg(long = "rate-limit-register", env = "MCPGATE_RATE_LIMIT_REGISTER", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub register: Option<i64>,
+    /// Token requests per source address per minute (default 600).
+    #[arg(long = "rate-limit-token", env = "MCPGATE_RATE_LIMIT_TOKEN", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub token: Option<i64>,
+    /// Authorization requests from metadata-document clients per source address per
+    /// minute (default 60).
+    #[arg(long = "rate-limit-authorize-documents", env = "MCPGATE_RATE_LIMIT_AUTHORIZE_DOCUMENTS", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub authorize_documents: Option<i64>,
+}
+
+impl RateLimits {
+    /// These (flags and environment) over `file` over the defaults already in `cfg`.
+    pub fn apply(&self, file: Option<&RateLimits>, cfg: &mut mcpgate_server::AsConfig) {
+        let pick = |f: fn(&RateLimits) -> Option<i64>| f(self).or_else(|| file.and_then(f));
+        if let Some(n) = pick(|r| r.login) {
+            cfg.login_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.register) {
+            cfg.register_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.token) {
+            cfg.token_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.authorize_documents) {
+            cfg.document_authorizations_per_source_per_minute = n;
+        }
+    }
+}
+
+/// The trusted proxies: flags and environment over the file.
+pub fn trusted_proxies(
+    given: &[String],
+    file: &FileConfig,
+) -> anyhow::Result<Vec<mcpgate_server::forwarded::IpNet>> {
+    let list = if given.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        given.to_vec()
+    };
+    list.iter()
+        .map(|s| mcpgate_server::forwarded::parse_cidrs(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|v| v.into_iter().flatten().collect())
+        .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))
 }
 
 /// An identity provider in the configuration file. The client secret is named, not
@@ -103,15 +167,42 @@ pub fn origin_string(url: &Url) -> String {
 pub struct Database {
     pub url: Option<String>,
     pub dir: PathBuf,
+    /// The keys that seal secrets at rest.
+    pub kek: crate::secrets::KeyEncryption,
 }
 
 impl Database {
+    /// Opens the database, applies migrations, and seals at rest any secret stored in
+    /// clear or under a previous key-encryption key. A sealed secret that the
+    /// configured keys cannot open is an error here, before anything is served.
     pub async fn open(&self) -> anyhow::Result<mcpgate_store::Store> {
         let store = match &self.url {
             Some(url) => mcpgate_store::Store::open(url).await,
             None => mcpgate_store::Store::open_dir(&self.dir).await,
         };
-        store.with_context(|| format!("opening the database ({})", self.describe()))
+        let store = store.with_context(|| format!("opening the database ({})", self.describe()))?;
+        let store = match self.kek.sealer(&self.dir, self.url.is_some())? {
+            Some(sealer) => store.with_sealer(sealer),
+            None => {
+                tracing::warn!(
+                    "signing keys and identity-provider secrets are stored unencrypted: set \
+                     {} or --key-encryption-key-file (the same key on every instance)",
+                    crate::secrets::KEY_ENV
+                );
+                store
+            }
+        };
+        let sealed = store
+            .seal_at_rest()
+            .await
+            .context("the secrets in the database cannot be opened")?;
+        if sealed > 0 {
+            tracing::info!(
+                rows = sealed,
+                "sealed secrets stored in clear or under a previous key"
+            );
+        }
+        Ok(store)
     }
 
     /// For messages: the data directory, or the URL without its password.

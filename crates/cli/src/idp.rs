@@ -24,9 +24,17 @@ pub enum IdpCmd {
         issuer: Option<String>,
         #[arg(long)]
         client_id: String,
-        /// Read the client secret from standard input (else MCPGATE_IDP_CLIENT_SECRET).
+        /// Read the client secret from standard input (else --client-secret-file, else
+        /// MCPGATE_IDP_CLIENT_SECRET).
         #[arg(long)]
         client_secret_stdin: bool,
+        /// Read the client secret from this file.
+        #[arg(
+            long,
+            env = "MCPGATE_IDP_CLIENT_SECRET_FILE",
+            conflicts_with = "client_secret_stdin"
+        )]
+        client_secret_file: Option<std::path::PathBuf>,
         /// oidc (default), google, entra or github.
         #[arg(long, default_value = "oidc")]
         preset: String,
@@ -145,6 +153,7 @@ pub async fn run(db: &Database, file: &FileConfig, cmd: IdpCmd) -> anyhow::Resul
             issuer,
             client_id,
             client_secret_stdin,
+            client_secret_file,
             preset,
             display_name,
             allowed_domains,
@@ -152,13 +161,17 @@ pub async fn run(db: &Database, file: &FileConfig, cmd: IdpCmd) -> anyhow::Resul
             public_url,
             json,
         } => {
-            let secret = if client_secret_stdin {
+            let secret = if let Some(f) = &client_secret_file {
+                mcpgate::secrets::read_secret_file(f, "client secret")?
+                    .expose()
+                    .to_owned()
+            } else if client_secret_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
                 s.trim_end_matches(['\n', '\r']).to_owned()
             } else {
                 std::env::var("MCPGATE_IDP_CLIENT_SECRET").context(
-                    "give the client secret on standard input (--client-secret-stdin) or in MCPGATE_IDP_CLIENT_SECRET",
+                    "give the client secret on standard input (--client-secret-stdin), in a file (--client-secret-file) or in MCPGATE_IDP_CLIENT_SECRET",
                 )?
             };
             if secret.len() > 4096 {

@@ -28,9 +28,19 @@ struct Cli {
         hide_env_values = true
     )]
     database: Option<String>,
+    /// A file holding the PostgreSQL URL (which may carry a password).
+    #[arg(
+        long,
+        global = true,
+        env = "MCPGATE_DATABASE_URL_FILE",
+        conflicts_with = "database"
+    )]
+    database_file: Option<PathBuf>,
     /// TOML configuration file; flags and environment override it.
     #[arg(long, global = true, env = "MCPGATE_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    kek: mcpgate::secrets::KeyEncryptionArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,8 +108,20 @@ fn main() -> anyhow::Result<()> {
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
     let db = config::Database {
-        url: cli.database.or_else(|| file.database.clone()),
+        url: match &cli.database_file {
+            Some(f) => Some(
+                mcpgate::secrets::read_secret_file(f, "database URL")?
+                    .expose()
+                    .trim()
+                    .to_owned(),
+            ),
+            None => cli.database.or_else(|| file.database.clone()),
+        },
         dir: data_dir.clone(),
+        kek: mcpgate::secrets::KeyEncryption::resolve(
+            &cli.kek,
+            file.key_encryption_key_file.as_deref(),
+        ),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,6 +36,13 @@ pub struct McpArgs {
         hide_env_values = true
     )]
     introspection_client_secret: Option<String>,
+    /// The introspection client secret, read from this file.
+    #[arg(
+        long,
+        env = "MCPGATE_INTROSPECTION_CLIENT_SECRET_FILE",
+        conflicts_with = "introspection_client_secret"
+    )]
+    introspection_client_secret_file: Option<std::path::PathBuf>,
     /// Seconds an active introspection answer is reused (never past the token's exp); 0 disables.
     #[arg(long, default_value_t = 60, env = "MCPGATE_INTROSPECTION_CACHE_SECS")]
     introspection_cache_secs: i64,
@@ -120,12 +127,20 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             (Arc::new(v), format!("JWT verified against {jwks_uri}"))
         } else {
+            let from_file = match &args.introspection_client_secret_file {
+                Some(f) => Some(
+                    mcpgate::secrets::read_secret_file(f, "introspection client secret")?
+                        .expose()
+                        .to_owned(),
+                ),
+                None => None,
+            };
             let (Some(id), Some(secret)) = (
                 args.introspection_client_id.clone(),
-                args.introspection_client_secret.clone(),
+                args.introspection_client_secret.clone().or(from_file),
             ) else {
                 bail!(
-                    "give --introspection-client-id and --introspection-client-secret, or --jwks"
+                    "give --introspection-client-id and --introspection-client-secret(-file), or --jwks"
                 );
             };
             let endpoint = md

@@ -25,17 +25,34 @@ pub struct ServeArgs {
     /// Protect this stdio MCP server: one process per MCP session (run by `sh -c`).
     #[arg(long, env = "MCPGATE_UPSTREAM_COMMAND")]
     upstream_command: Option<String>,
+    /// Reverse proxies (CIDR blocks, comma-separated) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client; by default none is believed.
+    #[arg(
+        long = "trusted-proxies",
+        env = "MCPGATE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    #[command(flatten)]
+    rate_limits: mcpgate::config::RateLimits,
+    /// On first run, write the administrator's password to this file (created with
+    /// mode 0600) instead of printing it.
+    #[arg(long, env = "MCPGATE_ADMIN_PASSWORD_FILE")]
+    admin_password_file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
     let (listen, public, origins) = args.net.resolve(&file)?;
     let mut cfg = AppConfig::new(&public, db.dir.clone());
     cfg.database_url = db.url.clone();
+    cfg.key_encryption = db.kek.clone();
     cfg.extra_origins = origins;
     cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;
     cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
     cfg.identity_providers = crate::idp::from_file(&file)?;
+    cfg.trusted_proxies = mcpgate::config::trusted_proxies(&args.trusted_proxies, &file)?;
+    cfg.rate_limits = (args.rate_limits, file.rate_limits);
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
             .ok_or_else(|| anyhow::anyhow!("--resource {r:?} is not an http(s) URL"))?;
@@ -50,6 +67,17 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
             ));
     }
     cfg.upstreams.extend(file.upstream.iter().cloned());
+    // Checked before the first run creates the administrator, whose password would
+    // otherwise be lost.
+    if let Some(dir) = args.admin_password_file.as_deref().and_then(|p| p.parent())
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "--admin-password-file: {} is not a directory",
+            dir.display()
+        );
+    }
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -84,8 +112,17 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         println!();
         println!("  First run: created the administrator account.");
         println!("    username: {}", first.username);
-        println!("    password: {}", first.password.expose());
-        println!("  This password is shown once and stored only as a hash;");
+        match &args.admin_password_file {
+            Some(path) => {
+                write_private(path, first.password.expose())?;
+                println!("    password: written to {} (mode 0600)", path.display());
+                println!("  The password is stored here only as a hash;");
+            }
+            None => {
+                println!("    password: {}", first.password.expose());
+                println!("  This password is shown once and stored only as a hash;");
+            }
+        }
         println!("  change it with `mcpgate user passwd {}`.", first.username);
     }
     println!();
@@ -113,6 +150,27 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         .finish_within(std::time::Duration::from_secs(5))
         .await;
     Ok(())
+}
+
+/// Writes `secret` to `path`, readable by its owner only: through a new file renamed
+/// into place, so an existing file (or a link planted there) is replaced, never
+/// written through.
+fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        mcpgate_core::secret::random_id()
+    ));
+    let mut f = mcpgate::secrets::private_file(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -19,6 +19,7 @@ pub mod redirect_uri;
 pub mod resource;
 pub mod revocation;
 pub mod scope;
+pub mod sealed;
 pub mod secret;
 
 pub use error::{ErrorCode, OAuthError};

@@ -45,6 +45,12 @@ pub fn validate_form(uri: &str) -> Result<Url, RedirectError> {
     if uri.len() > MAX_REDIRECT_URI_LEN {
         return Err(RedirectError::TooLong);
     }
+    // RFC 3986 §2 allows none of these in a URI; a browser drops or rewrites them, so
+    // the URI stored would not be the one followed (found by the registration
+    // property test: `http://127.0.0.1/<TAB>` was accepted).
+    if has_unsafe_chars(uri) {
+        return Err(RedirectError::NotAbsolute(short(uri)));
+    }
     let url = Url::parse(uri).map_err(|_| RedirectError::NotAbsolute(short(uri)))?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err(RedirectError::Fragment(short(uri)));
@@ -64,6 +70,12 @@ pub fn validate_form(uri: &str) -> Result<Url, RedirectError> {
     Ok(url)
 }
 
+/// Whitespace, control characters or backslashes: never part of a URI as written.
+fn has_unsafe_chars(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+}
+
 fn short(s: &str) -> String {
     s.chars().take(200).collect()
 }
@@ -73,6 +85,11 @@ fn short(s: &str) -> String {
 pub fn matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
+    }
+    // Parsing drops tabs and newlines and reads `\` as `/` (WHATWG URL), so a string
+    // holding them would match as the URI it becomes rather than the one written.
+    if has_unsafe_chars(requested) {
+        return false;
     }
     let (Ok(r), Ok(q)) = (Url::parse(registered), Url::parse(requested)) else {
         return false;
@@ -235,6 +252,29 @@ mod tests {
         ] {
             assert!(!matches(REG, near), "{near} must not match");
         }
+    }
+
+    /// Found by the registration property test: parsing drops tabs and reads `\` as
+    /// `/`, so such strings were accepted as the URI they become.
+    #[test]
+    fn whitespace_controls_and_backslashes_are_never_a_redirect() {
+        for bad in [
+            "http://127.0.0.1/\t",
+            "http://127.0.0.1/call\tback",
+            "https://claude.ai/api/mcp/auth_callback\n",
+            "http://127.0.0.1\\callback",
+            "https://app.example.com/c b",
+        ] {
+            assert!(validate_form(bad).is_err(), "{bad:?}");
+        }
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5/call\tback"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5\\callback"
+        ));
     }
 
     #[test]

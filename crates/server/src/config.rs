@@ -42,6 +42,16 @@ pub struct AsConfig {
     /// Failed sign-in attempts per source address per minute, beside the per-account
     /// limit (successful ones are refunded).
     pub login_per_source_per_minute: i64,
+    /// Registrations (RFC 7591) per source address per minute; 0 is no limit.
+    pub register_per_source_per_minute: i64,
+    /// Token requests per source address per minute; 0 is no limit.
+    pub token_per_source_per_minute: i64,
+    /// Authorization requests naming a metadata-document client (each may fetch a
+    /// stranger's URL) per source address per minute; 0 is no limit.
+    pub document_authorizations_per_source_per_minute: i64,
+    /// Reverse proxies whose forwarding headers name the client (see
+    /// [`crate::forwarded`]); none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Tests only: fetch metadata documents from loopback addresses.
     pub allow_private_document_hosts: bool,
     /// Tests only: fetch `https://` document URLs with this scheme instead.
@@ -69,6 +79,10 @@ impl AsConfig {
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             )),
             login_per_source_per_minute: 30,
+            register_per_source_per_minute: 60,
+            token_per_source_per_minute: 600,
+            document_authorizations_per_source_per_minute: 60,
+            trusted_proxies: Vec::new(),
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }

@@ -12,6 +12,8 @@
 //! - [`flows`]: the grants — authorization code, refresh rotation, revocation,
 //!   introspection — over the store; handlers stay thin.
 //! - [`routes`]: one module per endpoint.
+//! - [`limits`], [`forwarded`]: per-source rate limits held in the database, and
+//!   who the source is behind trusted proxies.
 //! - [`pages`]: the HTML side: cookies, CSRF, security headers, templates.
 //! - [`mount`]: everything under the public URL's path (issuers with a path).
 //! - [`not_found`]: the answer for a path nothing serves, saying what exists.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod flows;
 pub mod forms;
+pub mod forwarded;
 pub mod idp;
 pub mod limits;
 pub mod mount;

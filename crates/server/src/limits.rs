@@ -3,9 +3,14 @@
 //!
 //! Counters live in the database ([`mcpgate_store::Store::hit_rate_limit`]), so every
 //! instance on one database enforces one limit; a fixed one-minute window keeps that to
-//! one row and one statement per request. The source is the TCP peer: forwarding
-//! headers are never believed (no proxy is trusted by default), so a client cannot
-//! pick its own bucket.
+//! one row and one statement per request (rather than an in-process limiter, which
+//! each instance would enforce on its own share of the traffic). The source is the
+//! TCP peer; forwarding headers are believed only from the operator's trusted proxies
+//! ([`crate::forwarded`]; none by default), so a client cannot pick its own bucket.
+//!
+//! Limited endpoints: `/login` (failed attempts), `/register`, `/token`, and
+//! `/authorize` requests whose `client_id` is a metadata-document URL (each may make
+//! this server fetch a stranger's URL). A limit of 0 turns one off.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,15 +25,17 @@ use crate::state::AuthServer;
 #[derive(Debug, Clone, Copy)]
 pub struct Source(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Source {
+impl FromRequestParts<AuthServer> for Source {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        s: &AuthServer,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Source(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+                crate::forwarded::client_address(c.0.ip(), &parts.headers, &s.cfg.trusted_proxies)
+            }),
         ))
     }
 }
@@ -50,15 +57,15 @@ pub struct Hit {
 }
 
 /// Counts one request of `kind` from `source`; `Err` once more than `per_window`
-/// arrived in the current window. A store failure lets the request through (the
-/// limit is a brake, not an outage).
+/// arrived in the current window (a `per_window` of 0 or less is no limit). A store
+/// failure lets the request through (the limit is a brake, not an outage).
 pub async fn hit(
     s: &AuthServer,
     kind: &str,
     source: Source,
     per_window: i64,
 ) -> Result<Option<Hit>, Limited> {
-    let Some(ip) = source.0 else {
+    let Some(ip) = source.0.filter(|_| per_window > 0) else {
         return Ok(None);
     };
     let now = s.now();
@@ -92,15 +99,45 @@ pub fn with_retry_after(mut resp: Response, secs: i64) -> Response {
     resp
 }
 
+impl Limited {
+    /// The HTML answer (for the browser-facing `/authorize`): an error page, never a
+    /// redirect, since the redirect URI may not have been verified yet.
+    pub fn page(self) -> Response {
+        with_retry_after(
+            crate::pages::error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                &format!(
+                    "Too many sign-in requests came from your address. Try again in {} seconds.",
+                    self.retry_after
+                ),
+            ),
+            self.retry_after,
+        )
+    }
+}
+
+/// The JSON answer of `/token` and `/register`: 429 (RFC 6585 §4) with `Retry-After`
+/// and an OAuth error body. RFC 6749 §5.2 closes the list of token-endpoint error
+/// codes and has none for rate limits (`temporarily_unavailable` is an authorization-
+/// endpoint code, §4.1.2.1; `slow_down` is the device flow's, RFC 8628 §3.5), so the
+/// code is `invalid_request`, which RFC 7591 §3.2.2 also allows, and the status,
+/// `Retry-After` and the description say why.
 impl IntoResponse for Limited {
     fn into_response(self) -> Response {
         let body = serde_json::json!({
-            "error": "rate_limited",
-            "error_description": format!("too many requests; try again in {} seconds", self.retry_after),
+            "error": "invalid_request",
+            "error_description": format!(
+                "too many requests from this address; try again in {} seconds",
+                self.retry_after
+            ),
         });
-        with_retry_after(
+        let mut resp = with_retry_after(
             (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response(),
             self.retry_after,
-        )
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
     }
 }

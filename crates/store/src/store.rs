@@ -22,6 +22,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A sealed secret cannot be opened with the configured key-encryption keys.
+    #[error(transparent)]
+    Sealed(#[from] mcpgate_core::sealed::SealError),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -93,6 +96,7 @@ pub(crate) mod clients;
 mod grants;
 mod idp;
 mod keys;
+mod sealing;
 mod sessions;
 mod settings;
 mod tokens;
@@ -103,6 +107,9 @@ mod users;
 pub struct Store {
     pub(crate) pool: Pool,
     pub(crate) announce: Announce,
+    /// Seals signing keys and identity-provider secrets at rest (see
+    /// [`mcpgate_core::sealed`]); without one they are written in clear.
+    sealer: Option<std::sync::Arc<mcpgate_core::sealed::Sealer>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -150,6 +157,7 @@ impl Store {
             return Ok(Self {
                 pool: Pool::Postgres(pool),
                 announce: Announce::Postgres { listen_pool },
+                sealer: None,
             });
         }
         let opts = SqliteConnectOptions::from_str(url)?
@@ -172,6 +180,7 @@ impl Store {
         Ok(Self {
             pool: Pool::Sqlite(pool),
             announce: Announce::Nobody,
+            sealer: None,
         })
     }
 

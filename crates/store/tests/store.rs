@@ -58,7 +58,8 @@ both!(
     audit_batches,
     keys_retire,
     admin_reads,
-    changes_are_announced_on_commit_only
+    changes_are_announced_on_commit_only,
+    eviction_takes_the_oldest_unused_registration
 );
 
 fn user(name: &str) -> User {
@@ -137,6 +138,20 @@ async fn clients(s: Store) {
         "unused dynamic registrations expire"
     );
     assert!(s.client("c2").await.unwrap().is_none());
+}
+
+async fn eviction_takes_the_oldest_unused_registration(s: Store) {
+    for (id, created, used) in [("old-used", 1, Some(5)), ("old", 2, None), ("new", 3, None)] {
+        let mut c = client(id, None);
+        c.created_at = created;
+        c.last_used_at = used;
+        s.insert_client(&c).await.unwrap();
+    }
+    let evicted = s.evict_oldest_unused_dynamic_client().await.unwrap();
+    assert_eq!(evicted.as_deref(), Some("old"));
+    s.touch_client("new", 9).await.unwrap();
+    assert_eq!(s.evict_oldest_unused_dynamic_client().await.unwrap(), None);
+    assert_eq!(s.count_dynamic_clients().await.unwrap(), 2);
 }
 
 fn code(hash: &str) -> AuthCode {

@@ -61,6 +61,7 @@ fn call(id: Value, name: &str, arguments: Value, meta: Option<Value>) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
 }
 
+#[derive(Debug, Clone)]
 struct Case {
     what: &'static str,
     headers: Vec<(&'static str, String)>,
@@ -371,4 +372,150 @@ async fn direct_answers_equal_rmcp_answers_and_are_taken_only_where_meant() {
             assert!(v["result"].is_object(), "{}: {v}", case.what);
         }
     }
+}
+
+/// The same differential over generated requests: every combination of revision
+/// headers, `_meta`, ids, tool names, arguments and `Accept` values gets the same bytes
+/// from both endpoints (the same answer, or both refuse alike). Cases default to 2,000
+/// (each is two HTTP round trips, about 12 s); `PROPTEST_CASES` runs more.
+#[test]
+fn generated_calls_get_the_same_answer_direct_or_through_rmcp() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    crate::support::install_crypto();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counting = Arc::new(Counting {
+        calc: Calculator::new(),
+        calls: AtomicUsize::new(0),
+    });
+    let (fast, plain) =
+        rt.block_on(async { (endpoint(Some(counting.clone())).await, endpoint(None).await) });
+    let http = reqwest::Client::new();
+
+    let number = prop_oneof![
+        any::<i32>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        Just(json!(1e308)),
+        Just(json!("3")),
+        Just(Value::Null),
+    ];
+    let operation = prop_oneof![
+        Just(json!("add")),
+        Just(json!("subtract")),
+        Just(json!("multiply")),
+        Just(json!("divide")),
+        Just(json!("pow")),
+        Just(json!("")),
+        Just(json!(1)),
+    ];
+    let arguments = prop_oneof![
+        Just(Value::Null),
+        Just(json!({})),
+        Just(json!([])),
+        (operation, number.clone(), number.clone(), any::<bool>()).prop_map(|(op, a, b, extra)| {
+            let mut args = json!({"operation": op, "a": a, "b": b});
+            if extra {
+                args["extra"] = json!(true);
+            }
+            args
+        }),
+    ];
+    let id = prop_oneof![
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-zé]{0,6}".prop_map(|s| json!(s)),
+        Just(json!(1.5)),
+        Just(Value::Null),
+        Just(json!(true)),
+    ];
+    let meta = prop_oneof![
+        Just(None),
+        Just(Some(meta("2026-07-28"))),
+        Just(Some(meta("2025-11-25"))),
+        Just(Some(
+            json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"})
+        )),
+        Just(Some(json!({"progressToken": "p"}))),
+    ];
+    let version = prop_oneof![
+        Just(Some("2026-07-28")),
+        Just(Some("2025-11-25")),
+        Just(Some("2025-06-18")),
+        Just(Some("1999-01-01")),
+        Just(None),
+    ];
+    let method_header = prop_oneof![
+        Just(Some("tools/call")),
+        Just(Some("tools/list")),
+        Just(None)
+    ];
+    let name = prop_oneof![Just("calculator"), Just("nope"), Just("")];
+    let name_header = prop_oneof![Just(Some("calculator")), Just(Some("other")), Just(None)];
+    let accept = prop_oneof![
+        Just(None),
+        Just(Some("application/json")),
+        Just(Some("application/json;q=1, text/event-stream")),
+        Just(Some("text/event-stream, application/json")),
+    ];
+    let method = prop_oneof![4 => Just("tools/call"), 1 => Just("tools/list")];
+    let case = (
+        (id, method, name, arguments, meta),
+        (version, method_header, name_header, accept),
+    )
+        .prop_map(
+            |((id, method, name, arguments, meta), (version, mh, nh, accept))| {
+                let mut body = call(id, name, arguments, meta);
+                body["method"] = json!(method);
+                let mut headers = Vec::new();
+                for (k, v) in [
+                    ("mcp-protocol-version", version),
+                    ("mcp-method", mh),
+                    ("mcp-name", nh),
+                    ("accept", accept),
+                ] {
+                    if let Some(v) = v {
+                        headers.push((k, v.to_owned()));
+                    }
+                }
+                Case {
+                    what: "generated",
+                    headers,
+                    body: body.to_string(),
+                    direct: false,
+                }
+            },
+        );
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    runner
+        .run(&case, |case| {
+            let (a, b) = rt.block_on(async {
+                (
+                    send(&http, &fast, &case).await,
+                    send(&http, &plain, &case).await,
+                )
+            });
+            prop_assert_eq!(
+                (a.0, &a.1, String::from_utf8_lossy(&a.2)),
+                (b.0, &b.1, String::from_utf8_lossy(&b.2)),
+                "headers {:?}, body {}",
+                case.headers,
+                case.body
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        counting.calls.load(Ordering::SeqCst) > 0,
+        "the generator reaches the direct path"
+    );
 }

@@ -328,6 +328,9 @@ pub async fn approve(
             family_id: None,
         })
         .await?;
+    // The client is "used" from its first code on: never evicted at the registration
+    // cap (see flows::register).
+    s.store.touch_client(&req.client_id, now).await?;
     s.audit(
         "consent_granted",
         Some(&user.id),

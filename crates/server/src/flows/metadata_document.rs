@@ -13,6 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use mcpgate_core::redirect_uri::AllowList;
 use mcpgate_core::{OAuthError, ScopeSet};
 use mcpgate_store::{AuthMethod, Client, ClientKind};
 use serde_json::{Value, json};
@@ -190,12 +191,14 @@ async fn fetch(s: &AuthServer, client_id: &str) -> Result<(Value, i64), Document
     Ok((doc, max_age))
 }
 
-async fn validate(
-    s: &AuthServer,
+/// Checks a fetched document against the rules (it names itself exactly, has a clean
+/// name, and redirect URIs that pass the allow-list); returns (name, redirect URIs).
+/// Pure, so property tests can run it on any JSON.
+pub fn check_document(
+    allow: &AllowList,
     client_id: &str,
     doc: &Value,
-    fetched_until: i64,
-) -> Result<Client, DocumentError> {
+) -> Result<(String, Vec<String>), DocumentError> {
     let bad = |m: &str| DocumentError::Invalid(m.to_owned());
     if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
         return Err(bad(
@@ -219,14 +222,24 @@ async fn validate(
                 .ok_or_else(|| bad("redirect_uris must be strings"))
         })
         .collect::<Result<_, _>>()?;
-    let allow = allow_list(s)
-        .await
-        .map_err(|e| DocumentError::Fetch(format!("{:?}", e.error)))?;
-    check_redirects(&allow, &uris)
+    check_redirects(allow, &uris)
         .map_err(|e| DocumentError::Invalid(e.description.into_owned()))?;
     if let Some(sc) = doc.get("scope").and_then(Value::as_str) {
         ScopeSet::parse(sc).map_err(|e| DocumentError::Invalid(e.to_string()))?;
     }
+    Ok((name, uris))
+}
+
+async fn validate(
+    s: &AuthServer,
+    client_id: &str,
+    doc: &Value,
+    fetched_until: i64,
+) -> Result<Client, DocumentError> {
+    let allow = allow_list(s)
+        .await
+        .map_err(|e| DocumentError::Fetch(format!("{:?}", e.error)))?;
+    let (name, uris) = check_document(&allow, client_id, doc)?;
     // Only public clients (PKCE, `none`): a document offering other methods too is
     // used with `none`, which MCP clients offer alongside.
     Ok(Client {

@@ -11,3 +11,6 @@ pub mod refresh;
 pub mod register;
 pub mod revoke;
 pub mod tokens;
+
+#[cfg(test)]
+mod proptests;

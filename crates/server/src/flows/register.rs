@@ -96,10 +96,20 @@ pub async fn allow_list(s: &AuthServer) -> ApiResult<AllowList> {
     Ok(AllowList::from_entries(entries.iter().map(String::as_str)))
 }
 
-/// Registers a client; returns the RFC 7591 §3.2.1 response body.
-pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+/// A registration request that passed every rule: what is stored.
+#[derive(Debug)]
+pub struct Checked {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub method: AuthMethod,
+    pub metadata: Value,
+}
+
+/// Checks a registration request against the rules (RFC 7591 §2, and the operator's
+/// allow-list for redirect URIs); pure, so property tests can run it on any input.
+pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAuthError> {
     let name = clean_name(req.client_name.as_deref())?;
-    check_redirects(&allow_list(s).await?, &req.redirect_uris)?;
+    check_redirects(allow, &req.redirect_uris)?;
     // RFC 7591 §2: the default is client_secret_basic.
     let method = match req.token_endpoint_auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,
@@ -117,15 +127,16 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     {
         return Err(meta_err(format!(
             "grant type {g:?} is not supported (authorization_code, refresh_token)"
-        ))
-        .into());
+        )));
     }
     if let Some(r) = req
         .response_types
         .as_ref()
         .and_then(|r| r.iter().find(|r| *r != "code"))
     {
-        return Err(meta_err(format!("response type {r:?} is not supported (code)")).into());
+        return Err(meta_err(format!(
+            "response type {r:?} is not supported (code)"
+        )));
     }
     if let Some(sc) = &req.scope {
         ScopeSet::parse(sc).map_err(|e| meta_err(e.to_string()))?;
@@ -137,7 +148,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
                     .map(|u| u.scheme() != "https")
                     .unwrap_or(true))
         {
-            return Err(meta_err(format!("{field} must be an https URL")).into());
+            return Err(meta_err(format!("{field} must be an https URL")));
         }
     }
     let metadata = json!({
@@ -153,25 +164,35 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         "software_id": req.software_id,
         "software_version": req.software_version,
     });
+    Ok(Checked {
+        name,
+        redirect_uris: req.redirect_uris,
+        method,
+        metadata,
+    })
+}
+
+/// Registers a client; returns the RFC 7591 §3.2.1 response body.
+pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+    let Checked {
+        name,
+        redirect_uris,
+        method,
+        metadata,
+    } = check(&allow_list(s).await?, req)?;
     let now = s.now();
     let public = method == AuthMethod::None;
     let reg_hash = hash_token(&metadata.to_string());
     if public && let Some(existing) = s.store.client_by_registration_hash(&reg_hash).await? {
         return Ok(response(&existing, None));
     }
-    if s.store.count_dynamic_clients().await? >= s.cfg.max_dynamic_clients {
-        return Err(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many registered clients; try again later",
-        )
-        .into());
-    }
+    make_room(s).await?;
     let secret = (!public).then(Secret::generate);
     let client = Client {
         client_id: random_id(),
         secret_hash: secret.as_ref().map(Secret::hash),
         name,
-        redirect_uris: req.redirect_uris,
+        redirect_uris,
         kind: ClientKind::Dynamic,
         auth_method: method,
         can_introspect: false,
@@ -190,6 +211,33 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
     )
     .await;
     Ok(response(&client, secret.as_ref()))
+}
+
+/// At the cap of dynamic registrations (public and confidential alike), evicts the
+/// oldest one never used, so that a flood of registrations cannot lock out every new
+/// client (RFC 7591 §5 leaves registration lifetimes to the server). Only when every
+/// registration has been used is a new one refused.
+async fn make_room(s: &AuthServer) -> ApiResult<()> {
+    if s.store.count_dynamic_clients().await? < s.cfg.max_dynamic_clients {
+        return Ok(());
+    }
+    match s.store.evict_oldest_unused_dynamic_client().await? {
+        Some(evicted) => {
+            s.audit(
+                "client_evicted",
+                None,
+                Some(&evicted),
+                json!({"reason": "registration cap reached; never used"}),
+            )
+            .await;
+            Ok(())
+        }
+        None => Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many registered clients; try again later",
+        )
+        .into()),
+    }
 }
 
 fn response(c: &Client, secret: Option<&Secret>) -> Value {

@@ -7,7 +7,9 @@ use axum::routing::get;
 use http::StatusCode;
 
 use crate::flows::authorize::{self, AuthorizeError};
+use crate::flows::metadata_document::is_document_url;
 use crate::forms::Params;
+use crate::limits::{self, Source};
 use crate::pages;
 use crate::state::AuthServer;
 
@@ -15,7 +17,7 @@ pub fn router() -> Router<AuthServer> {
     Router::new().route("/authorize", get(handle))
 }
 
-async fn handle(State(s): State<AuthServer>, RawQuery(q): RawQuery) -> Response {
+async fn handle(State(s): State<AuthServer>, source: Source, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
     if q.len() > 8192 {
         return pages::error_page(
@@ -30,6 +32,20 @@ async fn handle(State(s): State<AuthServer>, RawQuery(q): RawQuery) -> Response 
             return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description);
         }
     };
+    // A metadata-document client may make this server fetch a stranger's URL: such
+    // requests are limited per source (answered with a page, never a redirect to a
+    // redirect URI nobody has verified yet).
+    if params.get("client_id").is_some_and(is_document_url)
+        && let Err(l) = limits::hit(
+            &s,
+            "authorize_document",
+            source,
+            s.cfg.document_authorizations_per_source_per_minute,
+        )
+        .await
+    {
+        return l.page();
+    }
     match authorize::validate(&s, &params).await {
         Ok(id) => pages::see_other(&format!("/consent?request={id}")),
         Err(e) => respond_error(&s, e),

@@ -11,6 +11,7 @@ use mcpgate_core::{ErrorCode, OAuthError};
 use crate::error::ApiError;
 use crate::flows::register::{self, MAX_REGISTRATION_BYTES, RegistrationRequest};
 use crate::forms::read_bounded;
+use crate::limits::{self, Source};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -19,8 +20,13 @@ pub fn router() -> Router<AuthServer> {
 
 async fn handle(
     State(s): State<AuthServer>,
+    source: Source,
     req: http::Request<Body>,
 ) -> Result<Response, ApiError> {
+    if let Err(l) = limits::hit(&s, "register", source, s.cfg.register_per_source_per_minute).await
+    {
+        return Ok(l.into_response());
+    }
     let json_ct = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -11,6 +11,7 @@ use crate::client_auth;
 use crate::error::ApiResult;
 use crate::flows::{authorization_code, refresh};
 use crate::forms::Form;
+use crate::limits::{self, Source};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -19,9 +20,13 @@ pub fn router() -> Router<AuthServer> {
 
 async fn handle(
     State(s): State<AuthServer>,
+    source: Source,
     headers: HeaderMap,
     Form(f): Form,
 ) -> ApiResult<Response> {
+    if let Err(l) = limits::hit(&s, "token", source, s.cfg.token_per_source_per_minute).await {
+        return Ok(l.into_response());
+    }
     let grant_type = f.require("grant_type")?;
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         return Err(OAuthError::new(

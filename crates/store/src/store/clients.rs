@@ -157,6 +157,24 @@ impl Store {
         })
     }
 
+    /// Evicts the oldest dynamic registration never used (no authorization code was
+    /// ever issued to it, and no grant names it) to make room at the cap; returns its
+    /// id, or None when every registration has been used. One statement, so racing
+    /// registrations each evict a different one.
+    pub async fn evict_oldest_unused_dynamic_client(&self) -> Result<Option<String>> {
+        notifying!(self, Change::Config, conn, {
+            let row = sqlx::query(
+                "DELETE FROM clients WHERE client_id = (SELECT c.client_id FROM clients c \
+                 WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = c.client_id) \
+                 ORDER BY c.created_at, c.client_id LIMIT 1) RETURNING client_id",
+            )
+            .fetch_optional(conn)
+            .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     /// Deletes dynamic registrations that were never used by `before` (RFC 7591 leaves
     /// their lifetime to the server; unused ones are spam or abandoned attempts).
     pub async fn sweep_unused_dynamic_clients(&self, before: i64) -> Result<u64> {

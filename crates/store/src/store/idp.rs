@@ -3,25 +3,40 @@
 use super::{Pool, Result, Store};
 use crate::model::*;
 
+/// The associated data a provider's client secret is sealed with: its row.
+pub(super) fn idp_secret_row(name: &str) -> String {
+    format!("identity_provider:{name}")
+}
+
 impl Store {
+    /// Stores a provider, its client secret sealed when a key-encryption key is
+    /// configured.
     pub async fn upsert_identity_provider(&self, p: &IdentityProviderRow) -> Result<()> {
+        let secret = self.seal(&idp_secret_row(&p.name), &p.client_secret);
         dispatch!(self, pool, {
             sqlx::query("INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, client_secret, allowed_domains, auto_create, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET display_name = $2, kind = $3, issuer = $4, client_id = $5, client_secret = $6, allowed_domains = $7, auto_create = $8")
                 .bind(&p.name).bind(&p.display_name).bind(&p.kind).bind(&p.issuer).bind(&p.client_id)
-                .bind(&p.client_secret).bind(&p.allowed_domains).bind(p.auto_create).bind(p.created_at)
+                .bind(&secret).bind(&p.allowed_domains).bind(p.auto_create).bind(p.created_at)
                 .execute(pool).await?;
             Ok(())
         })
     }
 
+    /// The providers, their client secrets opened.
     pub async fn identity_providers(&self) -> Result<Vec<IdentityProviderRow>> {
-        dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, IdentityProviderRow>(
+        let rows: Vec<IdentityProviderRow> = dispatch!(self, pool, {
+            sqlx::query_as::<_, IdentityProviderRow>(
                 "SELECT * FROM identity_providers ORDER BY name",
             )
             .fetch_all(pool)
-            .await?)
-        })
+            .await?
+        });
+        rows.into_iter()
+            .map(|mut p| {
+                p.client_secret = self.unseal(&idp_secret_row(&p.name), &p.client_secret)?;
+                Ok(p)
+            })
+            .collect()
     }
 
     pub async fn delete_identity_provider(&self, name: &str) -> Result<bool> {

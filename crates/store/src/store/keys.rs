@@ -5,23 +5,36 @@ use sqlx::Row;
 use super::{Pool, Result, Store};
 use crate::notify::Change;
 
+/// The associated data a signing key's seed is sealed with: its row.
+pub(super) fn signing_key_row(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
 impl Store {
-    /// Keys not retired, as (kid, base64url seed, created_at).
+    /// Keys not retired, as (kid, base64url seed, created_at); the seeds are opened
+    /// with the key-encryption keys (an error names the key a sealed seed needs).
     pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
-        dispatch!(self, pool, {
+        let rows: Vec<(String, String, i64)> = dispatch!(self, pool, {
             let rows = sqlx::query("SELECT kid, seed, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at").fetch_all(pool).await?;
-            Ok(rows
-                .iter()
+            rows.iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect())
-        })
+                .collect()
+        });
+        rows.into_iter()
+            .map(|(kid, seed, at)| {
+                let seed = self.unseal(&signing_key_row(&kid), &seed)?;
+                Ok((kid, seed, at))
+            })
+            .collect()
     }
 
+    /// Stores a new key, its seed sealed when a key-encryption key is configured.
     pub async fn insert_signing_key(&self, kid: &str, seed: &str, created_at: i64) -> Result<()> {
+        let seed = self.seal(&signing_key_row(kid), seed);
         notifying!(self, Change::Keys, conn, {
             sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
                 .bind(kid)
-                .bind(seed)
+                .bind(&seed)
                 .bind(created_at)
                 .execute(conn)
                 .await?;

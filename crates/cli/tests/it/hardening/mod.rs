@@ -3,8 +3,12 @@
 
 mod accounts;
 mod consent;
+mod keys_at_rest;
 mod limits;
 mod login;
+mod rate_limits;
+mod registration;
+mod secrets;
 mod seeding;
 mod tokens;
 

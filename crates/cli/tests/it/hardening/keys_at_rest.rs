@@ -1,0 +1,213 @@
+//! Signing keys and identity-provider secrets are sealed at rest under a key that is
+//! not in the database: the database alone yields no private key material, an
+//! existing database with clear keys is sealed on first start, and a wrong
+//! key-encryption key is a clear startup error.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpgate_store::{IdentityProviderRow, Store};
+
+use crate::support::{TestApp, temp_dir};
+
+/// Every byte SQLite holds for the database: the file and its write-ahead log.
+async fn database_bytes(app: &TestApp) -> Vec<u8> {
+    app.auth.store.checkpoint().await.unwrap();
+    let mut bytes = std::fs::read(app.data_dir.join("mcpgate.db")).unwrap();
+    if let Ok(wal) = std::fs::read(app.data_dir.join("mcpgate.db-wal")) {
+        bytes.extend(wal);
+    }
+    bytes
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn kid_of(jwt: &str) -> String {
+    let header = URL_SAFE_NO_PAD
+        .decode(jwt.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&header).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_database_alone_holds_no_private_key_material() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.tokens(None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.calc_status(access, "add", 1.0, 2.0).await,
+        200,
+        "signs and validates"
+    );
+    mcpgate_server::state::rotate_keys(&app.auth.store, app.auth.now())
+        .await
+        .unwrap();
+
+    let bytes = database_bytes(&app).await;
+    let seeds = app.auth.store.signing_keys().await.unwrap();
+    assert_eq!(seeds.len(), 2);
+    for (kid, seed, _) in &seeds {
+        let raw = URL_SAFE_NO_PAD.decode(seed).unwrap();
+        assert!(!contains(&bytes, seed.as_bytes()), "seed of {kid} in clear");
+        assert!(!contains(&bytes, &raw), "raw seed of {kid}");
+    }
+    assert!(contains(&bytes, b"sealed:v1:"));
+
+    // the database without the key-encryption key: the seeds do not open
+    let alone = Store::open_dir(&app.data_dir).await.unwrap();
+    let err = alone.signing_keys().await.unwrap_err().to_string();
+    assert!(err.contains("not configured"), "{err}");
+    assert!(app.data_dir.join("key-encryption.key").exists());
+}
+
+#[tokio::test]
+async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
+    let dir = temp_dir();
+    let seed = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    {
+        // a database written before sealing existed
+        let old = Store::open_dir(&dir).await.unwrap();
+        old.insert_signing_key("legacy", &seed, 1).await.unwrap();
+        old.upsert_identity_provider(&IdentityProviderRow {
+            name: "corp".into(),
+            display_name: "Corp".into(),
+            kind: "github".into(),
+            issuer: "https://github.com".into(),
+            client_id: "cid".into(),
+            client_secret: "provider-secret-in-clear".into(),
+            allowed_domains: "[]".into(),
+            auto_create: false,
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    }
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    let bytes = database_bytes(&app).await;
+    assert!(
+        !contains(&bytes, seed.as_bytes()),
+        "the old seed was sealed"
+    );
+    assert!(!contains(&bytes, b"provider-secret-in-clear"));
+    // and still serves: the old key signs, and the provider secret opens
+    let (_, tokens) = app.tokens(None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(access), "legacy");
+    assert_eq!(app.calc_status(access, "add", 1.0, 2.0).await, 200);
+    let idps = app.auth.store.identity_providers().await.unwrap();
+    assert_eq!(idps[0].client_secret, "provider-secret-in-clear");
+}
+
+fn mcpgate(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcpgate"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    cmd.env_remove("MCPGATE_KEY_ENCRYPTION_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test]
+async fn a_wrong_key_encryption_key_is_a_clear_startup_error() {
+    let dir = temp_dir();
+    let ok = mcpgate(&dir, &[], &["keys", "rotate"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let key_file = dir.join("key-encryption.key");
+    let wrong = "ab".repeat(32);
+    for args in [
+        &["keys", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = mcpgate(&dir, &[("MCPGATE_KEY_ENCRYPTION_KEY", &wrong)], args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started with a wrong key");
+        assert!(
+            err.contains("not configured") && err.contains("key-encryption key"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // the right key, given as a file elsewhere, opens them
+    let elsewhere = temp_dir().join("kek");
+    std::fs::copy(&key_file, &elsewhere).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = mcpgate(
+        &dir,
+        &[],
+        &[
+            "--key-encryption-key-file",
+            elsewhere.to_str().unwrap(),
+            "keys",
+            "list",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "both keys of `keys rotate`"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Rotating the key-encryption key: started with the new key and the old one as
+/// previous, every secret is sealed again under the new key, which alone opens them
+/// from then on.
+#[tokio::test]
+async fn the_key_encryption_key_rotates() {
+    let dir = temp_dir();
+    let ok = mcpgate(&dir, &[], &["keys", "rotate"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let old = dir.join("key-encryption.key");
+    let new = dir.join("new.key");
+    std::fs::write(&new, "cd".repeat(32)).unwrap();
+    let with = |args: &[&str]| {
+        let mut all = vec!["--key-encryption-key-file", new.to_str().unwrap()];
+        all.extend_from_slice(args);
+        mcpgate(&dir, &[], &all)
+    };
+    assert!(
+        !with(&["keys", "list"]).status.success(),
+        "the new key alone opens nothing yet"
+    );
+    let out = with(&[
+        "--previous-key-encryption-key-file",
+        old.to_str().unwrap(),
+        "keys",
+        "list",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&old).unwrap();
+    let out = with(&["keys", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

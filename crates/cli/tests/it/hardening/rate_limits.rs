@@ -1,0 +1,160 @@
+//! Per-source rate limits on `/register`, `/token` and metadata-document
+//! authorizations (each 429 with `Retry-After`), and forwarding headers believed only
+//! from trusted proxies.
+
+use serde_json::json;
+
+use crate::support::{REDIRECT, TestApp, authorize_url, body_json};
+
+async fn register(app: &TestApp, forwarded: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app.http.post(app.url("/register")).json(
+        &json!({"redirect_uris": [REDIRECT], "client_name": "Limited", "token_endpoint_auth_method": "none"}),
+    );
+    for (k, v) in forwarded {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn retry_after(r: &reqwest::Response) -> i64 {
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A 429 JSON answer: `Retry-After` within the window, an OAuth error body.
+async fn assert_limited_json(r: reqwest::Response, what: &str) {
+    assert_eq!(r.status(), 429, "{what}");
+    assert!((1..=60).contains(&retry_after(&r)), "{what}");
+    assert_eq!(r.headers()["cache-control"], "no-store", "{what}");
+    let body = body_json(r).await;
+    assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("try again"),
+        "{what}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_source_address() {
+    let app = TestApp::spawn_with(|c| c.register_per_source_per_minute = 3).await;
+    for _ in 0..3 {
+        assert_eq!(register(&app, &[]).await.status(), 201);
+    }
+    assert_limited_json(register(&app, &[]).await, "/register").await;
+}
+
+#[tokio::test]
+async fn token_requests_are_limited_per_source_address() {
+    let app = TestApp::spawn_with(|c| c.token_per_source_per_minute = 3).await;
+    let post = || {
+        app.http
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("client_id", "nobody"),
+            ])
+            .send()
+    };
+    for _ in 0..3 {
+        assert_ne!(post().await.unwrap().status(), 429);
+    }
+    assert_limited_json(post().await.unwrap(), "/token").await;
+}
+
+/// Authorization requests naming a metadata-document client (each may make the server
+/// fetch a URL) are limited; past the limit the answer is an HTML page with
+/// `Retry-After`, never a redirect. Requests naming a registered client are not.
+#[tokio::test]
+async fn document_authorizations_are_limited_per_source_with_a_page() {
+    let app = TestApp::spawn_with(|c| c.document_authorizations_per_source_per_minute = 2).await;
+    let doc = authorize_url(
+        &app,
+        "https://127.0.0.1/client.json",
+        REDIRECT,
+        "x",
+        None,
+        Some("s"),
+    );
+    for _ in 0..2 {
+        let r = app.http.get(&doc).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            400,
+            "the loopback document is refused, but fetched under the limit"
+        );
+    }
+    let r = app.http.get(&doc).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("location").is_none(), "never a redirect");
+    assert!((1..=60).contains(&retry_after(&r)));
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<html") && html.contains("Try again"),
+        "{html}"
+    );
+    // other authorization requests are not counted
+    let plain = authorize_url(&app, "unregistered", REDIRECT, "x", None, None);
+    for _ in 0..4 {
+        assert_eq!(app.http.get(&plain).send().await.unwrap().status(), 400);
+    }
+}
+
+/// From an untrusted peer (the default: no proxy is trusted), a spoofed
+/// `X-Forwarded-For` or `Forwarded` does not change the bucket.
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_do_not_change_the_bucket() {
+    let app = TestApp::spawn_with(|c| c.register_per_source_per_minute = 1).await;
+    assert_eq!(
+        register(&app, &[("x-forwarded-for", "198.51.100.1")])
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        register(&app, &[("x-forwarded-for", "198.51.100.2")])
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        register(&app, &[("forwarded", "for=198.51.100.3")])
+            .await
+            .status(),
+        429
+    );
+}
+
+/// From a trusted proxy, the client named by the headers is the bucket.
+#[tokio::test]
+async fn forwarding_headers_from_a_trusted_proxy_name_the_bucket() {
+    let app = TestApp::spawn_with(|c| {
+        c.register_per_source_per_minute = 1;
+        c.trusted_proxies = mcpgate_server::forwarded::parse_cidrs("127.0.0.0/8").unwrap();
+    })
+    .await;
+    let a = [("x-forwarded-for", "198.51.100.1")];
+    assert_eq!(register(&app, &a).await.status(), 201);
+    assert_eq!(register(&app, &a).await.status(), 429);
+    // a client cannot escape by prepending a hop: the rightmost untrusted one counts
+    let prefixed = [("x-forwarded-for", "203.0.113.9, 198.51.100.1")];
+    assert_eq!(register(&app, &prefixed).await.status(), 429);
+    assert_eq!(
+        register(&app, &[("x-forwarded-for", "198.51.100.2")])
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        register(&app, &[("forwarded", "for=\"[2001:db8::7]:443\"")])
+            .await
+            .status(),
+        201
+    );
+}

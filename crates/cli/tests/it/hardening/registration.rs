@@ -1,0 +1,101 @@
+//! Dynamic registration cannot be exhausted: at the cap the oldest registration never
+//! used makes room, confidential registrations count like public ones, and a used
+//! registration is never evicted.
+
+use mcpgate_core::pkce;
+use serde_json::json;
+
+use crate::support::{REDIRECT, TestApp, body_json, pkce_verifier};
+
+/// A dynamic registration made `created_at` seconds after the epoch (so that "oldest"
+/// is unambiguous), as `/register` would store it.
+async fn dynamic_client(app: &TestApp, created_at: i64) -> String {
+    let id = mcpgate_core::secret::random_id();
+    app.auth
+        .store
+        .insert_client(&mcpgate_store::Client {
+            client_id: id.clone(),
+            secret_hash: None,
+            name: format!("Dynamic {created_at}"),
+            redirect_uris: vec![REDIRECT.into()],
+            kind: mcpgate_store::ClientKind::Dynamic,
+            auth_method: mcpgate_store::AuthMethod::None,
+            can_introspect: false,
+            owner_user_id: None,
+            registration_hash: None,
+            metadata: json!({}),
+            created_at,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+async fn register(app: &TestApp, name: &str, method: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/register"))
+        .json(&json!({"redirect_uris": [REDIRECT], "client_name": name, "token_endpoint_auth_method": method}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exists(app: &TestApp, id: &str) -> bool {
+    app.auth.store.client(id).await.unwrap().is_some()
+}
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
+    let app = TestApp::spawn_with(|c| c.max_dynamic_clients = 3).await;
+    let used = dynamic_client(&app, 1).await;
+    let oldest_unused = dynamic_client(&app, 2).await;
+    let next_unused = dynamic_client(&app, 3).await;
+    // "used": an authorization code was issued to it (never exchanged here)
+    let verifier = pkce_verifier();
+    app.code_for(&used, &pkce::challenge_of(&verifier), None, None)
+        .await;
+
+    let r = register(&app, "Newcomer", "none").await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert!(
+        !exists(&app, &oldest_unused).await,
+        "the oldest unused went"
+    );
+    assert!(
+        exists(&app, &used).await,
+        "the used one, though older, stays"
+    );
+    assert!(exists(&app, &next_unused).await);
+
+    // a confidential registration is held to the same cap, and makes room the same way
+    let r = register(&app, "Confidential", "client_secret_basic").await;
+    assert_eq!(r.status(), 201);
+    let confidential = body_json(r).await["client_id"].as_str().unwrap().to_owned();
+    assert!(!exists(&app, &next_unused).await);
+    assert!(exists(&app, &used).await);
+    assert_eq!(app.auth.store.count_dynamic_clients().await.unwrap(), 3);
+
+    // an eviction is audited
+    let events = app.auth.store.audit_events(50).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.event == "client_evicted"),
+        "no client_evicted audit event"
+    );
+    assert!(exists(&app, &confidential).await);
+}
+
+/// Only when every registration has been used is a new one refused (503,
+/// `temporarily_unavailable`), and nothing is evicted.
+#[tokio::test]
+async fn used_registrations_are_never_evicted() {
+    let app = TestApp::spawn_with(|c| c.max_dynamic_clients = 1).await;
+    let used = dynamic_client(&app, 1).await;
+    let verifier = pkce_verifier();
+    app.code_for(&used, &pkce::challenge_of(&verifier), None, None)
+        .await;
+    let r = register(&app, "Newcomer", "client_secret_post").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(body_json(r).await["error"], "temporarily_unavailable");
+    assert!(exists(&app, &used).await);
+}
