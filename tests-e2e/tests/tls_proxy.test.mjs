@@ -46,7 +46,8 @@ before(async () => {
     '-keyout', key, '-out', cert], { stdio: 'ignore' });
   tlsPort = await freePort();
   const appPort = await freePort();
-  server = await startMcpgate({ port: appPort, publicUrl: `https://127.0.0.1:${tlsPort}` });
+  // As documented: nginx is the one proxy whose X-Forwarded-For mcpgate believes.
+  server = await startMcpgate({ port: appPort, publicUrl: `https://127.0.0.1:${tlsPort}`, args: ['--trusted-proxies', '127.0.0.1/32'] });
   // The documented server block, its values filled in as envsubst would.
   const values = {
     MCPGATE_SERVER_NAME: '127.0.0.1', MCPGATE_TLS_LISTEN: `127.0.0.1:${tlsPort}`,
