@@ -64,7 +64,7 @@ pub async fn forward(
         return GatewayError::BadGateway.respond(id.as_ref());
     };
     let mut out_headers = headers::for_upstream(&parts.headers);
-    up.identity.apply(&principal, &mut out_headers);
+    up.identity.apply(&principal, &mut out_headers).await;
     let mut url = h.url.clone();
     if let Some(q) = parts.uri.query() {
         url.set_query(Some(q));

@@ -11,7 +11,7 @@
 //! - [`stdio`]: stdio upstreams: a process per MCP session, bridged to Streamable HTTP.
 //! - [`sessions`]: upstream sessions bound to the person who opened them.
 //! - [`headers`]: what crosses the gateway (never the client's token).
-//! - [`identity`]: what the upstream learns of the caller.
+//! - [`identity`]: what the upstream learns of the caller; [`jwt_cache`] reuses its JWTs.
 //! - [`filter`]: `tools/list` narrowed to what the token may call.
 //! - [`errors`]: the gateway's own JSON-RPC error answers (502, 504, …).
 
@@ -21,6 +21,7 @@ pub mod filter;
 pub mod forward;
 pub mod headers;
 pub mod identity;
+pub mod jwt_cache;
 pub mod sessions;
 pub mod stdio;
 
@@ -41,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{IdentityMode, UpstreamConfig};
 use errors::GatewayError;
-pub use identity::{Identity, JwtSigner};
+pub use identity::{EmailDirectory, Identity, JwtSigner};
 
 /// `Mcp-Session-Id` (MCP transport, "Session Management").
 pub const SESSION_HEADER: &str = "mcp-session-id";
