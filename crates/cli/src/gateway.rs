@@ -119,7 +119,8 @@ pub fn router(
         let doc = ResourceMetadata::new(
             &resource,
             cfg.issuer(),
-            &policy.all_scopes(),
+            // Tools, prompts and resources: every scope a call here can need.
+            &u.gateway_policy().all_scopes(),
             &format!("mcpgate gateway: {}", u.name),
         );
         let prm = if several {
