@@ -109,9 +109,22 @@ test('stateless requests: modern result fields, header and version checks, remov
   assert.equal(old.status, 400);
   assert.equal(old.answer.error.code, -32022);
   assert.deepEqual(old.answer.error.data.supported, [MODERN]);
-  const ping = await modern(url, all, 'ping');
-  assert.equal(ping.status, 404);
-  assert.equal(ping.answer.error.code, -32601);
+  for (const removed of ['ping', 'initialize']) {
+    const r = await modern(url, all, removed);
+    assert.equal(r.status, 404, removed);
+    assert.equal(r.answer.error.code, -32601);
+  }
+  // A method the upstream does not know: its -32601 becomes a 404, as a modern server's.
+  const unknown = await modern(url, all, 'unknown/method');
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.answer.error.code, -32601);
+  // The modern header without _meta: the modern error, not a demand for a session.
+  const bare = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${all}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/list' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) });
+  assert.equal(bare.status, 400);
+  const bareBody = await bare.json();
+  assert.equal(bareBody.error.code, -32602);
+  assert.equal(bareBody.id, 9);
   // A request of the initialize revisions without a session still needs one.
   const legacy = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${all}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });

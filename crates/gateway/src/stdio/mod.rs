@@ -222,12 +222,12 @@ impl StdioPool {
             let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
                 return GatewayError::BadGateway.respond(id.as_ref());
             };
-            if rpc_method.as_deref() == Some("initialize") {
-                return self.initialize(up, &p, one_line(body), id).await;
-            }
             return match serde_json::from_slice::<Value>(&body) {
-                Ok(msg) if modern::is_modern(&msg) => {
+                Ok(msg) if modern::is_modern(&msg, &headers) => {
                     self.stateless.handle(up, &p, &headers, msg).await
+                }
+                _ if rpc_method.as_deref() == Some("initialize") => {
+                    self.initialize(up, &p, one_line(body), id).await
                 }
                 _ => GatewayError::SessionRequired.respond(id.as_ref()),
             };
@@ -459,6 +459,11 @@ impl Session {
                 return GatewayError::Timeout.respond(reply.as_ref());
             }
         };
+        if shape.modern && modern::is_method_not_found(&first) {
+            let msg = shape.apply(first).unwrap_or_default();
+            let json = [(header::CONTENT_TYPE, "application/json")];
+            return (StatusCode::NOT_FOUND, json, msg).into_response();
+        }
         let shape = Arc::new(shape);
         let stream = futures_util::stream::unfold(
             (Some(first), rx, reply, Some(self.routes.clone()), key),

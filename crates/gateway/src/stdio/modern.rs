@@ -65,12 +65,30 @@ fn refuse(
     }
 }
 
-/// True when a request without a session speaks 2026-07-28 (or a later revision):
-/// its `_meta` names a protocol version. `initialize` alone opens a legacy session.
-pub fn is_modern(msg: &Value) -> bool {
-    msg.pointer("/params/_meta")
+/// The revisions that open with `initialize` and carry the version in a header only.
+const LEGACY: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// True when a request without a session speaks 2026-07-28 (or a later revision): its
+/// `_meta` names a protocol version, or its `MCP-Protocol-Version` header names a
+/// revision that is not one of the `initialize` ones (a modern request that lacks
+/// `_meta` must get the modern error, `-32602`). Otherwise `initialize` opens a legacy
+/// session (`versioning.mdx`, "Backward Compatibility").
+pub fn is_modern(msg: &Value, headers: &HeaderMap) -> bool {
+    let meta = msg
+        .pointer("/params/_meta")
         .and_then(|m| m.get(PROTOCOL_VERSION))
-        .is_some()
+        .is_some();
+    meta || header(headers, "mcp-protocol-version").is_some_and(|v| !LEGACY.contains(&v.as_str()))
+}
+
+/// True when `msg` is the final answer to a request and says the method is unknown:
+/// a modern server answers that with HTTP 404 (`streamable-http.mdx`, "Protocol
+/// Version Header"), which tells dual-era clients what they talk to.
+pub fn is_method_not_found(msg: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(msg).is_ok_and(|v| {
+        v.get("method").is_none()
+            && v.pointer("/error/code").and_then(Value::as_i64) == Some(-32601)
+    })
 }
 
 /// One header value as text, `=?base64?…?=` decoded (`streamable-http.mdx`,
@@ -300,7 +318,7 @@ mod tests {
     #[test]
     fn modern_requests_are_checked_as_a_modern_server_must() {
         let ok = call("tools/call", MODERN);
-        assert!(is_modern(&ok));
+        assert!(is_modern(&ok, &HeaderMap::new()));
         assert_eq!(
             check(&ok, &modern_headers("tools/call", Some("echo"))).unwrap(),
             "tools/call"
@@ -327,7 +345,23 @@ mod tests {
             (StatusCode::NOT_FOUND, Some(-32601))
         );
         let legacy = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-        assert!(!is_modern(&legacy));
+        let mut h = HeaderMap::new();
+        assert!(!is_modern(&legacy, &h));
+        h.insert("mcp-protocol-version", "2025-11-25".parse().unwrap());
+        assert!(!is_modern(&legacy, &h));
+        // A modern header without `_meta`: modern, and refused as such.
+        h.insert("mcp-protocol-version", MODERN.parse().unwrap());
+        assert!(is_modern(&legacy, &h));
+        assert_eq!(
+            check(&legacy, &h).unwrap_err().body["error"]["code"],
+            -32602
+        );
+        assert!(is_method_not_found(
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#
+        ));
+        assert!(!is_method_not_found(
+            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#
+        ));
     }
 
     #[test]
