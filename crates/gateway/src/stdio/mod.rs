@@ -14,6 +14,7 @@
 pub mod modern;
 pub mod pool;
 pub mod process;
+mod sse;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -39,6 +40,7 @@ use crate::errors::GatewayError;
 use crate::{SESSION_HEADER, Upstream};
 use modern::Shape;
 use process::Process;
+use sse::{sse_event, sse_response};
 
 /// Server messages kept for a GET stream not yet open.
 const BACKLOG: usize = 256;
@@ -534,26 +536,6 @@ fn drop_pending(routes: &Mutex<Routes>, key: &str) {
         .unwrap_or_else(|e| e.into_inner())
         .pending
         .retain(|(k, _)| k != key);
-}
-
-fn sse_event(msg: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(msg.len() + 24);
-    out.extend_from_slice(b"event: message\ndata: ");
-    out.extend_from_slice(msg);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-fn sse_response(body: Body) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]
