@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { EVERYTHING, startEverythingHttp, startGateway } from '../lib/gateway.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTokenProxy } from '../lib/token-proxy.mjs';
+import { runConformance } from '../lib/conformance.mjs';
 
 const MODERN = '2026-07-28';
 const POLICY = `
@@ -41,6 +46,12 @@ ${POLICY}
 name = "http"
 url = "${upstream.url}"
 ${POLICY}
+
+[[upstream]]
+name = "plain"
+command = "'${process.execPath}' '${EVERYTHING}' stdio"
+scopes = [{ name = "ev:plain", description = "Use the test server" }]
+default = "ev:plain"
 `);
   all = (await obtainTokens(server, server.password, { resource: `${server.base}/mcp/stdio` })).access_token;
 });
@@ -194,4 +205,38 @@ test('prompts and resources policy: step-up for a missing scope, denial outside 
     assert.equal(read.status, 200);
     assert.equal(read.answer.result.contents[0].uri, w.resources[0].uri);
   }
+});
+
+// The official suite's stateless scenario, through the pool. Its checks that call the
+// suite's own diagnostic tool (`test_missing_capability`), which server-everything does
+// not have, cannot pass against it; every other check must.
+const FIXTURE_ONLY = new Set([
+  'sep-2575-server-rejects-undeclared-capability',
+  'sep-2575-missing-capability-http-400',
+]);
+
+test('conformance server-stateless (2026-07-28) through the stdio pool', { timeout: 300000 }, async () => {
+  const url = `${server.base}/mcp/plain`;
+  const { access_token } = await obtainTokens(server, server.password, { resource: url });
+  const proxy = await startTokenProxy(url, access_token);
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpgate-gw-stateless-'));
+    await runConformance(['server', '--url', proxy.url, '--scenario', 'server-stateless', '--spec-version', MODERN, '-o', dir], 240000);
+    const checks = new Map();
+    const walk = (d) => {
+      for (const e of readdirSync(d)) {
+        const p = join(d, e);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (e === 'checks.json') for (const c of JSON.parse(readFileSync(p, 'utf8'))) checks.set(c.id ?? c.name, c.status);
+      }
+    };
+    walk(dir);
+    assert.ok(checks.size >= 15, `checks ran: ${checks.size}`);
+    const failed = [...checks].filter(([id, st]) => !['SUCCESS', 'SKIPPED', 'INFO'].includes(st) && !FIXTURE_ONLY.has(id));
+    assert.deepEqual(failed, [], "every check passes but those needing the suite's own fixture");
+    for (const id of ['sep-2575-server-implements-discover', 'sep-2575-http-server-method-not-found-404',
+      'sep-2575-request-meta-invalid-missing-meta', 'sep-2575-http-server-header-mismatch-400']) {
+      assert.equal(checks.get(id), 'SUCCESS', id);
+    }
+  } finally { await proxy.close(); }
 });
