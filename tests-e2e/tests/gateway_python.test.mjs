@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PYTHON, PY_SERVER, startUpstream, startGateway, connectClient } from '../lib/gateway.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
-import { freePort } from '../lib/server.mjs';
+import { freePort, mcpgate } from '../lib/server.mjs';
 
 const SCOPES = `
 scopes = [{ name = "py:math", description = "Add numbers" },
@@ -70,7 +70,7 @@ const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVe
 let run = 0;
 async function everyKindOfRequest(url, token) {
   run += 1;
-  const forged = { 'x-e2e-run': String(run), 'x-forwarded-user': 'root', 'x-forwarded-scopes': 'everything', cookie: 'session=stolen', 'proxy-authorization': 'Basic eA==' };
+  const forged = { 'x-e2e-run': String(run), 'x-forwarded-user': 'root', 'x-forwarded-email': 'root@evil.example', 'x-forwarded-scopes': 'everything', cookie: 'session=stolen', 'proxy-authorization': 'Basic eA==' };
   const init = await raw(url, token, { body: INIT, headers: forged });
   assert.equal(init.status, 200);
   const session = init.headers.get('mcp-session-id');
@@ -102,6 +102,7 @@ test('the upstream never receives the client token, cookies or forged identity; 
     assert.equal(h['proxy-authorization'], undefined);
     assert.ok(!JSON.stringify(h).includes(t1), 'the token appears nowhere');
     assert.equal(h['x-forwarded-user'], 'admin', 'forged identity headers are replaced by ours');
+    assert.equal(h['x-forwarded-email'], undefined, 'the admin has no email: a forged one is dropped, none is made up');
   }
 
   const jwtUrl = `${server.base}/mcp/pyjwt`;
@@ -129,6 +130,22 @@ test('the upstream never receives the client token, cookies or forged identity; 
   const keys = await (await fetch(`${server.base}/jwks.json`)).json();
   const kid = JSON.parse(Buffer.from(jwtSeen[0].authorization.slice(7).split('.')[0], 'base64url')).kid;
   assert.ok(keys.keys.some((k) => k.kid === kid), 'signed by a key the JWKS publishes');
+});
+
+test('X-Forwarded-Email carries the email of the person, looked up by the token\'s subject', async () => {
+  const add = await mcpgate(['user', 'add', 'carol', '--email', 'carol@example.com', '--password-stdin'],
+    { input: 'carol password 123\n', dataDir: server.dataDir });
+  assert.equal(add.code, 0, add.stderr);
+  const url = `${server.base}/mcp/pyhttp`;
+  const t = (await obtainTokens(server, 'carol password 123', { resource: url, username: 'carol' })).access_token;
+  const mine = String(run + 1);
+  const seen = (await everyKindOfRequest(url, t)).filter((h) => h['x-e2e-run'] === mine);
+  assert.ok(seen.length >= 4);
+  for (const h of seen) {
+    assert.equal(h['x-forwarded-user'], 'carol');
+    assert.equal(h['x-forwarded-email'], 'carol@example.com', 'ours, not the forged one');
+    assert.ok(h['x-forwarded-subject'] && h['x-forwarded-subject'] !== 'carol', 'the subject is the stable user id');
+  }
 });
 
 test('a stdio upstream killed mid-call: an error within the timeout, and the next call works', async () => {

@@ -158,6 +158,36 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
         .await?,
     );
 
+    // The gateway: its own authorization server's data, in front of a no-guard
+    // calculator that runs natively, so that only the gateway's instructions count.
+    let (p_up, p_gw) = (free_port(), free_port());
+    let upstream = procs::spawn("mcp no-guard (upstream)", &bin, &no_guard_args(p_up), core)?;
+    wait_healthy_within(([127, 0, 0, 1], p_up).into(), Duration::from_secs(20)).await?;
+    let mut gw_args = crate::serve_args(p_gw, &dir.join("gateway"), &[]);
+    gw_args.extend([
+        "--upstream".to_owned(),
+        format!("http://127.0.0.1:{p_up}/mcp"),
+    ]);
+    let (gw, gw_password) = start_first_run(&bin, &gw_args, p_gw, core).await?;
+    let gw_base = format!("http://127.0.0.1:{p_gw}");
+    let mut gw_session = flow::Session::new(&gw_base);
+    gw_session.login("admin", &gw_password).await?;
+    let tok_gw = gw_session.tokens(&format!("{gw_base}/mcp")).await?;
+    drop(gw);
+    rows.push(
+        measure(
+            "gateway (JWT), gateway alone",
+            &bin,
+            &gw_args,
+            p_gw,
+            tok_gw["access_token"].as_str(),
+            &dir,
+            core,
+        )
+        .await?,
+    );
+    drop(upstream);
+
     let floor = rows[0].per_call;
     let nog = rows[1].per_call;
     println!(
@@ -178,6 +208,13 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
             floor / m.per_call
         );
     }
+    let gw = rows.last().map_or(0.0, |m| m.per_call);
+    println!(
+        "\ngateway path (gateway + the upstream it calls): {:.0} instr/call; direct to the upstream: {nog:.0};\n\
+         CPU-bound throughput through the gateway over direct, both on one core: {:.3}",
+        gw + nog,
+        nog / (gw + nog)
+    );
     println!(
         "\n(/no-guard and /floor are throughput ratios: baseline instructions per call over the cell's.\n\
          SHA-256 runs without its CPU extensions under valgrind, which inflates the introspection cell.)"

@@ -3,13 +3,16 @@
 //! guard — forwarded to by `mcpgate-gateway`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use axum::Router;
 use mcpgate_core::ScopeSet;
 use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::Expectations;
-use mcpgate_gateway::{Identity, JwtSigner, Upstream, UpstreamAudit, UpstreamConfig};
+use mcpgate_gateway::{
+    EmailDirectory, Identity, JwtSigner, Upstream, UpstreamAudit, UpstreamConfig,
+};
 use mcpgate_mcp::validator::local::LocalJwt;
 use mcpgate_mcp::{EndpointConfig, Guard, ResourceMetadata, ToolCallTally, metadata};
 use mcpgate_server::AuthServer;
@@ -77,6 +80,7 @@ pub fn router(
     cancel: CancellationToken,
 ) -> anyhow::Result<Router> {
     let client = mcpgate_gateway::http_client();
+    let emails: Arc<dyn EmailDirectory> = Arc::new(StoreEmails::new(auth.store.clone()));
     let mut router = Router::new();
     let several = cfg.upstreams.len() > 1;
     for (u, resource) in resources(cfg)? {
@@ -102,19 +106,21 @@ pub fn router(
         endpoint.extra_origins = cfg.extra_origins.clone();
         endpoint.max_body_bytes = cfg.max_body_bytes;
         endpoint.cancel = cancel.clone();
-        let identity = Identity {
-            mode: u.identity,
-            audience: u.audience(),
-            signer: Some(JwtSigner {
+        let identity = Identity::new(
+            u.identity,
+            u.audience(),
+            Some(JwtSigner {
                 keys: auth.keys.clone(),
                 issuer: cfg.issuer().to_owned(),
                 clock: clock.clone(),
             }),
-        };
+        )
+        .with_emails(emails.clone());
         let doc = ResourceMetadata::new(
             &resource,
             cfg.issuer(),
-            &policy.all_scopes(),
+            // Tools, prompts and resources: every scope a call here can need.
+            &u.gateway_policy().all_scopes(),
             &format!("mcpgate gateway: {}", u.name),
         );
         let prm = if several {
@@ -130,4 +136,52 @@ pub fn router(
             .merge(mcpgate_gateway::router(up, &path, &guard, &endpoint));
     }
     Ok(router)
+}
+
+/// People's emails, for `X-Forwarded-Email`: mcpgate's access tokens name the person
+/// by subject only, so the gateway asks the store, and remembers the answer a minute
+/// (bounded) so that a session of calls costs one lookup.
+struct StoreEmails {
+    store: Store,
+    seen: std::sync::Mutex<std::collections::HashMap<String, (Option<String>, Instant)>>,
+}
+
+/// How long a looked-up email is reused, and how many are kept.
+const EMAIL_TTL: Duration = Duration::from_secs(60);
+const MAX_EMAILS: usize = 10_000;
+
+impl StoreEmails {
+    fn new(store: Store) -> Self {
+        Self {
+            store,
+            seen: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EmailDirectory for StoreEmails {
+    async fn email(&self, subject: &str) -> Option<String> {
+        let lock = || self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((email, at)) = lock().get(subject)
+            && at.elapsed() < EMAIL_TTL
+        {
+            return email.clone();
+        }
+        let email = match self.store.user(subject).await {
+            Ok(u) => u.and_then(|u| u.email),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up an email for X-Forwarded-Email");
+                return None;
+            }
+        };
+        let mut seen = lock();
+        if seen.len() >= MAX_EMAILS {
+            seen.retain(|_, (_, at)| at.elapsed() < EMAIL_TTL);
+        }
+        if seen.len() < MAX_EMAILS {
+            seen.insert(subject.to_owned(), (email.clone(), Instant::now()));
+        }
+        email
+    }
 }

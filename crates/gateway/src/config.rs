@@ -9,6 +9,8 @@ use std::time::Duration;
 use mcpgate_core::ScopeSet;
 use mcpgate_mcp::{ToolRule, ToolScopePolicy};
 use serde::Deserialize;
+
+use crate::policy::GatewayPolicy;
 use url::Url;
 
 /// The scope a flag-declared upstream's tools need: one command protects a server
@@ -47,6 +49,25 @@ pub struct UpstreamConfig {
     /// `tools/list` shows only the tools the caller's token may call.
     #[serde(default)]
     pub hide_unauthorized_tools: bool,
+    /// Prompt name or pattern → the scope `prompts/get` needs.
+    #[serde(default)]
+    pub prompts: Vec<ToolDecl>,
+    /// The scope prompts nobody listed need, or `"deny"`; unset, they are open (as
+    /// before prompts had a policy).
+    #[serde(default)]
+    pub prompt_default: Option<String>,
+    /// `prompts/list` shows only the prompts the caller's token may get.
+    #[serde(default)]
+    pub hide_unauthorized_prompts: bool,
+    /// Resource URI or pattern → the scope `resources/read` needs.
+    #[serde(default)]
+    pub resources: Vec<ResourceDecl>,
+    /// The scope resources nobody listed need, or `"deny"`; unset, they are open.
+    #[serde(default)]
+    pub resource_default: Option<String>,
+    /// `resources/list` shows only the resources the caller's token may read.
+    #[serde(default)]
+    pub hide_unauthorized_resources: bool,
     /// What the upstream learns about the caller.
     #[serde(default)]
     pub identity: IdentityMode,
@@ -67,6 +88,20 @@ pub struct UpstreamConfig {
     /// A stdio session unused this long is ended and its process stopped.
     #[serde(default = "default_idle")]
     pub idle_secs: u64,
+    /// Most stdio processes serving 2026-07-28 (stateless) requests, each borrowed by
+    /// one request at a time.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Milliseconds a stateless request waits for a free pooled process before 503.
+    #[serde(default = "default_pool_wait")]
+    pub pool_wait_ms: u64,
+}
+
+fn default_pool_size() -> usize {
+    4
+}
+fn default_pool_wait() -> u64 {
+    2000
 }
 
 fn default_timeout() -> u64 {
@@ -95,6 +130,14 @@ pub struct ScopeDecl {
 #[serde(deny_unknown_fields)]
 pub struct ToolDecl {
     pub name: String,
+    pub scope: String,
+}
+
+/// A resource URI (or pattern) and the scope `resources/read` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceDecl {
+    pub uri: String,
     pub scope: String,
 }
 
@@ -129,7 +172,9 @@ pub enum ConfigError {
     Undeclared { name: String, scope: String },
     #[error("two upstreams are named {0:?}")]
     Duplicate(String),
-    #[error("upstream {0:?}: timeouts, max_sessions and idle_secs must be positive")]
+    #[error(
+        "upstream {0:?}: timeouts, max_sessions, idle_secs, pool_size and pool_wait_ms must be positive"
+    )]
     Bounds(String),
 }
 
@@ -149,12 +194,20 @@ impl UpstreamConfig {
             tools: Vec::new(),
             default: Some(DEFAULT_SCOPE.to_owned()),
             hide_unauthorized_tools: false,
+            prompts: Vec::new(),
+            prompt_default: None,
+            hide_unauthorized_prompts: false,
+            resources: Vec::new(),
+            resource_default: None,
+            hide_unauthorized_resources: false,
             identity: IdentityMode::None,
             audience: None,
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
             idle_secs: default_idle(),
+            pool_size: default_pool_size(),
+            pool_wait_ms: default_pool_wait(),
         }
     }
 
@@ -183,6 +236,8 @@ impl UpstreamConfig {
             || self.start_timeout_secs == 0
             || self.max_sessions == 0
             || self.idle_secs == 0
+            || self.pool_size == 0
+            || self.pool_wait_ms == 0
         {
             return Err(ConfigError::Bounds(n.clone()));
         }
@@ -198,7 +253,14 @@ impl UpstreamConfig {
             .tools
             .iter()
             .map(|t| &t.scope)
-            .chain(self.default.iter().filter(|d| *d != "deny"));
+            .chain(self.prompts.iter().map(|t| &t.scope))
+            .chain(self.resources.iter().map(|r| &r.scope))
+            .chain(
+                [&self.default, &self.prompt_default, &self.resource_default]
+                    .into_iter()
+                    .flatten()
+                    .filter(|d| *d != "deny"),
+            );
         for scope in used {
             if !self.scopes.iter().any(|s| &s.name == scope) {
                 return Err(ConfigError::Undeclared {
@@ -210,21 +272,38 @@ impl UpstreamConfig {
         Ok(())
     }
 
-    /// The scope policy the guard enforces for this upstream.
+    /// The tool policy the guard enforces for this upstream (unlisted tools: denied
+    /// unless `default` names a scope).
     pub fn policy(&self) -> ToolScopePolicy {
-        let fixed = |s: &str| ToolRule::Fixed(ScopeSet::from_tokens([s]));
-        let mut p = ToolScopePolicy::new();
-        for t in &self.tools {
-            p = if t.name.contains(['*', '?']) {
-                p.pattern(&t.name, fixed(&t.scope))
-            } else {
-                p.tool(&t.name, fixed(&t.scope))
-            };
+        let rules = self
+            .tools
+            .iter()
+            .map(|t| (t.name.as_str(), t.scope.as_str()));
+        table(rules, Some(self.default.as_deref().unwrap_or("deny")))
+    }
+
+    /// The whole policy: tools, prompts and resources, and which lists are narrowed.
+    pub fn gateway_policy(&self) -> GatewayPolicy {
+        let prompts = self
+            .prompts
+            .iter()
+            .map(|t| (t.name.as_str(), t.scope.as_str()));
+        let resources = self
+            .resources
+            .iter()
+            .map(|r| (r.uri.as_str(), r.scope.as_str()));
+        GatewayPolicy {
+            tools: self.policy(),
+            prompts: table(prompts, self.prompt_default.as_deref()),
+            resources: table(resources, self.resource_default.as_deref()),
+            hide_tools: self.hide_unauthorized_tools,
+            hide_prompts: self.hide_unauthorized_prompts,
+            hide_resources: self.hide_unauthorized_resources,
         }
-        p.default_rule(match self.default.as_deref() {
-            None | Some("deny") => ToolRule::Deny,
-            Some(s) => fixed(s),
-        })
+    }
+
+    pub fn pool_wait(&self) -> Duration {
+        Duration::from_millis(self.pool_wait_ms)
     }
 
     /// The Streamable HTTP URL, if this upstream is one and the URL is http(s).
@@ -246,6 +325,28 @@ impl UpstreamConfig {
 
     pub fn start_timeout(&self) -> Duration {
         Duration::from_secs(self.start_timeout_secs.max(self.timeout_secs))
+    }
+}
+
+/// A scope table: names (or `*`/`?` patterns) → scope, and the default (`"deny"`, a
+/// scope, or none: open).
+fn table<'a>(
+    rules: impl Iterator<Item = (&'a str, &'a str)>,
+    default: Option<&str>,
+) -> ToolScopePolicy {
+    let fixed = |s: &str| ToolRule::Fixed(ScopeSet::from_tokens([s]));
+    let mut p = ToolScopePolicy::new();
+    for (name, scope) in rules {
+        p = if name.contains(['*', '?']) {
+            p.pattern(name, fixed(scope))
+        } else {
+            p.tool(name, fixed(scope))
+        };
+    }
+    match default {
+        None => p,
+        Some("deny") => p.default_rule(ToolRule::Deny),
+        Some(s) => p.default_rule(fixed(s)),
     }
 }
 
@@ -313,6 +414,38 @@ mod tests {
         assert!(toml::from_str::<UpstreamConfig>("name = \"a\"\nbogus = 1").is_err());
         let two = [base("url = \"http://x\""), base("url = \"http://y\"")];
         assert!(matches!(validate_all(&two), Err(ConfigError::Duplicate(_))));
+    }
+
+    #[test]
+    fn prompts_and_resources_policy_from_the_file() {
+        let u = parse(
+            r#"
+            name = "ev"
+            url = "http://x"
+            scopes = [{ name = "ev:prompts", description = "Prompts" },
+                      { name = "ev:docs", description = "Docs" }]
+            prompts = [{ name = "simple*", scope = "ev:prompts" }]
+            prompt_default = "deny"
+            resources = [{ uri = "test://static/*", scope = "ev:docs" }]
+            hide_unauthorized_prompts = true
+            "#,
+        );
+        u.validate().unwrap();
+        let p = u.gateway_policy();
+        assert_eq!(p.all_scopes().to_string(), "ev:docs ev:prompts");
+        assert!(p.narrows("prompts/list") && !p.narrows("resources/list"));
+        let undeclared =
+            parse("name = \"a\"\nurl = \"http://x\"\nresources = [{ uri = \"x\", scope = \"s\" }]");
+        assert!(matches!(
+            undeclared.validate(),
+            Err(ConfigError::Undeclared { .. })
+        ));
+        // Without prompt or resource entries, both stay open (older configurations).
+        let old = parse("name = \"a\"\nurl = \"http://x\"").gateway_policy();
+        assert!(
+            old.check("prompts/get", Some("p"), &ScopeSet::new())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -18,10 +18,15 @@ pub enum GatewayError {
     /// The session belongs to another person: 403. Sessions are bound to the subject
     /// that opened them (MCP security best practices, "Session Hijacking").
     ForeignSession,
-    /// A stdio upstream needs a session: the first request must be `initialize`: 400.
+    /// A stdio upstream needs a session for a request of the `initialize` revisions
+    /// that comes without one (2026-07-28 requests go to the pool): 400.
     SessionRequired,
     /// Every stdio process slot is in use: 503.
     Busy,
+    /// No pooled process came free within the pool's wait (stateless requests): 503.
+    PoolBusy,
+    /// The policy allows no use of this prompt or resource, whatever the scopes: 403.
+    Forbidden,
     /// `Host` or `Origin` is not this deployment's (DNS rebinding protection): 403.
     ForeignOrigin,
     /// A method this transport does not offer: 405.
@@ -34,9 +39,9 @@ impl GatewayError {
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UnknownSession => StatusCode::NOT_FOUND,
-            Self::ForeignSession | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::ForeignSession | Self::ForeignOrigin | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::SessionRequired => StatusCode::BAD_REQUEST,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::PoolBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -62,6 +67,15 @@ impl GatewayError {
                 "Invalid Request: this server needs a session; send initialize first",
             ),
             Self::Busy => (-32603, "Too many sessions: try again later"),
+            Self::PoolBusy => (
+                -32603,
+                "Server busy: every pooled upstream process is in use; try again later",
+            ),
+            // The guard's code for a tool no scope allows.
+            Self::Forbidden => (
+                -32001,
+                "Forbidden: the policy of this server allows no use of this prompt or resource",
+            ),
             Self::ForeignOrigin => (-32600, "Forbidden: Host or Origin is not allowed"),
             Self::Method => (-32600, "Method not allowed"),
         }
@@ -80,7 +94,7 @@ impl GatewayError {
             self.body(id).to_string(),
         )
             .into_response();
-        if self == Self::Busy {
+        if matches!(self, Self::Busy | Self::PoolBusy) {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
         }

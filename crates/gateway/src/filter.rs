@@ -1,18 +1,25 @@
-//! `hide_unauthorized_tools`: a `tools/list` answer narrowed to the tools the caller's
-//! token may call, in a JSON body or in the `data:` lines of an SSE body. The list then
-//! depends on the caller, so a 2026-07-28 result's `cacheScope` becomes `private`.
+//! List answers narrowed to what the caller's token may use (`hide_unauthorized_*`),
+//! in a JSON body or in the `data:` lines of an SSE body, by [`GatewayPolicy::narrow`].
 
 use mcpgate_core::ScopeSet;
-use mcpgate_mcp::ToolScopePolicy;
 use serde_json::Value;
 
-/// Largest `tools/list` answer the gateway rewrites.
+use crate::policy::GatewayPolicy;
+
+/// Largest list answer the gateway rewrites.
 pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
 
-/// Filters a whole response body; anything it cannot read is returned unchanged.
-pub fn tools_list(body: &[u8], policy: &ToolScopePolicy, scopes: &ScopeSet, sse: bool) -> Vec<u8> {
+/// Filters a whole response body to `method`'s list; anything it cannot read is
+/// returned unchanged.
+pub fn list(
+    body: &[u8],
+    method: &str,
+    policy: &GatewayPolicy,
+    scopes: &ScopeSet,
+    sse: bool,
+) -> Vec<u8> {
     if !sse {
-        return filter_message(body, policy, scopes).unwrap_or_else(|| body.to_vec());
+        return filter_message(body, method, policy, scopes).unwrap_or_else(|| body.to_vec());
     }
     let text = String::from_utf8_lossy(body);
     let mut out = String::with_capacity(text.len());
@@ -24,7 +31,7 @@ pub fn tools_list(body: &[u8], policy: &ToolScopePolicy, scopes: &ScopeSet, sse:
         match content.strip_prefix("data:") {
             Some(data) => {
                 let data = data.strip_prefix(' ').unwrap_or(data);
-                match filter_message(data.as_bytes(), policy, scopes) {
+                match filter_message(data.as_bytes(), method, policy, scopes) {
                     Some(new) => {
                         out.push_str("data: ");
                         out.push_str(&String::from_utf8_lossy(&new));
@@ -39,45 +46,45 @@ pub fn tools_list(body: &[u8], policy: &ToolScopePolicy, scopes: &ScopeSet, sse:
     out.into_bytes()
 }
 
-/// Filters one JSON-RPC message when it is a result with a `tools` array.
-fn filter_message(msg: &[u8], policy: &ToolScopePolicy, scopes: &ScopeSet) -> Option<Vec<u8>> {
+/// Filters one JSON-RPC message when it is a result.
+fn filter_message(
+    msg: &[u8],
+    method: &str,
+    policy: &GatewayPolicy,
+    scopes: &ScopeSet,
+) -> Option<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(msg).ok()?;
     let result = v.get_mut("result")?.as_object_mut()?;
-    let tools = result.get_mut("tools")?.as_array_mut()?;
-    tools.retain(|t| {
-        t.get("name")
-            .and_then(Value::as_str)
-            .is_some_and(|n| policy.may_call(n, scopes))
-    });
-    // 2026-07-28 list results carry `cacheScope` (SEP-2549); a per-caller list must
-    // not be shared (server/utilities/caching.mdx, "Security Considerations").
-    if let Some(scope) = result.get_mut("cacheScope") {
-        *scope = Value::from("private");
-    }
+    policy.narrow(method, result, scopes);
     serde_json::to_vec(&v).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpgate_mcp::ToolRule;
+    use mcpgate_mcp::{ToolRule, ToolScopePolicy};
 
-    fn policy() -> ToolScopePolicy {
-        ToolScopePolicy::new()
-            .tool("echo", ToolRule::Fixed(ScopeSet::from_tokens(["a"])))
-            .tool("add", ToolRule::Fixed(ScopeSet::from_tokens(["b"])))
-            .default_rule(ToolRule::Deny)
+    fn policy() -> GatewayPolicy {
+        GatewayPolicy {
+            tools: ToolScopePolicy::new()
+                .tool("echo", ToolRule::Fixed(ScopeSet::from_tokens(["a"])))
+                .tool("add", ToolRule::Fixed(ScopeSet::from_tokens(["b"])))
+                .default_rule(ToolRule::Deny),
+            hide_tools: true,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn json_and_sse_lists_are_narrowed() {
         let msg = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"add"},{"name":"rm"}]}}"#;
         let scopes = ScopeSet::from_tokens(["a"]);
-        let out = tools_list(msg.as_bytes(), &policy(), &scopes, false);
+        let out = list(msg.as_bytes(), "tools/list", &policy(), &scopes, false);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 1);
         let sse = format!("event: message\ndata: {msg}\n\n");
-        let out = String::from_utf8(tools_list(sse.as_bytes(), &policy(), &scopes, true)).unwrap();
+        let out = String::from_utf8(list(sse.as_bytes(), "tools/list", &policy(), &scopes, true))
+            .unwrap();
         assert!(out.starts_with("event: message\ndata: {"));
         assert!(out.ends_with("\n\n"));
         assert!(out.contains("echo") && !out.contains("\"add\"") && !out.contains("rm"));

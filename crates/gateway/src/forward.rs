@@ -48,7 +48,8 @@ pub async fn forward(
     let (parts, body) = req.into_parts();
     let envelope = parts.extensions.get::<Envelope>();
     let id = envelope.and_then(|e| e.id.clone());
-    let lists_tools = envelope.and_then(|e| e.method.as_deref()) == Some("tools/list");
+    let method = envelope.and_then(|e| e.method.clone()).unwrap_or_default();
+    let narrows = up.policy.narrows(&method);
     let session = parts
         .headers
         .get(SESSION_HEADER)
@@ -64,7 +65,7 @@ pub async fn forward(
         return GatewayError::BadGateway.respond(id.as_ref());
     };
     let mut out_headers = headers::for_upstream(&parts.headers);
-    up.identity.apply(&principal, &mut out_headers);
+    up.identity.apply(&principal, &mut out_headers).await;
     let mut url = h.url.clone();
     if let Some(q) = parts.uri.query() {
         url.set_query(Some(q));
@@ -109,16 +110,12 @@ pub async fn forward(
     let resp: http::Response<reqwest::Body> = resp.into();
     let (mut rparts, rbody) = resp.into_parts();
     headers::for_client(&mut rparts.headers);
-    if up.cfg.hide_unauthorized_tools && lists_tools && status.is_success() {
+    if narrows && status.is_success() {
         let Ok(full) = to_bytes(Body::new(rbody), filter::MAX_LIST_BYTES).await else {
             return GatewayError::BadGateway.respond(id.as_ref());
         };
-        let filtered = filter::tools_list(
-            &full,
-            &up.policy,
-            &principal.scopes,
-            is_sse(&rparts.headers),
-        );
+        let sse = is_sse(&rparts.headers);
+        let filtered = filter::list(&full, &method, &up.policy, &principal.scopes, sse);
         return Response::from_parts(rparts, Body::from(filtered));
     }
     let stream = BodyDataStream::new(rbody).take_until(h.cancel.clone().cancelled_owned());

@@ -11,8 +11,8 @@
 //! - [`stdio`]: stdio upstreams: a process per MCP session, bridged to Streamable HTTP.
 //! - [`sessions`]: upstream sessions bound to the person who opened them.
 //! - [`headers`]: what crosses the gateway (never the client's token).
-//! - [`identity`]: what the upstream learns of the caller.
-//! - [`filter`]: `tools/list` narrowed to what the token may call.
+//! - [`identity`]: what the upstream learns of the caller; [`jwt_cache`] reuses its JWTs.
+//! - [`policy`]: scopes for tools, prompts and resources; [`filter`] narrows lists to them.
 //! - [`errors`]: the gateway's own JSON-RPC error answers (502, 504, …).
 
 pub mod config;
@@ -21,6 +21,8 @@ pub mod filter;
 pub mod forward;
 pub mod headers;
 pub mod identity;
+pub mod jwt_cache;
+pub mod policy;
 pub mod sessions;
 pub mod stdio;
 
@@ -35,13 +37,14 @@ use axum::{
 };
 use http::HeaderMap;
 use mcpgate_mcp::audit::{AuditSink, ToolCallEvent};
-use mcpgate_mcp::guard::Envelope;
-use mcpgate_mcp::{EndpointConfig, Guard, Principal, ToolScopePolicy};
+use mcpgate_mcp::guard::{Challenger, Envelope, Refusal};
+use mcpgate_mcp::{EndpointConfig, Guard, Principal};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{IdentityMode, UpstreamConfig};
 use errors::GatewayError;
-pub use identity::{Identity, JwtSigner};
+pub use identity::{EmailDirectory, Identity, JwtSigner};
+use policy::GatewayPolicy;
 
 /// `Mcp-Session-Id` (MCP transport, "Session Management").
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -49,8 +52,10 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 /// One upstream, ready to serve.
 pub struct Upstream {
     pub cfg: UpstreamConfig,
-    pub policy: ToolScopePolicy,
+    pub policy: Arc<GatewayPolicy>,
     pub identity: Identity,
+    /// Step-up challenges for prompts and resources (tools get theirs from the guard).
+    challenger: Challenger,
     transport: Transport,
     hosts: Vec<String>,
     origins: Vec<String>,
@@ -72,13 +77,18 @@ impl Upstream {
         client: reqwest::Client,
         cancel: CancellationToken,
     ) -> Arc<Self> {
-        let policy = cfg.policy();
+        let policy = Arc::new(cfg.gateway_policy());
+        let challenger = Challenger {
+            metadata_url: mcpgate_mcp::metadata::metadata_url(&endpoint.resource),
+            scope_hint: policy.all_scopes().to_string(),
+        };
         let transport = match cfg.http_url() {
             Some(url) => Transport::Http(forward::HttpUpstream::new(client, url, cancel)),
             None => Transport::Stdio(stdio::StdioPool::new(&cfg, cancel)),
         };
         Arc::new(Self {
             policy,
+            challenger,
             identity,
             transport,
             hosts: endpoint.allowed_hosts(),
@@ -140,6 +150,21 @@ async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
         // The guard always authenticates; without it nothing is forwarded.
         return GatewayError::ForeignSession.respond(id.as_ref());
     };
+    if let Some(e) = req.extensions().get::<Envelope>()
+        && let Some(method) = e.method.as_deref()
+    {
+        let target = match method {
+            "resources/read" => e.uri.as_deref(),
+            _ => e.tool.as_deref(),
+        };
+        match up.policy.check(method, target, &principal.scopes) {
+            Ok(()) => {}
+            Err(policy::Refusal::Denied) => return GatewayError::Forbidden.respond(id.as_ref()),
+            Err(policy::Refusal::NeedsScope(need)) => {
+                return up.challenger.respond(Refusal::InsufficientScope(need));
+            }
+        }
+    }
     match &up.transport {
         Transport::Http(h) => forward::forward(&up, h, principal, req).await,
         Transport::Stdio(pool) => pool.handle(&up, principal, req).await,

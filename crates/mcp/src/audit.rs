@@ -291,6 +291,7 @@ mod tests {
         Arc::new(Principal {
             subject: subject.into(),
             username: Some("alice".into()),
+            email: None,
             client_id: "client-1".into(),
             scopes: ScopeSet::new(),
             session_id: None,

@@ -14,6 +14,9 @@ pub struct Principal {
     pub subject: String,
     /// A human-readable name for logs (`username` from introspection or the JWT).
     pub username: Option<String>,
+    /// The person's email address, when the token or the introspection answer names
+    /// one (`email`, OpenID Connect Core §5.1); a gateway may pass it on to its upstream.
+    pub email: Option<String>,
     /// The OAuth client the person authorized (RFC 9068 `client_id`).
     pub client_id: String,
     /// The scopes the token carries.
@@ -33,6 +36,7 @@ impl Principal {
             + self.subject.capacity()
             + self.client_id.capacity()
             + opt(&self.username)
+            + opt(&self.email)
             + opt(&self.session_id)
             // A B-tree node per up to 11 scopes, each scope a `String` in it.
             + self.scopes.iter().map(|s| s.len() + 24).sum::<usize>()

@@ -6,8 +6,15 @@
 //! while no request is open go to the session's GET stream (or wait, bounded, for it).
 //! A process that dies fails its open requests at once; the session's next request
 //! starts a new process and replays the session's `initialize` to it.
+//!
+//! 2026-07-28 requests come without a session: [`pool`] serves them from a few
+//! processes the gateway initialized itself, shaped for the modern revision by
+//! [`modern`].
 
+pub mod modern;
+pub mod pool;
 pub mod process;
+mod sse;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -31,7 +38,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::UpstreamConfig;
 use crate::errors::GatewayError;
 use crate::{SESSION_HEADER, Upstream};
+use modern::Shape;
 use process::Process;
+use sse::{sse_event, sse_response};
 
 /// Server messages kept for a GET stream not yet open.
 const BACKLOG: usize = 256;
@@ -41,6 +50,8 @@ const STREAM_BUFFER: usize = 64;
 pub struct StdioPool {
     cfg: Arc<UpstreamConfig>,
     sessions: Arc<Sessions>,
+    /// Processes for stateless (2026-07-28) requests.
+    stateless: pool::Pool,
 }
 
 type Sessions = Mutex<HashMap<String, Arc<Session>>>;
@@ -52,6 +63,8 @@ struct Session {
     cfg: Arc<UpstreamConfig>,
     /// The client's `initialize` request, replayed to a restarted process.
     init: Bytes,
+    /// The server's answer to the latest replayed `initialize` (its `result`).
+    init_result: Mutex<Option<Value>>,
     proc: tokio::sync::Mutex<Option<Arc<Process>>>,
     routes: Arc<Mutex<Routes>>,
     last_used: Mutex<Instant>,
@@ -130,8 +143,10 @@ impl Routes {
 
 impl StdioPool {
     pub fn new(cfg: &UpstreamConfig, cancel: CancellationToken) -> Self {
+        let cfg = Arc::new(cfg.clone());
         let pool = Self {
-            cfg: Arc::new(cfg.clone()),
+            stateless: pool::Pool::new(cfg.clone()),
+            cfg: cfg.clone(),
             sessions: Default::default(),
         };
         // Idle sessions end within a quarter of the idle time (at most a minute late);
@@ -200,16 +215,24 @@ impl StdioPool {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = req.method().clone();
+        let rpc_method = envelope.as_ref().and_then(|e| e.method.clone());
         let Some(sid) = sid else {
-            if method == Method::POST
-                && envelope.as_ref().and_then(|e| e.method.as_deref()) == Some("initialize")
-            {
-                let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
-                    return GatewayError::BadGateway.respond(id.as_ref());
-                };
-                return self.initialize(up, &p, one_line(body), id).await;
+            if method != Method::POST {
+                return GatewayError::SessionRequired.respond(id.as_ref());
             }
-            return GatewayError::SessionRequired.respond(id.as_ref());
+            let headers = req.headers().clone();
+            let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
+                return GatewayError::BadGateway.respond(id.as_ref());
+            };
+            return match serde_json::from_slice::<Value>(&body) {
+                Ok(msg) if modern::is_modern(&msg, &headers) => {
+                    self.stateless.handle(up, &p, &headers, msg).await
+                }
+                _ if rpc_method.as_deref() == Some("initialize") => {
+                    self.initialize(up, &p, one_line(body), id).await
+                }
+                _ => GatewayError::SessionRequired.respond(id.as_ref()),
+            };
         };
         let Some(session) = self.session(&sid) else {
             return GatewayError::UnknownSession.respond(id.as_ref());
@@ -225,8 +248,14 @@ impl StdioPool {
                 };
                 let is_request =
                     envelope.as_ref().is_some_and(|e| e.method.is_some()) && id.is_some();
+                let shape = Shape::for_session(up, &p, rpc_method.unwrap_or_default());
                 session
-                    .post(up, one_line(body), is_request.then_some(id).flatten())
+                    .post(
+                        up,
+                        one_line(body),
+                        is_request.then_some(id).flatten(),
+                        shape,
+                    )
                     .await
             }
             Method::GET => session.open_get(),
@@ -258,16 +287,10 @@ impl StdioPool {
             tracing::warn!(upstream = up.name(), count, "stdio session limit reached");
             return GatewayError::Busy.respond(id.as_ref());
         }
-        let session = Arc::new(Session {
-            owner: p.subject.clone(),
-            cfg: self.cfg.clone(),
-            init: init.clone(),
-            proc: tokio::sync::Mutex::new(None),
-            routes: Default::default(),
-            last_used: Mutex::new(Instant::now()),
-        });
+        let session = Session::new(p.subject.clone(), self.cfg.clone(), init.clone());
         let sid = Secret::generate().expose().to_owned();
-        let mut resp = session.request(up, init, id, false).await;
+        let shape = Shape::for_session(up, p, "initialize".into());
+        let mut resp = session.request(up, init, id, false, shape).await;
         if resp.status().is_success() {
             self.sessions
                 .lock()
@@ -293,6 +316,18 @@ fn one_line(body: Bytes) -> Bytes {
 }
 
 impl Session {
+    fn new(owner: String, cfg: Arc<UpstreamConfig>, init: Bytes) -> Arc<Self> {
+        Arc::new(Self {
+            owner,
+            cfg,
+            init,
+            init_result: Mutex::new(None),
+            proc: tokio::sync::Mutex::new(None),
+            routes: Default::default(),
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
     /// The live process, started (and the session's `initialize` replayed) if needed;
     /// `true` when it was started now.
     async fn process(&self, replay: bool) -> Result<(Arc<Process>, bool), GatewayError> {
@@ -344,15 +379,19 @@ impl Session {
         let answered = tokio::time::timeout(self.cfg.start_timeout(), async {
             while let Some(m) = rx.recv().await {
                 if serde_json::from_slice::<Peek>(&m).is_ok_and(|p| p.method.is_none()) {
-                    return true;
+                    return Some(m);
                 }
             }
-            false
+            None
         })
         .await;
-        if answered != Ok(true) {
+        let Ok(Some(answer)) = answered else {
             return Err(GatewayError::BadGateway);
-        }
+        };
+        let result = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|mut v| v.get_mut("result").map(Value::take));
+        *self.init_result.lock().unwrap_or_else(|e| e.into_inner()) = result;
         proc.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
             .await
             .map_err(|_| GatewayError::BadGateway)?;
@@ -364,7 +403,7 @@ impl Session {
     }
 
     /// A POST within the session: a request gets a stream, anything else 202.
-    async fn post(&self, up: &Upstream, body: Bytes, id: Option<Value>) -> Response {
+    async fn post(&self, up: &Upstream, body: Bytes, id: Option<Value>, shape: Shape) -> Response {
         if id.is_none() {
             let proc = match self.process(true).await {
                 Ok((p, _)) => p,
@@ -375,22 +414,26 @@ impl Session {
                 Err(_) => GatewayError::BadGateway.respond(None),
             };
         }
-        self.request(up, body, id, true).await
+        self.request(up, body, id, true, shape).await
     }
 
-    /// Writes a request and answers with an SSE stream that ends with its response.
-    /// Nothing at all within the timeout gives 504; a process that dies first, 502.
+    /// Writes a request and answers with an SSE stream that ends with its response,
+    /// each message shaped by `shape`. Nothing at all within the timeout gives 504; a
+    /// process that dies first, 502.
     async fn request(
         &self,
         up: &Upstream,
         body: Bytes,
         id: Option<Value>,
         replay: bool,
+        shape: Shape,
     ) -> Response {
         let key = id.as_ref().map(Value::to_string).unwrap_or_default();
+        // The gateway's own answers carry the id the client sent.
+        let reply = shape.client_id.clone().or_else(|| id.clone());
         let (proc, fresh) = match self.process(replay).await {
             Ok(p) => p,
-            Err(e) => return e.respond(id.as_ref()),
+            Err(e) => return e.respond(reply.as_ref()),
         };
         let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
         self.routes
@@ -400,7 +443,7 @@ impl Session {
             .push((key.clone(), tx));
         if proc.send(&body).await.is_err() {
             self.forget(&key);
-            return GatewayError::BadGateway.respond(id.as_ref());
+            return GatewayError::BadGateway.respond(reply.as_ref());
         }
         let timeout = up.timeout();
         // A process started for this request answers its `initialize` first.
@@ -410,34 +453,49 @@ impl Session {
         };
         let first = match tokio::time::timeout(wait, rx.recv()).await {
             Ok(Some(m)) => m,
-            Ok(None) => return GatewayError::BadGateway.respond(id.as_ref()),
+            Ok(None) => return GatewayError::BadGateway.respond(reply.as_ref()),
             Err(_) => {
                 self.forget(&key);
                 self.cancel_upstream(&proc, id.as_ref()).await;
                 tracing::warn!(upstream = up.name(), "stdio upstream timed out");
-                return GatewayError::Timeout.respond(id.as_ref());
+                return GatewayError::Timeout.respond(reply.as_ref());
             }
         };
+        if shape.modern && modern::is_method_not_found(&first) {
+            let msg = shape.apply(first).unwrap_or_default();
+            let json = [(header::CONTENT_TYPE, "application/json")];
+            return (StatusCode::NOT_FOUND, json, msg).into_response();
+        }
+        let shape = Arc::new(shape);
         let stream = futures_util::stream::unfold(
-            (Some(first), rx, id, Some(self.routes.clone()), key),
-            move |(first, mut rx, id, routes, key)| async move {
-                let routes = routes?;
-                let msg = match first {
-                    Some(m) => m,
-                    None => match tokio::time::timeout(timeout, rx.recv()).await {
-                        Ok(Some(m)) => m,
-                        Ok(None) => return None,
-                        Err(_) => {
-                            drop_pending(&routes, &key);
-                            let e = GatewayError::Timeout.body(id.as_ref()).to_string();
-                            return Some((
-                                Ok::<_, Infallible>(sse_event(e.as_bytes())),
-                                (None, rx, id, None, key),
-                            ));
+            (Some(first), rx, reply, Some(self.routes.clone()), key),
+            move |(first, mut rx, id, routes, key)| {
+                let shape = shape.clone();
+                async move {
+                    let routes = routes?;
+                    let mut next = first;
+                    loop {
+                        let msg = match next.take() {
+                            Some(m) => m,
+                            None => match tokio::time::timeout(timeout, rx.recv()).await {
+                                Ok(Some(m)) => m,
+                                Ok(None) => return None,
+                                Err(_) => {
+                                    drop_pending(&routes, &key);
+                                    let e = GatewayError::Timeout.body(id.as_ref()).to_string();
+                                    return Some((
+                                        Ok::<_, Infallible>(sse_event(e.as_bytes())),
+                                        (None, rx, id, None, key),
+                                    ));
+                                }
+                            },
+                        };
+                        // A message the shape drops is skipped, not the end of the stream.
+                        if let Some(msg) = shape.apply(msg) {
+                            return Some((Ok(sse_event(&msg)), (None, rx, id, Some(routes), key)));
                         }
-                    },
-                };
-                Some((Ok(sse_event(&msg)), (None, rx, id, Some(routes), key)))
+                    }
+                }
             },
         );
         sse_response(Body::from_stream(stream))
@@ -478,26 +536,6 @@ fn drop_pending(routes: &Mutex<Routes>, key: &str) {
         .unwrap_or_else(|e| e.into_inner())
         .pending
         .retain(|(k, _)| k != key);
-}
-
-fn sse_event(msg: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(msg.len() + 24);
-    out.extend_from_slice(b"event: message\ndata: ");
-    out.extend_from_slice(msg);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-fn sse_response(body: Body) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ pub struct Envelope {
     /// for error answers made before the request reaches the server.
     pub id: Option<Value>,
     pub method: Option<String>,
+    /// `params.name`: the tool of a `tools/call`, the prompt of a `prompts/get`.
     pub tool: Option<String>,
+    /// `params.uri`: the resource of a `resources/read` (for a gateway's policy).
+    pub uri: Option<String>,
     pub arguments: Option<Map<String, Value>>,
     /// Set when the body is a plain `tools/call` request: a JSON-RPC 2.0 request with
     /// only the members the protocol defines. Such a request can be answered without
@@ -87,6 +90,7 @@ impl Envelope {
                 id: Some(call.id.clone().into_json_value()),
                 method: Some("tools/call".to_owned()),
                 tool: Some(call.params.name),
+                uri: None,
                 arguments: call.params.arguments,
                 plain_call: Some(PlainCall {
                     id: call.id,
@@ -102,20 +106,22 @@ impl Envelope {
         };
         let method = obj.get("method").and_then(Value::as_str).map(str::to_owned);
         let id = obj.remove("id");
-        let (tool, arguments) = match obj.remove("params") {
+        let (tool, uri, arguments) = match obj.remove("params") {
             Some(Value::Object(mut p)) => (
                 p.get("name").and_then(Value::as_str).map(str::to_owned),
+                p.get("uri").and_then(Value::as_str).map(str::to_owned),
                 match p.remove("arguments") {
                     Some(Value::Object(a)) => Some(a),
                     _ => None,
                 },
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         Ok(Self {
             id,
             method,
             tool,
+            uri,
             arguments,
             plain_call: None,
         })

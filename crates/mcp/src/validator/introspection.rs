@@ -53,6 +53,9 @@ struct IntrospectionResponse {
     client_id: Option<String>,
     #[serde(default)]
     username: Option<String>,
+    /// mcpgate's introspection adds it when the person has one.
+    #[serde(default)]
+    email: Option<String>,
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
@@ -169,6 +172,7 @@ impl Introspection {
         Ok(Arc::new(Principal {
             subject: r.sub.ok_or(Rejection::Invalid("no subject"))?,
             username: r.username,
+            email: r.email.filter(|e| e.len() <= super::MAX_EMAIL_LEN),
             client_id: r.client_id.unwrap_or_default(),
             scopes: scopes.unwrap_or_default(),
             session_id: r.sid,
@@ -296,6 +300,7 @@ mod tests {
         let p = Arc::new(Principal {
             subject: format!("user-{i}"),
             username: Some("alice".into()),
+            email: None,
             client_id: "client".into(),
             scopes: ScopeSet::parse("op:add op:sub").unwrap(),
             session_id: Some(format!("{i:0>40}")),

@@ -246,6 +246,9 @@ struct ExternalClaims {
     username: Option<String>,
     #[serde(default)]
     preferred_username: Option<String>,
+    /// OpenID Connect Core §5.1; many providers put it in access tokens too.
+    #[serde(default)]
+    email: Option<String>,
     #[serde(flatten)]
     rest: HashMap<String, Value>,
 }
@@ -305,6 +308,7 @@ pub fn verify(
     Ok(Principal {
         subject: c.sub,
         username: c.username.or(c.preferred_username),
+        email: c.email.filter(|e| e.len() <= super::MAX_EMAIL_LEN),
         client_id: c
             .client_id
             .or(c.azp)

@@ -23,6 +23,10 @@ use crate::memory::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::jwt::AccessClaims;
 
+/// Longest email address kept from a token or an introspection answer (RFC 5321
+/// §4.5.3.1 bounds a path at 256 octets); a longer one is dropped, not cut.
+pub const MAX_EMAIL_LEN: usize = 254;
+
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
@@ -54,6 +58,8 @@ impl From<AccessClaims> for Principal {
         Principal {
             subject: c.sub,
             username: c.username,
+            // mcpgate's own tokens carry no email (a gateway looks it up by subject).
+            email: None,
             client_id: c.client_id,
             scopes: c.scope,
             session_id: c.session_id,
