@@ -11,8 +11,10 @@
 
 mod model;
 pub mod notify;
+mod step;
 mod store;
 
 pub use model::*;
 pub use notify::{Change, ChangeListener};
+pub use step::step;
 pub use store::{Reservation, Store, StoreError};

@@ -20,7 +20,9 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
     let now = s.now();
-    let row = match s.store.redeem_code(&hash_token(code), now).await? {
+    let row = match mcpgate_store::step("redeem_code", s.store.redeem_code(&hash_token(code), now))
+        .await?
+    {
         Redeem::Redeemed(row) => row,
         Redeem::NotFound => {
             return Err(OAuthError::invalid_grant("the authorization code is invalid").into());
@@ -31,7 +33,11 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
             if row.used_at.is_some() && row.client_id == client.client_id {
                 // A second use: someone else may hold the code. Revoke what it issued.
                 if let Some(fam) = &row.family_id {
-                    s.store.revoke_family(fam, now, "code_replay").await?;
+                    mcpgate_store::step(
+                        "revoke_family",
+                        s.store.revoke_family(fam, now, "code_replay"),
+                    )
+                    .await?;
                     s.revoke_handles(std::slice::from_ref(fam)).await?;
                 }
                 s.audit(
@@ -72,7 +78,7 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         )
         .into());
     }
-    let grant = s.store.grant(&row.grant_id).await?;
+    let grant = mcpgate_store::step("grant", s.store.grant(&row.grant_id)).await?;
     if grant.is_none_or(|g| g.revoked_at.is_some()) {
         return Err(OAuthError::invalid_grant("the grant was revoked").into());
     }
@@ -92,13 +98,17 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         revoked_at: None,
         revoked_reason: None,
     };
-    s.store.insert_family(&family).await?;
-    s.store.set_code_family(&row.code_hash, &family.id).await?;
+    mcpgate_store::step("insert_family", s.store.insert_family(&family)).await?;
+    mcpgate_store::step(
+        "set_code_family",
+        s.store.set_code_family(&row.code_hash, &family.id),
+    )
+    .await?;
     let username = tokens::username_of(s, &row.user_id).await;
     let access = tokens::access_token(s, &family, &scope, username);
     let refresh = tokens::refresh_token(s, &family).await?;
-    s.store.touch_client(&client.client_id, now).await?;
-    s.store.touch_grant(&row.grant_id, now).await?;
+    mcpgate_store::step("touch_client", s.store.touch_client(&client.client_id, now)).await?;
+    mcpgate_store::step("touch_grant", s.store.touch_grant(&row.grant_id, now)).await?;
     s.audit(
         "token_issued",
         Some(&row.user_id),

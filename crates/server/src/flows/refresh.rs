@@ -23,10 +23,10 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let now = s.now();
     let hash = hash_token(presented);
-    let Some(row) = s.store.refresh(&hash).await? else {
+    let Some(row) = mcpgate_store::step("refresh", s.store.refresh(&hash)).await? else {
         return Err(invalid().into());
     };
-    let Some(family) = s.store.family(&row.family_id).await? else {
+    let Some(family) = mcpgate_store::step("family", s.store.family(&row.family_id)).await? else {
         return Err(invalid().into());
     };
     if family.client_id != client.client_id || family.revoked_at.is_some() || row.expires_at <= now
@@ -83,11 +83,13 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
         .await?
     {
         // Another request rotated this token first: answer as a duplicate.
-        s.store.delete_refresh(&next.hash()).await?;
-        let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
+        mcpgate_store::step("delete_refresh", s.store.delete_refresh(&next.hash())).await?;
+        let row = mcpgate_store::step("refresh", s.store.refresh(&hash))
+            .await?
+            .ok_or_else(invalid)?;
         return replay(s, presented, &row, &family.id, now).await;
     }
-    s.store.touch_grant(&family.grant_id, now).await?;
+    mcpgate_store::step("touch_grant", s.store.touch_grant(&family.grant_id, now)).await?;
     s.audit(
         "token_refreshed",
         Some(&family.user_id),
