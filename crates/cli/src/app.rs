@@ -229,8 +229,11 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     let router = root_router(&cfg.base_path(), served)
         .merge(protected_at_root)
         .merge(mcpgate_server::routes::discovery(auth.clone()));
-    let router = crate::observe::instrument(router, cfg.http_metrics, cfg.http_traces)
-        .fallback(directory.handler());
+    let router = crate::observe::instrument(
+        router.fallback(directory.handler()),
+        cfg.http_metrics,
+        cfg.http_traces,
+    );
     Ok(App {
         router,
         auth,
@@ -379,7 +382,8 @@ pub async fn serve_until(
                 ?grace,
                 "requests still in flight at the end of the shutdown grace; ending them"
             );
-            let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+            // The streams the token ends close at once; anything else is cut.
+            let _ = tokio::time::timeout(Duration::from_millis(250), server).await;
             Ok(())
         }
     }

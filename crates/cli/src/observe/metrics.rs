@@ -230,8 +230,8 @@ type PerStatus = Vec<(u16, Arc<Handles>)>;
 const UNMATCHED: &str = "unmatched";
 
 impl HttpMetrics {
-    /// Wraps every route of `router` (call it after the routes are added, before the
-    /// fallback, so that requests carry their [`MatchedPath`]).
+    /// Wraps every route of `router`, and its fallback (call it once they are added);
+    /// routed requests carry their [`MatchedPath`], the fallback's are `unmatched`.
     pub fn layer(router: Router) -> Router {
         let m = Arc::new(Self::default());
         router.layer(axum::middleware::from_fn_with_state(m, record))

@@ -9,7 +9,8 @@ pub mod otel;
 pub mod process;
 
 /// `router` with the HTTP metrics layer and the request-span layer, each only when
-/// enabled (call it after the routes are added, before the fallback).
+/// enabled (call it once every route and the fallback are added: a layer wraps the
+/// routes that exist when it is added).
 pub fn instrument(router: axum::Router, metrics: bool, traces: bool) -> axum::Router {
     let router = match metrics {
         true => metrics::HttpMetrics::layer(router),

@@ -34,6 +34,13 @@ impl Telemetry {
         self.provider.is_some()
     }
 
+    /// Exports what is buffered now (blocks: call it outside the runtime).
+    pub fn flush(&self) {
+        if let Some(p) = &self.provider {
+            let _ = p.force_flush();
+        }
+    }
+
     /// Exports what is buffered and stops the exporter. Call it outside the runtime
     /// (it blocks) while the runtime is still alive (the export runs on it).
     pub fn shutdown(self) {

@@ -8,6 +8,7 @@ mod introspection;
 mod mcp_transport;
 mod metadata_document;
 mod oauth;
+mod observability;
 mod propagation;
 mod rmcp_oauth;
 mod support;
