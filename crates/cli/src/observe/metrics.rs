@@ -11,13 +11,15 @@
 //! [`MAX_TOOL_LABELS`].
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mcpgate_mcp::audit::TakenCounts;
@@ -214,8 +216,9 @@ struct Handles {
     latency: Histogram,
 }
 
-/// Per-route request counts and latencies, as an axum middleware
-/// ([`HttpMetrics::layer`]).
+/// Per-route request counts and latencies, as a tower layer ([`HttpMetrics::layer`]):
+/// a service and a future of its own rather than an axum `from_fn` middleware, which
+/// boxes the inner call and allocates on every request.
 #[derive(Default)]
 pub struct HttpMetrics {
     /// Route template → handles per status. Both sets are bounded: the router's
@@ -233,8 +236,7 @@ impl HttpMetrics {
     /// Wraps every route of `router`, and its fallback (call it once they are added);
     /// routed requests carry their [`MatchedPath`], the fallback's are `unmatched`.
     pub fn layer(router: Router) -> Router {
-        let m = Arc::new(Self::default());
-        router.layer(axum::middleware::from_fn_with_state(m, record))
+        router.layer(MetricsLayer(Arc::new(Self::default())))
     }
 
     fn handles(&self, route: &str, status: u16) -> Arc<Handles> {
@@ -260,19 +262,83 @@ impl HttpMetrics {
         per_status.push((status, h.clone()));
         h
     }
+
+    fn record(&self, route: Option<&MatchedPath>, status: u16, start: Instant) {
+        let h = self.handles(route.map_or(UNMATCHED, MatchedPath::as_str), status);
+        h.requests.increment(1);
+        h.latency.record(start.elapsed());
+    }
 }
 
-async fn record(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    let h = m.handles(
-        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
-        response.status().as_u16(),
-    );
-    h.requests.increment(1);
-    h.latency.record(start.elapsed());
-    response
+#[derive(Clone)]
+struct MetricsLayer(Arc<HttpMetrics>);
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = Recorded<S>;
+
+    fn layer(&self, inner: S) -> Recorded<S> {
+        Recorded {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Recorded<S> {
+    inner: S,
+    metrics: Arc<HttpMetrics>,
+}
+
+impl<S> tower::Service<Request> for Recorded<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RecordedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        RecordedFuture {
+            start: Instant::now(),
+            route,
+            metrics: self.metrics.clone(),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner call's future; records its answer's status and latency when ready.
+    struct RecordedFuture<F> {
+        #[pin]
+        inner: F,
+        start: Instant,
+        route: Option<MatchedPath>,
+        metrics: Arc<HttpMetrics>,
+    }
+}
+
+impl<F, E> Future for RecordedFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(r) = &out {
+            this.metrics
+                .record(this.route.as_ref(), r.status().as_u16(), *this.start);
+        }
+        Poll::Ready(out)
+    }
 }
 
 /// Adds a write's tool-call counts to `mcpgate_tool_calls_total`. In gateway mode the

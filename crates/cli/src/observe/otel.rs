@@ -202,3 +202,22 @@ pub fn continue_from_meta(span: &tracing::Span, traceparent: &str, tracestate: O
     let parent = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(parent);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_go_to_the_traces_path_of_the_endpoint() {
+        for (given, url) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("http://127.0.0.1:4318/", "http://127.0.0.1:4318/v1/traces"),
+            (
+                "https://otel.example/v1/traces",
+                "https://otel.example/v1/traces",
+            ),
+        ] {
+            assert_eq!(traces_url(given), url);
+        }
+    }
+}

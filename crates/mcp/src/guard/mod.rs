@@ -276,3 +276,24 @@ async fn read_bounded(headers: &http::HeaderMap, body: Body, max: usize) -> Opti
     }
     (seen <= max).then(|| Bytes::from(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::failure_label;
+
+    #[test]
+    fn every_refusal_reason_has_a_bounded_label() {
+        for (reason, label) in [
+            ("expired", "expired"),
+            ("bad signature", "bad_signature"),
+            ("wrong audience", "wrong_audience"),
+            ("revoked", "revoked"),
+            ("unknown key", "unknown_key"),
+            ("inactive", "inactive"),
+            ("too long", "malformed"),
+            ("anything a caller could make up", "malformed"),
+        ] {
+            assert_eq!(failure_label(reason), label, "{reason}");
+        }
+    }
+}
