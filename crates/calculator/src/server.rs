@@ -44,7 +44,10 @@ impl Calculator {
     pub fn call(&self, arguments: Option<&JsonObject>, who: Option<&Principal>) -> CallToolResult {
         let (op, a, b) = match parse_arguments(arguments) {
             Ok(v) => v,
-            Err(msg) => return CallToolResult::error(vec![ContentBlock::text(msg)]),
+            Err(msg) => {
+                tool_error();
+                return CallToolResult::error(vec![ContentBlock::text(msg)]);
+            }
         };
         let outcome = op.apply(a, b);
         tracing::debug!(
@@ -64,9 +67,19 @@ impl Calculator {
                 result.content = vec![ContentBlock::text(format_number(r))];
                 result
             }
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+            Err(e) => {
+                tool_error();
+                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+            }
         }
     }
+}
+
+/// Counts a call the guard allowed whose result is a tool error (`isError: true`).
+fn tool_error() {
+    metrics::counter!("mcpgate_tool_calls_total", "resource" => "calculator",
+        "tool" => TOOL_NAME, "outcome" => "tool_error")
+    .increment(1);
 }
 
 fn tool_definition() -> Tool {

@@ -61,6 +61,12 @@ pub struct AppConfig {
     pub key_encryption: crate::secrets::KeyEncryption,
     /// Per-source rate limits: (flags and environment, file).
     pub rate_limits: (config::RateLimits, Option<config::RateLimits>),
+    /// Count requests per route and status with their latency (the caller installs
+    /// the recorder: [`crate::observe::metrics::install`]).
+    pub http_metrics: bool,
+    /// Give each request a span continuing the caller's `traceparent` (traces are
+    /// exported).
+    pub http_traces: bool,
 }
 
 impl AppConfig {
@@ -81,6 +87,8 @@ impl AppConfig {
             trusted_proxies: Vec::new(),
             rate_limits: Default::default(),
             key_encryption: Default::default(),
+            http_metrics: false,
+            http_traces: false,
         }
     }
 
@@ -186,6 +194,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         TallyWriter::spawn(tally.clone(), cfg.audit_every, move |taken| {
             let now = clock.now();
             let since = last.swap(now, std::sync::atomic::Ordering::Relaxed);
+            crate::observe::metrics::add_tool_calls(&taken, gateway);
             write_counts(store.clone(), now, since, taken)
         })
     };
@@ -233,8 +242,12 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         ));
     let router = root_router(&cfg.base_path(), served)
         .merge(protected_at_root)
-        .merge(mcpgate_server::routes::discovery(auth.clone()))
-        .fallback(directory.handler());
+        .merge(mcpgate_server::routes::discovery(auth.clone()));
+    let router = crate::observe::instrument(
+        router.fallback(directory.handler()),
+        cfg.http_metrics,
+        cfg.http_traces,
+    );
     Ok(App {
         router,
         auth,
@@ -347,6 +360,47 @@ async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
         username: "admin".into(),
         password,
     }))
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled; then stops accepting, lets
+/// the requests in flight finish for at most `grace`, and cancels `app` (which ends
+/// long-lived streams and upstream sessions), in that order: an in-flight call is
+/// not cut short by the shutdown, and a stream held open does not hold it forever.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    stop: CancellationToken,
+    app: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let signal = stop.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { signal.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => {
+            app.cancel();
+            return r;
+        }
+        _ = stop.cancelled() => {}
+    }
+    let drained = tokio::time::timeout(grace, &mut server).await;
+    app.cancel();
+    match drained {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "requests still in flight at the end of the shutdown grace; ending them"
+            );
+            // The streams the token ends close at once; anything else is cut.
+            let _ = tokio::time::timeout(Duration::from_millis(250), server).await;
+            Ok(())
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled.

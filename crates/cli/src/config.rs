@@ -32,6 +32,12 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// `[rate_limits]`: requests per source address per minute.
     pub rate_limits: Option<RateLimits>,
+    /// Address of the Prometheus `/metrics` listener (off unless set).
+    pub metrics_listen: Option<SocketAddr>,
+    /// OTLP/HTTP endpoint traces are exported to (off unless set).
+    pub otlp_endpoint: Option<String>,
+    /// Seconds in-flight requests may take to finish on shutdown (default 10).
+    pub shutdown_grace: Option<u64>,
     /// `[[upstream]]` tables: MCP servers to protect, each at `/mcp/<name>`.
     #[serde(default)]
     pub upstream: Vec<mcpgate_gateway::UpstreamConfig>,
@@ -242,9 +248,49 @@ pub struct ListenArgs {
     /// tool and operation).
     #[arg(long, env = "MCPGATE_AUDIT_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub audit_interval: u64,
+    /// Serve Prometheus metrics at `/metrics` on this address: a listener of its own,
+    /// never the public one (off unless set).
+    #[arg(long, env = "MCPGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Export traces over OTLP/HTTP to this endpoint (e.g. `http://127.0.0.1:4318`;
+    /// spans go to `<endpoint>/v1/traces`). Off unless set.
+    #[arg(long, env = "MCPGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Seconds requests in flight at SIGTERM/SIGINT may take to finish (default 10);
+    /// the tool-call audit is written after them.
+    #[arg(long, env = "MCPGATE_SHUTDOWN_GRACE", value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace: Option<u64>,
 }
 
+/// Observability and shutdown settings, resolved from flags, environment and file.
+#[derive(Debug, Clone)]
+pub struct Operating {
+    pub metrics_listen: Option<SocketAddr>,
+    pub otlp_endpoint: Option<String>,
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// How long in-flight requests may run after a shutdown signal, unless configured.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
 impl ListenArgs {
+    /// Flags and environment over the file: metrics, traces and the shutdown bound.
+    pub fn operating(&self, file: &FileConfig) -> Operating {
+        Operating {
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            otlp_endpoint: self
+                .otlp_endpoint
+                .clone()
+                .or_else(|| file.otlp_endpoint.clone())
+                .filter(|e| !e.is_empty()),
+            shutdown_grace: std::time::Duration::from_secs(
+                self.shutdown_grace
+                    .or(file.shutdown_grace)
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+        }
+    }
+
     /// Flags and environment over the file over the defaults: the address to bind, the
     /// public URL, and the extra allowed origins.
     pub fn resolve(&self, file: &FileConfig) -> anyhow::Result<(SocketAddr, Url, Vec<String>)> {

@@ -5,4 +5,5 @@
 pub mod app;
 pub mod config;
 pub mod gateway;
+pub mod observe;
 pub mod secrets;

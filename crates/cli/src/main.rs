@@ -7,7 +7,7 @@ mod idp;
 mod rs;
 mod serve;
 
-use mcpgate::config;
+use mcpgate::{config, observe};
 
 use std::path::PathBuf;
 
@@ -101,8 +101,26 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    init_tracing();
     let file = config::FileConfig::load(cli.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // Traces are exported by the serving commands only, when an endpoint is set.
+    let otlp = match &cli.command {
+        Command::Serve(a) => a.net.operating(&file).otlp_endpoint,
+        Command::Mcp(a) => a.net.operating(&file).otlp_endpoint,
+        _ => None,
+    };
+    let telemetry = observe::otel::init(otlp.as_deref(), rt.handle())?;
+    if telemetry.exporting() {
+        mcpgate_mcp::trace::continue_from_meta_with(observe::otel::continue_from_meta);
+    }
+    let result = run(cli, file, &rt);
+    telemetry.shutdown();
+    result
+}
+
+fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let data_dir = cli
         .data_dir
         .or_else(|| file.data_dir.clone())
@@ -123,9 +141,6 @@ fn main() -> anyhow::Result<()> {
             file.key_encryption_key_file.as_deref(),
         ),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args, file, db)),
         Command::Mcp(args) => rt.block_on(rs::run(args, file)),
@@ -148,17 +163,5 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }),
-    }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("MCPGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }

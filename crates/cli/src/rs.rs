@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use axum::{Router, routing::get};
 use mcpgate::app::{self, AppConfig};
 use mcpgate::config::{FileConfig, ListenArgs};
+use mcpgate::observe;
 use mcpgate_core::clock::SystemClock;
 use mcpgate_core::secret::Secret;
 use mcpgate_mcp::audit::log_counts;
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, clap::Args)]
 pub struct McpArgs {
     #[command(flatten)]
-    net: ListenArgs,
+    pub(crate) net: ListenArgs,
     /// The authorization server's issuer identifier, exactly as it publishes it.
     #[arg(long, env = "MCPGATE_ISSUER")]
     issuer: Option<String>,
@@ -78,10 +79,16 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
     let resource_str = metadata::canonical_resource(&resource);
     let policy = mcpgate_calculator::scope_policy();
     let shutdown = CancellationToken::new();
+    let op = args.net.operating(&file);
+    // The recorder first: handles registered before it would record nothing.
+    let metrics = op.metrics_listen.map(|_| observe::metrics::install());
 
     // Without a store, tool-call counts go to the log, a line per kind of call.
     let tally = Arc::new(ToolCallTally::new());
-    let audit = TallyWriter::spawn(tally.clone(), cfg.audit_every, log_counts);
+    let audit = TallyWriter::spawn(tally.clone(), cfg.audit_every, |taken| {
+        observe::metrics::add_tool_calls(&taken, false);
+        log_counts(taken)
+    });
     let (guard, prm, mode) = if args.insecure_no_auth {
         (
             Guard::open(cfg.max_body_bytes),
@@ -200,16 +207,26 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
     if let Some(prm) = prm {
         router = router.merge(metadata::router(prm, &resource));
     }
+    let router = observe::instrument(
+        router,
+        op.metrics_listen.is_some(),
+        op.otlp_endpoint.is_some(),
+    );
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    println!("mcpgate mcp listening on {}", listener.local_addr()?);
+    let bound = listener.local_addr()?;
+    println!("mcpgate mcp listening on {bound}");
     println!("  MCP endpoint: {resource}");
     println!("  tokens:       {mode}");
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        crate::serve::wait_for_signal().await;
-        signal.cancel();
-    });
-    app::serve(listener, router, shutdown).await?;
+    if let (Some(addr), Some(handle)) = (op.metrics_listen, metrics) {
+        let sampler = observe::metrics::Sampler {
+            public: bound,
+            pool: None,
+        };
+        let at = observe::metrics::spawn(addr, handle, sampler, shutdown.clone()).await?;
+        println!("  metrics:      http://{at}/metrics");
+    }
+    let stop = crate::serve::on_signal();
+    app::serve_until(listener, router, stop, shutdown.clone(), op.shutdown_grace).await?;
     audit.finish_within(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

@@ -2,12 +2,13 @@
 
 use mcpgate::app::{self, AppConfig};
 use mcpgate::config::{Database, FileConfig, ListenArgs};
+use mcpgate::observe;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    net: ListenArgs,
+    pub(crate) net: ListenArgs,
     /// A separately deployed MCP server (its canonical URL) this authorization server
     /// may issue tokens for (repeatable).
     #[arg(long = "resource", env = "MCPGATE_RESOURCES", value_delimiter = ',')]
@@ -78,10 +79,26 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
             dir.display()
         );
     }
+    let op = args.net.operating(&file);
+    cfg.http_metrics = op.metrics_listen.is_some();
+    cfg.http_traces = op.otlp_endpoint.is_some();
+    // The recorder first: handles registered before it would record nothing.
+    let metrics = op.metrics_listen.map(|_| observe::metrics::install());
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
+    let metrics_at = match (op.metrics_listen, metrics) {
+        (Some(addr), Some(handle)) => {
+            let store = app.auth.store.clone();
+            let sampler = observe::metrics::Sampler {
+                public: bound,
+                pool: Some(std::sync::Arc::new(move || store.pool_stats())),
+            };
+            Some(observe::metrics::spawn(addr, handle, sampler, shutdown.clone()).await?)
+        }
+        _ => None,
+    };
     let resource = cfg.resource();
     let base = &cfg.public_base;
     println!("mcpgate {} listening on {bound}", env!("CARGO_PKG_VERSION"));
@@ -104,6 +121,9 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     println!("  authorization server:  {base}");
     println!("  metadata (RFC 8414):   {}", app.auth.cfg.metadata_url());
     println!("  connected apps:        {base}/apps");
+    if let Some(at) = metrics_at {
+        println!("  metrics (Prometheus):  http://{at}/metrics");
+    }
     println!(
         "  issues tokens for:     {}",
         app.auth.cfg.resources().join(", ")
@@ -139,16 +159,12 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         );
     }
 
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        signal.cancel();
-    });
-    app::serve(listener, app.router, shutdown).await?;
+    let stop = on_signal();
+    app::serve_until(listener, app.router, stop, shutdown, op.shutdown_grace).await?;
     app.audit
         .finish_within(std::time::Duration::from_secs(5))
         .await;
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -171,6 +187,18 @@ fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A token cancelled at the first SIGINT or SIGTERM.
+pub(crate) fn on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new connections; requests in flight may finish");
+        signal.cancel();
+    });
+    stop
 }
 
 /// Resolves on SIGINT or SIGTERM.

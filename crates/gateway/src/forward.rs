@@ -39,6 +39,8 @@ impl HttpUpstream {
 }
 
 /// Forwards one request and streams the answer back.
+#[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "upstream",
+    skip_all, fields(otel.kind = "client", upstream = %up.cfg.name))]
 pub async fn forward(
     up: &Upstream,
     h: &HttpUpstream,

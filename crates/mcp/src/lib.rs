@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod policy;
 mod prehashed;
 pub mod principal;
+pub mod trace;
 pub mod validator;
 
 pub use audit::{AuditSink, TallyWriter, ToolCallCount, ToolCallEvent, ToolCallTally};

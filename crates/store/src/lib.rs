@@ -11,6 +11,7 @@
 
 mod model;
 pub mod notify;
+mod step;
 #[macro_use]
 mod store;
 mod admin;
@@ -18,4 +19,5 @@ mod admin;
 pub use admin::{Activity, AuditFilter};
 pub use model::*;
 pub use notify::{Change, ChangeListener};
+pub use step::step;
 pub use store::{Reservation, Store, StoreError};

@@ -200,6 +200,11 @@ impl Store {
     }
 
     /// The backend's name, for messages.
+    /// (open, idle) connections of the pool, for the `mcpgate_db_pool_connections` gauge.
+    pub fn pool_stats(&self) -> (u32, u32) {
+        dispatch!(self, pool, { (pool.size(), pool.num_idle() as u32) })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.pool {
             Pool::Sqlite(_) => "sqlite",

@@ -9,6 +9,7 @@ mod introspection;
 mod mcp_transport;
 mod metadata_document;
 mod oauth;
+mod observability;
 mod propagation;
 mod rmcp_oauth;
 mod support;

@@ -57,6 +57,15 @@ impl TestApp {
 
     /// An app on an existing data directory (e.g. one the CLI configured first).
     pub async fn spawn_in(data_dir: PathBuf, tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
+        Self::spawn_configured(data_dir, tune, |_| {}).await
+    }
+
+    /// An app whose configuration `configure` adjusts after the suite's defaults.
+    pub async fn spawn_configured(
+        data_dir: PathBuf,
+        tune: fn(&mut mcpgate_server::AsConfig),
+        configure: fn(&mut AppConfig),
+    ) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // The whole suite runs twice in the test command: with an issuer that is an
@@ -67,6 +76,7 @@ impl TestApp {
         let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
         cfg.audit_every = std::time::Duration::from_millis(50);
+        configure(&mut cfg);
         let cancel = CancellationToken::new();
         let app = app::build(&cfg, cancel.clone()).await.unwrap();
         tokio::spawn(app::serve(listener, app.router, cancel.clone()));

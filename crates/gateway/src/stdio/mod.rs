@@ -206,6 +206,8 @@ impl StdioPool {
             .cloned()
     }
 
+    #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "upstream",
+        skip_all, fields(otel.kind = "client", upstream = %up.cfg.name))]
     pub async fn handle(&self, up: &Upstream, p: Arc<Principal>, req: Request) -> Response {
         let envelope = req.extensions().get::<Envelope>().cloned();
         let id = envelope.as_ref().and_then(|e| e.id.clone());

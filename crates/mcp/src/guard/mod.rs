@@ -120,8 +120,32 @@ fn bearer_token(req: &Request) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// The guard as an axum middleware function (`from_fn_with_state(guard, middleware)`).
+/// The guard as an axum middleware function (`from_fn_with_state(guard, middleware)`),
+/// in a debug-level span (recorded only when traces are exported).
 pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let span = tracing::debug_span!(target: "mcpgate::guard", "mcp guard");
+    guard(g, req, next).instrument(span).await
+}
+
+/// Why a token was refused, as the `reason` label of
+/// `mcpgate_token_validation_failures_total`: the validators' reasons, folded into a
+/// fixed set (bounded label values).
+pub fn failure_label(reason: &str) -> &'static str {
+    match reason {
+        "expired" => "expired",
+        "bad signature" => "bad_signature",
+        "wrong audience" => "wrong_audience",
+        "revoked" => "revoked",
+        "wrong issuer" => "wrong_issuer",
+        "unknown key" => "unknown_key",
+        "inactive" => "inactive",
+        "not yet valid" => "not_yet_valid",
+        _ => "malformed",
+    }
+}
+
+async fn guard(g: Guard, req: Request, next: Next) -> Response {
     let g = &g.inner;
     // CORS preflights carry no credentials by design; let them through.
     if req.method() == Method::OPTIONS {
@@ -131,16 +155,24 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         None => None,
         Some(v) => {
             let Some(token) = bearer_token(&req) else {
+                metrics::counter!("mcpgate_token_validation_failures_total", "reason" => "missing")
+                    .increment(1);
                 return g.challenger.respond(Refusal::MissingToken);
             };
             match v.validate(token).await {
                 Ok(p) => Some(p),
                 Err(Rejection::Invalid(reason)) => {
                     tracing::debug!(reason, "access token refused");
+                    metrics::counter!("mcpgate_token_validation_failures_total",
+                        "reason" => failure_label(reason))
+                    .increment(1);
                     return g.challenger.respond(Refusal::InvalidToken);
                 }
                 Err(Rejection::Unavailable(reason)) => {
                     tracing::warn!(%reason, "token validation unavailable");
+                    metrics::counter!("mcpgate_token_validation_failures_total",
+                        "reason" => "introspection_error")
+                    .increment(1);
                     return g.challenger.respond(Refusal::Unavailable);
                 }
             }
@@ -161,6 +193,7 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
+    let mut tool_span = None;
     if let (Some(p), Some("tools/call"), Some(tool)) = (
         &principal,
         envelope.method.as_deref(),
@@ -188,14 +221,22 @@ pub async fn middleware(State(g): State<Guard>, req: Request, next: Next) -> Res
                 .challenger
                 .respond(Refusal::InsufficientScope(need.to_string()));
         }
+        let span = tracing::debug_span!(target: "mcpgate::tool", "tools/call", otel.kind = "server", mcp.method.name = "tools/call", gen_ai.tool.name = tool);
+        if !span.is_disabled() {
+            crate::trace::continue_from_meta(&span, &bytes);
+            tool_span = Some(span);
+        }
     }
     if let Some(p) = principal {
         parts.extensions.insert(p);
     }
     // The endpoint answers plain tool calls from this reading (crate::direct).
     parts.extensions.insert(envelope);
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let run = next.run(Request::from_parts(parts, Body::from(bytes)));
+    match tool_span {
+        Some(span) => tracing::Instrument::instrument(run, span).await,
+        None => run.await,
+    }
 }
 
 fn with_principal(mut req: Request, p: Option<Arc<Principal>>) -> Request {
@@ -234,4 +275,25 @@ async fn read_bounded(headers: &http::HeaderMap, body: Body, max: usize) -> Opti
         }
     }
     (seen <= max).then(|| Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_label;
+
+    #[test]
+    fn every_refusal_reason_has_a_bounded_label() {
+        for (reason, label) in [
+            ("expired", "expired"),
+            ("bad signature", "bad_signature"),
+            ("wrong audience", "wrong_audience"),
+            ("revoked", "revoked"),
+            ("unknown key", "unknown_key"),
+            ("inactive", "inactive"),
+            ("too long", "malformed"),
+            ("anything a caller could make up", "malformed"),
+        ] {
+            assert_eq!(failure_label(reason), label, "{reason}");
+        }
+    }
 }

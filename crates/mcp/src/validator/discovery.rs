@@ -24,6 +24,8 @@ pub fn candidate_urls(issuer: &Url) -> Vec<String> {
 
 /// Fetches the metadata of `issuer` and checks that its `issuer` is the same string
 /// (RFC 8414 §3.3: otherwise the document MUST NOT be used).
+#[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "authorization server metadata",
+    skip_all, fields(otel.kind = "client"))]
 pub async fn fetch_metadata(http: &reqwest::Client, issuer: &str) -> Result<Value, DiscoveryError> {
     let url: Url = issuer
         .parse()

@@ -203,6 +203,8 @@ impl Introspection {
         outcome
     }
 
+    #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "introspection",
+        skip_all, fields(otel.kind = "client"))]
     async fn ask(&self, token: &str) -> Result<IntrospectionResponse, Rejection> {
         let resp = self
             .http
@@ -240,8 +242,10 @@ impl TokenValidator for Introspection {
             .get(&key)
             && hit.until > now
         {
+            cache_counter(true).increment(1);
             return hit.outcome.clone();
         }
+        cache_counter(false).increment(1);
         if self.cfg.positive_ttl_secs == 0 {
             let outcome = self.ask(token).await.and_then(|r| self.judge(r, now));
             self.remember(key, &outcome, now);
@@ -264,6 +268,23 @@ impl TokenValidator for Introspection {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .sweep(now);
+    }
+}
+
+/// `mcpgate_introspection_cache_total{result}`: handles registered on first use (the
+/// deployment installs its recorder before serving), so a validation only adds to an
+/// atomic.
+fn cache_counter(hit: bool) -> &'static metrics::Counter {
+    static HIT: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    static MISS: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    if hit {
+        HIT.get_or_init(
+            || metrics::counter!("mcpgate_introspection_cache_total", "result" => "hit"),
+        )
+    } else {
+        MISS.get_or_init(
+            || metrics::counter!("mcpgate_introspection_cache_total", "result" => "miss"),
+        )
     }
 }
 

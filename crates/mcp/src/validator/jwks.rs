@@ -59,6 +59,8 @@ impl Jwks {
         Ok(v)
     }
 
+    #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "jwks",
+        skip_all, fields(otel.kind = "client"))]
     async fn refetch(&self) -> Result<(), String> {
         let resp = self
             .http

@@ -12,7 +12,7 @@
 
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, resource};
-use mcpgate_store::{AuthCode, Client, TokenFamily};
+use mcpgate_store::{AuthCode, Client, TokenFamily, step};
 use serde_json::json;
 
 use super::tokens::{self, TokenResponse};
@@ -26,7 +26,7 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     let verifier = form.require("code_verifier")?;
     let now = s.now();
     let code_hash = hash_token(code);
-    let Some(row) = s.store.code(&code_hash).await? else {
+    let Some(row) = step("code", s.store.code(&code_hash)).await? else {
         return Err(OAuthError::invalid_grant("the authorization code is invalid").into());
     };
     if row.used_at.is_some() || row.expires_at <= now {
@@ -44,7 +44,7 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
     {
         // Single use whatever the outcome: a failed attempt spends the code too, so a
         // wrong verifier cannot be retried (OAuth 2.1 §4.1.3).
-        s.store.redeem_code(&code_hash, now).await?;
+        step("redeem_code", s.store.redeem_code(&code_hash, now)).await?;
         return Err(e);
     }
     let family = TokenFamily {
@@ -60,21 +60,23 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         revoked_reason: None,
     };
     let (refresh, first) = tokens::refresh_token(&family, now);
-    if !s
-        .store
-        .redeem_code_into_family(&code_hash, now, &family, &first)
-        .await?
+    if !step(
+        "redeem_code_into_family",
+        s.store
+            .redeem_code_into_family(&code_hash, now, &family, &first),
+    )
+    .await?
     {
         // Another request spent the code between our read and our write: this one
         // is the replay, and the winner's family is already linked to the code.
-        let row = s.store.code(&code_hash).await?.unwrap_or(row);
+        let row = step("code", s.store.code(&code_hash)).await?.unwrap_or(row);
         return Err(spent(s, client, &row, now).await?);
     }
     let scope = ScopeSet::parse(&row.scope).unwrap_or_default();
     let username = tokens::username_of(s, &row.user_id).await;
     let access = tokens::access_token(s, &family, &scope, username);
-    s.store.touch_client(&client.client_id, now).await?;
-    s.store.touch_grant(&row.grant_id, now).await?;
+    step("touch_client", s.store.touch_client(&client.client_id, now)).await?;
+    step("touch_grant", s.store.touch_grant(&row.grant_id, now)).await?;
     s.audit(
         "token_issued",
         Some(&row.user_id),
@@ -125,7 +127,7 @@ async fn check(
         )
         .into());
     }
-    let grant = s.store.grant(&row.grant_id).await?;
+    let grant = step("grant", s.store.grant(&row.grant_id)).await?;
     if grant.is_none_or(|g| g.revoked_at.is_some()) {
         return Err(OAuthError::invalid_grant("the grant was revoked").into());
     }
@@ -144,7 +146,11 @@ async fn spent(s: &AuthServer, client: &Client, row: &AuthCode, now: i64) -> Api
     }
     if row.client_id == client.client_id {
         if let Some(fam) = &row.family_id {
-            s.store.revoke_family(fam, now, "code_replay").await?;
+            step(
+                "revoke_family",
+                s.store.revoke_family(fam, now, "code_replay"),
+            )
+            .await?;
             s.revoke_handles(std::slice::from_ref(fam)).await?;
         }
         s.audit(

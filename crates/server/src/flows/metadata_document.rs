@@ -111,6 +111,8 @@ pub async fn client_for(s: &AuthServer, client_id: &str) -> Result<Client, Docum
     Ok(client)
 }
 
+#[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "client metadata document",
+    skip_all, fields(otel.kind = "client"))]
 async fn fetch(s: &AuthServer, client_id: &str) -> Result<(Value, i64), DocumentError> {
     let url = Url::parse(client_id).map_err(|e| DocumentError::Fetch(e.to_string()))?;
     if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {

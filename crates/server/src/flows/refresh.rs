@@ -12,7 +12,7 @@
 
 use mcpgate_core::secret::hash_token;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
-use mcpgate_store::Client;
+use mcpgate_store::{Client, step};
 use serde_json::json;
 
 use super::tokens::{self, TokenResponse};
@@ -25,10 +25,10 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let now = s.now();
     let hash = hash_token(presented);
-    let Some(row) = s.store.refresh(&hash).await? else {
+    let Some(row) = step("refresh", s.store.refresh(&hash)).await? else {
         return Err(invalid().into());
     };
-    let Some(family) = s.store.family(&row.family_id).await? else {
+    let Some(family) = step("family", s.store.family(&row.family_id)).await? else {
         return Err(invalid().into());
     };
     if family.client_id != client.client_id || family.revoked_at.is_some() || row.expires_at <= now
@@ -79,23 +79,26 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
         presented,
         &serde_json::to_string(&answer).expect("serializes"),
     );
-    if !s
-        .store
-        .rotate_refresh(
+    if !step(
+        "rotate_refresh",
+        s.store.rotate_refresh(
             &hash,
             now,
             &sealed,
             now + s.cfg.refresh_grace_secs,
             &next_row,
-        )
-        .await?
+        ),
+    )
+    .await?
     {
         // Another request rotated this token first (nothing of ours was written):
         // answer as a duplicate.
-        let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
+        let row = step("refresh", s.store.refresh(&hash))
+            .await?
+            .ok_or_else(invalid)?;
         return replay(s, presented, &row, &family.id, now).await;
     }
-    s.store.touch_grant(&family.grant_id, now).await?;
+    step("touch_grant", s.store.touch_grant(&family.grant_id, now)).await?;
     s.audit(
         "token_refreshed",
         Some(&family.user_id),

@@ -15,6 +15,7 @@ use crate::state::AuthServer;
 /// RFC 7009 §2.2: the answer is 200 whether or not the token was known; a token of
 /// another client is left alone.
 pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiResult<()> {
+    metrics::counter!("mcpgate_revocations_total", "kind" => "token").increment(1);
     let now = s.now();
     if let Some(row) = s.store.refresh(&hash_token(token)).await? {
         if let Some(f) = s.store.family(&row.family_id).await?
@@ -61,6 +62,7 @@ pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult
     let mut handles = families;
     handles.push(grant.id.clone());
     s.revoke_handles(&handles).await?;
+    metrics::counter!("mcpgate_revocations_total", "kind" => "grant").increment(1);
     s.audit(
         "grant_revoked",
         Some(&grant.user_id),

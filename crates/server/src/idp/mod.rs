@@ -288,6 +288,8 @@ impl Registry {
     }
 
     /// Finishes a sign-in: redeems the code and checks everything the protocol asks.
+    #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "identity provider",
+        skip_all, fields(otel.kind = "client", idp = %p.name))]
     pub async fn finish(
         &self,
         p: &IdpSettings,
@@ -310,6 +312,8 @@ impl Registry {
         }
     }
 
+    #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "identity provider discovery",
+        skip_all, fields(otel.kind = "client", idp = %p.name))]
     async fn discovered(
         &self,
         p: &IdpSettings,

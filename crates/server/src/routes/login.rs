@@ -108,6 +108,11 @@ fn lock_after(n: i64) -> i64 {
     }
 }
 
+/// Counts a password sign-in in `mcpgate_sign_ins_total` (ok, failed, throttled).
+fn sign_ins(outcome: &'static str) {
+    metrics::counter!("mcpgate_sign_ins_total", "outcome" => outcome).increment(1);
+}
+
 async fn submit(
     State(s): State<AuthServer>,
     source: Source,
@@ -144,6 +149,7 @@ async fn submit(
         )
     };
     if username.is_empty() || username.len() > 128 || password.len() > passwords::MAX_PASSWORD_LEN {
+        sign_ins("failed");
         return page(StatusCode::UNAUTHORIZED, "Invalid username or password.");
     }
     // Counted before the password is checked (so concurrent guesses cannot race it)
@@ -152,6 +158,7 @@ async fn submit(
     {
         Ok(h) => h,
         Err(l) => {
+            sign_ins("throttled");
             return limits::with_retry_after(
                 page(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -183,6 +190,7 @@ async fn submit(
     {
         Ok(Reservation::Granted) => {}
         Ok(Reservation::LockedUntil(until)) => {
+            sign_ins("throttled");
             return limits::with_retry_after(
                 page(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -220,6 +228,7 @@ async fn submit(
         Some(u) => {
             let _ = s.store.clear_login_throttle(&key).await;
             limits::refund(&s, source_hit).await;
+            sign_ins("ok");
             match open_session(&s, &u.id, &next, json!({})).await {
                 Some(resp) => resp,
                 None => page(
@@ -229,6 +238,7 @@ async fn submit(
             }
         }
         None => {
+            sign_ins("failed");
             // The reservation already counted this failure.
             s.audit(
                 "login_failed",

@@ -51,6 +51,7 @@ async fn handle(
         ))
     })?;
     let answer = register::register(&s, body).await?;
+    metrics::counter!("mcpgate_registrations_total").increment(1);
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],

@@ -40,6 +40,12 @@ async fn handle(
         "authorization_code" => authorization_code::exchange(&s, &client, &f).await?,
         _ => refresh::refresh(&s, &client, &f).await?,
     };
+    match grant_type {
+        "authorization_code" => metrics::counter!("mcpgate_tokens_issued_total",
+            "grant_type" => "authorization_code"),
+        _ => metrics::counter!("mcpgate_tokens_issued_total", "grant_type" => "refresh_token"),
+    }
+    .increment(1);
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),
