@@ -84,7 +84,16 @@ fn serve(extra: &[&str]) -> Served {
 
 /// An access token for the calculator, signed with the server's key from its store.
 async fn token(s: &Served, scope: &str) -> String {
-    let store = mcpgate_store::Store::open_dir(&s.data_dir).await.unwrap();
+    // Opened as the binary opens it: its signing keys are sealed under the key in
+    // the data directory.
+    let store = mcpgate::config::Database {
+        url: None,
+        dir: s.data_dir.clone(),
+        kek: Default::default(),
+    }
+    .open()
+    .await
+    .unwrap();
     let now = chrono_now();
     let keys = mcpgate_server::state::load_keys(&store, now).await.unwrap();
     let ring = KeyRing::new(&keys);
@@ -265,7 +274,16 @@ async fn sigterm_lets_the_request_in_flight_finish_then_writes_the_audit_and_exi
     let (status, s) = status;
     assert!(status.success(), "exit status {status}");
 
-    let store = mcpgate_store::Store::open_dir(&s.data_dir).await.unwrap();
+    // Opened as the binary opens it: its signing keys are sealed under the key in
+    // the data directory.
+    let store = mcpgate::config::Database {
+        url: None,
+        dir: s.data_dir.clone(),
+        kek: Default::default(),
+    }
+    .open()
+    .await
+    .unwrap();
     let counted: u64 = store
         .audit_events(100)
         .await
