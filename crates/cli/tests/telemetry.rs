@@ -301,7 +301,9 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
             ),
             (
                 "mcpgate_db_step_duration_seconds",
-                vec![("step", "redeem_code")],
+                // The one exchange of the workload: spending the code and writing
+                // what it issues is one store step.
+                vec![("step", "redeem_code_into_family")],
                 1.0,
             ),
         ];
