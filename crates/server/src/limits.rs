@@ -56,6 +56,22 @@ pub struct Hit {
     window: i64,
 }
 
+/// The bucket of an address: itself for IPv4; its /64 network for IPv6, since one
+/// subscriber commonly holds a whole /64 (RFC 6177) and could otherwise take a fresh
+/// bucket per request. An IPv4-mapped IPv6 address counts as the IPv4 one.
+pub fn bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Counts one request of `kind` from `source`; `Err` once more than `per_window`
 /// arrived in the current window (a `per_window` of 0 or less is no limit). A store
 /// failure lets the request through (the limit is a brake, not an outage).
@@ -70,7 +86,7 @@ pub async fn hit(
     };
     let now = s.now();
     let window = now - now.rem_euclid(WINDOW_SECS);
-    let key = format!("{kind}:{ip}");
+    let key = format!("{kind}:{}", bucket(ip));
     match s.store.hit_rate_limit(&key, window).await {
         Ok(n) if n > per_window => Err(Limited {
             retry_after: (window + WINDOW_SECS - now).max(1),
@@ -139,5 +155,25 @@ impl IntoResponse for Limited {
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket;
+
+    #[test]
+    fn an_ipv6_subscriber_has_one_bucket_for_its_whole_64() {
+        let a = bucket("2001:db8:1:2::1".parse().unwrap());
+        let b = bucket("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap());
+        let other = bucket("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(bucket("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(bucket("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_ne!(
+            bucket("192.0.2.7".parse().unwrap()),
+            bucket("192.0.2.8".parse().unwrap())
+        );
     }
 }

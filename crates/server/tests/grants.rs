@@ -469,3 +469,21 @@ async fn a_refresh_rotation_that_fails_at_any_step_leaves_the_old_token_usable()
         current = next.refresh_token.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_grant_revoked_during_an_exchange_issues_nothing() {
+    let w = world().await;
+    let code = w.code().await;
+    // The revocation lands after the exchange checked the grant and spent the code:
+    // a trigger on that very write stands in for the racing revocation.
+    sqlx::query(
+        "CREATE TRIGGER racing_revocation AFTER UPDATE OF used_at ON auth_codes \
+         BEGIN UPDATE grants SET revoked_at = 1 WHERE id = NEW.grant_id; END",
+    )
+    .execute(&w.raw)
+    .await
+    .unwrap();
+    assert_eq!(w.exchange(&code).await.unwrap_err(), ErrorCode::InvalidGrant);
+    assert_eq!(w.count("token_families").await, 0, "no family outlives its grant");
+    assert_eq!(w.count("refresh_tokens").await, 0);
+}

@@ -173,6 +173,17 @@ pub struct RefreshToken {
     pub grace_until: Option<i64>,
 }
 
+/// What [`crate::Store::redeem_code_into_family`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// The code is spent, the family and its first refresh token written.
+    Issued,
+    /// Another request spent the code first, or it expired: nothing written.
+    CodeSpent,
+    /// The code's grant was revoked (or is gone): nothing written, the code unspent.
+    GrantRevoked,
+}
+
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redeem {

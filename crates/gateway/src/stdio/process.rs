@@ -19,6 +19,19 @@ pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 /// Longest stderr line logged (the rest is cut).
 const MAX_LOG_LINE: usize = 4096;
 
+/// What a stdio server inherits of mcpgate's environment: what a program needs to run
+/// (search path, home, user, locale, time zone, temporary directory, terminal), never
+/// the rest. mcpgate's own secrets (the key-encryption key, the database URL, client
+/// secrets) may be in its environment, and a third-party server must not read them.
+/// The upstream's `env` table adds what it needs.
+const INHERITED: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+];
+
+fn inherited(name: &str) -> bool {
+    INHERITED.contains(&name) || name.starts_with("LC_")
+}
+
 pub struct Process {
     child: Mutex<Option<Child>>,
     stdin: tokio::sync::Mutex<pipe::Sender>,
@@ -40,6 +53,8 @@ impl Process {
         // `exec`: the server replaces the shell, so signals reach it.
         cmd.arg("-c")
             .arg(format!("exec {command}"))
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(k, _)| k.to_str().is_some_and(inherited)))
             .envs(&cfg.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -142,5 +157,47 @@ async fn log_stderr(name: String, stderr: pipe::Receiver) {
     while let Ok(Some(line)) = lines.next_segment().await {
         let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LOG_LINE)]);
         tracing::info!(target: "mcpgate::upstream", upstream = name, "{}", text.trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// `cargo test` runs tests with `CARGO_*` variables set: stand-ins for the secrets
+    /// an operator puts in mcpgate's environment.
+    #[tokio::test]
+    async fn a_stdio_server_gets_only_the_inherited_variables_and_its_own() {
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let mut cfg = UpstreamConfig::from_flag("env-test", None, Some("env".into()));
+        cfg.env.insert("UPSTREAM_OWN".into(), "yes".into());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let (done, exited) = tokio::sync::oneshot::channel();
+        let _p = Process::spawn(
+            &cfg,
+            move |l| seen.lock().unwrap().push(String::from_utf8_lossy(&l).into_owned()),
+            move || {
+                let _ = done.send(());
+            },
+        )
+        .unwrap();
+        exited.await.unwrap();
+        let names: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect();
+        assert!(names.iter().any(|n| n == "PATH"), "{names:?}");
+        assert!(names.iter().any(|n| n == "UPSTREAM_OWN"), "{names:?}");
+        for n in &names {
+            assert!(
+                inherited(n) || n == "UPSTREAM_OWN" || n == "PWD" || n == "SHLVL" || n == "_",
+                "{n} leaked to the upstream"
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@
 
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, resource};
-use mcpgate_store::{AuthCode, Client, TokenFamily, step};
+use mcpgate_store::{AuthCode, Client, Exchange, TokenFamily, step};
 use serde_json::json;
 
 use super::tokens::{self, TokenResponse};
@@ -60,17 +60,25 @@ pub async fn exchange(s: &AuthServer, client: &Client, form: &Params) -> ApiResu
         revoked_reason: None,
     };
     let (refresh, first) = tokens::refresh_token(&family, now);
-    if !step(
+    match step(
         "redeem_code_into_family",
         s.store
             .redeem_code_into_family(&code_hash, now, &family, &first),
     )
     .await?
     {
-        // Another request spent the code between our read and our write: this one
-        // is the replay, and the winner's family is already linked to the code.
-        let row = step("code", s.store.code(&code_hash)).await?.unwrap_or(row);
-        return Err(spent(s, client, &row, now).await?);
+        Exchange::Issued => {}
+        Exchange::CodeSpent => {
+            // Another request spent the code between our read and our write: this
+            // one is the replay, and the winner's family is already linked to the code.
+            let row = step("code", s.store.code(&code_hash)).await?.unwrap_or(row);
+            return Err(spent(s, client, &row, now).await?);
+        }
+        Exchange::GrantRevoked => {
+            // Revoked since `check`: spent like any failed attempt.
+            step("redeem_code", s.store.redeem_code(&code_hash, now)).await?;
+            return Err(OAuthError::invalid_grant("the grant was revoked").into());
+        }
     }
     let scope = ScopeSet::parse(&row.scope).unwrap_or_default();
     let username = tokens::username_of(s, &row.user_id).await;

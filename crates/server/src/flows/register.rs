@@ -221,7 +221,15 @@ async fn make_room(s: &AuthServer) -> ApiResult<()> {
     if s.store.count_dynamic_clients().await? < s.cfg.max_dynamic_clients {
         return Ok(());
     }
-    match s.store.evict_oldest_unused_dynamic_client().await? {
+    // A registration younger than an authorization request and its code may belong
+    // to a sign-in in progress: never evicted, so a flood of registrations cannot
+    // push out the clients people are connecting right now.
+    let in_progress = s.cfg.request_ttl_secs + s.cfg.code_ttl_secs;
+    match s
+        .store
+        .evict_oldest_unused_dynamic_client(s.now() - in_progress)
+        .await?
+    {
         Some(evicted) => {
             s.audit(
                 "client_evicted",

@@ -63,7 +63,9 @@ async fn metadata(State(s): State<AuthServer>) -> impl IntoResponse {
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // Resource servers are created by the operator, with client_secret_basic (the
+        // method they must use: RFC 7591 §2).
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,

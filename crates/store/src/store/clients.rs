@@ -161,14 +161,21 @@ impl Store {
     /// ever issued to it, and no grant names it) to make room at the cap; returns its
     /// id, or None when every registration has been used. One statement, so racing
     /// registrations each evict a different one.
-    pub async fn evict_oldest_unused_dynamic_client(&self) -> Result<Option<String>> {
+    ///
+    /// Only registrations made before `created_before` qualify: a younger one may be
+    /// a person's sign-in in progress, not yet "used".
+    pub async fn evict_oldest_unused_dynamic_client(
+        &self,
+        created_before: i64,
+    ) -> Result<Option<String>> {
         notifying!(self, Change::Config, conn, {
             let row = sqlx::query(
                 "DELETE FROM clients WHERE client_id = (SELECT c.client_id FROM clients c \
-                 WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL \
+                 WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = c.client_id) \
                  ORDER BY c.created_at, c.client_id LIMIT 1) RETURNING client_id",
             )
+            .bind(created_before)
             .fetch_optional(conn)
             .await?;
             Ok(row.map(|r| r.get(0)))

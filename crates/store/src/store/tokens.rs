@@ -74,29 +74,45 @@ impl Store {
     }
 
     /// The whole of a successful code exchange, in one transaction: spends the code
-    /// and links it to `family`, writes the family and its first refresh token. A
-    /// failure at any statement rolls all of it back, leaving the code unspent and
-    /// nothing issued; and a replay that finds the code spent always finds the family
-    /// it issued (to revoke it, RFC 9700 §4.2.4). False, with nothing written, when
-    /// another request spent the code first or it expired.
+    /// and links it to `family`, checks that the family's grant is still live, writes
+    /// the family and its first refresh token. A failure at any statement rolls all of
+    /// it back, leaving the code unspent and nothing issued; and a replay that finds
+    /// the code spent always finds the family it issued (to revoke it, RFC 9700
+    /// §4.2.4). Otherwise nothing is written.
+    ///
+    /// The grant is read inside the transaction, after the write that takes SQLite's
+    /// lock, and on PostgreSQL with `FOR SHARE`: a revocation of the grant either
+    /// commits first (and is seen here) or waits for this commit (and then revokes
+    /// the new family with the others), never slips in between.
     pub async fn redeem_code_into_family(
         &self,
         code_hash: &str,
         now: i64,
         family: &TokenFamily,
         first: &RefreshToken,
-    ) -> Result<bool> {
+    ) -> Result<Exchange> {
+        let grant_sql = match self.pool {
+            Pool::Postgres(_) => "SELECT revoked_at FROM grants WHERE id = $1 FOR SHARE",
+            Pool::Sqlite(_) => "SELECT revoked_at FROM grants WHERE id = $1",
+        };
         dispatch!(self, pool, {
             let mut tx = pool.begin().await?;
             let r = sqlx::query("UPDATE auth_codes SET used_at = $1, family_id = $2 WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1")
                 .bind(now).bind(&family.id).bind(code_hash).execute(&mut *tx).await?;
             if r.rows_affected() != 1 {
-                return Ok(false);
+                return Ok(Exchange::CodeSpent);
+            }
+            let revoked: Option<Option<i64>> = sqlx::query_scalar(grant_sql)
+                .bind(&family.grant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if !matches!(revoked, Some(None)) {
+                return Ok(Exchange::GrantRevoked);
             }
             insert_family!(&mut *tx, family);
             insert_refresh!(&mut *tx, first);
             tx.commit().await?;
-            Ok(true)
+            Ok(Exchange::Issued)
         })
     }
 

@@ -76,6 +76,13 @@ async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
     assert!(exists(&app, &used).await);
     assert_eq!(app.auth.store.count_dynamic_clients().await.unwrap(), 3);
 
+    // registrations of the last minutes may be sign-ins in progress: at the cap with
+    // only those (and a used one) left, a newcomer is refused and nothing is evicted
+    let r = register(&app, "Flood", "none").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(body_json(r).await["error"], "temporarily_unavailable");
+    assert!(exists(&app, &confidential).await);
+
     // an eviction is audited
     let events = app.auth.store.audit_events(50).await.unwrap();
     assert!(
