@@ -483,7 +483,14 @@ async fn a_grant_revoked_during_an_exchange_issues_nothing() {
     .execute(&w.raw)
     .await
     .unwrap();
-    assert_eq!(w.exchange(&code).await.unwrap_err(), ErrorCode::InvalidGrant);
-    assert_eq!(w.count("token_families").await, 0, "no family outlives its grant");
+    assert_eq!(
+        w.exchange(&code).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        w.count("token_families").await,
+        0,
+        "no family outlives its grant"
+    );
     assert_eq!(w.count("refresh_tokens").await, 0);
 }

@@ -149,10 +149,18 @@ async fn eviction_takes_the_oldest_unused_registration(s: Store) {
     }
     // a registration not older than `created_before` may be a sign-in in progress
     assert_eq!(s.evict_oldest_unused_dynamic_client(2).await.unwrap(), None);
-    let evicted = s.evict_oldest_unused_dynamic_client(i64::MAX).await.unwrap();
+    let evicted = s
+        .evict_oldest_unused_dynamic_client(i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(evicted.as_deref(), Some("old"));
     s.touch_client("new", 9).await.unwrap();
-    assert_eq!(s.evict_oldest_unused_dynamic_client(i64::MAX).await.unwrap(), None);
+    assert_eq!(
+        s.evict_oldest_unused_dynamic_client(i64::MAX)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(s.count_dynamic_clients().await.unwrap(), 2);
 }
 

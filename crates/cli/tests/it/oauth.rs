@@ -630,6 +630,60 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
     assert!(!b.cookies.contains_key("mcpgate_session"));
 }
 
+/// A sibling subdomain is the same site: it can plant the CSRF cookie and post a
+/// matching field. The browser's own word on where the form came from (Fetch Metadata,
+/// `Origin`) must say this origin.
+#[tokio::test]
+async fn forms_from_another_origin_are_refused_even_with_a_matching_token() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let page = b.get("/login").await.text().await.unwrap();
+    let csrf = Browser::csrf_of(&page);
+    let post = |extra: Vec<(&'static str, String)>| {
+        let mut req = app
+            .http
+            .post(app.url("/login"))
+            .header("cookie", b.cookie_header())
+            .form(&[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+            ]);
+        for (k, v) in extra {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let sibling = "https://evil.sibling.example".to_owned();
+    for extra in [
+        vec![("sec-fetch-site", "same-site".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("origin", sibling.clone())],
+        vec![("origin", "null".to_owned())],
+        vec![
+            ("sec-fetch-site", "same-origin".to_owned()),
+            ("origin", sibling.clone()),
+        ],
+    ] {
+        let r = post(extra.clone()).await.unwrap();
+        assert_eq!(r.status(), 403, "{extra:?}");
+        assert!(
+            r.headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().contains("mcpgate_session")),
+            "{extra:?}"
+        );
+    }
+    // The same form from this origin signs in.
+    let r = post(vec![
+        ("sec-fetch-site", "same-origin".to_owned()),
+        ("origin", app.origin()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
 #[tokio::test]
 async fn login_errors_are_the_same_for_unknown_users_and_slow_down_per_account() {
     let app = TestApp::spawn().await;

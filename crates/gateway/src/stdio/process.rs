@@ -178,7 +178,11 @@ mod tests {
         let (done, exited) = tokio::sync::oneshot::channel();
         let _p = Process::spawn(
             &cfg,
-            move |l| seen.lock().unwrap().push(String::from_utf8_lossy(&l).into_owned()),
+            move |l| {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&l).into_owned())
+            },
             move || {
                 let _ = done.send(());
             },

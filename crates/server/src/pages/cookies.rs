@@ -2,7 +2,8 @@
 //!
 //! CSRF is double-submit: a random token in an `HttpOnly`, `SameSite=Strict` cookie,
 //! repeated in each form; a POST whose field does not equal the cookie is refused. A
-//! cross-site page can neither read nor set the cookie.
+//! cross-site page can neither read nor set the cookie; a sibling subdomain (same site)
+//! can set it, so the browser must also say the form came from this origin.
 
 use http::{HeaderMap, HeaderValue, header};
 use mcpgate_core::secret::{Secret, constant_time_eq};
@@ -69,10 +70,27 @@ pub fn csrf(s: &AuthServer, headers: &HeaderMap) -> Csrf {
     }
 }
 
-/// True when the form's `csrf` field equals the browser's CSRF cookie.
-pub fn csrf_ok(headers: &HeaderMap, form: &Params) -> bool {
-    match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
-        (Some(c), Some(f)) => constant_time_eq(&c, f),
-        _ => false,
-    }
+/// True when the form's `csrf` field equals the browser's CSRF cookie, and the browser
+/// says the form came from this origin.
+///
+/// The cookie alone is not enough: a sibling subdomain is the same *site*, so it can
+/// set a cookie the browser then sends here (double-submit's known gap). Browsers
+/// name where a request comes from: `Sec-Fetch-Site` (Fetch Metadata) must be
+/// `same-origin` (or `none`, typed by the person), and `Origin`, when sent, must be
+/// the issuer's. Clients that send neither (not browsers) are held to the token.
+pub fn csrf_ok(s: &AuthServer, headers: &HeaderMap, form: &Params) -> bool {
+    let from_here = match headers.get("sec-fetch-site").map(HeaderValue::to_str) {
+        None | Some(Ok("same-origin" | "none")) => true,
+        Some(_) => false,
+    } && match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+        None => true,
+        Some(Ok(o)) => url::Url::parse(&s.cfg.issuer)
+            .is_ok_and(|issuer| issuer.origin().ascii_serialization() == o),
+        Some(Err(_)) => false,
+    };
+    from_here
+        && match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
+            (Some(c), Some(f)) => constant_time_eq(&c, f),
+            _ => false,
+        }
 }

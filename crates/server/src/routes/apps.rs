@@ -88,7 +88,7 @@ async fn revoke_grant(
     headers: HeaderMap,
     Form(f): Form,
 ) -> PageResult {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return Ok(pages::csrf_failure());
     }
     let Some(user) = pages::current_user(&s, &headers).await? else {

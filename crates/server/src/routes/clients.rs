@@ -100,7 +100,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
 }
 
 async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
     let user = match pages::current_user(&s, &headers).await {
@@ -165,7 +165,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
 }
 
 async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
     let user = match pages::current_user(&s, &headers).await {

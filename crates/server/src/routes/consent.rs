@@ -178,7 +178,7 @@ async fn page(
 }
 
 async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> PageResult {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return Ok(pages::csrf_failure());
     }
     let Some(user) = pages::current_user(&s, &headers).await? else {

@@ -119,7 +119,7 @@ async fn submit(
     headers: HeaderMap,
     Form(f): Form,
 ) -> Response {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
     let next = pages::safe_next(&s.cfg.issuer, f.get("next"));
@@ -283,7 +283,7 @@ pub(crate) async fn open_session(
 }
 
 async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&headers, &f) {
+    if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
     if let Some(id) = pages::cookie(&headers, pages::SESSION_COOKIE) {

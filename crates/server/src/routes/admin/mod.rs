@@ -101,7 +101,7 @@ pub(super) async fn admin_act(
     headers: &HeaderMap,
     form: &Params,
 ) -> Result<User, Response> {
-    if !pages::csrf_ok(headers, form) {
+    if !pages::csrf_ok(s, headers, form) {
         return Err(pages::csrf_failure());
     }
     match pages::current_user(s, headers)
