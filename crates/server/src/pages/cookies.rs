@@ -75,18 +75,22 @@ pub fn csrf(s: &AuthServer, headers: &HeaderMap) -> Csrf {
 ///
 /// The cookie alone is not enough: a sibling subdomain is the same *site*, so it can
 /// set a cookie the browser then sends here (double-submit's known gap). Browsers
-/// name where a request comes from: `Sec-Fetch-Site` (Fetch Metadata) must be
-/// `same-origin` (or `none`, typed by the person), and `Origin`, when sent, must be
-/// the issuer's. Clients that send neither (not browsers) are held to the token.
+/// name where a request comes from: `Sec-Fetch-Site` (Fetch Metadata), when sent, must
+/// be `same-origin` (or `none`, typed by the person). Without it (older browsers),
+/// `Origin`, when sent, must be the issuer's. Our pages' `no-referrer` policy makes
+/// browsers send `Origin: null` on their own forms (Fetch, "serializing a request
+/// origin"), so `null` says nothing and is let through to the token check. Clients
+/// that send neither header (not browsers) are held to the token.
 pub fn csrf_ok(s: &AuthServer, headers: &HeaderMap, form: &Params) -> bool {
     let from_here = match headers.get("sec-fetch-site").map(HeaderValue::to_str) {
-        None | Some(Ok("same-origin" | "none")) => true,
+        Some(Ok("same-origin" | "none")) => true,
         Some(_) => false,
-    } && match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
-        None => true,
-        Some(Ok(o)) => url::Url::parse(&s.cfg.issuer)
-            .is_ok_and(|issuer| issuer.origin().ascii_serialization() == o),
-        Some(Err(_)) => false,
+        None => match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+            None | Some(Ok("null")) => true,
+            Some(Ok(o)) => url::Url::parse(&s.cfg.issuer)
+                .is_ok_and(|issuer| issuer.origin().ascii_serialization() == o),
+            Some(Err(_)) => false,
+        },
     };
     from_here
         && match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
