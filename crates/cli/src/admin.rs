@@ -90,9 +90,13 @@ pub enum ClientCmd {
         json: bool,
     },
     Show {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     Remove {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -143,6 +147,8 @@ pub enum GrantsCmd {
     },
     /// Revoke one grant, or every grant of a user (--user U --all).
     Revoke {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         grant_id: Option<String>,
         #[arg(long)]
         user: Option<String>,
@@ -158,6 +164,8 @@ pub enum KeysCmd {
     /// Stop a key verifying at once, everywhere (a leaked key); the tokens it signed
     /// are refused. The signing key cannot be retired: rotate first.
     Retire {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     List,

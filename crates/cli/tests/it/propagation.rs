@@ -221,3 +221,30 @@ fn nanos() -> String {
         .subsec_nanos()
         .to_string()
 }
+
+/// Ids are base64url, so one in 64 begins with '-': the CLI reads it as an id, never as
+/// an unknown flag.
+#[tokio::test]
+async fn ids_that_begin_with_a_hyphen_are_ids() {
+    let app = TestApp::spawn().await;
+    for args in [
+        ["grants", "revoke", "-AbC"],
+        ["client", "remove", "-AbC"],
+        ["keys", "retire", "-AbC"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&app.data_dir)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+        assert!(
+            err.contains("-AbC") || err.contains("nothing to revoke"),
+            "{args:?}: {err}"
+        );
+    }
+}
