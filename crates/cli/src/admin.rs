@@ -4,17 +4,17 @@
 //! notifications (PostgreSQL `NOTIFY`, or the data directory's socket on SQLite),
 //! and within their sync period (2 s) if a notification is missed.
 
-use mcpgate::config::Database;
+use mcpgate::config::{Database, FileConfig};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use mcpgate_core::ScopeSet;
 use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::redirect_uri::PRESETS;
 use mcpgate_core::secret::Secret;
-use mcpgate_server::flows::{accounts, admin};
-use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_domain::Authority;
+use mcpgate_server::AuthServer;
+use mcpgate_server::flows::{accounts, admin, keys};
 use mcpgate_store::{Client, Store};
 use serde_json::json;
 
@@ -179,8 +179,8 @@ fn now() -> i64 {
     SystemClock.now()
 }
 
-pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn user(ctx: &Context, cmd: UserCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     match cmd {
         UserCmd::Add {
             name,
@@ -194,7 +194,7 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let s = auth_server(store.clone()).await?;
+            let s = auth_server(ctx, store.clone()).await?;
             let new = admin::NewUser {
                 username: name.clone(),
                 email,
@@ -203,7 +203,7 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             };
             admin::create_user(&s, new, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot create {name}: {}", e.error))?;
+                .map_err(|e| anyhow::anyhow!("cannot create {name}: {}", e.description))?;
             println!("created user {name}");
         }
         UserCmd::List { json } => {
@@ -223,14 +223,14 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             }
         }
         UserCmd::Disable { name } => {
-            account_act(&store, &name, |s, n| async move {
+            account_act(ctx, &store, &name, |s, n| async move {
                 accounts::disable_user(&s, &n, "operator").await
             })
             .await?;
             println!("disabled {name}; its grants, tokens and sessions are ended");
         }
         UserCmd::Enable { name } => {
-            account_act(&store, &name, |s, n| async move {
+            account_act(ctx, &store, &name, |s, n| async move {
                 accounts::enable_user(&s, &n, "operator").await
             })
             .await?;
@@ -242,7 +242,7 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
             ..
         } => {
             let password = mcpgate::secrets::new_password(password_file.as_deref())?;
-            account_act(&store, &name, |s, n| async move {
+            account_act(ctx, &store, &name, |s, n| async move {
                 admin::reset_password(&s, &n, password, None, "operator").await
             })
             .await?;
@@ -252,8 +252,8 @@ pub async fn user(dir: &Database, cmd: UserCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn client(ctx: &Context, cmd: ClientCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     match cmd {
         ClientCmd::Add {
             name,
@@ -262,7 +262,7 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
             introspection,
             json,
         } => {
-            let s = auth_server(store.clone()).await?;
+            let s = auth_server(ctx, store.clone()).await?;
             let new = admin::NewClient {
                 name,
                 redirect_uris,
@@ -272,7 +272,7 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
             };
             let (c, secret) = admin::create_client(&s, new, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             if json {
                 println!(
                     "{}",
@@ -311,10 +311,10 @@ pub async fn client(dir: &Database, cmd: ClientCmd) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&client_json(&c))?);
         }
         ClientCmd::Remove { client_id } => {
-            let s = auth_server(store.clone()).await?;
+            let s = auth_server(ctx, store.clone()).await?;
             if !mcpgate_server::flows::revoke::delete_client(&s, &client_id, None, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?
             {
                 bail!("no client {client_id}");
             }
@@ -329,8 +329,8 @@ fn client_json(c: &Client) -> serde_json::Value {
            "confidential": !c.is_public(), "introspection": c.can_introspect, "created_at": c.created_at, "last_used_at": c.last_used_at})
 }
 
-pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn allowed(ctx: &Context, cmd: AllowedCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     // The operator edits the seeded list, whether or not the server ever ran.
     mcpgate::app::seed_allowed_presets(&store, now()).await?;
     match cmd {
@@ -363,30 +363,30 @@ pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
             }
         }
         AllowedCmd::Enable { preset } => {
-            admin::set_preset(&auth_server(store).await?, &preset, true, "operator")
+            admin::set_preset(&auth_server(ctx, store).await?, &preset, true, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             println!("enabled {preset}");
         }
         AllowedCmd::Disable { preset } => {
-            if !admin::set_preset(&auth_server(store).await?, &preset, false, "operator")
+            if !admin::set_preset(&auth_server(ctx, store).await?, &preset, false, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?
             {
                 bail!("preset {preset} is not enabled");
             }
             println!("disabled {preset}");
         }
         AllowedCmd::Add { uri } => {
-            admin::set_redirect_uri(&auth_server(store).await?, &uri, true, "operator")
+            admin::set_redirect_uri(&auth_server(ctx, store).await?, &uri, true, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             println!("allowed {uri}");
         }
         AllowedCmd::Remove { uri } => {
-            if !admin::set_redirect_uri(&auth_server(store).await?, &uri, false, "operator")
+            if !admin::set_redirect_uri(&auth_server(ctx, store).await?, &uri, false, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?
             {
                 bail!("{uri} is not on the list");
             }
@@ -396,13 +396,18 @@ pub async fn allowed(dir: &Database, cmd: AllowedCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn scope(ctx: &Context, cmd: ScopeCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     match cmd {
         ScopeCmd::Add { name, description } => {
-            admin::set_scope(&auth_server(store).await?, &name, &description, "operator")
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+            admin::set_scope(
+                &auth_server(ctx, store).await?,
+                &name,
+                &description,
+                "operator",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             println!("scope {name} added");
         }
         ScopeCmd::List { json } => {
@@ -424,30 +429,44 @@ pub async fn scope(dir: &Database, cmd: ScopeCmd) -> anyhow::Result<()> {
 }
 
 /// Runs one account act (the same function the pages call) and reports a missing user.
-async fn account_act<F, Fut>(store: &Store, name: &str, act: F) -> anyhow::Result<()>
+async fn account_act<F, Fut>(ctx: &Context, store: &Store, name: &str, act: F) -> anyhow::Result<()>
 where
-    F: FnOnce(AuthServer, String) -> Fut,
-    Fut: std::future::Future<Output = mcpgate_server::error::ApiResult<accounts::AccountOutcome>>,
+    F: FnOnce(Authority, String) -> Fut,
+    Fut: std::future::Future<Output = mcpgate_domain::OAuthResult<accounts::AccountOutcome>>,
 {
-    let s = auth_server(store.clone()).await?;
+    let s = auth_server(ctx, store.clone()).await?;
     match act(s, name.to_owned())
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.error))?
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?
     {
         accounts::AccountOutcome::Done => Ok(()),
         accounts::AccountOutcome::NoSuchUser => bail!("no user {name}"),
     }
 }
 
-/// An authorization server over the store, for commands that revoke (so that the
-/// revocation reaches verifiers the same way the server's own does).
-async fn auth_server(store: Store) -> anyhow::Result<AuthServer> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(AuthServer::start(store, AsConfig::new("", "", ScopeSet::new()), clock).await?)
+/// What the administration commands act with: the data directory and the
+/// configuration file, read as `serve` reads them.
+pub struct Context {
+    pub db: Database,
+    pub file: FileConfig,
 }
 
-pub async fn grants(dir: &Database, cmd: GrantsCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+/// The rules over the store, with the settings `serve` would have in this environment
+/// (the same configuration file and `MCPGATE_*` variables): a grant revoked here is
+/// remembered as long as the server's own tokens live, not a default's.
+async fn auth_server(ctx: &Context, store: Store) -> anyhow::Result<Authority> {
+    let args = crate::serve::from_environment()?;
+    let (_, cfg) = crate::serve::app_config(&args, &ctx.file, &ctx.db)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(
+        AuthServer::start(store, mcpgate::app::as_config(&cfg)?, clock)
+            .await?
+            .auth,
+    )
+}
+
+pub async fn grants(ctx: &Context, cmd: GrantsCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     let user_id = |name: Option<String>| {
         let store = store.clone();
         async move {
@@ -481,7 +500,7 @@ pub async fn grants(dir: &Database, cmd: GrantsCmd) -> anyhow::Result<()> {
             user,
             all,
         } => {
-            let s = auth_server(store.clone()).await?;
+            let s = auth_server(ctx, store.clone()).await?;
             let ids: Vec<String> = match (grant_id, user, all) {
                 (Some(id), None, false) => vec![id],
                 (None, Some(u), true) => {
@@ -499,7 +518,7 @@ pub async fn grants(dir: &Database, cmd: GrantsCmd) -> anyhow::Result<()> {
             for id in ids {
                 if mcpgate_server::flows::revoke::revoke_grant(&s, &id, "operator")
                     .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                    .map_err(|e| anyhow::anyhow!("{}", e.description))?
                 {
                     n += 1;
                 }
@@ -513,19 +532,19 @@ pub async fn grants(dir: &Database, cmd: GrantsCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn keys(dir: &Database, cmd: KeysCmd) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn keys(ctx: &Context, cmd: KeysCmd) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     match cmd {
         KeysCmd::Rotate => {
-            mcpgate_server::state::load_keys(&store, now()).await?;
-            let kid = mcpgate_server::state::rotate_keys(&store, now()).await?;
+            let s = auth_server(ctx, store.clone()).await?;
+            let kid = keys::rotate(s.store.as_ref(), now()).await?;
             println!("new signing key {kid}; running servers sign with it at once");
         }
         KeysCmd::Retire { kid } => {
-            let s = auth_server(store.clone()).await?;
-            if !mcpgate_server::flows::revoke::retire_key(&s, &kid, "operator")
+            let s = auth_server(ctx, store.clone()).await?;
+            if !keys::retire(&s, &kid, "operator")
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.error))?
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?
             {
                 bail!(
                     "{kid} is not a live key other than the signing one (see `mcpgate keys list`)"
@@ -534,16 +553,20 @@ pub async fn keys(dir: &Database, cmd: KeysCmd) -> anyhow::Result<()> {
             println!("retired {kid}; tokens it signed are refused");
         }
         KeysCmd::List => {
-            for (kid, _, created) in store.signing_keys().await? {
-                println!("{kid}\t{}", mcpgate_server::pages::when(Some(created)));
+            for k in store.signing_keys().await? {
+                println!(
+                    "{}\t{}",
+                    k.kid,
+                    mcpgate_server::pages::when(Some(k.created_at))
+                );
             }
         }
     }
     Ok(())
 }
 
-pub async fn audit(dir: &Database, limit: i64, json: bool) -> anyhow::Result<()> {
-    let store = open(dir).await?;
+pub async fn audit(ctx: &Context, limit: i64, json: bool) -> anyhow::Result<()> {
+    let store = open(&ctx.db).await?;
     let events = store.audit_events(limit.clamp(1, 10_000)).await?;
     for e in events.iter().rev() {
         if json {

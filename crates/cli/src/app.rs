@@ -11,6 +11,7 @@ use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::jwt::Expectations;
 use mcpgate_core::redirect_uri::PRESETS;
 use mcpgate_core::secret::{Secret, random_id};
+use mcpgate_domain::audit::Event;
 use mcpgate_mcp::audit::TakenCounts;
 use mcpgate_mcp::validator::local::LocalJwt;
 use mcpgate_mcp::{
@@ -18,7 +19,7 @@ use mcpgate_mcp::{
     ToolCallTally, memory, metadata,
 };
 use mcpgate_server::{AsConfig, AuthServer};
-use mcpgate_store::{Store, User};
+use mcpgate_store::{AuditRow, Store, User};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -123,25 +124,14 @@ pub struct App {
     pub audit: TallyWriter,
 }
 
-/// Opens the data directory and builds the app. On an empty database it creates the
-/// signing key, the calculator's scopes, the allowed-client presets and an
-/// administrator with a random password (returned once, never stored in clear).
-pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result<App> {
-    let store = config::Database {
-        url: cfg.database_url.clone(),
-        dir: cfg.data_dir.clone(),
-        kek: cfg.key_encryption.clone(),
-    }
-    .open()
-    .await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let resource = cfg.resource();
-    let resource_str = metadata::canonical_resource(&resource);
-    let policy = mcpgate_calculator::scope_policy();
-    let gateway = !cfg.upstreams.is_empty();
-    let default_scopes = match gateway {
-        true => crate::gateway::all_scopes(cfg),
-        false => policy.all_scopes(),
+/// The authorization server's settings: the rules' (issuer, resources, lifetimes) and
+/// the edge's. The administration commands build theirs here too, so that an act
+/// from the command line is the server's own.
+pub fn as_config(cfg: &AppConfig) -> anyhow::Result<AsConfig> {
+    let resource_str = metadata::canonical_resource(&cfg.resource());
+    let default_scopes = match cfg.upstreams.is_empty() {
+        true => mcpgate_calculator::scope_policy().all_scopes(),
+        false => crate::gateway::all_scopes(cfg),
     };
     let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, default_scopes);
     as_cfg.extra_resources = cfg.extra_resources.clone();
@@ -160,7 +150,26 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
         .0
         .apply(cfg.rate_limits.1.as_ref(), &mut as_cfg);
     (cfg.tune)(&mut as_cfg);
-    let mut auth = AuthServer::start(store.clone(), as_cfg, clock.clone()).await?;
+    Ok(as_cfg)
+}
+
+/// Opens the data directory and builds the app. On an empty database it creates the
+/// signing key, the calculator's scopes, the allowed-client presets and an
+/// administrator with a random password (returned once, never stored in clear).
+pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result<App> {
+    let store = config::Database {
+        url: cfg.database_url.clone(),
+        dir: cfg.data_dir.clone(),
+        kek: cfg.key_encryption.clone(),
+    }
+    .open()
+    .await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let resource = cfg.resource();
+    let resource_str = metadata::canonical_resource(&resource);
+    let policy = mcpgate_calculator::scope_policy();
+    let gateway = !cfg.upstreams.is_empty();
+    let mut auth = AuthServer::start(store.clone(), as_config(cfg)?, clock.clone()).await?;
     auth.idps = Arc::new(mcpgate_server::idp::Registry::new(
         cfg.identity_providers.clone(),
     ));
@@ -274,16 +283,23 @@ async fn write_counts(store: Store, now: i64, since: i64, taken: TakenCounts) {
         .counts
         .into_iter()
         .map(|c| {
-            let detail = serde_json::json!({"tool": c.tool, "operation": c.operation,
-                "allowed": c.allowed, "needed": c.needed, "username": c.username,
-                "count": c.count, "since": since});
-            (
-                now,
-                "tool_calls".to_owned(),
-                Some(c.subject),
-                Some(c.client_id),
+            let (event, detail) = Event::ToolCalls {
+                tool: c.tool,
+                operation: c.operation,
+                allowed: c.allowed,
+                needed: c.needed,
+                username: c.username,
+                count: c.count,
+                since,
+            }
+            .record();
+            AuditRow {
+                at: now,
+                event,
+                user_id: Some(c.subject),
+                client_id: Some(c.client_id),
                 detail,
-            )
+            }
         })
         .collect();
     if let Err(e) = store.audit_batch(&rows).await {

@@ -141,19 +141,28 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
             file.key_encryption_key_file.as_deref(),
         ),
     };
+    if let Command::Serve(args) = cli.command {
+        return rt.block_on(serve::run(args, file, db));
+    }
+    if let Command::Idp(c) = cli.command {
+        return rt.block_on(idp::run(&db, &file, c));
+    }
+    if let Command::Mcp(args) = cli.command {
+        return rt.block_on(rs::run(args, file));
+    }
+    let ctx = admin::Context { db, file };
+    let db = &ctx.db;
     match cli.command {
-        Command::Serve(args) => rt.block_on(serve::run(args, file, db)),
-        Command::Mcp(args) => rt.block_on(rs::run(args, file)),
-        Command::User(c) => rt.block_on(admin::user(&db, c)),
-        Command::Client(c) => rt.block_on(admin::client(&db, c)),
+        Command::Serve(_) | Command::Idp(_) | Command::Mcp(_) => unreachable!("handled above"),
+        Command::User(c) => rt.block_on(admin::user(&ctx, c)),
+        Command::Client(c) => rt.block_on(admin::client(&ctx, c)),
         Command::Clients {
             cmd: ClientsCmd::Allowed(c),
-        } => rt.block_on(admin::allowed(&db, c)),
-        Command::Scope(c) => rt.block_on(admin::scope(&db, c)),
-        Command::Grants(c) => rt.block_on(admin::grants(&db, c)),
-        Command::Keys(c) => rt.block_on(admin::keys(&db, c)),
-        Command::Idp(c) => rt.block_on(idp::run(&db, &file, c)),
-        Command::Audit { limit, json } => rt.block_on(admin::audit(&db, limit, json)),
+        } => rt.block_on(admin::allowed(&ctx, c)),
+        Command::Scope(c) => rt.block_on(admin::scope(&ctx, c)),
+        Command::Grants(c) => rt.block_on(admin::grants(&ctx, c)),
+        Command::Keys(c) => rt.block_on(admin::keys(&ctx, c)),
+        Command::Audit { limit, json } => rt.block_on(admin::audit(&ctx, limit, json)),
         Command::Migrate => rt.block_on(async {
             let store = db.open().await?;
             println!(

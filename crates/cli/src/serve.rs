@@ -42,8 +42,28 @@ pub struct ServeArgs {
     admin_password_file: Option<std::path::PathBuf>,
 }
 
-pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
-    let (listen, public, origins) = args.net.resolve(&file)?;
+/// `serve`'s settings as flags would give them, read from the environment alone:
+/// what the administration commands use, so that an act from the command line
+/// behaves as the running server's own (the same issuer, token lifetimes, resources).
+pub fn from_environment() -> anyhow::Result<ServeArgs> {
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct EnvOnly {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+    use clap::Parser;
+    Ok(EnvOnly::try_parse_from(std::iter::empty::<String>())?.args)
+}
+
+/// The whole configuration from flags (or environment), then the file, then defaults;
+/// also where to listen.
+pub fn app_config(
+    args: &ServeArgs,
+    file: &FileConfig,
+    db: &Database,
+) -> anyhow::Result<(std::net::SocketAddr, AppConfig)> {
+    let (listen, public, origins) = args.net.resolve(file)?;
     let mut cfg = AppConfig::new(&public, db.dir.clone());
     cfg.database_url = db.url.clone();
     cfg.key_encryption = db.kek.clone();
@@ -51,8 +71,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;
     cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
-    cfg.identity_providers = crate::idp::from_file(&file)?;
-    cfg.trusted_proxies = mcpgate::config::trusted_proxies(&args.trusted_proxies, &file)?;
+    cfg.identity_providers = crate::idp::from_file(file)?;
+    cfg.trusted_proxies = mcpgate::config::trusted_proxies(&args.trusted_proxies, file)?;
     cfg.rate_limits = (args.rate_limits, file.rate_limits);
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)
@@ -68,6 +88,11 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
             ));
     }
     cfg.upstreams.extend(file.upstream.iter().cloned());
+    Ok((listen, cfg))
+}
+
+pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
+    let (listen, mut cfg) = app_config(&args, &file, &db)?;
     // Checked before the first run creates the administrator, whose password would
     // otherwise be lost.
     if let Some(dir) = args.admin_password_file.as_deref().and_then(|p| p.parent())

@@ -190,6 +190,40 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
+/// One entry of the operator's allow-list: a preset (a well-known AI client's
+/// redirect URIs, by name) or one custom URI. Stored as `preset:<name>` or the URI
+/// itself; [`AllowEntry::parse`] and [`AllowEntry::stored`] are the only places that
+/// know the prefix (a URI never begins with `preset:`, which is not a scheme we accept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowEntry {
+    Preset(String),
+    Uri(String),
+}
+
+impl AllowEntry {
+    const PRESET: &str = "preset:";
+
+    pub fn parse(stored: &str) -> Self {
+        match stored.strip_prefix(Self::PRESET) {
+            Some(name) => Self::Preset(name.to_owned()),
+            None => Self::Uri(stored.to_owned()),
+        }
+    }
+
+    /// The entry as the store keeps it.
+    pub fn stored(&self) -> String {
+        match self {
+            Self::Preset(name) => format!("{}{name}", Self::PRESET),
+            Self::Uri(uri) => uri.clone(),
+        }
+    }
+
+    /// True for a custom URI that would read back as a preset.
+    pub fn looks_like_preset(uri: &str) -> bool {
+        uri.starts_with(Self::PRESET)
+    }
+}
+
 /// The operator's allow-list: enabled presets and custom URIs.
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
@@ -197,17 +231,17 @@ pub struct AllowList {
 }
 
 impl AllowList {
-    /// Builds the list from stored entries: `preset:<name>` or a URI.
+    /// Builds the list from stored entries (see [`AllowEntry`]).
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Self {
         let mut uris = Vec::new();
         for e in entries {
-            match e.strip_prefix("preset:") {
-                Some(name) => {
-                    if let Some(p) = preset(name) {
+            match AllowEntry::parse(e) {
+                AllowEntry::Preset(name) => {
+                    if let Some(p) = preset(&name) {
                         uris.extend(p.redirect_uris.iter().map(|u| u.to_string()));
                     }
                 }
-                None => uris.push(e.to_owned()),
+                AllowEntry::Uri(uri) => uris.push(uri),
             }
         }
         Self { uris }

@@ -30,6 +30,12 @@ impl From<mcpgate_store::StoreError> for ApiError {
     }
 }
 
+impl From<mcpgate_domain::StoreError> for ApiError {
+    fn from(e: mcpgate_domain::StoreError) -> Self {
+        OAuthError::from(e).into()
+    }
+}
+
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,

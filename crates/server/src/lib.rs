@@ -1,16 +1,19 @@
 //! mcpgate-server: the OAuth 2.1 authorization server, made for MCP clients.
 //!
 //! Layout:
-//! - [`config`]: lifetimes, issuer, defaults.
-//! - [`state`]: [`AuthServer`], shared by every handler: store, key ring, revocations.
+//! The rules themselves (grants, clients, accounts, keys) are `mcpgate-domain`; this
+//! crate is their HTTP edge: it parses requests, calls one flow and renders the outcome.
+//!
+//! - [`config`]: the edge's settings (cookies, rate limits, proxies) beside the rules'.
+//! - [`state`]: [`AuthServer`], shared by every handler: the rules, the store, the settings.
+//! - [`documents`]: fetching client metadata documents without server-side request forgery.
 //! - [`sync`]: changes made elsewhere (instances, CLI) applied at once by notification,
 //!   with a periodic poll as safety net.
 //! - [`error`]: the one mapping of OAuth errors to HTTP responses.
 //! - [`forms`]: bounded, duplicate-refusing form and query parsing (RFC 6749 §3.1, §3.2).
 //! - [`client_auth`]: client authentication at the token, introspection and revocation
 //!   endpoints (`none`, `client_secret_basic`, `client_secret_post`).
-//! - [`flows`]: the grants — authorization code, refresh rotation, revocation,
-//!   introspection — over the store; handlers stay thin.
+//! - [`flows`]: the rules' flows, re-exported from `mcpgate-domain`.
 //! - [`routes`]: one module per endpoint.
 //! - [`limits`], [`forwarded`]: per-source rate limits held in the database, and
 //!   who the source is behind trusted proxies.
@@ -22,8 +25,8 @@
 
 pub mod client_auth;
 pub mod config;
+pub mod documents;
 pub mod error;
-pub mod flows;
 pub mod forms;
 pub mod forwarded;
 pub mod idp;
@@ -36,6 +39,7 @@ pub mod state;
 pub mod sync;
 
 pub use config::AsConfig;
+pub use mcpgate_domain::flows;
 pub use state::AuthServer;
 
 /// Property tests run 2,000 cases each in the test command;

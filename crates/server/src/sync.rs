@@ -13,17 +13,17 @@
 //! [`OVERLAP`] ago, so a revocation committed up to that long out of order is still
 //! found (re-reading one changes nothing).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use mcpgate_core::jwt::key_handle;
+use mcpgate_domain::StoreError;
+use mcpgate_store::Change;
 use mcpgate_store::notify::ListenError;
-use mcpgate_store::{Change, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{AuthServer, stored_keys};
+use crate::state::AuthServer;
 
 /// How far back each poll reads revocations again.
 pub const OVERLAP: Duration = Duration::from_secs(60);
@@ -110,17 +110,11 @@ impl NotifyState {
 }
 
 impl AuthServer {
-    /// How long a revocation must be remembered after it was made: the longest an
-    /// access token issued before it can still be presented.
-    pub fn revocation_cover(&self) -> i64 {
-        self.cfg.access_ttl_secs + mcpgate_core::jwt::LEEWAY_SECS + 60
-    }
-
     /// Applies one revocation, for at least this server's token lifetime whatever the
     /// process that made it assumed.
     pub fn apply_revocation(&self, handle: &str, until: i64, created_at: i64) {
         self.revoked
-            .revoke(handle, until.max(created_at + self.revocation_cover()));
+            .revoke(handle, until.max(created_at + self.cfg.revocation_cover()));
     }
 
     /// Applies revocations and key changes made by other processes (the CLI, other
@@ -138,28 +132,10 @@ impl AuthServer {
         self.sync_keys().await
     }
 
-    /// Makes the key ring match the stored live keys: a key rotated elsewhere starts
-    /// signing; a key retired elsewhere stops verifying, and the tokens it signed are
-    /// revoked (validators may remember them as verified).
+    /// Makes the key ring match the stored live keys (see
+    /// [`mcpgate_domain::flows::keys::sync`]).
     pub async fn sync_keys(&self) -> Result<(), StoreError> {
-        let keys = stored_keys(&self.store).await?;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let live: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
-        let held = self.keys.kids();
-        let newest = keys.iter().max_by_key(|k| (k.created_at, k.kid.clone()));
-        let same = held.len() == live.len() && held.iter().all(|k| live.contains(k.as_str()));
-        if same && newest.is_some_and(|k| k.kid == self.keys.current_kid()) {
-            return Ok(());
-        }
-        let until = self.now() + self.revocation_cover();
-        for gone in held.iter().filter(|k| !live.contains(k.as_str())) {
-            tracing::info!(kid = %gone, "signing key retired: its tokens are refused");
-            self.revoked.revoke(&key_handle(gone), until);
-        }
-        self.keys.reload(&keys);
-        Ok(())
+        mcpgate_domain::flows::keys::sync(&self.auth).await
     }
 
     /// Applies a change announced by another process.
@@ -203,7 +179,7 @@ impl AuthServer {
                 }
                 if n.is_multiple_of(60) {
                     let now = s.now();
-                    let _ = s.store.delete_expired(now, s.revocation_cover()).await;
+                    let _ = s.store.delete_expired(now, s.cfg.revocation_cover()).await;
                     let _ = s
                         .store
                         .sweep_unused_dynamic_clients(now - s.cfg.unused_client_ttl_secs)

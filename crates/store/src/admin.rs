@@ -49,14 +49,17 @@ impl crate::Store {
     pub async fn search_users(&self, search: &str, limit: i64) -> Result<Vec<User>> {
         let pattern = contains_pattern(search);
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, User>(
+            Ok(sqlx::query_as::<_, UserRow>(
                 "SELECT * FROM users WHERE LOWER(username) LIKE $1 ESCAPE '\\' \
                  OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2",
             )
             .bind(&pattern)
             .bind(limit)
             .fetch_all(pool)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
         })
     }
 

@@ -103,6 +103,7 @@ fn client(id: &str, owner: Option<&str>) -> Client {
         owner_user_id: owner.map(String::from),
         registration_hash: Some(format!("h-{id}")),
         metadata: json!({"client_name": "C"}),
+        fetched_until: None,
         created_at: 10,
         last_used_at: None,
     }
@@ -171,7 +172,7 @@ fn code(hash: &str) -> AuthCode {
         user_id: "u".into(),
         grant_id: "g".into(),
         redirect_uri: "r".into(),
-        scope: "op:add".into(),
+        scope: mcpgate_core::ScopeSet::parse("op:add").unwrap(),
         resource: "http://x/mcp".into(),
         code_challenge: "ch".into(),
         created_at: 0,
@@ -259,7 +260,7 @@ async fn grants_and_revocation(s: Store) {
         user_id: "u".into(),
         client_id: "c".into(),
         resource: "r".into(),
-        scope: "op:add".into(),
+        scope: mcpgate_core::ScopeSet::parse("op:add").unwrap(),
         created_at: 1,
         last_used_at: None,
         revoked_at: None,
@@ -277,7 +278,7 @@ async fn grants_and_revocation(s: Store) {
             grant_id: "g1".into(),
             client_id: "c".into(),
             user_id: "u".into(),
-            scope: "op:add".into(),
+            scope: mcpgate_core::ScopeSet::parse("op:add").unwrap(),
             resource: "r".into(),
             created_at: 1,
             expires_at: 100,
@@ -342,24 +343,14 @@ async fn audit_batches(s: Store) {
     s.audit(1, "login_succeeded", Some("u"), None, &json!({}))
         .await
         .unwrap();
-    s.audit_batch(&[
-        (
-            2,
-            "tool_call".into(),
-            Some("u".into()),
-            Some("c".into()),
-            json!({"allowed": true}),
-        ),
-        (
-            3,
-            "tool_call".into(),
-            Some("u".into()),
-            Some("c".into()),
-            json!({"allowed": false}),
-        ),
-    ])
-    .await
-    .unwrap();
+    let row = |at, allowed| AuditRow {
+        at,
+        event: "tool_call".into(),
+        user_id: Some("u".into()),
+        client_id: Some("c".into()),
+        detail: json!({ "allowed": allowed }),
+    };
+    s.audit_batch(&[row(2, true), row(3, false)]).await.unwrap();
     let ev = s.audit_events(10).await.unwrap();
     assert_eq!(
         ev.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
@@ -367,16 +358,24 @@ async fn audit_batches(s: Store) {
     );
 }
 
+fn key(kid: &str, created_at: i64) -> mcpgate_core::jwt::StoredKey {
+    mcpgate_core::jwt::StoredKey {
+        kid: kid.into(),
+        seed: [1; 32],
+        created_at,
+    }
+}
+
 async fn keys_retire(s: Store) {
     for (k, t) in [("k1", 1), ("k2", 2), ("k3", 3)] {
-        s.insert_signing_key(k, "seed", t).await.unwrap();
+        s.insert_signing_key(&key(k, t)).await.unwrap();
     }
     let live = |s: Store| async move {
         s.signing_keys()
             .await
             .unwrap()
             .into_iter()
-            .map(|k| k.0)
+            .map(|k| k.kid)
             .collect::<Vec<_>>()
     };
     s.retire_superseded_keys(4, 5).await.unwrap();
@@ -400,8 +399,8 @@ async fn keys_retire(s: Store) {
 async fn changes_are_announced_on_commit_only(s: Store) {
     use std::time::Duration;
     let mut l = s.listen().await.unwrap().expect("a listener");
-    s.insert_signing_key("k1", "seed", 1).await.unwrap();
-    assert!(s.insert_signing_key("k1", "seed", 2).await.is_err());
+    s.insert_signing_key(&key("k1", 1)).await.unwrap();
+    assert!(s.insert_signing_key(&key("k1", 2)).await.is_err());
     s.insert_revocation("h1", 10, 5).await.unwrap();
     let mut got = Vec::new();
     for _ in 0..2 {
@@ -444,14 +443,12 @@ async fn admin_reads(s: Store) {
         2,
         "the limit holds"
     );
-    let ev = |at: i64, event: &str, u: &str, detail: serde_json::Value| {
-        (
-            at,
-            event.to_owned(),
-            Some(u.to_owned()),
-            Some("c1".to_owned()),
-            detail,
-        )
+    let ev = |at: i64, event: &str, u: &str, detail: serde_json::Value| AuditRow {
+        at,
+        event: event.to_owned(),
+        user_id: Some(u.to_owned()),
+        client_id: Some("c1".to_owned()),
+        detail,
     };
     s.audit_batch(&[
         ev(1000, "login_succeeded", "u1", json!({})),
@@ -502,7 +499,7 @@ async fn admin_reads(s: Store) {
             user_id: user.into(),
             client_id: client.into(),
             resource: "r".into(),
-            scope: "op:add".into(),
+            scope: mcpgate_core::ScopeSet::parse("op:add").unwrap(),
             created_at: 1,
             last_used_at: None,
             revoked_at: None,

@@ -95,7 +95,9 @@ async fn token(s: &Served, scope: &str) -> String {
     .await
     .unwrap();
     let now = chrono_now();
-    let keys = mcpgate_server::state::load_keys(&store, now).await.unwrap();
+    let keys = mcpgate_server::flows::keys::load(&store, now)
+        .await
+        .unwrap();
     let ring = KeyRing::new(&keys);
     ring.sign(&AccessClaims {
         iss: s.base.clone(),

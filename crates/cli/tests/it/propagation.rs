@@ -139,7 +139,7 @@ async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
     // And the stored row outlives the housekeeping, for servers that start later.
     app.auth
         .store
-        .delete_expired(later, app.auth.revocation_cover())
+        .delete_expired(later, app.auth.cfg.revocation_cover())
         .await
         .unwrap();
     let rows = app.auth.store.revocations_since(0).await.unwrap();

@@ -154,6 +154,7 @@ impl TestApp {
                 owner_user_id: None,
                 registration_hash: None,
                 metadata: json!({}),
+                fetched_until: None,
                 created_at: 0,
                 last_used_at: None,
             })

@@ -7,8 +7,17 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
-/// Longest password accepted (argon2 handles any length; this bounds the work).
-pub const MAX_PASSWORD_LEN: usize = 1024;
+pub use mcpgate_domain::flows::admin::MAX_PASSWORD_LEN;
+
+/// The rules' password hasher ([`mcpgate_domain::ports::PasswordHasher`]).
+pub struct Argon2id;
+
+#[async_trait::async_trait]
+impl mcpgate_domain::ports::PasswordHasher for Argon2id {
+    async fn hash(&self, password: String) -> String {
+        hash(password).await
+    }
+}
 
 pub async fn hash(password: String) -> String {
     tokio::task::spawn_blocking(move || hash_blocking(&password))

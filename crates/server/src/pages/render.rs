@@ -75,6 +75,18 @@ impl From<crate::error::ApiError> for PageError {
     }
 }
 
+impl From<mcpgate_core::OAuthError> for PageError {
+    fn from(e: mcpgate_core::OAuthError) -> Self {
+        Self::Flow(e)
+    }
+}
+
+impl From<mcpgate_domain::StoreError> for PageError {
+    fn from(e: mcpgate_domain::StoreError) -> Self {
+        Self::Flow(e.into())
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 
-use crate::flows::authorize::{self, AuthorizeError};
+use crate::flows::authorize::{self, AuthorizeError, AuthorizeRequest};
 use crate::flows::metadata_document::is_document_url;
 use crate::forms::Params;
 use crate::limits::{self, Source};
@@ -46,9 +46,23 @@ async fn handle(State(s): State<AuthServer>, source: Source, RawQuery(q): RawQue
     {
         return l.page();
     }
-    match authorize::validate(&s, &params).await {
+    match authorize::validate(&s, &request(&params)).await {
         Ok(id) => pages::see_other(&format!("/consent?request={id}")),
         Err(e) => respond_error(&s, e),
+    }
+}
+
+/// The request's parameters, each at most once (the form parser refuses repeats).
+fn request(p: &Params) -> AuthorizeRequest<'_> {
+    AuthorizeRequest {
+        client_id: p.get("client_id"),
+        redirect_uri: p.get("redirect_uri"),
+        response_type: p.get("response_type"),
+        state: p.get("state"),
+        code_challenge: p.get("code_challenge"),
+        code_challenge_method: p.get("code_challenge_method"),
+        resource: p.get("resource"),
+        scope: p.get("scope"),
     }
 }
 

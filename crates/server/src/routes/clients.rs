@@ -138,15 +138,8 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     };
     let (client, secret) = match admin::create_client(&s, new, "owner").await {
         Ok(c) => c,
-        Err(e) if e.error.code != ErrorCode::ServerError => {
-            return page(
-                &s,
-                &headers,
-                &user,
-                None,
-                Some(e.error.description.into_owned()),
-            )
-            .await;
+        Err(e) if e.code != ErrorCode::ServerError => {
+            return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
         }
         Err(_) => {
             return pages::error_page(
@@ -176,7 +169,7 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if let Some(id) = f.get("client_id")
         && let Err(e) = revoke::delete_client(&s, id, Some(&user.id), "owner").await
     {
-        tracing::error!(error = ?e.error, "client deletion failed");
+        tracing::error!(error = ?e, "client deletion failed");
         return pages::error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Deletion failed",

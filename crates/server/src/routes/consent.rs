@@ -104,7 +104,7 @@ async fn show(
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
         )));
     };
-    let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
+    let requested = req.scope.clone();
     let granted = authorize::granted(&s, &user, &req).await?;
     if authorize::operator_vouches_for(&client)
         && !client.is_public()
@@ -194,7 +194,7 @@ async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     let Some((req, _client)) = authorize::pending(&s, id).await? else {
         return Ok(expired());
     };
-    let requested = ScopeSet::parse(&req.scope).unwrap_or_default();
+    let requested = req.scope.clone();
     let outcome = match f.get("decision") {
         Some("approve") => {
             let chosen = ScopeSet::from_tokens(f.all("scope_choice").iter().cloned());

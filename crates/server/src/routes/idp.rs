@@ -15,7 +15,8 @@ use http::{HeaderMap, StatusCode, header};
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_store::{IdpLogin, User, UserIdentity};
 use serde::Deserialize;
-use serde_json::json;
+
+use mcpgate_domain::audit::Event;
 
 use crate::idp::admit::{self, Admission};
 use crate::idp::{Identity, IdpError, IdpSettings};
@@ -144,10 +145,15 @@ async fn callback(
         Ok(Some(l)) => l,
         Ok(None) => {
             s.audit(
-                "idp_login_refused",
+                Event::IdpLoginRefused {
+                    provider: p.name.clone(),
+                    reason: "unknown or replayed state".into(),
+                    subject: None,
+                    email: None,
+                    error: None,
+                },
                 None,
                 None,
-                json!({"provider": p.name, "reason": "unknown or replayed state"}),
             )
             .await;
             return expired();
@@ -159,10 +165,15 @@ async fn callback(
     });
     if pending.provider != p.name || !same_browser {
         s.audit(
-            "idp_login_refused",
+            Event::IdpLoginRefused {
+                provider: p.name.clone(),
+                reason: "state of another browser or provider".into(),
+                subject: None,
+                email: None,
+                error: None,
+            },
             None,
             None,
-            json!({"provider": p.name, "reason": "state of another browser or provider"}),
         )
         .await;
         return refused(
@@ -178,7 +189,18 @@ async fn callback(
             .chars()
             .take(200)
             .collect();
-        s.audit("idp_login_refused", None, None, json!({"provider": p.name, "reason": "provider error", "error": error.chars().take(64).collect::<String>()})).await;
+        s.audit(
+            Event::IdpLoginRefused {
+                provider: p.name.clone(),
+                reason: "provider error".into(),
+                subject: None,
+                email: None,
+                error: Some(error.chars().take(64).collect()),
+            },
+            None,
+            None,
+        )
+        .await;
         return if error == "access_denied" {
             refused(
                 "Sign-in cancelled",
@@ -224,7 +246,18 @@ async fn callback(
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(provider = %p.name, error = %e, "identity provider sign-in refused");
-            s.audit("idp_login_refused", None, None, json!({"provider": p.name, "reason": e.to_string().chars().take(300).collect::<String>()})).await;
+            s.audit(
+                Event::IdpLoginRefused {
+                    provider: p.name.clone(),
+                    reason: e.to_string().chars().take(300).collect(),
+                    subject: None,
+                    email: None,
+                    error: None,
+                },
+                None,
+                None,
+            )
+            .await;
             return match e {
                 IdpError::Discovery(_) => unavailable(&p.display_name),
                 _ => refused(
@@ -260,7 +293,11 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
         },
         _ => Vec::new(),
     };
-    let detail = json!({"provider": p.name, "subject": id.subject, "email": id.email});
+    let detail = Event::LoginSucceeded {
+        provider: Some(p.name.clone()),
+        subject: Some(id.subject.clone()),
+        email: id.email.clone(),
+    };
     let user: User = match admit::decide(p, &id, linked_user, by_email) {
         Admission::Linked(u) => {
             let _ = s
@@ -273,7 +310,17 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
             if link(s, p, &id, &u.id).await.is_err() {
                 return unavailable("The sign-in service");
             }
-            s.audit("idp_identity_linked", Some(&u.id), None, json!({"provider": p.name, "subject": id.subject, "email": id.email, "by": "verified email"})).await;
+            s.audit(
+                Event::IdpIdentityLinked {
+                    provider: p.name.clone(),
+                    subject: id.subject.clone(),
+                    email: id.email.clone(),
+                    by: "verified email",
+                },
+                Some(&u.id),
+                None,
+            )
+            .await;
             u
         }
         Admission::Create { email } => match create_user(s, &email, &id).await {
@@ -281,13 +328,36 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
                 if link(s, p, &id, &u.id).await.is_err() {
                     return unavailable("The sign-in service");
                 }
-                s.audit("user_created", Some(&u.id), None, json!({"provider": p.name, "subject": id.subject, "email": email, "username": u.username})).await;
+                s.audit(
+                    Event::UserCreated {
+                        username: u.username.clone(),
+                        admin: None,
+                        by: None,
+                        provider: Some(p.name.clone()),
+                        subject: Some(id.subject.clone()),
+                        email: Some(email.clone()),
+                    },
+                    Some(&u.id),
+                    None,
+                )
+                .await;
                 u
             }
             None => return unavailable("The sign-in service"),
         },
         Admission::Refuse(r) => {
-            s.audit("idp_login_refused", None, None, json!({"provider": p.name, "subject": id.subject, "email": id.email, "reason": format!("{r:?}")})).await;
+            s.audit(
+                Event::IdpLoginRefused {
+                    provider: p.name.clone(),
+                    reason: format!("{r:?}"),
+                    subject: Some(id.subject.clone()),
+                    email: id.email.clone(),
+                    error: None,
+                },
+                None,
+                None,
+            )
+            .await;
             let (title, message) = r.message(&p.display_name);
             return refused(title, &message);
         }

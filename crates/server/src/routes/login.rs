@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use mcpgate_core::secret::{Secret, hash_token};
+use mcpgate_domain::audit::Event;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::forms::Form;
 use crate::limits::{self, Source};
@@ -229,7 +229,12 @@ async fn submit(
             let _ = s.store.clear_login_throttle(&key).await;
             limits::refund(&s, source_hit).await;
             sign_ins("ok");
-            match open_session(&s, &u.id, &next, json!({})).await {
+            let login = Event::LoginSucceeded {
+                provider: None,
+                subject: None,
+                email: None,
+            };
+            match open_session(&s, &u.id, &next, login).await {
                 Some(resp) => resp,
                 None => page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -241,10 +246,11 @@ async fn submit(
             sign_ins("failed");
             // The reservation already counted this failure.
             s.audit(
-                "login_failed",
+                Event::LoginFailed {
+                    username: username.chars().take(64).collect(),
+                },
                 None,
                 None,
-                json!({"username": username.chars().take(64).collect::<String>()}),
             )
             .await;
             page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
@@ -258,7 +264,7 @@ pub(crate) async fn open_session(
     s: &AuthServer,
     user_id: &str,
     next: &str,
-    detail: serde_json::Value,
+    login: Event,
 ) -> Option<Response> {
     let now = s.now();
     let sid = Secret::generate();
@@ -266,8 +272,7 @@ pub(crate) async fn open_session(
         .insert_session(&sid.hash(), user_id, now, now + s.cfg.session_ttl_secs)
         .await
         .ok()?;
-    s.audit("login_succeeded", Some(user_id), None, detail)
-        .await;
+    s.audit(login, Some(user_id), None).await;
     let mut resp = pages::see_other(next);
     resp.headers_mut().append(
         header::SET_COOKIE,

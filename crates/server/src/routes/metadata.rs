@@ -11,7 +11,7 @@
 //! configured string, exactly (RFC 8414 §3.3).
 
 use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::header;
@@ -47,8 +47,12 @@ pub fn discovery(s: AuthServer) -> Router {
         .with_state(s)
 }
 
-async fn metadata(State(s): State<AuthServer>) -> impl IntoResponse {
-    let scopes: Vec<String> = known_scopes(&s).await.iter().map(String::from).collect();
+async fn metadata(State(s): State<AuthServer>) -> Response {
+    // A store failure is a 500, not a document that silently lists fewer scopes.
+    let scopes: Vec<String> = match known_scopes(&s).await {
+        Ok(known) => known.iter().map(String::from).collect(),
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
     let doc = json!({
         "issuer": s.cfg.issuer,
         "authorization_endpoint": s.cfg.endpoint("/authorize"),
@@ -77,6 +81,7 @@ async fn metadata(State(s): State<AuthServer>) -> impl IntoResponse {
         ],
         Json(doc),
     )
+        .into_response()
 }
 
 async fn jwks(State(s): State<AuthServer>) -> impl IntoResponse {

@@ -9,7 +9,8 @@ use mcpgate_core::{ErrorCode, OAuthError};
 
 use crate::client_auth;
 use crate::error::ApiResult;
-use crate::flows::{authorization_code, refresh};
+use crate::flows::authorization_code::{self, CodeExchange};
+use crate::flows::refresh::{self, RefreshRequest};
 use crate::forms::Form;
 use crate::limits::{self, Source};
 use crate::state::AuthServer;
@@ -37,8 +38,23 @@ async fn handle(
     }
     let client = client_auth::authenticate(&s, &headers, &f).await?;
     let answer = match grant_type {
-        "authorization_code" => authorization_code::exchange(&s, &client, &f).await?,
-        _ => refresh::refresh(&s, &client, &f).await?,
+        "authorization_code" => {
+            let req = CodeExchange {
+                code: f.require("code")?,
+                redirect_uri: f.require("redirect_uri")?,
+                code_verifier: f.require("code_verifier")?,
+                resource: f.get("resource"),
+            };
+            authorization_code::exchange(&s, &client, req).await?
+        }
+        _ => {
+            let req = RefreshRequest {
+                refresh_token: f.require("refresh_token")?,
+                scope: f.get("scope"),
+                resource: f.get("resource"),
+            };
+            refresh::refresh(&s, &client, req).await?
+        }
     };
     match grant_type {
         "authorization_code" => metrics::counter!("mcpgate_tokens_issued_total",

@@ -19,8 +19,7 @@ impl Store {
         })
     }
 
-    /// Writes many events with one multi-row INSERT per 200 rows:
-    /// (at, event, user, client, detail).
+    /// Writes many events with one multi-row INSERT per 200 rows.
     pub async fn audit_batch(&self, events: &[AuditRow]) -> Result<()> {
         for chunk in events.chunks(200) {
             let placeholders: Vec<String> = (0..chunk.len())
@@ -42,13 +41,13 @@ impl Store {
             );
             dispatch!(self, pool, {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-                for (at, event, user, client, detail) in chunk {
+                for r in chunk {
                     q = q
-                        .bind(at)
-                        .bind(event)
-                        .bind(user)
-                        .bind(client)
-                        .bind(detail.to_string());
+                        .bind(r.at)
+                        .bind(&r.event)
+                        .bind(&r.user_id)
+                        .bind(&r.client_id)
+                        .bind(r.detail.to_string());
                 }
                 q.execute(pool).await?;
             });

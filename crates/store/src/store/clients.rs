@@ -19,6 +19,7 @@ pub(crate) struct ClientRow {
     owner_user_id: Option<String>,
     registration_hash: Option<String>,
     metadata: String,
+    fetched_until: Option<i64>,
     created_at: i64,
     last_used_at: Option<i64>,
 }
@@ -40,34 +41,65 @@ impl From<ClientRow> for Client {
             owner_user_id: r.owner_user_id,
             registration_hash: r.registration_hash,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            fetched_until: r.fetched_until,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
         }
     }
 }
 
+/// The columns a client is written with, in the order of its binds.
+macro_rules! client_columns {
+    () => {
+        "client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, fetched_until, created_at, last_used_at"
+    };
+}
+
 impl Store {
     pub async fn insert_client(&self, c: &Client) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO clients (client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-                .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
-                .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-                .bind(c.kind.as_str()).bind(c.auth_method.as_str()).bind(c.can_introspect).bind(&c.owner_user_id)
-                .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.created_at).bind(c.last_used_at)
-                .execute(pool).await?;
+            sqlx::query(concat!(
+                "INSERT INTO clients (",
+                client_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(&c.client_id)
+            .bind(&c.secret_hash)
+            .bind(&c.name)
+            .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+            .bind(c.kind.as_str())
+            .bind(c.auth_method.as_str())
+            .bind(c.can_introspect)
+            .bind(&c.owner_user_id)
+            .bind(&c.registration_hash)
+            .bind(c.metadata.to_string())
+            .bind(c.fetched_until)
+            .bind(c.created_at)
+            .bind(c.last_used_at)
+            .execute(pool)
+            .await?;
             Ok(())
         })
     }
 
-    /// Inserts or replaces a client known by its metadata document (refetched documents
-    /// may change).
+    /// Inserts or refreshes a client known by its metadata document (a refetched
+    /// document may change its name and redirect URIs), in one statement: two
+    /// requests fetching the same document at once both succeed. A client id that
+    /// belongs to another kind of client is left alone.
     pub async fn upsert_document_client(&self, c: &Client) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("DELETE FROM clients WHERE client_id = $1 AND kind = 'metadata_document'")
-                .bind(&c.client_id)
-                .execute(pool)
-                .await?;
-            self.insert_client(c).await
+            sqlx::query(concat!(
+                "INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris, \
+                 metadata = excluded.metadata, fetched_until = excluded.fetched_until \
+                 WHERE clients.kind = 'metadata_document'"
+            ))
+            .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
+            .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+            .bind(c.kind.as_str()).bind(c.auth_method.as_str()).bind(c.can_introspect).bind(&c.owner_user_id)
+            .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.fetched_until).bind(c.created_at).bind(c.last_used_at)
+            .execute(pool).await?;
+            Ok(())
         })
     }
 

@@ -1,5 +1,6 @@
 //! Pending authorization requests and the grants (consents) they end in.
 
+use mcpgate_core::ScopeSet;
 use sqlx::Row;
 
 use super::{Pool, Result, Store};
@@ -9,7 +10,7 @@ impl Store {
     pub async fn insert_auth_request(&self, r: &AuthRequest) -> Result<()> {
         dispatch!(self, pool, {
             sqlx::query("INSERT INTO auth_requests (id_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind(&r.id_hash).bind(&r.client_id).bind(&r.redirect_uri).bind(&r.scope).bind(&r.state)
+                .bind(&r.id_hash).bind(&r.client_id).bind(&r.redirect_uri).bind(r.scope.to_string()).bind(&r.state)
                 .bind(&r.code_challenge).bind(&r.resource).bind(r.created_at).bind(r.expires_at)
                 .execute(pool).await?;
             Ok(())
@@ -18,13 +19,14 @@ impl Store {
 
     pub async fn auth_request(&self, id_hash: &str, now: i64) -> Result<Option<AuthRequest>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, AuthRequest>(
+            Ok(sqlx::query_as::<_, AuthRequestRow>(
                 "SELECT * FROM auth_requests WHERE id_hash = $1 AND expires_at > $2",
             )
             .bind(id_hash)
             .bind(now)
             .fetch_optional(pool)
-            .await?)
+            .await?
+            .map(Into::into))
         })
     }
 
@@ -48,18 +50,19 @@ impl Store {
         resource: &str,
     ) -> Result<Option<Grant>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE user_id = $1 AND client_id = $2 AND resource = $3 AND revoked_at IS NULL")
-                .bind(user_id).bind(client_id).bind(resource).fetch_optional(pool).await?)
+            Ok(sqlx::query_as::<_, GrantRow>("SELECT * FROM grants WHERE user_id = $1 AND client_id = $2 AND resource = $3 AND revoked_at IS NULL")
+                .bind(user_id).bind(client_id).bind(resource).fetch_optional(pool).await?.map(Into::into))
         })
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, Grant>("SELECT * FROM grants WHERE id = $1")
+                sqlx::query_as::<_, GrantRow>("SELECT * FROM grants WHERE id = $1")
                     .bind(id)
                     .fetch_optional(pool)
-                    .await?,
+                    .await?
+                    .map(Into::into),
             )
         })
     }
@@ -67,16 +70,16 @@ impl Store {
     pub async fn insert_grant(&self, g: &Grant) -> Result<()> {
         dispatch!(self, pool, {
             sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
-                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(&g.scope).bind(g.created_at).bind(g.last_used_at)
+                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(g.scope.to_string()).bind(g.created_at).bind(g.last_used_at)
                 .execute(pool).await?;
             Ok(())
         })
     }
 
-    pub async fn set_grant_scope(&self, id: &str, scope: &str) -> Result<()> {
+    pub async fn set_grant_scope(&self, id: &str, scope: &ScopeSet) -> Result<()> {
         dispatch!(self, pool, {
             sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")
-                .bind(scope)
+                .bind(scope.to_string())
                 .bind(id)
                 .execute(pool)
                 .await?;

@@ -94,12 +94,15 @@ impl Store {
     /// case-sensitive, but no provider treats them so).
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<User>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, User>(
+            Ok(sqlx::query_as::<_, UserRow>(
                 "SELECT * FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at",
             )
             .bind(email)
             .fetch_all(pool)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
         })
     }
 

@@ -1,8 +1,11 @@
 //! Signing keys: the ring the authorization server signs access tokens with.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpgate_core::jwt::StoredKey;
 use sqlx::Row;
 
-use super::{Pool, Result, Store};
+use super::{Pool, Result, Store, StoreError};
 use crate::notify::Change;
 
 /// The associated data a signing key's seed is sealed with: its row.
@@ -11,9 +14,9 @@ pub(super) fn signing_key_row(kid: &str) -> String {
 }
 
 impl Store {
-    /// Keys not retired, as (kid, base64url seed, created_at); the seeds are opened
-    /// with the key-encryption keys (an error names the key a sealed seed needs).
-    pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
+    /// Keys not retired, oldest first; the seeds are opened with the key-encryption
+    /// keys (an error names the key a sealed seed needs).
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
         let rows: Vec<(String, String, i64)> = dispatch!(self, pool, {
             let rows = sqlx::query("SELECT kid, seed, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at").fetch_all(pool).await?;
             rows.iter()
@@ -21,16 +24,28 @@ impl Store {
                 .collect()
         });
         rows.into_iter()
-            .map(|(kid, seed, at)| {
+            .map(|(kid, seed, created_at)| {
                 let seed = self.unseal(&signing_key_row(&kid), &seed)?;
-                Ok((kid, seed, at))
+                let seed: [u8; 32] = URL_SAFE_NO_PAD
+                    .decode(seed)
+                    .ok()
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!("signing key {kid}: not a 32-byte seed").into())
+                    })?;
+                Ok(StoredKey {
+                    kid,
+                    seed,
+                    created_at,
+                })
             })
             .collect()
     }
 
     /// Stores a new key, its seed sealed when a key-encryption key is configured.
-    pub async fn insert_signing_key(&self, kid: &str, seed: &str, created_at: i64) -> Result<()> {
-        let seed = self.seal(&signing_key_row(kid), seed);
+    pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<()> {
+        let (kid, created_at) = (&key.kid, key.created_at);
+        let seed = self.seal(&signing_key_row(kid), &URL_SAFE_NO_PAD.encode(key.seed));
         notifying!(self, Change::Keys, conn, {
             sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
                 .bind(kid)

@@ -22,8 +22,8 @@ impl Store {
     /// The live, enabled user of a session.
     pub async fn session_user(&self, id_hash: &str, now: i64) -> Result<Option<User>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, User>("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND NOT u.disabled")
-                .bind(id_hash).bind(now).fetch_optional(pool).await?)
+            Ok(sqlx::query_as::<_, UserRow>("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND NOT u.disabled")
+                .bind(id_hash).bind(now).fetch_optional(pool).await?.map(Into::into))
         })
     }
 

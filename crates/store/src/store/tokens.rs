@@ -15,7 +15,7 @@ macro_rules! insert_family {
     ($conn:expr, $f:expr) => {{
         let f: &TokenFamily = $f;
         sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
-            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
             .execute($conn).await?;
     }};
 }
@@ -35,7 +35,7 @@ impl Store {
         dispatch!(self, pool, {
             sqlx::query("INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, scope, resource, code_challenge, created_at, expires_at, used_at, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)")
                 .bind(&c.code_hash).bind(&c.client_id).bind(&c.user_id).bind(&c.grant_id).bind(&c.redirect_uri)
-                .bind(&c.scope).bind(&c.resource).bind(&c.code_challenge).bind(c.created_at).bind(c.expires_at)
+                .bind(c.scope.to_string()).bind(&c.resource).bind(&c.code_challenge).bind(c.created_at).bind(c.expires_at)
                 .execute(pool).await?;
             Ok(())
         })
@@ -48,10 +48,11 @@ impl Store {
             let r = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1")
                 .bind(now).bind(code_hash).execute(pool).await?;
             let row =
-                sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+                sqlx::query_as::<_, AuthCodeRow>("SELECT * FROM auth_codes WHERE code_hash = $1")
                     .bind(code_hash)
                     .fetch_optional(pool)
-                    .await?;
+                    .await?
+                    .map(Into::into);
             Ok(match (r.rows_affected(), row) {
                 (1, Some(c)) => Redeem::Redeemed(c),
                 (_, Some(c)) => Redeem::Spent(c),
@@ -65,10 +66,11 @@ impl Store {
     pub async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+                sqlx::query_as::<_, AuthCodeRow>("SELECT * FROM auth_codes WHERE code_hash = $1")
                     .bind(code_hash)
                     .fetch_optional(pool)
-                    .await?,
+                    .await?
+                    .map(Into::into),
             )
         })
     }
@@ -172,10 +174,11 @@ impl Store {
     pub async fn family(&self, id: &str) -> Result<Option<TokenFamily>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, TokenFamily>("SELECT * FROM token_families WHERE id = $1")
+                sqlx::query_as::<_, FamilyRow>("SELECT * FROM token_families WHERE id = $1")
                     .bind(id)
                     .fetch_optional(pool)
-                    .await?,
+                    .await?
+                    .map(Into::into),
             )
         })
     }
@@ -200,12 +203,13 @@ impl Store {
 
     pub async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, RefreshToken>(
+            Ok(sqlx::query_as::<_, RefreshRow>(
                 "SELECT * FROM refresh_tokens WHERE token_hash = $1",
             )
             .bind(token_hash)
             .fetch_optional(pool)
-            .await?)
+            .await?
+            .map(Into::into))
         })
     }
 

@@ -20,10 +20,11 @@ impl Store {
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, User>("SELECT * FROM users WHERE username = $1")
+                sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE username = $1")
                     .bind(username)
                     .fetch_optional(pool)
-                    .await?,
+                    .await?
+                    .map(Into::into),
             )
         })
     }
@@ -31,10 +32,11 @@ impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+                sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
                     .bind(id)
                     .fetch_optional(pool)
-                    .await?,
+                    .await?
+                    .map(Into::into),
             )
         })
     }
@@ -42,9 +44,12 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<User>> {
         dispatch!(self, pool, {
             Ok(
-                sqlx::query_as::<_, User>("SELECT * FROM users ORDER BY username")
+                sqlx::query_as::<_, UserRow>("SELECT * FROM users ORDER BY username")
                     .fetch_all(pool)
-                    .await?,
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
             )
         })
     }

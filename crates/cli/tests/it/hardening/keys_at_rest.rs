@@ -46,15 +46,16 @@ async fn the_database_alone_holds_no_private_key_material() {
         200,
         "signs and validates"
     );
-    mcpgate_server::state::rotate_keys(&app.auth.store, app.auth.now())
+    mcpgate_server::flows::keys::rotate(&app.auth.store, app.auth.now())
         .await
         .unwrap();
 
     let bytes = database_bytes(&app).await;
     let seeds = app.auth.store.signing_keys().await.unwrap();
     assert_eq!(seeds.len(), 2);
-    for (kid, seed, _) in &seeds {
-        let raw = URL_SAFE_NO_PAD.decode(seed).unwrap();
+    for k in &seeds {
+        let (kid, raw) = (&k.kid, k.seed);
+        let seed = URL_SAFE_NO_PAD.encode(raw);
         assert!(!contains(&bytes, seed.as_bytes()), "seed of {kid} in clear");
         assert!(!contains(&bytes, &raw), "raw seed of {kid}");
     }
@@ -74,7 +75,13 @@ async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
     {
         // a database written before sealing existed
         let old = Store::open_dir(&dir).await.unwrap();
-        old.insert_signing_key("legacy", &seed, 1).await.unwrap();
+        old.insert_signing_key(&mcpgate_core::jwt::StoredKey {
+            kid: "legacy".into(),
+            seed: [7u8; 32],
+            created_at: 1,
+        })
+        .await
+        .unwrap();
         old.upsert_identity_provider(&IdentityProviderRow {
             name: "corp".into(),
             display_name: "Corp".into(),

@@ -58,6 +58,7 @@ pub async fn operator_client(
             owner_user_id: owner.map(str::to_owned),
             registration_hash: None,
             metadata: serde_json::json!({}),
+            fetched_until: None,
             created_at: 0,
             last_used_at: None,
         })

@@ -24,6 +24,7 @@ async fn dynamic_client(app: &TestApp, created_at: i64) -> String {
             owner_user_id: None,
             registration_hash: None,
             metadata: json!({}),
+            fetched_until: None,
             created_at,
             last_used_at: None,
         })

@@ -25,35 +25,6 @@ const AUDIT_LIMIT: i64 = 500;
 /// Buckets of the chart over the filtered range.
 const CHART_BUCKETS: usize = 24;
 
-/// The events mcpgate writes, for the filter's choices.
-const EVENTS: &[&str] = &[
-    "client_created",
-    "client_deleted",
-    "client_document_fetched",
-    "client_registered",
-    "code_replay",
-    "consent_denied",
-    "consent_granted",
-    "grant_revoked",
-    "idp_identity_linked",
-    "idp_login_refused",
-    "key_retired",
-    "login_failed",
-    "login_succeeded",
-    "password_changed",
-    "redirect_allowed",
-    "redirect_disallowed",
-    "refresh_reuse",
-    "scope_set",
-    "token_issued",
-    "token_refreshed",
-    "token_revoked",
-    "tool_calls",
-    "user_created",
-    "user_disabled",
-    "user_enabled",
-];
-
 pub struct Row {
     pub at: String,
     pub event: String,
@@ -184,7 +155,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
             f_event: v["event"],
             f_from: v["from"],
             f_to: v["to"],
-            events: EVENTS,
+            events: mcpgate_domain::audit::NAMES,
             chart,
             rows,
             limit: AUDIT_LIMIT,

@@ -29,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcpgate_store::{StoreError, User};
 
-use crate::error::ApiError;
 use crate::forms::Params;
 use crate::pages;
 use crate::state::AuthServer;
@@ -150,7 +149,7 @@ pub(super) fn db_error(e: StoreError) -> Response {
 
 /// The page of an act that failed: its reason when the input was wrong (400), a
 /// generic message when the server was (500, logged once).
-pub(super) fn act_error(e: ApiError) -> Response {
+pub(super) fn act_error(e: mcpgate_core::OAuthError) -> Response {
     pages::PageError::from(e).into_response()
 }
 

@@ -17,11 +17,10 @@ use mcpgate_core::jwt::{self, Audience};
 use mcpgate_core::secret::hash_token;
 use serde_json::{Value, json};
 
-use crate::error::ApiResult;
-use crate::state::AuthServer;
+use crate::{Authority, OAuthResult};
 
 /// Introspects `token` for the authenticated client `requester`.
-pub async fn introspect(s: &AuthServer, token: &str, requester: &str) -> ApiResult<Value> {
+pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthResult<Value> {
     let now = s.now();
     let inactive = json!({ "active": false });
     if token.len() > jwt::MAX_TOKEN_LEN {
@@ -90,7 +89,7 @@ pub async fn introspect(s: &AuthServer, token: &str, requester: &str) -> ApiResu
     Ok(inactive)
 }
 
-fn verify_any_audience(s: &AuthServer, token: &str, now: i64) -> Option<jwt::AccessClaims> {
+fn verify_any_audience(s: &Authority, token: &str, now: i64) -> Option<jwt::AccessClaims> {
     // The audience of our tokens is always our resource; check against it.
     s.keys.verify(token, &s.cfg.expectations(), now).ok()
 }

@@ -2,7 +2,7 @@
 //! registration JSON (RFC 7591) and metadata documents. Arbitrary JSON never panics,
 //! and nothing accepted carries a redirect URI that a browser would resolve to an
 //! origin the operator did not allow. `PROPTEST_CASES=100000 cargo test -p
-//! mcpgate-server proptests` runs them longer.
+//! mcpgate-domain proptests` runs them longer.
 
 use mcpgate_core::redirect_uri::{AllowList, PRESETS};
 use proptest::prelude::*;
@@ -29,7 +29,7 @@ fn entries() -> Vec<String> {
 fn allow() -> AllowList {
     let presets: Vec<String> = PRESETS
         .iter()
-        .map(|p| format!("preset:{}", p.name))
+        .map(|p| mcpgate_core::redirect_uri::AllowEntry::Preset(p.name.into()).stored())
         .collect();
     AllowList::from_entries(
         presets

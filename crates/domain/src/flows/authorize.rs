@@ -6,12 +6,27 @@
 
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, pkce, redirect_uri, resource};
-use mcpgate_store::{AuthCode, AuthRequest, Client, ClientKind, Grant, StoreError, User};
-use serde_json::json;
 use url::Url;
 
-use crate::forms::Params;
-use crate::state::AuthServer;
+use crate::Authority;
+use crate::audit::Event;
+use crate::model::{AuthCode, AuthRequest, Client, ClientKind, Grant, User};
+use crate::store::StoreError;
+
+/// The authorization request's parameters (OAuth 2.1 §4.1.1, RFC 8707 §2), as the
+/// client sent them: each is checked here, in an order that decides where an error
+/// may be sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthorizeRequest<'a> {
+    pub client_id: Option<&'a str>,
+    pub redirect_uri: Option<&'a str>,
+    pub response_type: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub scope: Option<&'a str>,
+}
 
 /// Why an authorization request failed.
 #[derive(Debug)]
@@ -59,8 +74,8 @@ fn with_query(redirect: &str, pairs: &[(&str, &str)]) -> String {
 
 /// Validates an authorization request and stores it pending consent; returns the
 /// pending request's handle.
-pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeError> {
-    let client_id = p.get("client_id").ok_or_else(|| {
+pub async fn validate(s: &Authority, p: &AuthorizeRequest<'_>) -> Result<String, AuthorizeError> {
+    let client_id = p.client_id.ok_or_else(|| {
         AuthorizeError::Page("The request names no client (client_id is missing).".into())
     })?;
     let client = if super::metadata_document::is_document_url(client_id) {
@@ -74,7 +89,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             )
         })?
     };
-    let redirect = match p.get("redirect_uri") {
+    let redirect = match p.redirect_uri {
         Some(r)
             if client
                 .redirect_uris
@@ -95,7 +110,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             ));
         }
     };
-    let state = p.get("state").map(str::to_owned);
+    let state = p.state.map(str::to_owned);
     if state.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(AuthorizeError::Page(
             "The request's state parameter is too long.".into(),
@@ -106,7 +121,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
         state: state.clone(),
         error: OAuthError::new(code, d),
     };
-    match p.get("response_type") {
+    match p.response_type {
         Some("code") => {}
         None => {
             return Err(fail(
@@ -121,10 +136,9 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             ));
         }
     }
-    let challenge =
-        pkce::validate_challenge(p.get("code_challenge"), p.get("code_challenge_method"))
-            .map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))?;
-    let target = match p.get("resource") {
+    let challenge = pkce::validate_challenge(p.code_challenge, p.code_challenge_method)
+        .map_err(|e| fail(ErrorCode::InvalidRequest, e.to_string()))?;
+    let target = match p.resource {
         None => s.cfg.resource.clone(),
         Some(r) => match resource::indicator(r) {
             Some(c) if s.cfg.resources().contains(&c) => c,
@@ -139,8 +153,8 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             }
         },
     };
-    let scope = requested_scope(s, p.get("scope"))
-        .await
+    let scope = requested_scope(s, p.scope)
+        .await?
         .map_err(|e| fail(ErrorCode::InvalidScope, e))?;
     let id = Secret::generate();
     let now = s.now();
@@ -149,7 +163,7 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
             id_hash: id.hash(),
             client_id: client.client_id,
             redirect_uri: redirect,
-            scope: scope.to_string(),
+            scope,
             state,
             code_challenge: challenge,
             resource: target,
@@ -163,23 +177,31 @@ pub async fn validate(s: &AuthServer, p: &Params) -> Result<String, AuthorizeErr
 /// The scopes to ask for: the known ones of the request, or the defaults when it
 /// names none (RFC 6749 §3.3). Unknown scopes are dropped rather than refused, since
 /// clients send their own defaults (`openid`, `profile`, …) that mean nothing here.
-async fn requested_scope(s: &AuthServer, raw: Option<&str>) -> Result<ScopeSet, String> {
+/// The outer error is the store's; the inner one, a malformed `scope`.
+async fn requested_scope(
+    s: &Authority,
+    raw: Option<&str>,
+) -> Result<Result<ScopeSet, String>, StoreError> {
     let asked = match raw {
-        None => return Ok(s.cfg.default_scopes.clone()),
-        Some(r) => ScopeSet::parse(r).map_err(|e| e.to_string())?,
+        None => return Ok(Ok(s.cfg.default_scopes.clone())),
+        Some(r) => match ScopeSet::parse(r) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e.to_string())),
+        },
     };
-    let known = known_scopes(s).await;
+    let known = known_scopes(s).await?;
     let kept = asked.intersection(&known);
-    if kept.is_empty() {
-        Ok(s.cfg.default_scopes.clone())
+    Ok(Ok(if kept.is_empty() {
+        s.cfg.default_scopes.clone()
     } else {
-        Ok(kept)
-    }
+        kept
+    }))
 }
 
-pub async fn known_scopes(s: &AuthServer) -> ScopeSet {
-    let stored = s.store.scopes().await.unwrap_or_default();
-    ScopeSet::from_tokens(stored.into_iter().map(|(n, _)| n)).union(&s.cfg.default_scopes)
+/// The scopes this server knows: the operator's and the defaults.
+pub async fn known_scopes(s: &Authority) -> Result<ScopeSet, StoreError> {
+    let stored = s.store.scopes().await?;
+    Ok(ScopeSet::from_tokens(stored.into_iter().map(|(n, _)| n)).union(&s.cfg.default_scopes))
 }
 
 /// True when the operator registered this client (from the command line or the
@@ -216,7 +238,7 @@ pub fn vouched_by(client: &Client) -> Voucher {
 }
 
 /// The sentence a page shows about who vouches for a client (`None`: the operator).
-pub async fn voucher_text(s: &AuthServer, client: &Client) -> Option<String> {
+pub async fn voucher_text(s: &Authority, client: &Client) -> Option<String> {
     match vouched_by(client) {
         Voucher::Operator => None,
         Voucher::Origin(o) => Some(format!(
@@ -243,10 +265,7 @@ pub async fn voucher_text(s: &AuthServer, client: &Client) -> Option<String> {
 }
 
 /// A pending request and its client, if still valid.
-pub async fn pending(
-    s: &AuthServer,
-    id: &str,
-) -> Result<Option<(AuthRequest, Client)>, StoreError> {
+pub async fn pending(s: &Authority, id: &str) -> Result<Option<(AuthRequest, Client)>, StoreError> {
     if id.len() > 128 {
         return Ok(None);
     }
@@ -258,21 +277,21 @@ pub async fn pending(
 
 /// The scopes the person already granted this client for this resource.
 pub async fn granted(
-    s: &AuthServer,
+    s: &Authority,
     user: &User,
     req: &AuthRequest,
 ) -> Result<ScopeSet, StoreError> {
     Ok(s.store
         .live_grant(&user.id, &req.client_id, &req.resource)
         .await?
-        .map(|g| ScopeSet::parse(&g.scope).unwrap_or_default())
+        .map(|g| g.scope)
         .unwrap_or_default())
 }
 
 /// Records consent for `approved` and returns the redirect carrying a fresh code.
 /// The request is consumed: a second approval of the same request fails.
 pub async fn approve(
-    s: &AuthServer,
+    s: &Authority,
     id: &str,
     req: &AuthRequest,
     user: &User,
@@ -290,10 +309,8 @@ pub async fn approve(
         .await?
     {
         Some(g) => {
-            let merged = ScopeSet::parse(&g.scope)
-                .unwrap_or_default()
-                .union(approved);
-            s.store.set_grant_scope(&g.id, &merged.to_string()).await?;
+            let merged = g.scope.union(approved);
+            s.store.set_grant_scope(&g.id, &merged).await?;
             g
         }
         None => {
@@ -302,7 +319,7 @@ pub async fn approve(
                 user_id: user.id.clone(),
                 client_id: req.client_id.clone(),
                 resource: req.resource.clone(),
-                scope: approved.to_string(),
+                scope: approved.clone(),
                 created_at: now,
                 last_used_at: None,
                 revoked_at: None,
@@ -319,7 +336,7 @@ pub async fn approve(
             user_id: user.id.clone(),
             grant_id: grant.id.clone(),
             redirect_uri: req.redirect_uri.clone(),
-            scope: approved.to_string(),
+            scope: approved.clone(),
             resource: req.resource.clone(),
             code_challenge: req.code_challenge.clone(),
             created_at: now,
@@ -332,10 +349,12 @@ pub async fn approve(
     // cap (see flows::register).
     s.store.touch_client(&req.client_id, now).await?;
     s.audit(
-        "consent_granted",
+        Event::ConsentGranted {
+            scope: approved.clone(),
+            grant: grant.id.clone(),
+        },
         Some(&user.id),
         Some(&req.client_id),
-        json!({"scope": approved.to_string(), "grant": grant.id}),
     )
     .await;
     let mut pairs = vec![("code", code.expose())];
@@ -348,17 +367,16 @@ pub async fn approve(
 
 /// The person said no: the request is consumed and the client told `access_denied`.
 pub async fn deny(
-    s: &AuthServer,
+    s: &Authority,
     id: &str,
     req: &AuthRequest,
     user: &User,
 ) -> Result<String, AuthorizeError> {
     s.store.take_auth_request(&hash_token(id)).await?;
     s.audit(
-        "consent_denied",
+        Event::ConsentDenied {},
         Some(&user.id),
         Some(&req.client_id),
-        json!({}),
     )
     .await;
     Ok(error_redirect(

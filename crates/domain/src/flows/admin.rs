@@ -7,16 +7,19 @@
 //! Acts that end access (disabling a person, a new password, removing a client,
 //! revoking a grant) are [`super::accounts`] and [`super::revoke`].
 
-use mcpgate_core::redirect_uri::{self, PRESETS};
+use mcpgate_core::redirect_uri::{self, AllowEntry, PRESETS};
 use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, scope};
-use mcpgate_store::{AuthMethod, Client, ClientKind, StoreError, User};
 use serde_json::json;
 
-use crate::error::ApiResult;
+use crate::audit::{AllowedEntry, Event};
 use crate::flows::register::{allow_list, check_redirects, clean_name};
-use crate::pages::passwords;
-use crate::state::AuthServer;
+use crate::model::{AuthMethod, Client, ClientKind, User};
+use crate::store::StoreError;
+use crate::{Authority, OAuthResult};
+
+/// Longest password accepted (argon2 handles any length; this bounds the work).
+pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// Longest email address kept (RFC 5321 §4.5.3.1.3 bounds a path at 256 octets).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -38,12 +41,12 @@ pub fn check_username(name: &str) -> Result<(), OAuthError> {
     Ok(())
 }
 
-/// Passwords: at least 8 characters, at most [`passwords::MAX_PASSWORD_LEN`] bytes.
+/// Passwords: at least 8 characters, at most [`MAX_PASSWORD_LEN`] bytes.
 pub fn check_password(p: &str) -> Result<(), OAuthError> {
     if p.chars().count() < 8 {
         return Err(invalid("the password must have at least 8 characters"));
     }
-    if p.len() > passwords::MAX_PASSWORD_LEN {
+    if p.len() > MAX_PASSWORD_LEN {
         return Err(invalid("the password is too long"));
     }
     Ok(())
@@ -59,24 +62,23 @@ pub struct NewUser {
 }
 
 /// Creates a user; the password is hashed here (argon2id, off the async threads).
-pub async fn create_user(s: &AuthServer, n: NewUser, by: &str) -> ApiResult<User> {
+pub async fn create_user(s: &Authority, n: NewUser, by: &str) -> OAuthResult<User> {
     check_username(&n.username)?;
     if let Some(e) = &n.email
         && (e.len() > MAX_EMAIL_LEN || !e.contains('@') || e.chars().any(char::is_control))
     {
-        return Err(invalid("the email address is not valid").into());
+        return Err(invalid("the email address is not valid"));
     }
     let password_hash = match n.password {
         Some(p) => {
             check_password(&p)?;
-            passwords::hash(p).await
+            s.passwords.hash(p).await
         }
         None if n.email.is_some() => "!".to_owned(), // not a PHC string: nothing verifies
         None => {
             return Err(invalid(
                 "give a password, or an email for a person who signs in through an identity provider",
-            )
-            .into());
+            ));
         }
     };
     let u = User {
@@ -91,15 +93,21 @@ pub async fn create_user(s: &AuthServer, n: NewUser, by: &str) -> ApiResult<User
     match s.store.create_user(&u).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(invalid(format!("a user named {} exists", u.username)).into());
+            return Err(invalid(format!("a user named {} exists", u.username)));
         }
         Err(e) => return Err(e.into()),
     }
     s.audit(
-        "user_created",
+        Event::UserCreated {
+            username: u.username.clone(),
+            admin: Some(u.is_admin),
+            by: Some(by.to_owned()),
+            provider: None,
+            subject: None,
+            email: None,
+        },
         Some(&u.id),
         None,
-        json!({"username": u.username, "admin": u.is_admin, "by": by}),
     )
     .await;
     Ok(u)
@@ -109,14 +117,14 @@ pub async fn create_user(s: &AuthServer, n: NewUser, by: &str) -> ApiResult<User
 /// which ends the person's grants and sessions, except `keep_session` (the hash of the
 /// session of an administrator setting their own password).
 pub async fn reset_password(
-    s: &AuthServer,
+    s: &Authority,
     username: &str,
     password: String,
     keep_session: Option<&str>,
     by: &str,
-) -> ApiResult<super::accounts::AccountOutcome> {
+) -> OAuthResult<super::accounts::AccountOutcome> {
     check_password(&password)?;
-    let hash = passwords::hash(password).await;
+    let hash = s.passwords.hash(password).await;
     super::accounts::change_password(s, username, &hash, keep_session, by).await
 }
 
@@ -137,10 +145,10 @@ pub struct NewClient {
 /// as a hash. An operator's client may have no redirect URI (a resource server that
 /// only introspects); a person's must have one.
 pub async fn create_client(
-    s: &AuthServer,
+    s: &Authority,
     n: NewClient,
     by: &str,
-) -> ApiResult<(Client, Option<Secret>)> {
+) -> OAuthResult<(Client, Option<Secret>)> {
     let name = clean_name(Some(&n.name))?;
     if !n.redirect_uris.is_empty() || n.owner.is_some() {
         check_redirects(&allow_list(s).await?, &n.redirect_uris)?;
@@ -158,25 +166,28 @@ pub async fn create_client(
         owner_user_id: n.owner,
         registration_hash: None,
         metadata: json!({"client_name": name}),
+        fetched_until: None,
         created_at: s.now(),
         last_used_at: None,
     };
     s.store.insert_client(&client).await?;
     s.audit(
-        "client_created",
+        Event::ClientCreated {
+            name: client.name.clone(),
+            by: by.to_owned(),
+        },
         client.owner_user_id.as_deref(),
         Some(&client.client_id),
-        json!({"name": client.name, "by": by}),
     )
     .await;
     Ok((client, secret))
 }
 
 /// Adds a scope or changes its description (shown on the consent page).
-pub async fn set_scope(s: &AuthServer, name: &str, description: &str, by: &str) -> ApiResult<()> {
+pub async fn set_scope(s: &Authority, name: &str, description: &str, by: &str) -> OAuthResult<()> {
     let parsed = ScopeSet::parse(name).map_err(|e| invalid(e.to_string()))?;
     if parsed.len() != 1 || name.len() > scope::MAX_SCOPE_TOKEN_LEN {
-        return Err(invalid("a scope is one token without spaces").into());
+        return Err(invalid("a scope is one token without spaces"));
     }
     let description = description.trim();
     if description.chars().count() > MAX_SCOPE_DESCRIPTION_LEN
@@ -184,15 +195,17 @@ pub async fn set_scope(s: &AuthServer, name: &str, description: &str, by: &str) 
     {
         return Err(invalid(format!(
             "a description is at most {MAX_SCOPE_DESCRIPTION_LEN} characters on one line"
-        ))
-        .into());
+        )));
     }
     s.store.upsert_scope(name, description).await?;
     s.audit(
-        "scope_set",
+        Event::ScopeSet {
+            scope: name.to_owned(),
+            description: description.to_owned(),
+            by: by.to_owned(),
+        },
         None,
         None,
-        json!({"scope": name, "description": description, "by": by}),
     )
     .await;
     Ok(())
@@ -200,16 +213,15 @@ pub async fn set_scope(s: &AuthServer, name: &str, description: &str, by: &str) 
 
 /// Enables (`on`) or disables a preset of the allow-list. False when disabling one
 /// that was not enabled.
-pub async fn set_preset(s: &AuthServer, preset: &str, on: bool, by: &str) -> ApiResult<bool> {
+pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &str) -> OAuthResult<bool> {
     if redirect_uri::preset(preset).is_none() {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
         return Err(invalid(format!(
             "no preset {preset}; the presets are {}",
             names.join(", ")
-        ))
-        .into());
+        )));
     }
-    let entry = format!("preset:{preset}");
+    let entry = AllowEntry::Preset(preset.to_owned()).stored();
     let changed = if on {
         s.store.allow_redirect(&entry, s.now()).await?;
         true
@@ -218,10 +230,9 @@ pub async fn set_preset(s: &AuthServer, preset: &str, on: bool, by: &str) -> Api
     };
     if changed {
         s.audit(
-            allow_event(on),
+            allow_event(on, AllowedEntry::Preset(preset.to_owned()), by),
             None,
             None,
-            json!({"preset": preset, "by": by}),
         )
         .await;
     }
@@ -230,9 +241,9 @@ pub async fn set_preset(s: &AuthServer, preset: &str, on: bool, by: &str) -> Api
 
 /// Allows (`on`) or stops allowing a custom redirect URI (loopback URIs match any
 /// port, RFC 8252 §7.3). False when removing one that was not on the list.
-pub async fn set_redirect_uri(s: &AuthServer, uri: &str, on: bool, by: &str) -> ApiResult<bool> {
-    if uri.starts_with("preset:") {
-        return Err(invalid("presets are enabled by name").into());
+pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &str) -> OAuthResult<bool> {
+    if AllowEntry::looks_like_preset(uri) {
+        return Err(invalid("presets are enabled by name"));
     }
     let changed = if on {
         redirect_uri::validate_form(uri)
@@ -243,17 +254,22 @@ pub async fn set_redirect_uri(s: &AuthServer, uri: &str, on: bool, by: &str) -> 
         s.store.disallow_redirect(uri).await?
     };
     if changed {
-        s.audit(allow_event(on), None, None, json!({"uri": uri, "by": by}))
-            .await;
+        s.audit(
+            allow_event(on, AllowedEntry::Uri(uri.to_owned()), by),
+            None,
+            None,
+        )
+        .await;
     }
     Ok(changed)
 }
 
-fn allow_event(on: bool) -> &'static str {
+fn allow_event(on: bool, entry: AllowedEntry, by: &str) -> Event {
+    let by = by.to_owned();
     if on {
-        "redirect_allowed"
+        Event::RedirectAllowed { entry, by }
     } else {
-        "redirect_disallowed"
+        Event::RedirectDisallowed { entry, by }
     }
 }
 

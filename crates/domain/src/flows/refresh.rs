@@ -10,49 +10,58 @@
 //! - Rotation is one store step: the presented token is spent together with the
 //!   writing of its successor, so a failure leaves the old token usable and no new one.
 
+use super::tokens::{self, TokenResponse};
+use crate::audit::Event;
+use crate::model::{Client, RefreshToken};
+use crate::{Authority, OAuthResult};
 use mcpgate_core::secret::hash_token;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
-use mcpgate_store::{Client, step};
-use serde_json::json;
 
-use super::tokens::{self, TokenResponse};
-use crate::error::ApiResult;
-use crate::forms::Params;
-use crate::state::AuthServer;
+/// A token request with `grant_type=refresh_token` (OAuth 2.1 §4.3.1).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRequest<'a> {
+    pub refresh_token: &'a str,
+    /// Narrower scopes than the grant's, or `None` for all of them.
+    pub scope: Option<&'a str>,
+    pub resource: Option<&'a str>,
+}
 
-pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResult<TokenResponse> {
-    let presented = form.require("refresh_token")?;
+pub async fn refresh(
+    s: &Authority,
+    client: &Client,
+    req: RefreshRequest<'_>,
+) -> OAuthResult<TokenResponse> {
+    let presented = req.refresh_token;
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let now = s.now();
     let hash = hash_token(presented);
-    let Some(row) = step("refresh", s.store.refresh(&hash)).await? else {
-        return Err(invalid().into());
+    let Some(row) = s.store.refresh(&hash).await? else {
+        return Err(invalid());
     };
-    let Some(family) = step("family", s.store.family(&row.family_id)).await? else {
-        return Err(invalid().into());
+    let Some(family) = s.store.family(&row.family_id).await? else {
+        return Err(invalid());
     };
     if family.client_id != client.client_id || family.revoked_at.is_some() || row.expires_at <= now
     {
-        return Err(invalid().into());
+        return Err(invalid());
     }
     if !super::accounts::user_active(s, &family.user_id).await? {
-        return Err(invalid().into());
+        return Err(invalid());
     }
     if row.rotated_at.is_some() {
         return replay(s, presented, &row, &family.id, now).await;
     }
     // RFC 8707 §2.2: a resource on a refresh request must be one the grant covers.
-    if let Some(r) = form.get("resource")
+    if let Some(r) = req.resource
         && resource::indicator(r).as_deref() != Some(family.resource.as_str())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
             "the refresh token was not issued for this resource",
-        )
-        .into());
+        ));
     }
-    let family_scope = ScopeSet::parse(&family.scope).unwrap_or_default();
-    let scope = match form.get("scope") {
+    let family_scope = family.scope.clone();
+    let scope = match req.scope {
         None => family_scope.clone(),
         Some(req) => {
             let req = ScopeSet::parse(req).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
@@ -60,8 +69,7 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
                 // Sends the client back through the browser for the missing consent.
                 return Err(OAuthError::invalid_scope(
                     "the refresh token was not granted all of the requested scopes",
-                )
-                .into());
+                ));
             }
             req
         }
@@ -79,31 +87,27 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
         presented,
         &serde_json::to_string(&answer).expect("serializes"),
     );
-    if !step(
-        "rotate_refresh",
-        s.store.rotate_refresh(
+    if !s
+        .store
+        .rotate_refresh(
             &hash,
             now,
             &sealed,
             now + s.cfg.refresh_grace_secs,
             &next_row,
-        ),
-    )
-    .await?
+        )
+        .await?
     {
         // Another request rotated this token first (nothing of ours was written):
         // answer as a duplicate.
-        let row = step("refresh", s.store.refresh(&hash))
-            .await?
-            .ok_or_else(invalid)?;
+        let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
         return replay(s, presented, &row, &family.id, now).await;
     }
-    step("touch_grant", s.store.touch_grant(&family.grant_id, now)).await?;
+    s.store.touch_grant(&family.grant_id, now).await?;
     s.audit(
-        "token_refreshed",
+        Event::TokenRefreshed { scope },
         Some(&family.user_id),
         Some(&client.client_id),
-        json!({"scope": answer.scope}),
     )
     .await;
     Ok(answer)
@@ -111,12 +115,12 @@ pub async fn refresh(s: &AuthServer, client: &Client, form: &Params) -> ApiResul
 
 /// A spent token presented again: the grace answer, or reuse detection.
 async fn replay(
-    s: &AuthServer,
+    s: &Authority,
     presented: &str,
-    row: &mcpgate_store::RefreshToken,
+    row: &RefreshToken,
     family_id: &str,
     now: i64,
-) -> ApiResult<TokenResponse> {
+) -> OAuthResult<TokenResponse> {
     if row.grace_until.is_some_and(|u| u > now)
         && let Some(answer) = row
             .grace_answer
@@ -131,10 +135,15 @@ async fn replay(
         .revoke_family(family_id, now, "refresh_reuse")
         .await?;
     s.revoke_handles(&[family_id.to_owned()]).await?;
-    s.audit("refresh_reuse", None, None, json!({"family": family_id}))
-        .await;
+    s.audit(
+        Event::RefreshReuse {
+            family: family_id.to_owned(),
+        },
+        None,
+        None,
+    )
+    .await;
     Err(OAuthError::invalid_grant(
         "the refresh token was already used; the grant's tokens are revoked",
-    )
-    .into())
+    ))
 }

@@ -5,16 +5,14 @@
 //! this process's guard and introspection, and on every other instance as soon as the
 //! change notification arrives (within one sync period at worst).
 
+use crate::audit::Event;
+use crate::model::Client;
+use crate::{Authority, OAuthResult};
 use mcpgate_core::secret::hash_token;
-use mcpgate_store::Client;
-use serde_json::json;
-
-use crate::error::ApiResult;
-use crate::state::AuthServer;
 
 /// RFC 7009 §2.2: the answer is 200 whether or not the token was known; a token of
 /// another client is left alone.
-pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiResult<()> {
+pub async fn revoke_token(s: &Authority, client: &Client, token: &str) -> OAuthResult<()> {
     metrics::counter!("mcpgate_revocations_total", "kind" => "token").increment(1);
     let now = s.now();
     if let Some(row) = s.store.refresh(&hash_token(token)).await? {
@@ -26,10 +24,11 @@ pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiRe
                 .await?;
             s.revoke_handles(std::slice::from_ref(&f.id)).await?;
             s.audit(
-                "token_revoked",
+                Event::TokenRevoked {
+                    kind: "refresh_token",
+                },
                 Some(&f.user_id),
                 Some(&client.client_id),
-                json!({"kind": "refresh_token"}),
             )
             .await;
         }
@@ -40,10 +39,11 @@ pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiRe
     {
         s.revoke_handles(std::slice::from_ref(&claims.jti)).await?;
         s.audit(
-            "token_revoked",
+            Event::TokenRevoked {
+                kind: "access_token",
+            },
             Some(&claims.sub),
             Some(&client.client_id),
-            json!({"kind": "access_token"}),
         )
         .await;
     }
@@ -51,7 +51,7 @@ pub async fn revoke_token(s: &AuthServer, client: &Client, token: &str) -> ApiRe
 }
 
 /// Revokes a person's grant (consent) and every token issued under it.
-pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult<bool> {
+pub async fn revoke_grant(s: &Authority, grant_id: &str, by: &str) -> OAuthResult<bool> {
     let Some(grant) = s.store.grant(grant_id).await? else {
         return Ok(false);
     };
@@ -64,10 +64,12 @@ pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult
     s.revoke_handles(&handles).await?;
     metrics::counter!("mcpgate_revocations_total", "kind" => "grant").increment(1);
     s.audit(
-        "grant_revoked",
+        Event::GrantRevoked {
+            grant: grant.id.clone(),
+            by: by.to_owned(),
+        },
         Some(&grant.user_id),
         Some(&grant.client_id),
-        json!({"grant": grant.id, "by": by}),
     )
     .await;
     Ok(true)
@@ -76,11 +78,11 @@ pub async fn revoke_grant(s: &AuthServer, grant_id: &str, by: &str) -> ApiResult
 /// Deletes a client and revokes every grant made to it, so that none of its tokens
 /// outlive it. `owner` restricts the deletion to a person's own clients.
 pub async fn delete_client(
-    s: &AuthServer,
+    s: &Authority,
     client_id: &str,
     owner: Option<&str>,
     by: &str,
-) -> ApiResult<bool> {
+) -> OAuthResult<bool> {
     let Some(client) = s.store.client(client_id).await? else {
         return Ok(false);
     };
@@ -92,26 +94,12 @@ pub async fn delete_client(
     }
     let deleted = s.store.delete_client(client_id, owner).await?;
     if deleted {
-        s.audit("client_deleted", owner, Some(client_id), json!({"by": by}))
-            .await;
+        s.audit(
+            Event::ClientDeleted { by: by.to_owned() },
+            owner,
+            Some(client_id),
+        )
+        .await;
     }
     Ok(deleted)
-}
-
-/// Retires a signing key at once: it stops verifying on every instance, and tokens it
-/// signed are refused even where they were already verified. The key that signs is
-/// never retired this way (rotate first). False when `kid` is not a retirable key.
-pub async fn retire_key(s: &AuthServer, kid: &str, by: &str) -> ApiResult<bool> {
-    if !s.store.retire_key(kid, s.now()).await? {
-        return Ok(false);
-    }
-    // The handle as a revocation too: a process that polls (rather than listens)
-    // learns of it with the revocations, and every instance keeps it as long as
-    // its own tokens live.
-    s.revoke_handles(&[mcpgate_core::jwt::key_handle(kid)])
-        .await?;
-    s.sync_keys().await?;
-    s.audit("key_retired", None, None, json!({"kid": kid, "by": by}))
-        .await;
-    Ok(true)
 }

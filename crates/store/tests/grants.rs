@@ -1,5 +1,6 @@
-//! The grants' rules at the domain level: the flows called directly (no HTTP) over a
-//! real SQLite store in a temporary directory. The HTTP suite keeps what only HTTP can
+//! The grants' rules at the domain level: the flows of `mcpgate-domain` called
+//! directly (no HTTP) over this crate's store, a real SQLite database in a temporary
+//! directory. The HTTP suite keeps what only HTTP can
 //! show (status codes, headers, forms, redirects).
 //!
 //! The fault-injection tests make the database itself refuse one statement of a
@@ -8,12 +9,15 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use mcpgate_core::clock::ManualClock;
 use mcpgate_core::{ErrorCode, ScopeSet, pkce};
-use mcpgate_server::flows::tokens::TokenResponse;
-use mcpgate_server::flows::{authorization_code, introspect, refresh, revoke};
-use mcpgate_server::forms::Params;
-use mcpgate_server::{AsConfig, AuthServer};
+use mcpgate_domain::flows::authorization_code::CodeExchange;
+use mcpgate_domain::flows::refresh::RefreshRequest;
+use mcpgate_domain::flows::tokens::TokenResponse;
+use mcpgate_domain::flows::{authorization_code, introspect, refresh, revoke};
+use mcpgate_domain::ports::{DocumentError, DocumentFetcher, FetchedDocument, PasswordHasher};
+use mcpgate_domain::{Authority, Settings};
 use mcpgate_store::{AuthCode, AuthMethod, Client, ClientKind, Grant, Store, User};
 use sqlx::sqlite::SqlitePool;
 
@@ -23,7 +27,8 @@ const REDIRECT: &str = "http://127.0.0.1:9999/callback";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-to-satisfy-rfc-7636-rules-0123";
 
 struct World {
-    s: AuthServer,
+    s: Authority,
+    store: Store,
     clock: Arc<ManualClock>,
     /// A second connection to the same database file, for the fault triggers.
     raw: SqlitePool,
@@ -52,15 +57,30 @@ fn client(id: &str) -> Client {
         owner_user_id: None,
         registration_hash: None,
         metadata: serde_json::json!({}),
+        fetched_until: None,
         created_at: NOW,
         last_used_at: None,
     }
 }
 
+/// These rules fetch no metadata document and hash no password.
+struct Offline;
+
+#[async_trait]
+impl DocumentFetcher for Offline {
+    async fn fetch(&self, _url: &str) -> Result<FetchedDocument, DocumentError> {
+        Err(DocumentError::Fetch("offline".into()))
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Offline {
+    async fn hash(&self, _password: String) -> String {
+        panic!("no password is set in these tests")
+    }
+}
+
 async fn world() -> World {
-    // The server's outbound HTTP client (metadata documents, identity providers) is
-    // built with rustls; the binary installs this provider at start, as here.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!(
         "mcpgate-grants-{}-{}",
         std::process::id(),
@@ -68,14 +88,20 @@ async fn world() -> World {
     ));
     let store = Store::open_dir(&dir).await.unwrap();
     let clock = Arc::new(ManualClock::new(NOW));
-    let cfg = AsConfig::new(
+    let cfg = Settings::new(
         "https://auth.example.test",
         RESOURCE,
         ScopeSet::parse("op:add op:mult").unwrap(),
     );
-    let s = AuthServer::start(store.clone(), cfg, clock.clone())
-        .await
-        .unwrap();
+    let s = Authority::start(
+        Arc::new(store.clone()),
+        cfg,
+        clock.clone(),
+        Arc::new(Offline),
+        Arc::new(Offline),
+    )
+    .await
+    .unwrap();
     store
         .create_user(&User {
             id: "u1".into(),
@@ -97,7 +123,7 @@ async fn world() -> World {
             user_id: "u1".into(),
             client_id: "c1".into(),
             resource: RESOURCE.into(),
-            scope: "op:add op:mult".into(),
+            scope: ScopeSet::parse("op:add op:mult").unwrap(),
             created_at: NOW,
             last_used_at: None,
             revoked_at: None,
@@ -109,6 +135,7 @@ async fn world() -> World {
         .unwrap();
     World {
         s,
+        store,
         clock,
         raw,
         client: c,
@@ -121,15 +148,14 @@ impl World {
     /// Issues a code the way the authorization endpoint does; returns the code.
     async fn code(&self) -> String {
         let code = mcpgate_core::secret::random_id();
-        self.s
-            .store
+        self.store
             .insert_code(&AuthCode {
                 code_hash: mcpgate_core::secret::hash_token(&code),
                 client_id: "c1".into(),
                 user_id: "u1".into(),
                 grant_id: "g1".into(),
                 redirect_uri: REDIRECT.into(),
-                scope: "op:add op:mult".into(),
+                scope: ScopeSet::parse("op:add op:mult").unwrap(),
                 resource: RESOURCE.into(),
                 code_challenge: pkce::challenge_of(VERIFIER),
                 created_at: NOW,
@@ -147,9 +173,15 @@ impl World {
         client: &Client,
         pairs: &[(&str, &str)],
     ) -> Result<TokenResponse, ErrorCode> {
-        authorization_code::exchange(&self.s, client, &form(pairs))
+        let req = CodeExchange {
+            code: param(pairs, "code").unwrap_or_default(),
+            redirect_uri: param(pairs, "redirect_uri").unwrap_or_default(),
+            code_verifier: param(pairs, "code_verifier").unwrap_or_default(),
+            resource: param(pairs, "resource"),
+        };
+        authorization_code::exchange(&self.s, client, req)
             .await
-            .map_err(|e| e.error.code)
+            .map_err(|e| e.code)
     }
 
     async fn exchange(&self, code: &str) -> Result<TokenResponse, ErrorCode> {
@@ -165,11 +197,14 @@ impl World {
     }
 
     async fn refresh(&self, token: &str, extra: &[(&str, &str)]) -> Result<Tokens, ErrorCode> {
-        let mut pairs = vec![("refresh_token", token)];
-        pairs.extend_from_slice(extra);
-        refresh::refresh(&self.s, &self.client, &form(&pairs))
+        let req = RefreshRequest {
+            refresh_token: token,
+            scope: param(extra, "scope"),
+            resource: param(extra, "resource"),
+        };
+        refresh::refresh(&self.s, &self.client, req)
             .await
-            .map_err(|e| e.error.code)
+            .map_err(|e| e.code)
     }
 
     async fn active(&self, access: &str) -> bool {
@@ -204,11 +239,9 @@ impl World {
 
 type Tokens = TokenResponse;
 
-fn form(pairs: &[(&str, &str)]) -> Params {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    Params::parse(body.as_bytes()).unwrap()
+/// The value of `name` among a request's parameters.
+fn param<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
 #[tokio::test]

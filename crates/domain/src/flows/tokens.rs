@@ -3,10 +3,10 @@
 use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::{AccessClaims, Audience};
 use mcpgate_core::secret::{Secret, random_id};
-use mcpgate_store::{RefreshToken, TokenFamily};
 use serde::{Deserialize, Serialize};
 
-use crate::state::AuthServer;
+use crate::Authority;
+use crate::model::{RefreshToken, TokenFamily};
 
 /// The token endpoint's success answer (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct TokenResponse {
 
 /// Signs an access token for `family` with `scope`.
 pub fn access_token(
-    s: &AuthServer,
+    s: &Authority,
     family: &TokenFamily,
     scope: &ScopeSet,
     username: Option<String>,
@@ -62,7 +62,9 @@ pub fn refresh_token(family: &TokenFamily, now: i64) -> (Secret, RefreshToken) {
     (token, row)
 }
 
-pub async fn username_of(s: &AuthServer, user_id: &str) -> Option<String> {
+/// The person's login name for the token's `username` claim; a token is still issued
+/// without it if the store cannot say.
+pub async fn username_of(s: &Authority, user_id: &str) -> Option<String> {
     s.store
         .user(user_id)
         .await

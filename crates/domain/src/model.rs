@@ -1,8 +1,10 @@
-//! Rows, as the rest of the workspace sees them.
+//! The authorization server's records, typed: scopes are [`ScopeSet`]s, kinds and
+//! authentication methods enums, parsed once where the store reads them.
 
+use mcpgate_core::ScopeSet;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -33,6 +35,8 @@ impl ClientKind {
             Self::MetadataDocument => "metadata_document",
         }
     }
+    /// The kind stored as `s`; anything unknown is the operator's (the least trusted
+    /// reading would be `Dynamic`, but only mcpgate writes this column).
     pub fn parse(s: &str) -> Self {
         match s {
             "dynamic" => Self::Dynamic,
@@ -95,8 +99,12 @@ pub struct Client {
     pub can_introspect: bool,
     pub owner_user_id: Option<String>,
     pub registration_hash: Option<String>,
-    /// The registration metadata as received (RFC 7591 §3.2.1 echoes it back).
+    /// The registration metadata as received (RFC 7591 §3.2.1 echoes it back), or a
+    /// metadata document as fetched.
     pub metadata: serde_json::Value,
+    /// A metadata-document client is fetched again after this time (its
+    /// `Cache-Control: max-age`); `None` for every other kind.
+    pub fetched_until: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
@@ -107,12 +115,12 @@ impl Client {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuthRequest {
     pub id_hash: String,
     pub client_id: String,
     pub redirect_uri: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: String,
     pub resource: String,
@@ -120,26 +128,26 @@ pub struct AuthRequest {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Grant {
     pub id: String,
     pub user_id: String,
     pub client_id: String,
     pub resource: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuthCode {
     pub code_hash: String,
     pub client_id: String,
     pub user_id: String,
     pub grant_id: String,
     pub redirect_uri: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub resource: String,
     pub code_challenge: String,
     pub created_at: i64,
@@ -148,13 +156,13 @@ pub struct AuthCode {
     pub family_id: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenFamily {
     pub id: String,
     pub grant_id: String,
     pub client_id: String,
     pub user_id: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub resource: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -162,7 +170,7 @@ pub struct TokenFamily {
     pub revoked_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RefreshToken {
     pub token_hash: String,
     pub family_id: String,
@@ -192,96 +200,4 @@ pub enum Redeem {
     /// Already used (a replay) or expired; carries the row so its tokens can be revoked.
     Spent(AuthCode),
     NotFound,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub at: i64,
-    pub event: String,
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    pub detail: String,
-}
-
-/// A grant joined with what a person needs to recognise it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct GrantView {
-    pub id: String,
-    pub client_id: String,
-    pub client_name: String,
-    pub client_kind: String,
-    pub resource: String,
-    pub scope: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-}
-
-/// An audit event to write: (at, event, user id, client id, detail).
-pub type AuditRow = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    serde_json::Value,
-);
-
-/// A stored revocation: `handle` is revoked until at least `until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevocationRow {
-    pub seq: i64,
-    pub handle: String,
-    pub until: i64,
-    pub created_at: i64,
-}
-/// An upstream identity provider people may sign in with, as stored.
-#[derive(Clone, sqlx::FromRow)]
-pub struct IdentityProviderRow {
-    pub name: String,
-    pub display_name: String,
-    /// `oidc`, `google`, `entra` or `github`.
-    pub kind: String,
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// JSON array of email domains.
-    pub allowed_domains: String,
-    pub auto_create: bool,
-    pub created_at: i64,
-}
-
-impl std::fmt::Debug for IdentityProviderRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityProviderRow")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
-    }
-}
-
-/// A person's account at a provider, linked to a user here.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserIdentity {
-    pub provider: String,
-    pub subject: String,
-    pub user_id: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub last_login_at: Option<i64>,
-}
-
-/// A sign-in under way at a provider (between the redirect and the callback).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IdpLogin {
-    pub state_hash: String,
-    pub provider: String,
-    pub browser_hash: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
-    pub next: String,
-    pub created_at: i64,
-    pub expires_at: i64,
 }

@@ -10,12 +10,12 @@
 use mcpgate_core::redirect_uri::AllowList;
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet};
-use mcpgate_store::{AuthMethod, Client, ClientKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiResult;
-use crate::state::AuthServer;
+use crate::audit::Event;
+use crate::model::{AuthMethod, Client, ClientKind};
+use crate::{Authority, OAuthResult};
 
 pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 const MAX_REDIRECT_URIS: usize = 10;
@@ -91,7 +91,7 @@ pub fn check_redirects(allow: &AllowList, uris: &[String]) -> Result<(), OAuthEr
     Ok(())
 }
 
-pub async fn allow_list(s: &AuthServer) -> ApiResult<AllowList> {
+pub async fn allow_list(s: &Authority) -> OAuthResult<AllowList> {
     let entries = s.store.allowed_redirects().await?;
     Ok(AllowList::from_entries(entries.iter().map(String::as_str)))
 }
@@ -173,7 +173,7 @@ pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAu
 }
 
 /// Registers a client; returns the RFC 7591 §3.2.1 response body.
-pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Value> {
+pub async fn register(s: &Authority, req: RegistrationRequest) -> OAuthResult<Value> {
     let Checked {
         name,
         redirect_uris,
@@ -199,15 +199,18 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
         owner_user_id: None,
         registration_hash: public.then_some(reg_hash),
         metadata,
+        fetched_until: None,
         created_at: now,
         last_used_at: None,
     };
     s.store.insert_client(&client).await?;
     s.audit(
-        "client_registered",
+        Event::ClientRegistered {
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+        },
         None,
         Some(&client.client_id),
-        json!({"name": client.name, "redirect_uris": client.redirect_uris}),
     )
     .await;
     Ok(response(&client, secret.as_ref()))
@@ -217,7 +220,7 @@ pub async fn register(s: &AuthServer, req: RegistrationRequest) -> ApiResult<Val
 /// oldest one never used, so that a flood of registrations cannot lock out every new
 /// client (RFC 7591 §5 leaves registration lifetimes to the server). Only when every
 /// registration has been used is a new one refused.
-async fn make_room(s: &AuthServer) -> ApiResult<()> {
+async fn make_room(s: &Authority) -> OAuthResult<()> {
     if s.store.count_dynamic_clients().await? < s.cfg.max_dynamic_clients {
         return Ok(());
     }
@@ -232,10 +235,11 @@ async fn make_room(s: &AuthServer) -> ApiResult<()> {
     {
         Some(evicted) => {
             s.audit(
-                "client_evicted",
+                Event::ClientEvicted {
+                    reason: "registration cap reached; never used",
+                },
                 None,
                 Some(&evicted),
-                json!({"reason": "registration cap reached; never used"}),
             )
             .await;
             Ok(())
@@ -243,8 +247,7 @@ async fn make_room(s: &AuthServer) -> ApiResult<()> {
         None => Err(OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
             "too many registered clients; try again later",
-        )
-        .into()),
+        )),
     }
 }
 

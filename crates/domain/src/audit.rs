@@ -1,0 +1,239 @@
+//! The audit record's events, typed: each event is a variant with its own fields, so a
+//! writer cannot misspell a name or forget a field, and the admin pages list the
+//! names from [`NAMES`]. Stored as the name and a JSON object of the fields.
+
+use mcpgate_core::ScopeSet;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One audited act. `by` names who acted: `operator` (the command line),
+/// `admin:<name>` (an admin page), `user:<id>` (a person on their own pages).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    TokenIssued {
+        grant: &'static str,
+        scope: ScopeSet,
+    },
+    TokenRefreshed {
+        scope: ScopeSet,
+    },
+    /// RFC 7009: `kind` is `refresh_token` or `access_token`.
+    TokenRevoked {
+        kind: &'static str,
+    },
+    /// A spent code presented again by its client: its family is revoked.
+    CodeReplay {
+        family: Option<String>,
+    },
+    /// A rotated refresh token presented again: its family is revoked.
+    RefreshReuse {
+        family: String,
+    },
+    ConsentGranted {
+        scope: ScopeSet,
+        grant: String,
+    },
+    ConsentDenied {},
+    GrantRevoked {
+        grant: String,
+        by: String,
+    },
+    ClientRegistered {
+        name: String,
+        redirect_uris: Vec<String>,
+    },
+    ClientEvicted {
+        reason: &'static str,
+    },
+    ClientDocumentFetched {
+        name: String,
+    },
+    ClientCreated {
+        name: String,
+        by: String,
+    },
+    ClientDeleted {
+        by: String,
+    },
+    /// By the operator or an administrator (`admin`, `by`), or on a first sign-in
+    /// through an identity provider (`provider`, `subject`, `email`).
+    UserCreated {
+        username: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admin: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+    },
+    UserDisabled {
+        by: String,
+    },
+    UserEnabled {
+        by: String,
+    },
+    PasswordChanged {
+        by: String,
+    },
+    ScopeSet {
+        scope: String,
+        description: String,
+        by: String,
+    },
+    /// A preset or a custom URI added to the redirect allow-list.
+    RedirectAllowed {
+        #[serde(flatten)]
+        entry: AllowedEntry,
+        by: String,
+    },
+    RedirectDisallowed {
+        #[serde(flatten)]
+        entry: AllowedEntry,
+        by: String,
+    },
+    KeyRetired {
+        kid: String,
+        by: String,
+    },
+    /// `provider`, `subject` and `email` when signed in through an identity provider.
+    LoginSucceeded {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+    },
+    LoginFailed {
+        username: String,
+    },
+    IdpLoginRefused {
+        provider: String,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// The provider's own `error` code, when it sent one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    IdpIdentityLinked {
+        provider: String,
+        subject: String,
+        email: Option<String>,
+        by: &'static str,
+    },
+    /// Tool calls the guard decided on since the previous record, per caller, client,
+    /// tool, operation and outcome (one record per call would cost more than the call).
+    ToolCalls {
+        tool: String,
+        operation: Option<String>,
+        allowed: bool,
+        needed: String,
+        username: Option<String>,
+        count: u64,
+        since: i64,
+    },
+}
+
+/// A redirect allow-list entry as the audit names it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllowedEntry {
+    Preset(String),
+    Uri(String),
+}
+
+/// Every event name, for the audit page's filter.
+pub const NAMES: &[&str] = &[
+    "client_created",
+    "client_deleted",
+    "client_document_fetched",
+    "client_evicted",
+    "client_registered",
+    "code_replay",
+    "consent_denied",
+    "consent_granted",
+    "grant_revoked",
+    "idp_identity_linked",
+    "idp_login_refused",
+    "key_retired",
+    "login_failed",
+    "login_succeeded",
+    "password_changed",
+    "redirect_allowed",
+    "redirect_disallowed",
+    "refresh_reuse",
+    "scope_set",
+    "token_issued",
+    "token_refreshed",
+    "token_revoked",
+    "tool_calls",
+    "user_created",
+    "user_disabled",
+    "user_enabled",
+];
+
+impl Event {
+    /// The event's name and its fields, as stored.
+    pub fn record(&self) -> (String, Value) {
+        let mut v = serde_json::to_value(self).expect("events serialize");
+        let name = match v.as_object_mut().and_then(|o| o.remove("event")) {
+            Some(Value::String(n)) => n,
+            _ => unreachable!("an internally tagged enum carries its tag"),
+        };
+        (name, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_its_name_and_its_fields() {
+        let (name, detail) = Event::GrantRevoked {
+            grant: "g1".into(),
+            by: "operator".into(),
+        }
+        .record();
+        assert_eq!(name, "grant_revoked");
+        assert_eq!(detail, serde_json::json!({"grant": "g1", "by": "operator"}));
+        let (name, detail) = Event::RedirectAllowed {
+            entry: AllowedEntry::Preset("claude".into()),
+            by: "operator".into(),
+        }
+        .record();
+        assert_eq!(name, "redirect_allowed");
+        assert_eq!(
+            detail,
+            serde_json::json!({"preset": "claude", "by": "operator"})
+        );
+    }
+
+    #[test]
+    fn every_event_name_is_listed() {
+        let samples = [
+            Event::ConsentDenied {},
+            Event::TokenRevoked {
+                kind: "access_token",
+            },
+            Event::LoginSucceeded {
+                provider: None,
+                subject: None,
+                email: None,
+            },
+            Event::ClientEvicted { reason: "cap" },
+        ];
+        for e in samples {
+            let (name, _) = e.record();
+            assert!(NAMES.contains(&name.as_str()), "{name}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The grants and administrative acts, over the [`crate::Store`]. Each function is
+//! one rule set; the HTTP handlers, the admin pages and the command line only parse
+//! input, call one of these and render the outcome.
+
+pub mod accounts;
+pub mod admin;
+pub mod authorization_code;
+pub mod authorize;
+pub mod introspect;
+pub mod keys;
+pub mod metadata_document;
+pub mod refresh;
+pub mod register;
+pub mod revoke;
+pub mod tokens;
+
+#[cfg(test)]
+mod proptests;

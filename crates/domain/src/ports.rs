@@ -1,0 +1,35 @@
+//! What the rules need from the outside world besides storage: fetching a client's
+//! metadata document, and hashing a password. The server implements both (an HTTP
+//! client that refuses private addresses; argon2id off the async threads).
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Why a metadata document could not be used; shown on the error page.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("the client's metadata document could not be fetched: {0}")]
+    Fetch(String),
+    #[error("the client's metadata document is not valid: {0}")]
+    Invalid(String),
+}
+
+/// A fetched document, and how long it may be used before fetching it again.
+#[derive(Debug, Clone)]
+pub struct FetchedDocument {
+    pub body: Value,
+    /// Seconds, from `Cache-Control: max-age`; the rules clamp it.
+    pub max_age: Option<i64>,
+}
+
+#[async_trait]
+pub trait DocumentFetcher: Send + Sync {
+    /// Fetches the Client ID Metadata Document at `url`, an `https` URL with a path.
+    async fn fetch(&self, url: &str) -> Result<FetchedDocument, DocumentError>;
+}
+
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A PHC string for `password` (already checked against the password rules).
+    async fn hash(&self, password: String) -> String;
+}
