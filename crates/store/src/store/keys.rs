@@ -20,9 +20,10 @@ impl Store {
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect()
         });
+        let open = self.opener().await?;
         rows.into_iter()
             .map(|(kid, seed, at)| {
-                let seed = self.unseal(&signing_key_row(&kid), &seed)?;
+                let seed = open.open(&signing_key_row(&kid), &seed)?;
                 Ok((kid, seed, at))
             })
             .collect()
