@@ -104,19 +104,44 @@ fn read_key(path: &Path) -> anyhow::Result<WrappingKey> {
 
 /// Creates `path` with a new random key, readable by its owner only (0600). When
 /// another process created it first, that key is used.
+///
+/// The key is written whole to a temporary file beside `path` and then linked into
+/// place, which fails if `path` exists: a reader never sees a file that is empty or
+/// half written, and two instances starting together on one data directory end up
+/// with the same key instead of one sealing secrets with a key the other replaces.
 fn generate_key(path: &Path) -> anyhow::Result<WrappingKey> {
     let (key, text) = WrappingKey::generate();
-    match private_file(path) {
-        Ok(mut f) => {
-            f.write_all(format!("{text}\n").as_bytes())
-                .and_then(|()| f.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
+    let tmp = temp_beside(path);
+    let written = private_file(&tmp).and_then(|mut f| {
+        f.write_all(format!("{text}\n").as_bytes())
+            .and_then(|()| f.sync_all())
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), key_id = key.id(), "generated the key-encryption key");
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path),
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
+}
+
+/// A name for a temporary file in `path`'s directory (so that a link or rename to
+/// `path` stays on one file system), hidden and unique.
+pub fn temp_beside(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        mcpgate_core::secret::random_id()
+    ))
 }
 
 /// A new file (never an existing one) readable and writable by its owner only.
@@ -203,6 +228,38 @@ mod tests {
         assert!(!other.join(KEY_FILE).exists());
         let _ = std::fs::remove_dir_all(d);
         let _ = std::fs::remove_dir_all(other);
+    }
+
+    /// Instances starting together on one data directory: every one ends up with the
+    /// key in the file, none reads a file still being written, none is left behind.
+    #[test]
+    fn instances_racing_to_generate_the_key_file_all_get_the_same_key() {
+        const RACERS: usize = 8;
+        for _ in 0..20 {
+            let d = dir();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(RACERS));
+            let racers: Vec<_> = (0..RACERS)
+                .map(|_| {
+                    let (d, start) = (d.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        KeyEncryption::default()
+                            .sealer(&d, false)
+                            .map(|s| s.unwrap().current_id().to_owned())
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            let ids: Vec<String> = racers
+                .into_iter()
+                .map(|t| t.join().unwrap().unwrap())
+                .collect();
+            let on_disk = read_key(&d.join(KEY_FILE)).unwrap();
+            assert!(ids.iter().all(|id| id == on_disk.id()), "{ids:?}");
+            let left: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+            assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `mcpgate serve`: everything on one port.
 
+use anyhow::Context;
 use mcpgate::app::{self, AppConfig};
 use mcpgate::config::{Database, FileConfig, ListenArgs};
 use mcpgate::observe;
@@ -109,18 +110,38 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     cfg.http_traces = op.otlp_endpoint.is_some();
     // The recorder first: handles registered before it would record nothing.
     let metrics = op.metrics_listen.map(|_| observe::metrics::install());
+    // Every port is bound before the app is built: on a first run building creates the
+    // administrator, whose one-time password would be lost if the process then exited
+    // because a port is taken (the next start finds the administrator and prints none).
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let metrics_listener = match op.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--metrics-listen {addr}"))?,
+        ),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let metrics_at = match (op.metrics_listen, metrics) {
-        (Some(addr), Some(handle)) => {
+    let metrics_at = match (metrics_listener, metrics) {
+        (Some(at), Some(handle)) => {
             let store = app.auth.store.clone();
             let sampler = observe::metrics::Sampler {
                 public: bound,
                 pool: Some(std::sync::Arc::new(move || store.pool_stats())),
             };
-            Some(observe::metrics::spawn(addr, handle, sampler, shutdown.clone()).await?)
+            let addr = at.local_addr()?;
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = observe::metrics::serve(at, handle, sampler, stop).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+            Some(addr)
         }
         _ => None,
     };
@@ -197,15 +218,8 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
 /// into place, so an existing file (or a link planted there) is replaced, never
 /// written through.
 fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
     use std::io::Write;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("secret"),
-        mcpgate_core::secret::random_id()
-    ));
+    let tmp = mcpgate::secrets::temp_beside(path);
     let mut f = mcpgate::secrets::private_file(&tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(format!("{secret}\n").as_bytes())

@@ -31,9 +31,10 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
+        let open = self.opener().await?;
         rows.into_iter()
             .map(|mut p| {
-                p.client_secret = self.unseal(&idp_secret_row(&p.name), &p.client_secret)?;
+                p.client_secret = open.open(&idp_secret_row(&p.name), &p.client_secret)?;
                 Ok(p)
             })
             .collect()

@@ -23,9 +23,10 @@ impl Store {
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect()
         });
+        let open = self.opener().await?;
         rows.into_iter()
             .map(|(kid, seed, created_at)| {
-                let seed = self.unseal(&signing_key_row(&kid), &seed)?;
+                let seed = open.open(&signing_key_row(&kid), &seed)?;
                 let seed: [u8; 32] = URL_SAFE_NO_PAD
                     .decode(seed)
                     .ok()

@@ -2,15 +2,65 @@
 //! written sealed under a key-encryption key that is not in the database
 //! ([`mcpgate_core::sealed`]), and [`Store::seal_at_rest`] seals rows written before
 //! (in clear, or under a previous key) on start.
+//!
+//! Sealing clear rows is a migration, done once: the first start with a key
+//! records that the database is sealed (the `secrets_sealed` step), and from then on
+//! a clear secret is refused, whether read or met by a later start. Otherwise
+//! someone who can write the database but not read the key could plant a clear
+//! signing key of their own and have tokens signed with it.
 
 use std::sync::Arc;
 
-use mcpgate_core::sealed::{Sealer, open_with};
+use mcpgate_core::clock::{Clock, SystemClock};
+use mcpgate_core::sealed::{Sealer, is_sealed, open_with};
 use sqlx::Row;
 
 use super::idp::idp_secret_row;
 use super::keys::signing_key_row;
-use super::{Pool, Result, Store};
+use super::{Pool, Result, Store, StoreError};
+
+/// The first-run step recorded once the database's secrets are sealed.
+const SEALED_STEP: &str = "secrets_sealed";
+
+/// A secret stored in clear in a database whose secrets are sealed: written by a
+/// process without the key-encryption key, or planted by someone who can write the
+/// database. It is refused, never used.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} is stored in clear, but the secrets of this database are sealed: it is refused \
+     (written without the key-encryption key, or planted by someone who can write the \
+     database); delete that row, or write it again with the key-encryption key configured"
+)]
+pub struct ClearSecret {
+    /// The row, e.g. `signing_key:<kid>`.
+    pub what: String,
+}
+
+impl From<ClearSecret> for StoreError {
+    fn from(e: ClearSecret) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+/// Opens the secrets of rows read from the database (see [`Store::opener`]).
+pub(super) struct Opener<'a> {
+    sealer: Option<&'a Sealer>,
+    /// The database is sealed: a clear value is refused.
+    refuse_clear: bool,
+}
+
+impl Opener<'_> {
+    /// The secret of row `what` stored as `stored`.
+    pub(super) fn open(&self, what: &str, stored: &str) -> Result<String> {
+        if self.refuse_clear && !is_sealed(stored) {
+            return Err(ClearSecret {
+                what: what.to_owned(),
+            }
+            .into());
+        }
+        Ok(open_with(self.sealer, what, stored)?)
+    }
+}
 
 impl Store {
     /// This store, sealing and opening secrets with `sealer`.
@@ -31,22 +81,43 @@ impl Store {
         }
     }
 
-    pub(super) fn unseal(&self, what: &str, stored: &str) -> Result<String> {
-        Ok(open_with(self.sealer.as_deref(), what, stored)?)
+    /// Opens secrets read now: with the configured keys, and refusing clear values
+    /// once the database is sealed (asked of the database at each read, so every
+    /// process holds the rule, including one started without a key).
+    pub(super) async fn opener(&self) -> Result<Opener<'_>> {
+        Ok(Opener {
+            sealer: self.sealer.as_deref(),
+            refuse_clear: self.is_sealed_at_rest().await?,
+        })
     }
 
-    /// Seals every secret stored in clear or under a previous key-encryption key
-    /// (retired signing keys too); returns how many rows changed. Each row is
-    /// replaced only if it still holds the value read, so instances starting together
-    /// cannot undo each other. Fails, naming the key, if a row is sealed under a key
-    /// that is not configured.
+    /// Whether a start with a key-encryption key has sealed this database's secrets.
+    pub async fn is_sealed_at_rest(&self) -> Result<bool> {
+        dispatch!(self, pool, {
+            Ok(sqlx::query("SELECT 1 FROM seeded WHERE step = $1")
+                .bind(SEALED_STEP)
+                .fetch_optional(pool)
+                .await?
+                .is_some())
+        })
+    }
+
+    /// Seals every secret stored under a previous key-encryption key, and on the
+    /// first start with a key every secret stored in clear (retired signing keys
+    /// too), then records that the database is sealed; returns how many rows
+    /// changed. Each row is replaced only if it still holds the value read, so
+    /// instances starting together cannot undo each other. Fails, naming the row, if
+    /// a row is sealed under a key that is not configured, or is clear in a database
+    /// already sealed ([`ClearSecret`]).
     pub async fn seal_at_rest(&self) -> Result<u64> {
         let Some(sealer) = self.sealer.clone() else {
             return Ok(0);
         };
+        let refuse_clear = self.is_sealed_at_rest().await?;
         let keys = self
             .reseal(
                 &sealer,
+                refuse_clear,
                 "SELECT kid, seed FROM signing_keys",
                 "UPDATE signing_keys SET seed = $1 WHERE kid = $2 AND seed = $3",
                 signing_key_row,
@@ -55,20 +126,25 @@ impl Store {
         let secrets = self
             .reseal(
                 &sealer,
+                refuse_clear,
                 "SELECT name, client_secret FROM identity_providers",
                 "UPDATE identity_providers SET client_secret = $1 WHERE name = $2 AND client_secret = $3",
                 idp_secret_row,
             )
             .await?;
+        // Only after every clear row is sealed: a start that failed half way seals
+        // the rest next time.
+        self.mark_seeded(SEALED_STEP, SystemClock.now()).await?;
         Ok(keys + secrets)
     }
 
     /// Seals the (id, value) rows `select` reads that need it, with `update`
     /// (binding the sealed value, the id and the value read); `row` names a row for
-    /// the associated data.
+    /// the associated data. With `refuse_clear`, a clear row is an error.
     async fn reseal(
         &self,
         sealer: &Sealer,
+        refuse_clear: bool,
         select: &'static str,
         update: &'static str,
         row: fn(&str) -> String,
@@ -84,6 +160,9 @@ impl Store {
         let mut changed = 0;
         for (id, stored) in rows.iter().filter(|(_, v)| sealer.needs_sealing(v)) {
             let what = row(id);
+            if refuse_clear && !is_sealed(stored) {
+                return Err(ClearSecret { what }.into());
+            }
             let sealed = sealer.seal(&what, &sealer.open(&what, stored)?);
             changed += dispatch!(self, pool, {
                 sqlx::query(update)
@@ -96,5 +175,61 @@ impl Store {
             });
         }
         Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcpgate_core::sealed::WrappingKey;
+
+    use super::*;
+
+    /// Two handles on a fresh SQLite database: without a key-encryption key, with one.
+    async fn stores() -> (Store, Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "mcpgate-seal-{}",
+            mcpgate_core::secret::random_id()
+        ));
+        let clear = Store::open_dir(&dir).await.unwrap();
+        let key = Sealer::new(WrappingKey::from_bytes(&[1; 32]), vec![]);
+        (clear.clone(), clear.with_sealer(key), dir)
+    }
+
+    #[tokio::test]
+    async fn clear_secrets_are_sealed_on_the_first_start_only_then_refused() {
+        let (clear, sealed, dir) = stores().await;
+        let key = |kid: &str, seed: u8, created_at| mcpgate_core::jwt::StoredKey {
+            kid: kid.into(),
+            seed: [seed; 32],
+            created_at,
+        };
+        clear
+            .insert_signing_key(&key("legacy", 7, 1))
+            .await
+            .unwrap();
+        assert!(!sealed.is_sealed_at_rest().await.unwrap());
+        // the first start with a key: the migration
+        assert_eq!(sealed.seal_at_rest().await.unwrap(), 1);
+        assert!(sealed.is_sealed_at_rest().await.unwrap());
+        assert_eq!(sealed.signing_keys().await.unwrap()[0].seed, [7; 32]);
+        // a clear key planted afterwards: refused when read, and by the next start,
+        // which does not seal it
+        clear
+            .insert_signing_key(&key("planted", 9, 2))
+            .await
+            .unwrap();
+        let err = sealed.signing_keys().await.unwrap_err().to_string();
+        assert!(err.contains("signing_key:planted"), "{err}");
+        let err = sealed.seal_at_rest().await.unwrap_err().to_string();
+        assert!(err.contains("signing_key:planted"), "{err}");
+        let err = sealed.signing_keys().await.unwrap_err().to_string();
+        assert!(err.contains("stored in clear"), "{err}");
+        // nor is it accepted by a process without the key
+        let err = clear.signing_keys().await.unwrap_err().to_string();
+        assert!(
+            err.contains("not configured") || err.contains("stored in clear"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpgate_store::{IdentityProviderRow, Store};
 
-use crate::support::{TestApp, temp_dir};
+use crate::support::{TestApp, body_json, temp_dir};
 
 /// Every byte SQLite holds for the database: the file and its write-ahead log.
 async fn database_bytes(app: &TestApp) -> Vec<u8> {
@@ -110,6 +110,101 @@ async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
     assert_eq!(app.calc_status(access, "add", 1.0, 2.0).await, 200);
     let idps = app.auth.store.identity_providers().await.unwrap();
     assert_eq!(idps[0].client_secret, "provider-secret-in-clear");
+    // that start recorded the database as sealed; the next start opens it as well
+    assert!(app.auth.store.is_sealed_at_rest().await.unwrap());
+    let out = mcpgate(&app.data_dir, &[], &["keys", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("legacy"));
+}
+
+/// The kids the server publishes.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let m = body_json(app.http.get(app.as_metadata_url()).send().await.unwrap()).await;
+    let jwks = body_json(
+        app.http
+            .get(m["jwks_uri"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Once a database is sealed, a secret written in clear (by someone who can write
+/// the database but not read the key-encryption key) is refused: a planted signing
+/// key, newer than the real one, never signs a token and is never published, the
+/// running server keeps its keys, and a restart is a clear error naming the row.
+#[tokio::test]
+async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = app.tokens(None).await;
+    let real = kid_of(tokens["access_token"].as_str().unwrap());
+    {
+        // the database opened without the key-encryption key writes in clear
+        let writer = Store::open_dir(&app.data_dir).await.unwrap();
+        writer
+            .insert_signing_key(&mcpgate_core::jwt::StoredKey {
+                kid: "planted".into(),
+                seed: [9u8; 32],
+                created_at: app.auth.now() + 60,
+            })
+            .await
+            .unwrap();
+        writer
+            .upsert_identity_provider(&IdentityProviderRow {
+                name: "planted-idp".into(),
+                display_name: "Planted".into(),
+                kind: "github".into(),
+                issuer: "https://github.com".into(),
+                client_id: "cid".into(),
+                client_secret: "planted-secret".into(),
+                allowed_domains: "[]".into(),
+                auto_create: false,
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+    }
+    // the running server reloads its keys: the planted one is refused
+    let err = app.auth.sync_keys().await.unwrap_err().to_string();
+    assert!(
+        err.contains("signing_key:planted") && err.contains("stored in clear"),
+        "{err}"
+    );
+    let err = app
+        .auth
+        .store
+        .identity_providers()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("identity_provider:planted-idp"), "{err}");
+    let (_, tokens) = app.tokens(None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(access), real, "the planted key signed");
+    assert_eq!(app.calc_status(access, "add", 1.0, 2.0).await, 200);
+    assert_eq!(published_kids(&app).await, vec![real.clone()]);
+    // a restart (as a command, or `serve`) refuses the database, naming the row
+    for args in [
+        &["keys", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = mcpgate(&app.data_dir, &[], args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started with a planted key");
+        assert!(err.contains("signing_key:planted"), "{args:?}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("First run"));
+    }
 }
 
 fn mcpgate(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {

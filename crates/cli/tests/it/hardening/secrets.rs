@@ -98,6 +98,127 @@ async fn the_first_run_password_can_go_to_a_private_file_instead_of_the_terminal
     assert!(password_verifies(&dir, "admin", &password).await);
 }
 
+/// `serve` on `dir` with `args`, until its first-run banner has been printed (or it
+/// exits): (the child, still running if it started, and what it printed).
+fn serve_banner(dir: &Path, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("serve")
+        .args(args)
+        .env_remove("MCPGATE_LISTEN")
+        .env_remove("MCPGATE_METRICS_LISTEN")
+        .env_remove("MCPGATE_ADMIN_PASSWORD_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in out.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Connect a client") {
+            break;
+        }
+    }
+    // Keep reading, so that the server never writes to a closed pipe.
+    std::thread::spawn(move || out.for_each(drop));
+    (child, banner)
+}
+
+/// Signs in over HTTP at the server listening on `addr`: the status of the answer.
+async fn sign_in(addr: &str, user: &str, password: &str) -> u16 {
+    crate::support::install_crypto();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookies = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let csrf = crate::support::Browser::csrf_of(&page.text().await.unwrap());
+    http.post(format!("http://{addr}/login"))
+        .header("cookie", cookies)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+            ("next", "/apps"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A first run that cannot bind its ports stops before it creates the administrator:
+/// the one-time password is never printed by a process that then exits, and the
+/// next start, on free ports, prints one that signs in.
+#[tokio::test]
+async fn a_first_run_that_cannot_listen_creates_no_administrator() {
+    let dir = temp_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for args in [
+        &["--listen", &taken][..],
+        &["--listen", "127.0.0.1:0", "--metrics-listen", &taken][..],
+    ] {
+        let out = bin()
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("serve")
+            .args(args)
+            .env_remove("MCPGATE_LISTEN")
+            .env_remove("MCPGATE_METRICS_LISTEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started on a taken port");
+        assert!(err.contains(&taken), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("First run"),
+            "{args:?}"
+        );
+    }
+    let (mut child, banner) = serve_banner(&dir, &["--listen", "127.0.0.1:0"]);
+    let password = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password:"))
+        .map(|p| p.trim().to_owned());
+    let addr = banner
+        .lines()
+        .find_map(|l| l.split_once(" listening on "))
+        .map(|(_, a)| a.trim().to_owned());
+    let signed_in = match (&password, &addr) {
+        (Some(p), Some(a)) => Some((
+            sign_in(a, "admin", "wrong password").await,
+            sign_in(a, "admin", p).await,
+        )),
+        _ => None,
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(password.is_some(), "no first-run password: {banner}");
+    let (wrong, right) = signed_in.unwrap();
+    assert_eq!(wrong, 401, "{banner}");
+    assert_eq!(right, 303, "the first-run password signs in");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn passwords_database_urls_and_provider_secrets_are_read_from_files() {
     let dir = temp_dir();
