@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use mcpgate_core::clock::{Clock, SystemClock};
-use mcpgate_core::redirect_uri::PRESETS;
+use mcpgate_core::redirect_uri::{AllowEntry, PRESETS};
 use mcpgate_core::secret::Secret;
 use mcpgate_domain::Authority;
 use mcpgate_server::AuthServer;
@@ -336,11 +336,8 @@ pub async fn allowed(ctx: &Context, cmd: AllowedCmd) -> anyhow::Result<()> {
     match cmd {
         AllowedCmd::List { json } => {
             let entries = store.allowed_redirects().await?;
-            let enabled = |name: &str| entries.iter().any(|e| e == &format!("preset:{name}"));
-            let custom: Vec<&String> = entries
-                .iter()
-                .filter(|e| !e.starts_with("preset:"))
-                .collect();
+            let (on, custom) = AllowEntry::partition(&entries);
+            let enabled = |name: &str| on.iter().any(|e| e == name);
             if json {
                 let presets: Vec<_> = PRESETS.iter().map(|p| json!({"preset": p.name, "title": p.title, "enabled": enabled(p.name), "redirect_uris": p.redirect_uris})).collect();
                 println!(

@@ -9,7 +9,7 @@ use axum::{Router, routing::get};
 use mcpgate_calculator::Calculator;
 use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::jwt::Expectations;
-use mcpgate_core::redirect_uri::PRESETS;
+use mcpgate_core::redirect_uri::{AllowEntry, PRESETS};
 use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_domain::audit::Event;
 use mcpgate_mcp::audit::TakenCounts;
@@ -334,7 +334,7 @@ pub async fn seed_allowed_presets(store: &Store, now: i64) -> anyhow::Result<()>
     if store.mark_seeded("allowed_presets", now).await? {
         for p in PRESETS {
             store
-                .allow_redirect(&format!("preset:{}", p.name), now)
+                .allow_redirect(&AllowEntry::Preset(p.name.into()).stored(), now)
                 .await?;
         }
     }

@@ -218,6 +218,18 @@ impl AllowEntry {
         }
     }
 
+    /// Stored entries split into the names of enabled presets and the custom URIs.
+    pub fn partition(stored: &[String]) -> (Vec<String>, Vec<String>) {
+        let (mut presets, mut uris) = (Vec::new(), Vec::new());
+        for e in stored {
+            match Self::parse(e) {
+                Self::Preset(name) => presets.push(name),
+                Self::Uri(uri) => uris.push(uri),
+            }
+        }
+        (presets, uris)
+    }
+
     /// True for a custom URI that would read back as a preset.
     pub fn looks_like_preset(uri: &str) -> bool {
         uri.starts_with(Self::PRESET)

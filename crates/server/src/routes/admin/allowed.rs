@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
-use mcpgate_core::redirect_uri::PRESETS;
+use mcpgate_core::redirect_uri::{AllowEntry, PRESETS};
 
 use super::{admin_act, admin_view, by, db_error};
 use crate::flows::admin;
@@ -47,18 +47,15 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         Ok(e) => e,
         Err(e) => return db_error(e),
     };
+    let (enabled, custom) = AllowEntry::partition(&entries);
     let presets = PRESETS
         .iter()
         .map(|p| PresetLine {
             name: p.name,
             title: p.title,
             redirect_uris: p.redirect_uris,
-            enabled: entries.iter().any(|e| *e == format!("preset:{}", p.name)),
+            enabled: enabled.iter().any(|e| e == p.name),
         })
-        .collect();
-    let custom = entries
-        .into_iter()
-        .filter(|e| !e.starts_with("preset:"))
         .collect();
     pages::render(
         &AllowedPage {

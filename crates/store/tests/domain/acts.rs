@@ -1,0 +1,122 @@
+//! Acts on people and clients: each is one function whatever asks for it (the pages,
+//! the command line), so the rules below hold on every path.
+
+use mcpgate_core::ErrorCode;
+use mcpgate_domain::flows::accounts::{self, AccountOutcome};
+use mcpgate_domain::flows::admin::{self, NewClient};
+use mcpgate_domain::flows::register::{self, RegistrationRequest};
+
+use crate::world::*;
+
+#[tokio::test]
+async fn disabling_a_person_ends_their_tokens_and_refuses_their_codes() {
+    let w = world().await;
+    let issued = w.exchange(&w.code().await).await.unwrap();
+    let pending = w.code().await;
+    assert!(w.active(&issued.access_token).await);
+    assert_eq!(
+        accounts::disable_user(&w.s, "ada", "test").await.unwrap(),
+        AccountOutcome::Done
+    );
+    assert!(!w.active(&issued.access_token).await, "access token");
+    let refresh = issued.refresh_token.as_deref().unwrap();
+    assert_eq!(
+        w.refresh(refresh, &[]).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        w.exchange(&pending).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    // Enabling the person again gives nothing back: they sign in and consent anew.
+    accounts::enable_user(&w.s, "ada", "test").await.unwrap();
+    assert!(!w.active(&issued.access_token).await);
+    assert_eq!(
+        w.refresh(refresh, &[]).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        accounts::disable_user(&w.s, "nobody", "test")
+            .await
+            .unwrap(),
+        AccountOutcome::NoSuchUser
+    );
+}
+
+fn registration(uri: &str, name: &str) -> RegistrationRequest {
+    serde_json::from_value(serde_json::json!({
+        "redirect_uris": [uri],
+        "client_name": name,
+        "token_endpoint_auth_method": "none",
+    }))
+    .unwrap()
+}
+
+fn own_client(uri: &str, name: &str) -> NewClient {
+    NewClient {
+        name: name.into(),
+        redirect_uris: vec![uri.into()],
+        confidential: false,
+        introspection: false,
+        owner: Some("u1".into()),
+    }
+}
+
+/// Dynamic registration and the clients people and operators create share the
+/// redirect allow-list and the name rules.
+#[tokio::test]
+async fn every_way_of_creating_a_client_applies_the_same_rules() {
+    let w = world().await;
+    let custom = "https://app.example.test/callback";
+    for (what, uri, name, code) in [
+        (
+            "a redirect not on the allow-list",
+            custom,
+            "App",
+            ErrorCode::InvalidRedirectUri,
+        ),
+        (
+            "a name with a control character",
+            REDIRECT,
+            "App\u{7}",
+            ErrorCode::InvalidClientMetadata,
+        ),
+        (
+            "a redirect with a fragment",
+            "http://127.0.0.1:9999/cb#x",
+            "App",
+            ErrorCode::InvalidRedirectUri,
+        ),
+    ] {
+        let dynamic = register::register(&w.s, registration(uri, name)).await;
+        assert_eq!(dynamic.unwrap_err().code, code, "registration: {what}");
+        let own = admin::create_client(&w.s, own_client(uri, name), "user:u1").await;
+        assert_eq!(own.unwrap_err().code, code, "a person's client: {what}");
+        let operator = NewClient {
+            owner: None,
+            ..own_client(uri, name)
+        };
+        let operator = admin::create_client(&w.s, operator, "operator").await;
+        assert_eq!(operator.unwrap_err().code, code, "operator: {what}");
+    }
+    // Once the operator allows the URI, every path accepts it.
+    assert!(
+        admin::set_redirect_uri(&w.s, custom, true, "operator")
+            .await
+            .unwrap()
+    );
+    register::register(&w.s, registration(custom, "App"))
+        .await
+        .unwrap();
+    admin::create_client(&w.s, own_client(custom, "App"), "user:u1")
+        .await
+        .unwrap();
+    // A URI cannot pose as a preset of the allow-list.
+    assert_eq!(
+        admin::set_redirect_uri(&w.s, "preset:claude", true, "operator")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidRequest
+    );
+}
