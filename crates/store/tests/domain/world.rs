@@ -8,7 +8,7 @@ use mcpgate_core::{ErrorCode, ScopeSet, pkce};
 use mcpgate_domain::flows::authorization_code::CodeExchange;
 use mcpgate_domain::flows::refresh::RefreshRequest;
 use mcpgate_domain::flows::tokens::TokenResponse;
-use mcpgate_domain::flows::{authorization_code, introspect, refresh, revoke};
+use mcpgate_domain::flows::{authorization_code, introspect, refresh};
 use mcpgate_domain::ports::{DocumentError, DocumentFetcher, FetchedDocument, PasswordHasher};
 use mcpgate_domain::{Authority, Settings};
 use mcpgate_store::{AuthCode, AuthMethod, Client, ClientKind, Grant, Store, User};
