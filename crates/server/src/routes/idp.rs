@@ -12,11 +12,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
-use mcpgate_core::secret::{Secret, hash_token, random_id};
+use mcpgate_core::secret::{Secret, hash_token};
 use mcpgate_store::{IdpLogin, User, UserIdentity};
 use serde::Deserialize;
 
 use mcpgate_domain::audit::Event;
+use mcpgate_domain::flows::admin::{self, ProvisionedUser};
 
 use crate::idp::admit::{self, Admission};
 use crate::idp::{Identity, IdpError, IdpSettings};
@@ -323,28 +324,26 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
             .await;
             u
         }
-        Admission::Create { email } => match create_user(s, &email, &id).await {
-            Some(u) => {
-                if link(s, p, &id, &u.id).await.is_err() {
+        Admission::Create { email } => {
+            let new = ProvisionedUser {
+                username: &username_of(&email, &id),
+                email: &email,
+                provider: &p.name,
+                subject: &id.subject,
+            };
+            match admin::provision_user(s, new).await {
+                Ok(u) => {
+                    if link(s, p, &id, &u.id).await.is_err() {
+                        return unavailable("The sign-in service");
+                    }
+                    u
+                }
+                Err(e) => {
+                    tracing::error!(error = ?e, "creating a user failed");
                     return unavailable("The sign-in service");
                 }
-                s.audit(
-                    Event::UserCreated {
-                        username: u.username.clone(),
-                        admin: None,
-                        by: None,
-                        provider: Some(p.name.clone()),
-                        subject: Some(id.subject.clone()),
-                        email: Some(email.clone()),
-                    },
-                    Some(&u.id),
-                    None,
-                )
-                .await;
-                u
             }
-            None => return unavailable("The sign-in service"),
-        },
+        }
         Admission::Refuse(r) => {
             s.audit(
                 Event::IdpLoginRefused {
@@ -383,39 +382,12 @@ async fn link(s: &AuthServer, p: &IdpSettings, id: &Identity, user_id: &str) -> 
         .map_err(|e| tracing::error!(error = %e, "linking an identity failed"))
 }
 
-/// A new account for a person the provider vouched for. It has no password: it signs in
-/// only through its providers.
-async fn create_user(s: &AuthServer, email: &str, id: &Identity) -> Option<User> {
-    let base = id
-        .preferred_username
+/// The user name a new account is given: the provider's preferred one, else the
+/// email's local part.
+fn username_of(email: &str, id: &Identity) -> String {
+    id.preferred_username
         .as_deref()
         .map(|u| admit::username_for(&format!("{u}@")))
         .filter(|u| u != "user")
-        .unwrap_or_else(|| admit::username_for(email));
-    for n in 0..20 {
-        let username = if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{}", n + 1)
-        };
-        let u = User {
-            id: random_id(),
-            username,
-            email: Some(email.to_owned()),
-            // Not a PHC string: no password verifies against it.
-            password_hash: "!".into(),
-            is_admin: false,
-            disabled: false,
-            created_at: s.now(),
-        };
-        match s.store.create_user(&u).await {
-            Ok(()) => return Some(u),
-            Err(mcpgate_store::StoreError::Conflict(_)) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "creating a user failed");
-                return None;
-            }
-        }
-    }
-    None
+        .unwrap_or_else(|| admit::username_for(email))
 }
