@@ -177,16 +177,30 @@ impl AuthServer {
                 {
                     tracing::warn!(error = %e, "database checkpoint failed");
                 }
-                if n.is_multiple_of(60) {
-                    let now = s.now();
-                    let _ = s.store.delete_expired(now, s.cfg.revocation_cover()).await;
-                    let _ = s
-                        .store
-                        .sweep_unused_dynamic_clients(now - s.cfg.unused_client_ttl_secs)
-                        .await;
+                if n.is_multiple_of(60)
+                    && let Err(e) = s.housekeeping(s.now()).await
+                {
+                    tracing::warn!(error = %e, "housekeeping failed");
                 }
             }
         });
+    }
+
+    /// Deletes what no longer counts at `now`: expired codes, tokens, sessions and
+    /// revocations, registrations never used, and rate-limit windows that have passed
+    /// (every source address makes one row a minute: without this the table grows
+    /// without end under load).
+    pub async fn housekeeping(&self, now: i64) -> Result<(), StoreError> {
+        self.store
+            .delete_expired(now, self.cfg.revocation_cover())
+            .await?;
+        self.store
+            .sweep_unused_dynamic_clients(now - self.cfg.unused_client_ttl_secs)
+            .await?;
+        self.store
+            .sweep_rate_limits(now - 2 * crate::limits::WINDOW_SECS)
+            .await?;
+        Ok(())
     }
 
     /// Keeps a notification connection open, reopening it (with backoff) when lost;

@@ -315,12 +315,13 @@ async fn revocations_in_order(s: Store) {
 }
 
 async fn throttle_and_sessions(s: Store) {
-    assert_eq!(s.login_throttle("alice").await.unwrap(), (0, 0));
-    s.set_login_throttle("alice", 3, 50).await.unwrap();
-    s.set_login_throttle("alice", 4, 60).await.unwrap();
-    assert_eq!(s.login_throttle("alice").await.unwrap(), (4, 60));
+    // One free attempt, then each further one locks the next for 10 s per attempt.
+    let reserve = || s.reserve_login_attempt("alice", 100, 1, |n| n * 10);
+    assert_eq!(reserve().await.unwrap(), Reservation::Granted);
+    assert_eq!(reserve().await.unwrap(), Reservation::Granted);
+    assert_eq!(reserve().await.unwrap(), Reservation::LockedUntil(120));
     s.clear_login_throttle("alice").await.unwrap();
-    assert_eq!(s.login_throttle("alice").await.unwrap(), (0, 0));
+    assert_eq!(reserve().await.unwrap(), Reservation::Granted);
     let u = user("bob");
     s.create_user(&u).await.unwrap();
     s.insert_session("sess", &u.id, 1, 100).await.unwrap();

@@ -1,7 +1,5 @@
 //! Browser sessions and per-name sign-in throttling.
 
-use sqlx::Row;
-
 use super::{Pool, Result, Store};
 use crate::model::*;
 
@@ -39,32 +37,8 @@ impl Store {
 
     // ---------------------------------------------------------- login throttle
 
-    /// (failures, locked_until) for a username (known or not).
-    pub async fn login_throttle(&self, username: &str) -> Result<(i64, i64)> {
-        dispatch!(self, pool, {
-            let row = sqlx::query(
-                "SELECT failures, locked_until FROM login_throttle WHERE username = $1",
-            )
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-            Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0)))
-        })
-    }
-
-    pub async fn set_login_throttle(
-        &self,
-        username: &str,
-        failures: i64,
-        locked_until: i64,
-    ) -> Result<()> {
-        dispatch!(self, pool, {
-            sqlx::query("INSERT INTO login_throttle (username, failures, locked_until) VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET failures = $2, locked_until = $3")
-                .bind(username).bind(failures).bind(locked_until).execute(pool).await?;
-            Ok(())
-        })
-    }
-
+    /// Forgets a username's failed attempts (a successful sign-in);
+    /// [`Store::reserve_login_attempt`] counts them.
     pub async fn clear_login_throttle(&self, username: &str) -> Result<()> {
         dispatch!(self, pool, {
             sqlx::query("DELETE FROM login_throttle WHERE username = $1")

@@ -49,6 +49,27 @@ async fn registrations_are_limited_per_source_address() {
     assert_limited_json(register(&app, &[]).await, "/register").await;
 }
 
+/// Every source makes a counter row a minute: the housekeeping deletes the rows of
+/// windows that have passed, or the table would grow without end under load. Here
+/// the housekeeping is told it is three minutes later, so the current window's
+/// counter goes too, and the source may register again at once.
+#[tokio::test]
+async fn counters_of_passed_windows_are_swept() {
+    let app = TestApp::spawn_with(|c| c.register_per_source_per_minute = 2).await;
+    for _ in 0..2 {
+        assert_eq!(register(&app, &[]).await.status(), 201);
+    }
+    assert_eq!(register(&app, &[]).await.status(), 429);
+    app.auth.housekeeping(app.auth.now()).await.unwrap();
+    assert_eq!(
+        register(&app, &[]).await.status(),
+        429,
+        "the current window is kept"
+    );
+    app.auth.housekeeping(app.auth.now() + 180).await.unwrap();
+    assert_eq!(register(&app, &[]).await.status(), 201);
+}
+
 #[tokio::test]
 async fn token_requests_are_limited_per_source_address() {
     let app = TestApp::spawn_with(|c| c.token_per_source_per_minute = 3).await;
