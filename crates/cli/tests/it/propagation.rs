@@ -14,8 +14,14 @@ use crate::support::*;
 
 /// Runs `mcpgate ARGS --data-dir <the app's>` and returns its stdout.
 async fn cli(app: &TestApp, args: &[&str]) -> String {
+    cli_env(app, &[], args).await
+}
+
+/// Runs `mcpgate args…` on the app's data directory with `env` set.
+async fn cli_env(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"));
     cmd.args(args).arg("--data-dir").arg(&app.data_dir);
+    cmd.envs(env.iter().copied());
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -144,6 +150,21 @@ async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
         .unwrap();
     let rows = app.auth.store.revocations_since(0).await.unwrap();
     assert!(rows.iter().any(|r| r.handle == grant), "{rows:?}");
+}
+
+/// The administration commands read the settings `serve` reads (here the access-token
+/// lifetime, from the environment), so the revocation they store covers that lifetime
+/// itself, not a default's.
+#[tokio::test]
+async fn cli_acts_with_the_settings_serve_resolves() {
+    let app = TestApp::spawn_with(|c| c.access_ttl_secs = 7200).await;
+    let (client_id, _) = app.tokens(None).await;
+    let grant = grant_of(&app, &client_id).await;
+    let env = [("MCPGATE_ACCESS_TOKEN_TTL", "7200")];
+    cli_env(&app, &env, &["grants", "revoke", &grant]).await;
+    let rows = app.auth.store.revocations_since(0).await.unwrap();
+    let row = rows.iter().find(|r| r.handle == grant).expect("stored");
+    assert!(row.until >= row.created_at + 7200, "{row:?}");
 }
 
 #[tokio::test]
