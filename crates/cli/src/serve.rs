@@ -94,17 +94,15 @@ pub fn app_config(
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
     let (listen, mut cfg) = app_config(&args, &file, &db)?;
-    // Checked before the first run creates the administrator, whose password would
-    // otherwise be lost.
-    if let Some(dir) = args.admin_password_file.as_deref().and_then(|p| p.parent())
-        && !dir.as_os_str().is_empty()
-        && !dir.is_dir()
-    {
-        anyhow::bail!(
-            "--admin-password-file: {} is not a directory",
-            dir.display()
-        );
-    }
+    // Opened before the first run creates the administrator: a path that cannot be
+    // written is an error while no password exists yet, not after it was made and lost.
+    let password_file = match &args.admin_password_file {
+        Some(path) => Some(
+            PrivateFile::create(path)
+                .with_context(|| format!("--admin-password-file {}", path.display()))?,
+        ),
+        None => None,
+    };
     let op = args.net.operating(&file);
     cfg.http_metrics = op.metrics_listen.is_some();
     cfg.http_traces = op.otlp_endpoint.is_some();
@@ -178,9 +176,9 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         println!();
         println!("  First run: created the administrator account.");
         println!("    username: {}", first.username);
-        match &args.admin_password_file {
-            Some(path) => {
-                write_private(path, first.password.expose())?;
+        match password_file {
+            Some(file) => {
+                let path = file.write(first.password.expose())?;
                 println!("    password: written to {} (mode 0600)", path.display());
                 println!("  The password is stored here only as a hash;");
             }
@@ -214,18 +212,45 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
     Ok(())
 }
 
-/// Writes `secret` to `path`, readable by its owner only: through a new file renamed
-/// into place, so an existing file (or a link planted there) is replaced, never
-/// written through.
-fn write_private(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let tmp = mcpgate::secrets::temp_beside(path);
-    let mut f = mcpgate::secrets::private_file(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(format!("{secret}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+/// A file readable by its owner only, for a secret not made yet: a new temporary file
+/// beside `path`, renamed into place once written, so an existing file (or a link
+/// planted there) is replaced, never written through. Removed if never written.
+struct PrivateFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PrivateFile {
+    fn create(path: &std::path::Path) -> anyhow::Result<Self> {
+        let tmp = mcpgate::secrets::temp_beside(path);
+        let file = mcpgate::secrets::private_file(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    /// Writes `secret` and moves the file into place; returns where.
+    fn write(mut self, secret: &str) -> anyhow::Result<std::path::PathBuf> {
+        use std::io::Write;
+        let mut f = self.file.take().expect("written once");
+        f.write_all(format!("{secret}\n").as_bytes())
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {}", self.tmp.display()))?;
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        // Gone already once renamed into place; otherwise nothing is left behind.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// A token cancelled at the first SIGINT or SIGTERM.

@@ -219,6 +219,56 @@ async fn a_first_run_that_cannot_listen_creates_no_administrator() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A password file that cannot be created stops the first run before the
+/// administrator exists; the next start, with a writable path, still gets one.
+#[tokio::test]
+async fn a_first_run_whose_password_file_cannot_be_written_creates_no_administrator() {
+    let dir = temp_dir();
+    // A directory, so the path looks plausible; no file can be created in it.
+    let unwritable = "/proc/self/admin-password";
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-password-file",
+            unwritable,
+        ])
+        .env_remove("MCPGATE_LISTEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started without its password file");
+    assert!(err.contains("--admin-password-file"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("First run"));
+    let file = dir.join("admin-password");
+    let file_arg = file.to_str().unwrap();
+    let (mut child, banner) = serve_banner(
+        &dir,
+        &["--listen", "127.0.0.1:0", "--admin-password-file", file_arg],
+    );
+    let addr = banner
+        .lines()
+        .find_map(|l| l.split_once(" listening on "))
+        .map(|(_, a)| a.trim().to_owned());
+    let password = std::fs::read_to_string(&file).ok();
+    let status = match (&addr, &password) {
+        (Some(a), Some(p)) => Some(sign_in(a, "admin", p.trim()).await),
+        _ => None,
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(banner.contains("written to"), "{banner}");
+    assert_eq!(
+        status,
+        Some(303),
+        "the first-run password signs in: {banner}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn passwords_database_urls_and_provider_secrets_are_read_from_files() {
     let dir = temp_dir();
