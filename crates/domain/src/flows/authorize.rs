@@ -238,8 +238,8 @@ pub fn vouched_by(client: &Client) -> Voucher {
 }
 
 /// The sentence a page shows about who vouches for a client (`None`: the operator).
-pub async fn voucher_text(s: &Authority, client: &Client) -> Option<String> {
-    match vouched_by(client) {
+pub async fn voucher_text(s: &Authority, client: &Client) -> Result<Option<String>, StoreError> {
+    Ok(match vouched_by(client) {
         Voucher::Operator => None,
         Voucher::Origin(o) => Some(format!(
             "Described by a document published at {o}: that site vouches for it, not this server's operator."
@@ -248,9 +248,7 @@ pub async fn voucher_text(s: &Authority, client: &Client) -> Option<String> {
             let who = s
                 .store
                 .user(&id)
-                .await
-                .ok()
-                .flatten()
+                .await?
                 .map(|u| u.username)
                 .unwrap_or_else(|| "a former user".into());
             Some(format!(
@@ -261,7 +259,7 @@ pub async fn voucher_text(s: &Authority, client: &Client) -> Option<String> {
             "This application registered itself. mcpgate cannot confirm who made it: its name is what it claims."
                 .into(),
         ),
-    }
+    })
 }
 
 /// A pending request and its client, if still valid.

@@ -50,7 +50,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
         let (unverified, vouched_by) = match &client {
             Some(c) => (
                 !authorize::operator_vouches_for(c),
-                authorize::voucher_text(&s, c).await,
+                authorize::voucher_text(&s, c).await?,
             ),
             None => (true, None),
         };

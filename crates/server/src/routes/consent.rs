@@ -161,7 +161,7 @@ async fn page(
             request_id: id,
             client_name: &client.name,
             verified: authorize::operator_vouches_for(client),
-            vouched_by: authorize::voucher_text(s, client).await,
+            vouched_by: authorize::voucher_text(s, client).await?,
             redirect_host: redirect_host(&req.redirect_uri),
             localhost_only,
             username: &user.username,
