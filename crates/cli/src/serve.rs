@@ -57,8 +57,10 @@ pub fn from_environment() -> anyhow::Result<ServeArgs> {
     Ok(EnvOnly::try_parse_from(std::iter::empty::<String>())?.args)
 }
 
-/// The whole configuration from flags (or environment), then the file, then defaults;
-/// also where to listen.
+/// The configuration from flags (or environment), then the file, then defaults; also
+/// where to listen. Identity providers are left out: their secrets are the serving
+/// process's ([`run`] adds them), and an administration command that only needs the
+/// issuer and the lifetimes must not fail for want of them.
 pub fn app_config(
     args: &ServeArgs,
     file: &FileConfig,
@@ -72,7 +74,6 @@ pub fn app_config(
     cfg.audit_every = std::time::Duration::from_secs(args.net.audit_interval);
     cfg.access_ttl_secs = args.access_token_ttl;
     cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
-    cfg.identity_providers = crate::idp::from_file(file)?;
     cfg.trusted_proxies = mcpgate::config::trusted_proxies(&args.trusted_proxies, file)?;
     cfg.rate_limits = (args.rate_limits, file.rate_limits);
     for r in &args.resources {
@@ -94,6 +95,7 @@ pub fn app_config(
 
 pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Result<()> {
     let (listen, mut cfg) = app_config(&args, &file, &db)?;
+    cfg.identity_providers = crate::idp::from_file(&file)?;
     // Opened before the first run creates the administrator: a path that cannot be
     // written is an error while no password exists yet, not after it was made and lost.
     let password_file = match &args.admin_password_file {

@@ -154,14 +154,28 @@ async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
 
 /// The administration commands read the settings `serve` reads (here the access-token
 /// lifetime, from the environment), so the revocation they store covers that lifetime
-/// itself, not a default's.
+/// itself, not a default's. They need none of the serving process's secrets: an
+/// identity provider whose secret is not in the operator's shell is no obstacle.
 #[tokio::test]
 async fn cli_acts_with_the_settings_serve_resolves() {
     let app = TestApp::spawn_with(|c| c.access_ttl_secs = 7200).await;
     let (client_id, _) = app.tokens(None).await;
     let grant = grant_of(&app, &client_id).await;
+    let config = app.data_dir.join("with-a-provider.toml");
+    std::fs::write(
+        &config,
+        "[[idp]]\nname = \"corp\"\npreset = \"github\"\nclient_id = \"cid\"\n\
+         client_secret_env = \"MCPGATE_TEST_SECRET_NOT_SET\"\n",
+    )
+    .unwrap();
     let env = [("MCPGATE_ACCESS_TOKEN_TTL", "7200")];
-    cli_env(&app, &env, &["grants", "revoke", &grant]).await;
+    let config = config.to_str().unwrap();
+    cli_env(
+        &app,
+        &env,
+        &["--config", config, "grants", "revoke", &grant],
+    )
+    .await;
     let rows = app.auth.store.revocations_since(0).await.unwrap();
     let row = rows.iter().find(|r| r.handle == grant).expect("stored");
     assert!(row.until >= row.created_at + 7200, "{row:?}");

@@ -1,7 +1,7 @@
 -- A metadata-document client's cache expiry (issue 12) gets its own column; it was a
--- member hidden inside the stored document. Moved for existing rows.
+-- member (`mcpgate_fetched_until`) inside the stored document. Existing document
+-- clients start with none, so each is fetched again on its next use, which rewrites
+-- its metadata without that member. Nothing else is read from the old member, and
+-- the stored documents are not parsed here: they are a stranger's JSON, which one
+-- backend's parser may refuse (PostgreSQL's jsonb refuses \u0000).
 ALTER TABLE clients ADD COLUMN fetched_until BIGINT;
-UPDATE clients
-SET fetched_until = (metadata::jsonb ->> 'mcpgate_fetched_until')::bigint,
-    metadata = (metadata::jsonb - 'mcpgate_fetched_until')::text
-WHERE kind = 'metadata_document';

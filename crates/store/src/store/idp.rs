@@ -12,7 +12,9 @@ impl Store {
     /// Stores a provider, its client secret sealed when a key-encryption key is
     /// configured.
     pub async fn upsert_identity_provider(&self, p: &IdentityProviderRow) -> Result<()> {
-        let secret = self.seal(&idp_secret_row(&p.name), &p.client_secret);
+        let secret = self
+            .seal(&idp_secret_row(&p.name), &p.client_secret)
+            .await?;
         dispatch!(self, pool, {
             sqlx::query("INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, client_secret, allowed_domains, auto_create, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET display_name = $2, kind = $3, issuer = $4, client_id = $5, client_secret = $6, allowed_domains = $7, auto_create = $8")
                 .bind(&p.name).bind(&p.display_name).bind(&p.kind).bind(&p.issuer).bind(&p.client_id)

@@ -46,7 +46,9 @@ impl Store {
     /// Stores a new key, its seed sealed when a key-encryption key is configured.
     pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<()> {
         let (kid, created_at) = (&key.kid, key.created_at);
-        let seed = self.seal(&signing_key_row(kid), &URL_SAFE_NO_PAD.encode(key.seed));
+        let seed = self
+            .seal(&signing_key_row(kid), &URL_SAFE_NO_PAD.encode(key.seed))
+            .await?;
         notifying!(self, Change::Keys, conn, {
             sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
                 .bind(kid)

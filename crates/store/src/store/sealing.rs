@@ -42,6 +42,26 @@ impl From<ClearSecret> for StoreError {
     }
 }
 
+/// A secret a process without the key-encryption key would write in clear into a
+/// sealed database: refused before it is written, since every process would then
+/// refuse the row ([`ClearSecret`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} cannot be written: the secrets of this database are sealed and this process \
+     has no key-encryption key (give it the server's: --key-encryption-key-file or \
+     MCPGATE_KEY_ENCRYPTION_KEY)"
+)]
+pub struct NoKey {
+    /// The row, e.g. `identity_provider:<name>`.
+    pub what: String,
+}
+
+impl From<NoKey> for StoreError {
+    fn from(e: NoKey) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
 /// Opens the secrets of rows read from the database (see [`Store::opener`]).
 pub(super) struct Opener<'a> {
     sealer: Option<&'a Sealer>,
@@ -74,10 +94,17 @@ impl Store {
         self.sealer.is_some()
     }
 
-    pub(super) fn seal(&self, what: &str, plain: &str) -> String {
+    /// The secret of row `what` as it is written: sealed with the key, or in clear
+    /// in a database never sealed; refused ([`NoKey`]) in a sealed database when this
+    /// process has no key.
+    pub(super) async fn seal(&self, what: &str, plain: &str) -> Result<String> {
         match &self.sealer {
-            Some(s) => s.seal(what, plain),
-            None => plain.to_owned(),
+            Some(s) => Ok(s.seal(what, plain)),
+            None if self.is_sealed_at_rest().await? => Err(NoKey {
+                what: what.to_owned(),
+            }
+            .into()),
+            None => Ok(plain.to_owned()),
         }
     }
 
@@ -212,12 +239,26 @@ mod tests {
         assert_eq!(sealed.seal_at_rest().await.unwrap(), 1);
         assert!(sealed.is_sealed_at_rest().await.unwrap());
         assert_eq!(sealed.signing_keys().await.unwrap()[0].seed, [7; 32]);
-        // a clear key planted afterwards: refused when read, and by the next start,
-        // which does not seal it
-        clear
-            .insert_signing_key(&key("planted", 9, 2))
+        // a process without the key cannot write one in clear any more ...
+        let err = clear
+            .insert_signing_key(&key("written", 9, 2))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("signing_key:written cannot be written"),
+            "{err}"
+        );
+        // ... and one planted by writing the database: refused when read, and by the
+        // next start, which does not seal it
+        dispatch!(clear, pool, {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, seed, created_at) VALUES ('planted', 'CQkJ', 2)",
+            )
+            .execute(pool)
             .await
             .unwrap();
+        });
         let err = sealed.signing_keys().await.unwrap_err().to_string();
         assert!(err.contains("signing_key:planted"), "{err}");
         let err = sealed.seal_at_rest().await.unwrap_err().to_string();

@@ -150,30 +150,60 @@ async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
     let (_, tokens) = app.tokens(None).await;
     let real = kid_of(tokens["access_token"].as_str().unwrap());
     {
-        // the database opened without the key-encryption key writes in clear
+        // a process without the key-encryption key cannot write secrets in clear ...
         let writer = Store::open_dir(&app.data_dir).await.unwrap();
-        writer
+        let err = writer
             .insert_signing_key(&mcpgate_core::jwt::StoredKey {
-                kid: "planted".into(),
+                kid: "written".into(),
                 seed: [9u8; 32],
                 created_at: app.auth.now() + 60,
             })
             .await
-            .unwrap();
-        writer
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("signing_key:written cannot be written"),
+            "{err}"
+        );
+        let err = writer
             .upsert_identity_provider(&IdentityProviderRow {
-                name: "planted-idp".into(),
-                display_name: "Planted".into(),
+                name: "written-idp".into(),
+                display_name: "Written".into(),
                 kind: "github".into(),
                 issuer: "https://github.com".into(),
                 client_id: "cid".into(),
-                client_secret: "planted-secret".into(),
+                client_secret: "secret-in-clear".into(),
                 allowed_domains: "[]".into(),
                 auto_create: false,
                 created_at: 1,
             })
             .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("identity_provider:written-idp"), "{err}");
+        // ... so someone who can write the database plants them
+        let db = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            app.data_dir.join("mcpgate.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ('planted', $1, $2)")
+            .bind(URL_SAFE_NO_PAD.encode([9u8; 32]))
+            .bind(app.auth.now() + 60)
+            .execute(&db)
+            .await
             .unwrap();
+        sqlx::query(
+            "INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, \
+             client_secret, allowed_domains, auto_create, created_at) \
+             VALUES ('planted-idp', 'Planted', 'github', 'https://github.com', 'cid', \
+             'planted-secret', '[]', false, 1)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
     }
     // the running server reloads its keys: the planted one is refused
     let err = app.auth.sync_keys().await.unwrap_err().to_string();
