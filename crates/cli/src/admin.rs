@@ -534,7 +534,9 @@ pub async fn keys(ctx: &Context, cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
         KeysCmd::Rotate => {
             let s = auth_server(ctx, store.clone()).await?;
-            let kid = keys::rotate(s.store.as_ref(), now()).await?;
+            let kid = keys::rotate(&s, "operator")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
             println!("new signing key {kid}; running servers sign with it at once");
         }
         KeysCmd::Retire { kid } => {

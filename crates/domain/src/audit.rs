@@ -96,6 +96,10 @@ pub enum Event {
         entry: AllowedEntry,
         by: String,
     },
+    KeyRotated {
+        kid: String,
+        by: String,
+    },
     KeyRetired {
         kid: String,
         by: String,
@@ -164,6 +168,7 @@ pub const NAMES: &[&str] = &[
     "idp_identity_linked",
     "idp_login_refused",
     "key_retired",
+    "key_rotated",
     "login_failed",
     "login_succeeded",
     "password_changed",

@@ -12,6 +12,9 @@ pub enum DocumentError {
     Fetch(String),
     #[error("the client's metadata document is not valid: {0}")]
     Invalid(String),
+    /// Not the document's fault: logged, and shown as a generic failure.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A fetched document, and how long it may be used before fetching it again.

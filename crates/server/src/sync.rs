@@ -190,16 +190,23 @@ impl AuthServer {
     /// revocations, registrations never used, and rate-limit windows that have passed
     /// (every source address makes one row a minute: without this the table grows
     /// without end under load).
+    /// Each part runs whether or not another failed; the first failure is returned.
     pub async fn housekeeping(&self, now: i64) -> Result<(), StoreError> {
-        self.store
+        let expired = self
+            .store
             .delete_expired(now, self.cfg.revocation_cover())
-            .await?;
-        self.store
+            .await;
+        let unused = self
+            .store
             .sweep_unused_dynamic_clients(now - self.cfg.unused_client_ttl_secs)
-            .await?;
-        self.store
+            .await;
+        let windows = self
+            .store
             .sweep_rate_limits(now - 2 * crate::limits::WINDOW_SECS)
-            .await?;
+            .await;
+        expired?;
+        unused?;
+        windows?;
         Ok(())
     }
 

@@ -31,5 +31,4 @@ pub(crate) mod model {
 pub use admin::{Activity, AuditFilter};
 pub use model::*;
 pub use notify::{Change, ChangeListener};
-pub use step::step;
 pub use store::{Reservation, Store, StoreError};

@@ -11,6 +11,7 @@ use url::Url;
 use crate::Authority;
 use crate::audit::Event;
 use crate::model::{AuthCode, AuthRequest, Client, ClientKind, Grant, User};
+use crate::ports::DocumentError;
 use crate::store::StoreError;
 
 /// The authorization request's parameters (OAuth 2.1 §4.1.1, RFC 8707 §2), as the
@@ -81,7 +82,11 @@ pub async fn validate(s: &Authority, p: &AuthorizeRequest<'_>) -> Result<String,
     let client = if super::metadata_document::is_document_url(client_id) {
         super::metadata_document::client_for(s, client_id)
             .await
-            .map_err(|e| AuthorizeError::Page(e.to_string()))?
+            .map_err(|e| match e {
+                // Logged, and a generic page: the store's words are not the person's.
+                DocumentError::Store(e) => AuthorizeError::from(e),
+                e => AuthorizeError::Page(e.to_string()),
+            })?
     } else {
         s.store.client(client_id).await?.ok_or_else(|| {
             AuthorizeError::Page(

@@ -25,9 +25,25 @@ pub async fn load(store: &dyn Store, now: i64) -> Result<Vec<StoredKey>, StoreEr
     store.signing_keys().await
 }
 
-/// Adds a new signing key; the previous ones keep verifying until they have been
+/// Adds a new signing key, which signs from now on here and, as soon as they hear of
+/// it, on every other instance; the previous ones keep verifying until they have been
 /// superseded for [`KEY_RETIREMENT_SECS`] (rotation with overlap). Returns its id.
-pub async fn rotate(store: &dyn Store, now: i64) -> Result<String, StoreError> {
+pub async fn rotate(s: &Authority, by: &str) -> OAuthResult<String> {
+    let kid = add_key(s.store.as_ref(), s.now()).await?;
+    sync(s).await?;
+    s.audit(
+        Event::KeyRotated {
+            kid: kid.clone(),
+            by: by.to_owned(),
+        },
+        None,
+        None,
+    )
+    .await;
+    Ok(kid)
+}
+
+async fn add_key(store: &dyn Store, now: i64) -> Result<String, StoreError> {
     let mut k = StoredKey::generate(now);
     // Keys made in the same second must still order after the current one.
     let latest = store

@@ -15,7 +15,7 @@ use mcpgate_core::{OAuthError, ScopeSet};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::register::{allow_list, check_redirects, clean_name};
+use super::register::{check_redirects, clean_name};
 use crate::Authority;
 use crate::audit::Event;
 use crate::model::{AuthMethod, Client, ClientKind};
@@ -37,7 +37,7 @@ pub fn is_document_url(client_id: &str) -> bool {
 /// The client for a document URL: from the store while fresh, else fetched.
 pub async fn client_for(s: &Authority, client_id: &str) -> Result<Client, DocumentError> {
     let now = s.now();
-    if let Ok(Some(c)) = s.store.client(client_id).await
+    if let Some(c) = s.store.client(client_id).await?
         && c.kind == ClientKind::MetadataDocument
         && c.fetched_until.is_some_and(|u| u > now)
     {
@@ -49,10 +49,7 @@ pub async fn client_for(s: &Authority, client_id: &str) -> Result<Client, Docume
         .unwrap_or(DEFAULT_CACHE_SECS)
         .clamp(MIN_CACHE_SECS, MAX_CACHE_SECS);
     let client = validate(s, client_id, &fetched.body, now + max_age).await?;
-    s.store
-        .upsert_document_client(&client)
-        .await
-        .map_err(|e| DocumentError::Fetch(e.to_string()))?;
+    s.store.upsert_document_client(&client).await?;
     s.audit(
         Event::ClientDocumentFetched {
             name: client.name.clone(),
@@ -109,9 +106,8 @@ async fn validate(
     doc: &Value,
     fetched_until: i64,
 ) -> Result<Client, DocumentError> {
-    let allow = allow_list(s)
-        .await
-        .map_err(|e| DocumentError::Fetch(e.description.into_owned()))?;
+    let entries = s.store.allowed_redirects().await?;
+    let allow = AllowList::from_entries(entries.iter().map(String::as_str));
     let (name, uris) = check_document(&allow, client_id, doc)?;
     // Only public clients (PKCE, `none`): a document offering other methods too is
     // used with `none`, which MCP clients offer alongside.

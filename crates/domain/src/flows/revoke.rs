@@ -52,10 +52,21 @@ pub async fn revoke_token(s: &Authority, client: &Client, token: &str) -> OAuthR
 
 /// Revokes a person's grant (consent) and every token issued under it.
 pub async fn revoke_grant(s: &Authority, grant_id: &str, by: &str) -> OAuthResult<bool> {
+    revoke_grant_of(s, grant_id, None, by).await
+}
+
+/// [`revoke_grant`], when the grant is `owner`'s (a person on their own page); false
+/// for anyone else's, as for one that does not exist.
+pub async fn revoke_grant_of(
+    s: &Authority,
+    grant_id: &str,
+    owner: Option<&str>,
+    by: &str,
+) -> OAuthResult<bool> {
     let Some(grant) = s.store.grant(grant_id).await? else {
         return Ok(false);
     };
-    if grant.revoked_at.is_some() {
+    if grant.revoked_at.is_some() || owner.is_some_and(|o| o != grant.user_id) {
         return Ok(false);
     }
     let families = s.store.revoke_grant(grant_id, s.now(), by).await?;

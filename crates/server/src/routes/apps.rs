@@ -97,18 +97,18 @@ async fn revoke_grant(
     let Some(id) = f.get("grant") else {
         return Ok(pages::see_other("/apps"));
     };
-    // Only the person's own grants.
-    match s.store.grant(id).await? {
-        Some(g) if g.user_id == user.id => {
-            revoke::revoke_grant(&s, id, "person").await?;
-        }
-        _ => {
-            return Ok(pages::error_page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "That grant does not exist.",
-            ));
-        }
+    let by = format!("user:{}", user.id);
+    if revoke::revoke_grant_of(&s, id, Some(&user.id), &by).await? {
+        return Ok(pages::see_other("/apps"));
     }
-    Ok(pages::see_other("/apps"))
+    // Nothing revoked: the person's own grant was revoked already (a second click), or
+    // the grant is someone else's, which looks the same as none.
+    Ok(match s.store.grant(id).await? {
+        Some(g) if g.user_id == user.id => pages::see_other("/apps"),
+        _ => pages::error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That grant does not exist.",
+        ),
+    })
 }

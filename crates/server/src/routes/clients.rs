@@ -136,12 +136,14 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         introspection: false,
         owner: Some(user.id.clone()),
     };
-    let (client, secret) = match admin::create_client(&s, new, "owner").await {
+    let by = format!("user:{}", user.id);
+    let (client, secret) = match admin::create_client(&s, new, &by).await {
         Ok(c) => c,
         Err(e) if e.code != ErrorCode::ServerError => {
             return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
         }
-        Err(_) => {
+        Err(e) => {
+            tracing::error!(error = ?e, "creating a client failed");
             return pages::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Error",
@@ -167,7 +169,8 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         Err(e) => return e.into_response(),
     };
     if let Some(id) = f.get("client_id")
-        && let Err(e) = revoke::delete_client(&s, id, Some(&user.id), "owner").await
+        && let Err(e) =
+            revoke::delete_client(&s, id, Some(&user.id), &format!("user:{}", user.id)).await
     {
         tracing::error!(error = ?e, "client deletion failed");
         return pages::error_page(

@@ -120,8 +120,9 @@ impl Store {
 
     /// Deletes what has expired. A revocation row is kept until its `until` and also
     /// for `revocation_cover` seconds after it was made (the longest an access token
-    /// of the caller lives), so a revocation written by a process that guessed a
-    /// shorter lifetime (the CLI) still outlives the tokens it covers.
+    /// of the caller lives), so a revocation written by a process configured with a
+    /// shorter lifetime (another instance, a command run with other settings) still
+    /// outlives the tokens it covers.
     pub async fn delete_expired(&self, now: i64, revocation_cover: i64) -> Result<()> {
         dispatch!(self, pool, {
             // Spent codes are kept past expiry for a while, so a late replay is still

@@ -46,7 +46,7 @@ async fn the_database_alone_holds_no_private_key_material() {
         200,
         "signs and validates"
     );
-    mcpgate_server::flows::keys::rotate(&app.auth.store, app.auth.now())
+    mcpgate_server::flows::keys::rotate(&app.auth, "test")
         .await
         .unwrap();
 
