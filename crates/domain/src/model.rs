@@ -15,6 +15,17 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// A person's account at an identity provider, linked to a user here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
 /// How a client came to be known (MCP "Client Registration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

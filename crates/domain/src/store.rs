@@ -11,6 +11,7 @@ use mcpgate_core::jwt::StoredKey;
 
 use crate::model::{
     AuthCode, AuthRequest, Client, Exchange, Grant, Redeem, RefreshToken, TokenFamily, User,
+    UserIdentity,
 };
 
 /// Storage failures, as the rules see them.
@@ -36,6 +37,12 @@ pub trait Store: Send + Sync {
     async fn create_user(&self, u: &User) -> StoreResult<()>;
     async fn set_user_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool>;
     async fn set_password(&self, username: &str, hash: &str) -> StoreResult<bool>;
+    /// One step: a new user and their identity at a provider, both or neither;
+    /// [`StoreError::Conflict`] when the name or the identity is taken.
+    async fn create_user_with_identity(&self, u: &User, i: &UserIdentity) -> StoreResult<()>;
+    /// Links an identity at a provider to an existing user; a `Conflict` when it is
+    /// linked already (an identity belongs to one user).
+    async fn link_identity(&self, i: &UserIdentity) -> StoreResult<()>;
     /// Ends the person's browser sessions except `keep` (a session id hash).
     async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
 

@@ -4,7 +4,9 @@
 //! line (audit listing, grant views, identity providers) are public rows.
 
 use mcpgate_core::ScopeSet;
-use mcpgate_domain::model::{AuthCode, AuthRequest, Grant, RefreshToken, TokenFamily, User};
+use mcpgate_domain::model::{
+    AuthCode, AuthRequest, Grant, RefreshToken, TokenFamily, User, UserIdentity,
+};
 
 /// A stored scope string; one that no longer parses (written by hand) grants nothing.
 fn scopes(s: &str) -> ScopeSet {
@@ -253,15 +255,27 @@ impl std::fmt::Debug for IdentityProviderRow {
     }
 }
 
-/// A person's account at a provider, linked to a user here.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserIdentity {
-    pub provider: String,
-    pub subject: String,
-    pub user_id: String,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub last_login_at: Option<i64>,
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserIdentityRow {
+    provider: String,
+    subject: String,
+    user_id: String,
+    email: Option<String>,
+    created_at: i64,
+    last_login_at: Option<i64>,
+}
+
+impl From<UserIdentityRow> for UserIdentity {
+    fn from(r: UserIdentityRow) -> Self {
+        UserIdentity {
+            provider: r.provider,
+            subject: r.subject,
+            user_id: r.user_id,
+            email: r.email,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        }
+    }
 }
 
 /// A sign-in under way at a provider (between the redirect and the callback).

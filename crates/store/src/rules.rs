@@ -48,6 +48,18 @@ impl mcpgate_domain::Store for Store {
         Ok(step("set_password", Store::set_password(self, username, hash)).await?)
     }
 
+    async fn create_user_with_identity(&self, u: &User, i: &UserIdentity) -> StoreResult<()> {
+        Ok(step(
+            "create_user_with_identity",
+            Store::create_user_with_identity(self, u, i),
+        )
+        .await?)
+    }
+
+    async fn link_identity(&self, i: &UserIdentity) -> StoreResult<()> {
+        Ok(step("link_identity", Store::link_identity(self, i)).await?)
+    }
+
     async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
         Ok(step(
             "delete_sessions_of",

@@ -113,60 +113,6 @@ pub async fn create_user(s: &Authority, n: NewUser, by: &str) -> OAuthResult<Use
     Ok(u)
 }
 
-/// The person an identity provider vouched for, signing in for the first time.
-pub struct ProvisionedUser<'a> {
-    /// The user name to try first; taken names get `-2`, `-3`, … appended.
-    pub username: &'a str,
-    /// The provider's verified email.
-    pub email: &'a str,
-    pub provider: &'a str,
-    pub subject: &'a str,
-}
-
-/// Creates the account of a person admitted through an identity provider: no
-/// password (it signs in only through its providers), the first free name of
-/// `username`, `username-2`, … `username-20`.
-pub async fn provision_user(s: &Authority, p: ProvisionedUser<'_>) -> OAuthResult<User> {
-    for n in 1..=20 {
-        let username = match n {
-            1 => p.username.to_owned(),
-            n => format!("{}-{n}", p.username),
-        };
-        check_username(&username)?;
-        let u = User {
-            id: random_id(),
-            username,
-            email: Some(p.email.to_owned()),
-            // Not a PHC string: no password verifies against it.
-            password_hash: "!".into(),
-            is_admin: false,
-            disabled: false,
-            created_at: s.now(),
-        };
-        match s.store.create_user(&u).await {
-            Ok(()) => {
-                s.audit(
-                    Event::UserCreated {
-                        username: u.username.clone(),
-                        admin: None,
-                        by: None,
-                        provider: Some(p.provider.to_owned()),
-                        subject: Some(p.subject.to_owned()),
-                        email: Some(p.email.to_owned()),
-                    },
-                    Some(&u.id),
-                    None,
-                )
-                .await;
-                return Ok(u);
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(invalid(format!("no free user name near {}", p.username)))
-}
-
 /// Sets a new password (checked, then hashed) through [`super::accounts::change_password`],
 /// which ends the person's grants and sessions, except `keep_session` (the hash of the
 /// session of an administrator setting their own password).

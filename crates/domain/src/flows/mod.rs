@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod authorization_code;
 pub mod authorize;
+pub mod identities;
 pub mod introspect;
 pub mod keys;
 pub mod metadata_document;

@@ -13,11 +13,11 @@ use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use mcpgate_core::secret::{Secret, hash_token};
-use mcpgate_store::{IdpLogin, User, UserIdentity};
+use mcpgate_store::{IdpLogin, User};
 use serde::Deserialize;
 
 use mcpgate_domain::audit::Event;
-use mcpgate_domain::flows::admin::{self, ProvisionedUser};
+use mcpgate_domain::flows::identities::{self, ProviderIdentity};
 
 use crate::idp::admit::{self, Admission};
 use crate::idp::{Identity, IdpError, IdpSettings};
@@ -299,6 +299,11 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
         subject: Some(id.subject.clone()),
         email: id.email.clone(),
     };
+    let who = ProviderIdentity {
+        provider: &p.name,
+        subject: &id.subject,
+        email: id.email.as_deref(),
+    };
     let user: User = match admit::decide(p, &id, linked_user, by_email) {
         Admission::Linked(u) => {
             let _ = s
@@ -308,36 +313,15 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
             u
         }
         Admission::LinkByEmail(u) => {
-            if link(s, p, &id, &u.id).await.is_err() {
+            if let Err(e) = identities::link_by_email(s, who, &u).await {
+                tracing::error!(error = ?e, "linking an identity failed");
                 return unavailable("The sign-in service");
             }
-            s.audit(
-                Event::IdpIdentityLinked {
-                    provider: p.name.clone(),
-                    subject: id.subject.clone(),
-                    email: id.email.clone(),
-                    by: "verified email",
-                },
-                Some(&u.id),
-                None,
-            )
-            .await;
             u
         }
         Admission::Create { email } => {
-            let new = ProvisionedUser {
-                username: &username_of(&email, &id),
-                email: &email,
-                provider: &p.name,
-                subject: &id.subject,
-            };
-            match admin::provision_user(s, new).await {
-                Ok(u) => {
-                    if link(s, p, &id, &u.id).await.is_err() {
-                        return unavailable("The sign-in service");
-                    }
-                    u
-                }
+            match identities::provision(s, who, &username_of(&email, &id), &email).await {
+                Ok(u) => u,
                 Err(e) => {
                     tracing::error!(error = ?e, "creating a user failed");
                     return unavailable("The sign-in service");
@@ -365,21 +349,6 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
         Some(resp) => resp,
         None => unavailable("The sign-in service"),
     }
-}
-
-async fn link(s: &AuthServer, p: &IdpSettings, id: &Identity, user_id: &str) -> Result<(), ()> {
-    let now = s.now();
-    s.store
-        .link_identity(&UserIdentity {
-            provider: p.name.clone(),
-            subject: id.subject.clone(),
-            user_id: user_id.to_owned(),
-            email: id.email.clone(),
-            created_at: now,
-            last_login_at: Some(now),
-        })
-        .await
-        .map_err(|e| tracing::error!(error = %e, "linking an identity failed"))
 }
 
 /// The user name a new account is given: the provider's preferred one, else the

@@ -1,11 +1,22 @@
 //! Identity providers, the identities linked through them, and sign-ins under way.
 
+use super::users::insert_user;
 use super::{Pool, Result, Store};
 use crate::model::*;
 
 /// The associated data a provider's client secret is sealed with: its row.
 pub(super) fn idp_secret_row(name: &str) -> String {
     format!("identity_provider:{name}")
+}
+
+/// Writes a link to a provider's identity with `$conn` (a pool or a transaction).
+macro_rules! insert_identity {
+    ($conn:expr, $i:expr) => {{
+        let i: &UserIdentity = $i;
+        sqlx::query("INSERT INTO user_identities (provider, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&i.provider).bind(&i.subject).bind(&i.user_id).bind(&i.email)
+            .bind(i.created_at).bind(i.last_login_at).execute($conn).await?;
+    }};
 }
 
 impl Store {
@@ -58,13 +69,14 @@ impl Store {
         subject: &str,
     ) -> Result<Option<UserIdentity>> {
         dispatch!(self, pool, {
-            Ok(sqlx::query_as::<_, UserIdentity>(
+            Ok(sqlx::query_as::<_, UserIdentityRow>(
                 "SELECT * FROM user_identities WHERE provider = $1 AND subject = $2",
             )
             .bind(provider)
             .bind(subject)
             .fetch_optional(pool)
-            .await?)
+            .await?
+            .map(Into::into))
         })
     }
 
@@ -72,9 +84,19 @@ impl Store {
     /// `Conflict`: an identity belongs to one user.
     pub async fn link_identity(&self, i: &UserIdentity) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO user_identities (provider, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(&i.provider).bind(&i.subject).bind(&i.user_id).bind(&i.email)
-                .bind(i.created_at).bind(i.last_login_at).execute(pool).await?;
+            insert_identity!(pool, i);
+            Ok(())
+        })
+    }
+
+    /// One step: a new user and their identity at a provider, both or neither (a
+    /// taken user name or identity is a `Conflict` that leaves nothing behind).
+    pub async fn create_user_with_identity(&self, u: &User, i: &UserIdentity) -> Result<()> {
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            insert_user!(&mut *tx, u);
+            insert_identity!(&mut *tx, i);
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -6,13 +6,22 @@ use super::{Pool, Result, Store};
 use crate::model::*;
 use crate::notify::Change;
 
+/// Writes a user with `$conn` (a pool or a transaction).
+macro_rules! insert_user {
+    ($conn:expr, $u:expr) => {{
+        let u: &User = $u;
+        sqlx::query("INSERT INTO users (id, username, email, password_hash, is_admin, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&u.id).bind(&u.username).bind(&u.email).bind(&u.password_hash)
+            .bind(u.is_admin).bind(u.disabled).bind(u.created_at)
+            .execute($conn).await?;
+    }};
+}
+pub(super) use insert_user;
+
 impl Store {
     pub async fn create_user(&self, u: &User) -> Result<()> {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO users (id, username, email, password_hash, is_admin, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&u.id).bind(&u.username).bind(&u.email).bind(&u.password_hash)
-                .bind(u.is_admin).bind(u.disabled).bind(u.created_at)
-                .execute(pool).await?;
+            insert_user!(pool, u);
             Ok(())
         })
     }

@@ -4,6 +4,7 @@
 use mcpgate_core::ErrorCode;
 use mcpgate_domain::flows::accounts::{self, AccountOutcome};
 use mcpgate_domain::flows::admin::{self, NewClient};
+use mcpgate_domain::flows::identities::{self, ProviderIdentity};
 use mcpgate_domain::flows::register::{self, RegistrationRequest};
 
 use crate::world::*;
@@ -119,4 +120,31 @@ async fn every_way_of_creating_a_client_applies_the_same_rules() {
             .code,
         ErrorCode::InvalidRequest
     );
+}
+
+/// A person a provider vouched for gets an account and its link in one step: the
+/// first free name, and never an account without its link.
+#[tokio::test]
+async fn a_provisioned_account_comes_with_its_link_or_not_at_all() {
+    let w = world().await;
+    let corp = |subject| ProviderIdentity {
+        provider: "corp",
+        subject,
+        email: Some("ada@corp.example"),
+    };
+    // "ada" is taken: the next free name.
+    let u = identities::provision(&w.s, corp("s1"), "ada", "ada@corp.example")
+        .await
+        .unwrap();
+    assert_eq!(u.username, "ada-2");
+    let link = w.store.user_identity("corp", "s1").await.unwrap().unwrap();
+    assert_eq!(link.user_id, u.id);
+    // The link refused by the database: no account is left behind.
+    let users = w.count("users").await;
+    w.break_table("INSERT", "user_identities").await;
+    let err = identities::provision(&w.s, corp("s2"), "grace", "grace@corp.example").await;
+    w.heal().await;
+    assert_eq!(err.unwrap_err().code, ErrorCode::ServerError);
+    assert_eq!(w.count("users").await, users);
+    assert!(w.store.user_by_name("grace").await.unwrap().is_none());
 }

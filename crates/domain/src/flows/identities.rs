@@ -1,0 +1,114 @@
+//! People who sign in through an identity provider: a new account for someone the
+//! provider vouched for, or a link to an existing account by verified email. Each is
+//! one act, audited, whatever the provider.
+
+use crate::audit::Event;
+use crate::flows::admin::check_username;
+use crate::model::{User, UserIdentity};
+use crate::store::StoreError;
+use crate::{Authority, OAuthError, OAuthResult};
+
+/// Who the provider says signed in.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderIdentity<'a> {
+    pub provider: &'a str,
+    pub subject: &'a str,
+    /// The provider's email for the person, verified or not.
+    pub email: Option<&'a str>,
+}
+
+impl ProviderIdentity<'_> {
+    fn linked_to(&self, user_id: &str, now: i64) -> UserIdentity {
+        UserIdentity {
+            provider: self.provider.to_owned(),
+            subject: self.subject.to_owned(),
+            user_id: user_id.to_owned(),
+            email: self.email.map(str::to_owned),
+            created_at: now,
+            last_login_at: Some(now),
+        }
+    }
+}
+
+/// Creates the account of a person admitted through an identity provider, linked to
+/// their identity there in the same step (no account without its link): no password
+/// (it signs in only through its providers), `email` the provider's verified one, and
+/// the first free name of `username`, `username-2`, … `username-20`.
+pub async fn provision(
+    s: &Authority,
+    id: ProviderIdentity<'_>,
+    username: &str,
+    email: &str,
+) -> OAuthResult<User> {
+    for n in 1..=20 {
+        let name = match n {
+            1 => username.to_owned(),
+            n => format!("{username}-{n}"),
+        };
+        check_username(&name)?;
+        let now = s.now();
+        let u = User {
+            id: mcpgate_core::secret::random_id(),
+            username: name,
+            email: Some(email.to_owned()),
+            // Not a PHC string: no password verifies against it.
+            password_hash: "!".into(),
+            is_admin: false,
+            disabled: false,
+            created_at: now,
+        };
+        match s
+            .store
+            .create_user_with_identity(&u, &id.linked_to(&u.id, now))
+            .await
+        {
+            Ok(()) => {
+                s.audit(
+                    Event::UserCreated {
+                        username: u.username.clone(),
+                        admin: None,
+                        by: None,
+                        provider: Some(id.provider.to_owned()),
+                        subject: Some(id.subject.to_owned()),
+                        email: Some(email.to_owned()),
+                    },
+                    Some(&u.id),
+                    None,
+                )
+                .await;
+                return Ok(u);
+            }
+            // A name taken: the next one. (An identity linked meanwhile by a racing
+            // sign-in also conflicts, and ends in the error below.)
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OAuthError::invalid_request(format!(
+        "no free user name near {username}"
+    )))
+}
+
+/// Links a provider's identity to the existing account whose email the provider
+/// verified.
+pub async fn link_by_email(
+    s: &Authority,
+    id: ProviderIdentity<'_>,
+    user: &User,
+) -> OAuthResult<()> {
+    s.store
+        .link_identity(&id.linked_to(&user.id, s.now()))
+        .await?;
+    s.audit(
+        Event::IdpIdentityLinked {
+            provider: id.provider.to_owned(),
+            subject: id.subject.to_owned(),
+            email: id.email.map(str::to_owned),
+            by: "verified email",
+        },
+        Some(&user.id),
+        None,
+    )
+    .await;
+    Ok(())
+}
