@@ -2,7 +2,7 @@
 //! what went wrong (MCP transport: errors before a response stream are plain JSON).
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 /// Why the gateway answered instead of the upstream.
@@ -31,6 +31,9 @@ pub enum GatewayError {
     ForeignOrigin,
     /// A method this transport does not offer: 405.
     Method,
+    /// A GET or DELETE without a session from a client of the stateless revision:
+    /// no stream to open, no session to end: 405, POST alone allowed.
+    NoStream,
 }
 
 impl GatewayError {
@@ -42,7 +45,7 @@ impl GatewayError {
             Self::ForeignSession | Self::ForeignOrigin | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::SessionRequired => StatusCode::BAD_REQUEST,
             Self::Busy | Self::PoolBusy => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Method | Self::NoStream => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -78,6 +81,10 @@ impl GatewayError {
             ),
             Self::ForeignOrigin => (-32600, "Forbidden: Host or Origin is not allowed"),
             Self::Method => (-32600, "Method not allowed"),
+            Self::NoStream => (
+                -32600,
+                "Method not allowed: without a session there is no stream; send requests as POSTs",
+            ),
         }
     }
 
@@ -94,10 +101,41 @@ impl GatewayError {
             self.body(id).to_string(),
         )
             .into_response();
-        if matches!(self, Self::Busy | Self::PoolBusy) {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        let h = r.headers_mut();
+        match self {
+            Self::Busy | Self::PoolBusy => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            // A 405 names the methods that are allowed (RFC 9110 §15.5.6).
+            Self::Method => {
+                h.insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            }
+            Self::NoStream => {
+                h.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            _ => {}
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_405_names_the_methods_allowed() {
+        let r = GatewayError::NoStream.respond(None);
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[header::ALLOW], "POST");
+        let r = GatewayError::Method.respond(None);
+        assert_eq!(r.headers()[header::ALLOW], "GET, POST, DELETE");
+        assert!(
+            GatewayError::SessionRequired
+                .respond(None)
+                .headers()
+                .get(header::ALLOW)
+                .is_none()
+        );
     }
 }

@@ -1,26 +1,31 @@
-//! Streamable HTTP upstreams: the request goes over one pooled client with the
-//! client's credentials removed, and the response comes back as a stream, so SSE
-//! answers to POST and GET flow through as the upstream writes them.
+//! Streamable HTTP upstreams: the request goes over one pooled client
+//! ([`crate::client`]) with the client's credentials removed, and the response comes
+//! back as a stream, so SSE answers to POST and GET flow through as the upstream
+//! writes them. The body is the one the guard read (and bounded) for its envelope,
+//! sent on as it came: it is never parsed or serialized again here.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::Request;
 use axum::response::Response;
-use futures_util::StreamExt;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::BodyDataStream;
+use http_body::{Frame, SizeHint};
 use mcpgate_mcp::Principal;
 use mcpgate_mcp::guard::Envelope;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use url::Url;
 
+use crate::client::{Target, UpstreamClient};
 use crate::errors::GatewayError;
 use crate::{SESSION_HEADER, Upstream, filter, headers};
 
 pub struct HttpUpstream {
-    client: reqwest::Client,
-    url: Url,
+    client: UpstreamClient,
+    target: Target,
     sessions: crate::sessions::SessionBook,
     /// Cancelled on shutdown: open response streams end, so shutdown never waits on
     /// an upstream's long-lived SSE stream.
@@ -28,10 +33,10 @@ pub struct HttpUpstream {
 }
 
 impl HttpUpstream {
-    pub fn new(client: reqwest::Client, url: Url, cancel: CancellationToken) -> Self {
+    pub fn new(client: UpstreamClient, url: &Url, cancel: CancellationToken) -> Self {
         Self {
             client,
-            url,
+            target: Target::new(url),
             sessions: Default::default(),
             cancel,
         }
@@ -47,7 +52,7 @@ pub async fn forward(
     principal: Arc<Principal>,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let envelope = parts.extensions.get::<Envelope>();
     let id = envelope.and_then(|e| e.id.clone());
     let method = envelope.and_then(|e| e.method.clone()).unwrap_or_default();
@@ -66,18 +71,17 @@ pub async fn forward(
     let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
         return GatewayError::BadGateway.respond(id.as_ref());
     };
-    let mut out_headers = headers::for_upstream(&parts.headers);
+    // The request's own header map goes on, cleaned in place.
+    let mut out_headers = std::mem::take(&mut parts.headers);
+    headers::for_upstream(&mut out_headers);
+    out_headers.insert(http::header::HOST, h.target.host());
     up.identity.apply(&principal, &mut out_headers).await;
-    let mut url = h.url.clone();
-    if let Some(q) = parts.uri.query() {
-        url.set_query(Some(q));
-    }
-    let send = h
-        .client
-        .request(parts.method.clone(), url)
-        .headers(out_headers)
-        .body(bytes)
-        .send();
+    h.target.authorize(&mut out_headers);
+    let mut out = http::Request::new(Body::from(bytes));
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = h.target.uri(parts.uri.query());
+    *out.headers_mut() = out_headers;
+    let send = h.client.request(out);
     let resp = match tokio::time::timeout(up.timeout(), send).await {
         Err(_) => {
             tracing::warn!(upstream = up.name(), "upstream timed out");
@@ -109,7 +113,6 @@ pub async fn forward(
             }
         }
     }
-    let resp: http::Response<reqwest::Body> = resp.into();
     let (mut rparts, rbody) = resp.into_parts();
     headers::for_client(&mut rparts.headers);
     if narrows && status.is_success() {
@@ -120,12 +123,100 @@ pub async fn forward(
         let filtered = filter::list(&full, &method, &up.policy, &principal.scopes, sse);
         return Response::from_parts(rparts, Body::from(filtered));
     }
-    let stream = BodyDataStream::new(rbody).take_until(h.cancel.clone().cancelled_owned());
-    Response::from_parts(rparts, Body::from_stream(stream))
+    let body = Cancellable::new(rbody, h.cancel.clone());
+    Response::from_parts(rparts, Body::new(body))
+}
+
+/// An upstream's response body that ends when the gateway shuts down. Frames,
+/// trailers and the length pass through unchanged, so a sized answer keeps its
+/// `Content-Length` and an SSE stream flows event by event.
+struct Cancellable<B> {
+    body: B,
+    cancel: CancellationToken,
+    /// Made the first time the body waits: an answer that is already here (most
+    /// JSON answers) never needs it.
+    cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl<B> Cancellable<B> {
+    fn new(body: B, cancel: CancellationToken) -> Self {
+        Self {
+            body,
+            cancel,
+            cancelled: None,
+        }
+    }
+}
+
+impl<B: HttpBody + Unpin> HttpBody for Cancellable<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if this.cancel.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        let cancel = &this.cancel;
+        let cancelled = this
+            .cancelled
+            .get_or_insert_with(|| Box::pin(cancel.clone().cancelled_owned()));
+        match cancelled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.cancel.is_cancelled() || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn is_sse(h: &http::HeaderMap) -> bool {
     h.get(http::header::CONTENT_TYPE)
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    async fn next_frame(b: &mut Cancellable<Body>) -> Option<Result<Frame<Bytes>, axum::Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *b).poll_frame(cx)).await
+    }
+
+    #[tokio::test]
+    async fn a_waiting_stream_ends_when_the_gateway_shuts_down() {
+        let cancel = CancellationToken::new();
+        let silent = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+        let mut body = Cancellable::new(Body::from_stream(silent), cancel.clone());
+        let waiting = tokio::spawn(async move { next_frame(&mut body).await.is_none() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "an idle stream stays open");
+        cancel.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(ended.expect("woken by the shutdown").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_sized_answer_passes_whole_with_its_length() {
+        let mut body = Cancellable::new(Body::from(r#"{"ok":1}"#), CancellationToken::new());
+        assert_eq!(body.size_hint().exact(), Some(8), "Content-Length survives");
+        let frame = next_frame(&mut body).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), r#"{"ok":1}"#);
+        assert!(next_frame(&mut body).await.is_none());
+    }
 }

@@ -5,40 +5,50 @@
 
 use http::{HeaderMap, HeaderName, header};
 
-/// Request headers never forwarded, besides those named by `Connection`.
-const DROP_REQUEST: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "forwarded",
-    "x-real-ip",
-    // Checked here against this deployment; the upstream would see a foreign origin.
-    "origin",
-    "referer",
-];
+/// A request header never forwarded (besides those named by `Connection`).
+fn dropped_request(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    matches!(
+        n,
+        "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "host"
+            | "content-length"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "forwarded"
+            | "x-real-ip"
+            // Checked here against this deployment; the upstream would see a foreign origin.
+            | "origin"
+            | "referer"
+    ) || n.starts_with("x-forwarded-")
+        || n.starts_with("proxy-")
+}
 
-/// Response headers never returned, besides those named by `Connection`.
-const DROP_RESPONSE: &[&str] = &[
-    "set-cookie",
-    "www-authenticate",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// A response header never returned (besides those named by `Connection`). The
+/// gateway's own CORS layer decides the `access-control-*` ones.
+fn dropped_response(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    matches!(
+        n,
+        "set-cookie"
+            | "www-authenticate"
+            | "content-length"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    ) || n.starts_with("access-control-")
+}
 
 fn named_by_connection(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
@@ -50,41 +60,29 @@ fn named_by_connection(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// The headers of a client request as the upstream may see them.
-pub fn for_upstream(incoming: &HeaderMap) -> HeaderMap {
-    let extra = named_by_connection(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len());
-    for (name, value) in incoming {
-        let n = name.as_str();
-        if DROP_REQUEST.contains(&n)
-            || n.starts_with("x-forwarded-")
-            || n.starts_with("proxy-")
-            || extra.contains(name)
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+/// Removes, in one pass over the names, those `drop` picks and those the message's
+/// `Connection` header names (hop-by-hop, RFC 9110 §7.6.1).
+fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
+    let extra = named_by_connection(headers);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| drop(k) || extra.contains(k))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
     }
-    out
+}
+
+/// Cleans a client request's headers in place, to what the upstream may see. In
+/// place: the request's own map goes on to the upstream, with no copy.
+pub fn for_upstream(headers: &mut HeaderMap) {
+    strip(headers, dropped_request);
 }
 
 /// Cleans an upstream response's headers in place.
 pub fn for_client(headers: &mut HeaderMap) {
-    for name in named_by_connection(headers) {
-        headers.remove(name);
-    }
-    for n in DROP_RESPONSE {
-        headers.remove(*n);
-    }
-    // The gateway's own CORS layer decides these.
-    let cors: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("access-control-"))
-        .cloned()
-        .collect();
-    for n in cors {
-        headers.remove(n);
-    }
+    strip(headers, dropped_response);
 }
 
 #[cfg(test)]
@@ -112,15 +110,17 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        let out = for_upstream(&h);
-        let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
+        for_upstream(&mut h);
+        // Which names remain, not their order (removal may reorder the map).
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
         assert_eq!(
             names,
             [
-                "mcp-session-id",
-                "mcp-protocol-version",
                 "accept",
-                "last-event-id"
+                "last-event-id",
+                "mcp-protocol-version",
+                "mcp-session-id"
             ]
         );
     }
@@ -131,8 +131,12 @@ mod tests {
         h.insert("set-cookie", "a=b".parse().unwrap());
         h.insert("www-authenticate", "Bearer".parse().unwrap());
         h.insert("access-control-allow-origin", "*".parse().unwrap());
+        h.insert("access-control-expose-headers", "x".parse().unwrap());
+        h.insert("connection", "close, x-hop".parse().unwrap());
+        h.insert("x-hop", "1".parse().unwrap());
+        h.insert("content-length", "2".parse().unwrap());
         h.insert("mcp-session-id", "s".parse().unwrap());
         for_client(&mut h);
-        assert_eq!(h.len(), 1);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["mcp-session-id"]);
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Layout:
 //! - [`config`]: an upstream's declaration and the scope policy it makes.
-//! - [`forward`]: Streamable HTTP upstreams: one pooled client, streamed bodies.
+//! - [`forward`]: Streamable HTTP upstreams: streamed bodies over [`client`], one
+//!   pooled HTTP client for all of them.
 //! - [`stdio`]: stdio upstreams: a process per MCP session, bridged to Streamable HTTP.
 //! - [`sessions`]: upstream sessions bound to the person who opened them.
 //! - [`headers`]: what crosses the gateway (never the client's token).
@@ -15,6 +16,7 @@
 //! - [`policy`]: scopes for tools, prompts and resources; [`filter`] narrows lists to them.
 //! - [`errors`]: the gateway's own JSON-RPC error answers (502, 504, …).
 
+pub mod client;
 pub mod config;
 pub mod errors;
 pub mod filter;
@@ -63,7 +65,8 @@ pub struct Upstream {
 }
 
 enum Transport {
-    Http(forward::HttpUpstream),
+    /// Boxed: hyper's client is large beside a stdio pool's handle.
+    Http(Box<forward::HttpUpstream>),
     Stdio(stdio::StdioPool),
 }
 
@@ -74,7 +77,7 @@ impl Upstream {
         cfg: UpstreamConfig,
         endpoint: &EndpointConfig,
         identity: Identity,
-        client: reqwest::Client,
+        client: client::UpstreamClient,
         cancel: CancellationToken,
     ) -> Arc<Self> {
         let policy = Arc::new(cfg.gateway_policy());
@@ -83,7 +86,9 @@ impl Upstream {
             scope_hint: policy.all_scopes().to_string(),
         };
         let transport = match cfg.http_url() {
-            Some(url) => Transport::Http(forward::HttpUpstream::new(client, url, cancel)),
+            Some(url) => {
+                Transport::Http(Box::new(forward::HttpUpstream::new(client, &url, cancel)))
+            }
             None => Transport::Stdio(stdio::StdioPool::new(&cfg, cancel)),
         };
         Arc::new(Self {
@@ -184,15 +189,7 @@ impl AuditSink for UpstreamAudit {
     }
 }
 
-/// The HTTP client every HTTP upstream shares: pooled keep-alive connections, no
-/// redirects followed (a redirect could carry identity elsewhere), no proxy from the
-/// environment (upstreams are usually on loopback).
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .pool_max_idle_per_host(256)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .expect("the HTTP client builds")
+/// The HTTP client every HTTP upstream shares (see [`client`]).
+pub fn http_client() -> client::UpstreamClient {
+    client::build()
 }

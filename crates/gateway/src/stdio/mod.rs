@@ -141,6 +141,22 @@ impl Routes {
     }
 }
 
+/// The answer to a GET or DELETE without a session. A client of the stateless
+/// revision (2026-07-28) has no session to name: there is no stream for it to open
+/// here, which a server says with 405 (MCP transport, "Listening for Messages from the
+/// Server"; rmcp's stateless server answers the same), and its SDK takes as "no
+/// stream" rather than as an error. A client of the `initialize` revisions gets 400:
+/// "servers that require a session ID SHOULD respond to requests without an
+/// `Mcp-Session-Id` header (other than initialization) with HTTP 400" (MCP transport,
+/// "Session Management"; the TypeScript SDK's server answers the same).
+fn sessionless(headers: &http::HeaderMap) -> GatewayError {
+    if modern::is_modern_header(headers) {
+        GatewayError::NoStream
+    } else {
+        GatewayError::SessionRequired
+    }
+}
+
 impl StdioPool {
     pub fn new(cfg: &UpstreamConfig, cancel: CancellationToken) -> Self {
         let cfg = Arc::new(cfg.clone());
@@ -220,7 +236,7 @@ impl StdioPool {
         let rpc_method = envelope.as_ref().and_then(|e| e.method.clone());
         let Some(sid) = sid else {
             if method != Method::POST {
-                return GatewayError::SessionRequired.respond(id.as_ref());
+                return sessionless(req.headers()).respond(id.as_ref());
             }
             let headers = req.headers().clone();
             let Ok(body) = to_bytes(req.into_body(), up.max_body_bytes).await else {
@@ -580,5 +596,25 @@ mod tests {
     fn multi_line_json_becomes_one_line() {
         let b = one_line(Bytes::from_static(b"{\n \"a\": 1\n}"));
         assert_eq!(&b[..], br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn a_get_without_a_session_is_405_for_stateless_clients_and_400_for_the_others() {
+        let with = |v: Option<&str>| {
+            let mut h = http::HeaderMap::new();
+            if let Some(v) = v {
+                h.insert("mcp-protocol-version", v.parse().unwrap());
+            }
+            sessionless(&h)
+        };
+        assert_eq!(with(Some("2026-07-28")), GatewayError::NoStream);
+        for legacy in [
+            None,
+            Some("2025-11-25"),
+            Some("2025-06-18"),
+            Some("2024-11-05"),
+        ] {
+            assert_eq!(with(legacy), GatewayError::SessionRequired, "{legacy:?}");
+        }
     }
 }

@@ -78,7 +78,13 @@ pub fn is_modern(msg: &Value, headers: &HeaderMap) -> bool {
         .pointer("/params/_meta")
         .and_then(|m| m.get(PROTOCOL_VERSION))
         .is_some();
-    meta || header(headers, "mcp-protocol-version").is_some_and(|v| !LEGACY.contains(&v.as_str()))
+    meta || is_modern_header(headers)
+}
+
+/// True when the `MCP-Protocol-Version` header names a revision after the
+/// `initialize` ones: such a client has no session, and none to ask for.
+pub fn is_modern_header(headers: &HeaderMap) -> bool {
+    header(headers, "mcp-protocol-version").is_some_and(|v| !LEGACY.contains(&v.as_str()))
 }
 
 /// True when `msg` is the final answer to a request and says the method is unknown:
