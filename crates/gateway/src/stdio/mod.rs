@@ -14,9 +14,10 @@
 pub mod modern;
 pub mod pool;
 pub mod process;
+mod routes;
 mod sse;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,9 +30,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use mcpgate_core::secret::Secret;
 use mcpgate_mcp::Principal;
 use mcpgate_mcp::guard::Envelope;
-use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -40,10 +39,9 @@ use crate::errors::GatewayError;
 use crate::{SESSION_HEADER, Upstream};
 use modern::Shape;
 use process::Process;
+use routes::{BACKLOG, Peek, Routes};
 use sse::{sse_event, sse_response};
 
-/// Server messages kept for a GET stream not yet open.
-const BACKLOG: usize = 256;
 /// Messages buffered per open stream before the server is slowed down.
 const STREAM_BUFFER: usize = 64;
 
@@ -68,77 +66,6 @@ struct Session {
     proc: tokio::sync::Mutex<Option<Arc<Process>>>,
     routes: Arc<Mutex<Routes>>,
     last_used: Mutex<Instant>,
-}
-
-#[derive(Default)]
-struct Routes {
-    /// Open requests: the JSON text of the id, and the stream of that POST.
-    pending: Vec<(String, mpsc::Sender<Bytes>)>,
-    get: Option<mpsc::Sender<Bytes>>,
-    backlog: VecDeque<Bytes>,
-}
-
-/// What the gateway reads of a line from the server.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<&'a RawValue>,
-}
-
-/// The id's JSON text in one normal form, so that `1` and `1` and `"a"` and `"a"` match
-/// however each side spaced or escaped them.
-fn id_key(raw: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(raw).ok()?;
-    (!v.is_null()).then(|| v.to_string())
-}
-
-impl Routes {
-    /// Sends a server message on its way: a response to the POST that asked; any other
-    /// message to the newest open POST (it is most likely about that request), else the
-    /// GET stream, else the backlog.
-    fn route(&mut self, line: Bytes) {
-        let Ok(peek) = serde_json::from_slice::<Peek>(&line) else {
-            tracing::warn!("a stdio upstream wrote a line that is not JSON-RPC; dropped");
-            return;
-        };
-        if peek.method.is_none() {
-            let Some(key) = peek.id.and_then(|r| id_key(r.get())) else {
-                return;
-            };
-            if let Some(i) = self.pending.iter().position(|(k, _)| *k == key) {
-                let (_, tx) = self.pending.remove(i);
-                let _ = tx.try_send(line);
-            }
-            return;
-        }
-        self.pending.retain(|(_, tx)| !tx.is_closed());
-        if let Some((_, tx)) = self.pending.last() {
-            let _ = tx.try_send(line);
-            return;
-        }
-        if let Some(tx) = &self.get {
-            if tx.try_send(line.clone()).is_ok() {
-                return;
-            }
-            self.get = None;
-        }
-        if self.backlog.len() == BACKLOG {
-            self.backlog.pop_front();
-        }
-        self.backlog.push_back(line);
-    }
-
-    /// The process died: every open request gets a JSON-RPC error now, not a hang.
-    fn fail_all(&mut self) {
-        for (key, tx) in self.pending.drain(..) {
-            let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-            let _ = tx.try_send(Bytes::from(
-                GatewayError::BadGateway.body(Some(&id)).to_string(),
-            ));
-        }
-    }
 }
 
 /// The answer to a GET or DELETE without a session. A client of the stateless
