@@ -53,9 +53,11 @@ pub async fn forward(
     req: Request,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let envelope = parts.extensions.get::<Envelope>();
-    let id = envelope.and_then(|e| e.id.clone());
-    let method = envelope.and_then(|e| e.method.clone()).unwrap_or_default();
+    // Taken, not cloned: nothing after the gateway reads the envelope.
+    let envelope = parts.extensions.remove::<Envelope>();
+    let read_by_guard = envelope.is_some();
+    let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
+    let method = method.unwrap_or_default();
     let narrows = up.policy.narrows(&method);
     let session = parts
         .headers
@@ -67,9 +69,16 @@ pub async fn forward(
     {
         return e.respond(id.as_ref());
     }
-    // POST bodies were read and bounded by the guard; GET and DELETE have none.
-    let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
-        return GatewayError::BadGateway.respond(id.as_ref());
+    // A POST body is the one the guard read and bounded (it left its envelope): it goes
+    // on as it is, in one piece. Anything else (GET and DELETE have no body) is bounded
+    // here.
+    let body = if read_by_guard {
+        body
+    } else {
+        let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
+            return GatewayError::BadGateway.respond(id.as_ref());
+        };
+        Body::from(bytes)
     };
     // The request's own header map goes on, cleaned in place.
     let mut out_headers = std::mem::take(&mut parts.headers);
@@ -77,7 +86,7 @@ pub async fn forward(
     out_headers.insert(http::header::HOST, h.target.host());
     up.identity.apply(&principal, &mut out_headers).await;
     h.target.authorize(&mut out_headers);
-    let mut out = http::Request::new(Body::from(bytes));
+    let mut out = http::Request::new(body);
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = h.target.uri(parts.uri.query());
     *out.headers_mut() = out_headers;

@@ -184,7 +184,11 @@ pub struct UpstreamAudit {
 
 impl AuditSink for UpstreamAudit {
     fn tool_call(&self, e: &ToolCallEvent<'_>) {
-        let tool = format!("{}/{}", self.name, e.tool);
+        // Built by hand: `format!` costs several times this on every call.
+        let mut tool = String::with_capacity(self.name.len() + 1 + e.tool.len());
+        tool.push_str(&self.name);
+        tool.push('/');
+        tool.push_str(e.tool);
         self.sink.tool_call(&ToolCallEvent { tool: &tool, ..*e });
     }
 }
