@@ -61,7 +61,7 @@ pub async fn forward(
     let narrows = up.policy.narrows(&method);
     let session = parts
         .headers
-        .get(SESSION_HEADER)
+        .get(&SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(sid) = &session
@@ -108,7 +108,7 @@ pub async fn forward(
             if status.is_success()
                 && let Some(new) = resp
                     .headers()
-                    .get(SESSION_HEADER)
+                    .get(&SESSION_HEADER)
                     .and_then(|v| v.to_str().ok())
             {
                 h.sessions.bind(new, &principal.subject);

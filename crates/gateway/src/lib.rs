@@ -48,8 +48,9 @@ use errors::GatewayError;
 pub use identity::{EmailDirectory, Identity, JwtSigner};
 use policy::GatewayPolicy;
 
-/// `Mcp-Session-Id` (MCP transport, "Session Management").
-pub const SESSION_HEADER: &str = "mcp-session-id";
+/// `Mcp-Session-Id` (MCP transport, "Session Management"). A `HeaderName` rather
+/// than a string: a lookup by string parses the name again every time.
+pub static SESSION_HEADER: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// One upstream, ready to serve.
 pub struct Upstream {

@@ -156,7 +156,7 @@ impl StdioPool {
         let id = envelope.as_ref().and_then(|e| e.id.clone());
         let sid = req
             .headers()
-            .get(SESSION_HEADER)
+            .get(&SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = req.method().clone();
@@ -242,7 +242,7 @@ impl StdioPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(sid.clone(), session);
             if let Ok(v) = HeaderValue::from_str(&sid) {
-                resp.headers_mut().insert(SESSION_HEADER, v);
+                resp.headers_mut().insert(SESSION_HEADER.clone(), v);
             }
         }
         resp

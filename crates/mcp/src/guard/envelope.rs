@@ -4,7 +4,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
-use rmcp::model::{JsonRpcVersion2_0, RequestId};
+use rmcp::model::RequestId;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -44,10 +44,24 @@ pub struct PlainCall {
 #[serde(deny_unknown_fields)]
 struct StrictCall {
     #[allow(dead_code)] // checked by deserializing: it must be "2.0"
-    jsonrpc: JsonRpcVersion2_0,
+    jsonrpc: Version2,
     id: RequestId,
     method: StrictToolsCall,
     params: StrictParams,
+}
+
+/// `"jsonrpc": "2.0"` (JSON-RPC 2.0 §4), compared where it lies in the body rather
+/// than copied out first. A version written with escapes is not borrowable and fails
+/// this strict reading; the general reading then takes the body.
+struct Version2;
+
+impl<'de> Deserialize<'de> for Version2 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match <&str>::deserialize(d)? {
+            "2.0" => Ok(Self),
+            _ => Err(serde::de::Error::custom(r#"jsonrpc must be "2.0""#)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -201,6 +215,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"c","task":{}}}"#,
             // not JSON-RPC 2.0, a notification, another method, a null or fractional id
             r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"c"}}"#,
+            // the version with an escape: valid, but left to the general reading
+            r#"{"jsonrpc":"2\u002e0","id":1,"method":"tools/call","params":{"name":"c"}}"#,
             r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"c"}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"c"}}"#,
             r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"c"}}"#,
