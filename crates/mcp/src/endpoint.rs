@@ -109,11 +109,12 @@ impl EndpointConfig {
 
 /// CORS for `/mcp`: browser clients on an allowed origin may call it with a bearer
 /// token and read the challenge. Origins outside the list get no CORS headers (and
-/// rmcp refuses them with 403).
-pub fn cors(config: &EndpointConfig) -> tower_http::cors::CorsLayer {
+/// rmcp refuses them with 403). Requests without `Origin` take
+/// [`crate::cors::FastCors`]'s short path.
+pub fn cors(config: &EndpointConfig) -> crate::cors::FastCors {
     use http::{HeaderName, Method, header};
     let allowed = config.allowed_origins();
-    tower_http::cors::CorsLayer::new()
+    let layer = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::predicate(
             move |origin, _| {
                 origin
@@ -136,7 +137,8 @@ pub fn cors(config: &EndpointConfig) -> tower_http::cors::CorsLayer {
             header::WWW_AUTHENTICATE,
             HeaderName::from_static("mcp-session-id"),
         ])
-        .max_age(std::time::Duration::from_secs(600))
+        .max_age(std::time::Duration::from_secs(600));
+    crate::cors::FastCors::new(layer)
 }
 
 /// `pattern` is an origin, or an origin whose port is `*`.

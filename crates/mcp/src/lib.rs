@@ -17,6 +17,7 @@
 //! implement rmcp's handler trait and hand it to [`endpoint::McpEndpoint`].
 
 pub mod audit;
+pub mod cors;
 pub mod direct;
 pub mod endpoint;
 pub mod guard;
