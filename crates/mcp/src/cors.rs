@@ -71,31 +71,28 @@ fn headers_without_origin(layer: &CorsLayer) -> Vec<(HeaderName, HeaderValue)> {
     out
 }
 
-impl<S> Layer<S> for FastCors
-where
-    S: Clone,
-{
+impl<S> Layer<S> for FastCors {
     type Service = FastCorsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         FastCorsService {
-            cors: self.layer.layer(inner.clone()),
-            inner,
+            cors: self.layer.layer(inner),
             plain: self.plain.clone(),
         }
     }
 }
 
+/// The service is cloned for every request (axum's routes are): it holds the layer's
+/// service alone, and reaches the inner one through it.
 #[derive(Clone)]
 pub struct FastCorsService<S> {
-    inner: S,
     cors: Cors<S>,
     plain: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 impl<S> Service<Request> for FastCorsService<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Request, Response = Response> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     Cors<S>: Service<Request, Response = Response, Error = S::Error>,
@@ -106,11 +103,8 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Either may take the request: both must be ready.
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.cors.poll_ready(cx),
-            other => other,
-        }
+        // The layer's readiness is the inner service's.
+        self.cors.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
@@ -118,7 +112,7 @@ where
             return Box::pin(self.cors.call(req));
         }
         let plain = self.plain.clone();
-        let answer = self.inner.call(req);
+        let answer = self.cors.get_mut().call(req);
         Box::pin(async move {
             let mut resp = answer.await?;
             add(resp.headers_mut(), &plain);
