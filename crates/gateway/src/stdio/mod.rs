@@ -457,6 +457,18 @@ impl Session {
         let _ = proc.send(msg.to_string().as_bytes()).await;
     }
 
+    /// Cancels request `id` on the running process, if any, and stops waiting for
+    /// its answer.
+    async fn cancel(&self, id: &Value, reason: &str) {
+        self.forget(&id.to_string());
+        let proc = self.proc.lock().await.clone();
+        if let Some(proc) = proc {
+            let msg = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": id, "reason": reason}});
+            let _ = proc.send(msg.to_string().as_bytes()).await;
+        }
+    }
+
     /// The session's GET stream: server messages sent while no request is open.
     fn open_get(&self) -> Response {
         let (tx, rx) = mpsc::channel(BACKLOG);

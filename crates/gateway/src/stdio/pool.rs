@@ -62,6 +62,31 @@ impl Drop for Lease {
     }
 }
 
+/// A request lent a process and not answered yet. In 2026-07-28 a client that closes
+/// its HTTP response has cancelled the request ("The server MUST treat a client
+/// disconnect as cancellation of that request"); over stdio a cancellation is a
+/// `notifications/cancelled` naming the request (MCP "Cancellation",
+/// "Transport-Specific Cancellation"). So one dropped before its answer ended tells the
+/// process, which may then stop the work. Its id is the gateway's own, used once, so
+/// the notice can never cancel a later borrower's request.
+struct InFlight {
+    session: Arc<Session>,
+    /// The request's id until its answer has been streamed to the end.
+    unanswered: Option<Value>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let Some(id) = self.unanswered.take() else {
+            return;
+        };
+        let session = self.session.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { session.cancel(&id, "the client went away").await });
+        }
+    }
+}
+
 /// The gateway's own `initialize`, as a client without capabilities.
 fn gateway_initialize() -> Bytes {
     Bytes::from(
@@ -179,12 +204,25 @@ impl Pool {
             filter,
         };
         let body = Bytes::from(msg.to_string());
+        // Armed before the request goes out: a client gone while it waits for the
+        // first message cancels it too.
+        let mut in_flight = InFlight {
+            session: session.clone(),
+            unanswered: Some(ours.clone()),
+        };
         let resp = session.request(up, body, Some(ours), true, shape).await;
-        // The process goes back to the pool once the answer is sent or abandoned.
+        // The process goes back to the pool once the answer is sent or abandoned; an
+        // answer streamed to its end needs no cancellation.
         let (parts, body) = resp.into_parts();
-        let stream = body.into_data_stream().map(move |chunk| {
-            let _held = &lease;
-            chunk
+        let mut data = body.into_data_stream();
+        let mut held = Some(lease);
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            let next = data.poll_next_unpin(cx);
+            if let std::task::Poll::Ready(None) = next {
+                in_flight.unanswered.take();
+                held.take();
+            }
+            next
         });
         Response::from_parts(parts, Body::from_stream(stream))
     }

@@ -24,7 +24,7 @@ const CALL: &str =
 const ANSWER: &str = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#;
 
 /// Accepts the token `good` as alice with the flag upstream's scope.
-struct OneToken;
+pub(crate) struct OneToken;
 
 #[async_trait::async_trait]
 impl TokenValidator for OneToken {
