@@ -291,6 +291,11 @@ impl ListenArgs {
         }
     }
 
+    /// The public URL the operator gave (flag, environment or file), if any.
+    pub fn explicit_public_url<'a>(&'a self, file: &'a FileConfig) -> Option<&'a str> {
+        self.public_url.as_deref().or(file.public_url.as_deref())
+    }
+
     /// Flags and environment over the file over the defaults: the address to bind, the
     /// public URL, and the extra allowed origins.
     pub fn resolve(&self, file: &FileConfig) -> anyhow::Result<(SocketAddr, Url, Vec<String>)> {
@@ -298,12 +303,10 @@ impl ListenArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        let public = parse_public_url(
-            self.public_url
-                .as_deref()
-                .or(file.public_url.as_deref())
-                .unwrap_or(DEFAULT_PUBLIC_URL),
-        )?;
+        let public = match self.explicit_public_url(file) {
+            Some(url) => parse_public_url(url)?,
+            None => parse_public_url(&implicit_public_url(listen))?,
+        };
         let origins = if self.allowed_origins.is_empty() {
             file.allowed_origins.clone().unwrap_or_default()
         } else {
@@ -313,9 +316,35 @@ impl ListenArgs {
     }
 }
 
+/// The public URL when none is given: the address mcpgate listens on, as a browser on
+/// this machine reaches it (an unspecified address is reached at loopback). Without it
+/// a server moved to another port would advertise URLs on the default one, where its
+/// clients and its own sign-in forms would not find it.
+pub fn implicit_public_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_follows_the_listen_address_unless_given() {
+        for (listen, public) in [
+            ("127.0.0.1:8080", DEFAULT_PUBLIC_URL),
+            ("127.0.0.1:9000", "http://127.0.0.1:9000"),
+            ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+            ("[::]:9000", "http://[::1]:9000"),
+            ("[::1]:9000", "http://[::1]:9000"),
+        ] {
+            assert_eq!(implicit_public_url(listen.parse().unwrap()), public);
+        }
+    }
 
     #[test]
     fn public_urls_may_carry_a_path() {

@@ -124,9 +124,15 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
         ),
         None => None,
     };
+    let bound = listener.local_addr()?;
+    // On a port the system chose, the public URL (when none was given) is known now.
+    if listen.port() == 0 && args.net.explicit_public_url(&file).is_none() {
+        let public =
+            mcpgate::config::parse_public_url(&mcpgate::config::implicit_public_url(bound))?;
+        cfg.public_base = mcpgate::config::origin_string(&public);
+    }
     let shutdown = CancellationToken::new();
     let app = app::build(&cfg, shutdown.clone()).await?;
-    let bound = listener.local_addr()?;
     let metrics_at = match (metrics_listener, metrics) {
         (Some(at), Some(handle)) => {
             let store = app.auth.store.clone();
@@ -189,7 +195,10 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Database) -> anyhow::Res
                 println!("  This password is shown once and stored only as a hash;");
             }
         }
-        println!("  change it with `mcpgate user passwd {}`.", first.username);
+        println!(
+            "  change it with `mcpgate user passwd {} --password-stdin`.",
+            first.username
+        );
     }
     println!();
     println!(
