@@ -54,6 +54,8 @@ for (const name of ['stdio', 'http']) {
       const prm = await (await fetch(`${server.base}/.well-known/oauth-protected-resource/mcp/${name}`)).json();
       assert.equal(prm.resource, url, 'RFC 9728 path-suffixed metadata');
       assert.deepEqual(prm.scopes_supported.sort(), ['ev:echo', 'ev:tools']);
+      const as = await (await fetch(`${server.base}/.well-known/oauth-authorization-server`)).json();
+      assert.ok(!as.scopes_supported.some((s) => s.startsWith('op:')), `no calculator scopes: ${as.scopes_supported}`);
 
       const tools = (await client.listTools()).tools.map((t) => t.name);
       for (const t of ['echo', 'get-sum', 'trigger-long-running-operation', 'trigger-sampling-request']) {

@@ -173,7 +173,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
     auth.idps = Arc::new(mcpgate_server::idp::Registry::new(
         cfg.identity_providers.clone(),
     ));
-    let first_run = seed(&store, clock.now()).await?;
+    let first_run = seed(&store, clock.now(), !gateway).await?;
     crate::gateway::seed_scopes(&store, cfg).await?;
     auth.spawn_background(Duration::from_secs(2), cancel.clone());
 
@@ -342,8 +342,9 @@ pub async fn seed_allowed_presets(store: &Store, now: i64) -> anyhow::Result<()>
 }
 
 /// First-run data; idempotent on later runs.
-async fn seed(store: &Store, now: i64) -> anyhow::Result<Option<FirstRun>> {
-    for (name, description) in mcpgate_calculator::SCOPES {
+async fn seed(store: &Store, now: i64, calculator: bool) -> anyhow::Result<Option<FirstRun>> {
+    // The calculator's scopes only where it is served: a gateway advertises its own.
+    for (name, description) in mcpgate_calculator::SCOPES.iter().filter(|_| calculator) {
         if !store.scopes().await?.iter().any(|(n, _)| n == name) {
             store.upsert_scope(name, description).await?;
         }
