@@ -545,19 +545,20 @@ pub async fn keys(ctx: &Context, cmd: KeysCmd) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.description))?
             {
-                bail!(
-                    "{kid} is not a live key other than the signing one (see `mcpgate keys list`)"
-                );
+                match s.keys.current_kid() == kid {
+                    true => bail!("{kid} is the signing key: run `mcpgate keys rotate` first"),
+                    false => bail!("no live key {kid} (see `mcpgate keys list`)"),
+                }
             }
             println!("retired {kid}; tokens it signed are refused");
         }
         KeysCmd::List => {
-            for k in store.signing_keys().await? {
-                println!(
-                    "{}\t{}",
-                    k.kid,
-                    mcpgate_server::pages::when(Some(k.created_at))
-                );
+            // Oldest first: the last one signs.
+            let live = store.signing_keys().await?;
+            for (i, k) in live.iter().enumerate() {
+                let signing = if i + 1 == live.len() { "\tsigning" } else { "" };
+                let when = mcpgate_server::pages::when(Some(k.created_at));
+                println!("{}\t{when}{signing}", k.kid);
             }
         }
     }

@@ -120,12 +120,19 @@ async fn retired_key_refuses_tokens_already_verified() {
     assert!(!app.auth.keys.kids().contains(&old));
     let (_, fresh) = app.tokens(None).await;
     assert_eq!(app.calc_status(access(&fresh), "add", 1.0, 2.0).await, 200);
-    // The key that signs cannot be retired.
+    // The key that signs cannot be retired; the list says which one it is.
     let current = app.auth.keys.current_kid();
+    let list = cli(&app, &["keys", "list"]).await;
+    let signing: Vec<&str> = list.lines().filter(|l| l.ends_with("\tsigning")).collect();
+    assert_eq!(signing.len(), 1, "{list}");
+    assert!(signing[0].starts_with(&current), "{list}");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"));
     cmd.args(["keys", "retire", &current, "--data-dir"])
         .arg(&app.data_dir);
-    assert!(!cmd.output().unwrap().status.success());
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the signing key"), "{err}");
 }
 
 /// A revocation made by a process that assumes the default token lifetime (the CLI)
