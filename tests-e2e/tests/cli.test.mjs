@@ -57,6 +57,7 @@ test('grants: list and revoke a user\'s grants while the server runs; audit show
   assert.equal((await call()).status, 200);
   const grants = JSON.parse((await run(['grants', 'list', '--user', 'admin', '--json'])).stdout);
   assert.ok(grants.length >= 1);
+  assert.ok(grants.every((g) => g.user === 'admin'), 'each grant names its person');
   assert.equal((await run(['grants', 'revoke', '--user', 'admin', '--all'])).code, 0);
   let status = 200;
   for (let i = 0; i < 50 && status === 200; i++) { await new Promise((r) => setTimeout(r, 100)); status = (await call()).status; }

@@ -484,11 +484,11 @@ pub async fn grants(ctx: &Context, cmd: GrantsCmd) -> anyhow::Result<()> {
             let uid = user_id(user).await?;
             let grants = store.grant_views(uid.as_deref()).await?;
             if json {
-                let v: Vec<_> = grants.iter().map(|g| json!({"grant_id": g.id, "client_id": g.client_id, "client_name": g.client_name, "scope": g.scope, "resource": g.resource, "created_at": g.created_at, "last_used_at": g.last_used_at})).collect();
+                let v: Vec<_> = grants.iter().map(|g| json!({"grant_id": g.id, "user": g.username, "client_id": g.client_id, "client_name": g.client_name, "scope": g.scope, "resource": g.resource, "created_at": g.created_at, "last_used_at": g.last_used_at})).collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for g in grants {
-                    println!("{}\t{}\t{}", g.id, g.client_name, g.scope);
+                    println!("{}\t{}\t{}\t{}", g.id, g.username, g.client_name, g.scope);
                 }
             }
         }

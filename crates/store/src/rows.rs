@@ -199,6 +199,8 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GrantView {
     pub id: String,
+    /// Who granted it: the person's user name (their id if the account is gone).
+    pub username: String,
     pub client_id: String,
     pub client_name: String,
     pub client_kind: String,

@@ -103,16 +103,18 @@ impl Store {
         dispatch!(self, pool, {
             Ok(match user_id {
                 Some(u) => sqlx::query_as::<_, GrantView>(
-                    "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
-                     g.resource, g.scope, g.created_at, g.last_used_at FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id \
+                    "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.created_at, g.last_used_at \
+                     FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL AND g.user_id = $1 ORDER BY g.created_at DESC",
                 )
                 .bind(u)
                 .fetch_all(pool)
                 .await?,
                 None => sqlx::query_as::<_, GrantView>(
-                    "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
-                     g.resource, g.scope, g.created_at, g.last_used_at FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id \
+                    "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.created_at, g.last_used_at \
+                     FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL ORDER BY g.created_at DESC",
                 )
                 .fetch_all(pool)
