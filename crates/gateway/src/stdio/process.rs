@@ -38,6 +38,9 @@ pub struct Process {
     /// Cancelled when stdout ends: the process exited or closed it.
     pub dead: CancellationToken,
     pub pid: u32,
+    /// Set when mcpgate itself ends the process: an end it did not ask for is a
+    /// failure the operator must hear about (a command that cannot start, a crash).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Process {
@@ -73,9 +76,20 @@ impl Process {
         let name = cfg.name.clone();
         tokio::spawn(log_stderr(name.clone(), stderr));
         let gone = dead.clone();
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = stopping.clone();
         tokio::spawn(async move {
             read_lines(&name, stdout, on_line).await;
-            tracing::info!(upstream = name, pid, "stdio upstream closed its output");
+            if asked.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!(upstream = name, pid, "stdio upstream stopped");
+            } else {
+                tracing::warn!(
+                    upstream = name,
+                    pid,
+                    "stdio upstream exited or closed its output on its own (its stderr, logged \
+                     above, may say why); its open requests fail, and the next one restarts it"
+                );
+            }
             gone.cancel();
             on_exit();
         });
@@ -84,6 +98,7 @@ impl Process {
             stdin: tokio::sync::Mutex::new(stdin),
             dead,
             pid,
+            stopping,
         }))
     }
 
@@ -100,6 +115,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
             // Reaped off the runtime: `wait` blocks.
             std::thread::spawn(move || {
