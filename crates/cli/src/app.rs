@@ -133,11 +133,22 @@ pub fn as_config(cfg: &AppConfig) -> anyhow::Result<AsConfig> {
         true => mcpgate_calculator::scope_policy().all_scopes(),
         false => crate::gateway::all_scopes(cfg),
     };
-    let mut as_cfg = AsConfig::new(cfg.issuer(), &resource_str, default_scopes);
+    let upstreams: Vec<String> = crate::gateway::resources(cfg)?
+        .iter()
+        .map(|(_, url)| metadata::canonical_resource(url))
+        .collect();
+    // `/mcp` is a resource only where something is served there: the calculator, or
+    // an upstream given by flag. With only named upstreams (`/mcp/<name>`), the first
+    // is the default audience.
+    let served_at_mcp = upstreams.is_empty() || upstreams.contains(&resource_str);
+    let default = match served_at_mcp {
+        true => resource_str.clone(),
+        false => upstreams[0].clone(),
+    };
+    let mut as_cfg = AsConfig::new(cfg.issuer(), &default, default_scopes);
     as_cfg.extra_resources = cfg.extra_resources.clone();
-    for (_, url) in crate::gateway::resources(cfg)? {
-        let r = metadata::canonical_resource(&url);
-        if r != resource_str {
+    for r in upstreams {
+        if r != default {
             as_cfg.extra_resources.push(r);
         }
     }
@@ -433,4 +444,41 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> mcpgate_gateway::UpstreamConfig {
+        let mut u = mcpgate_gateway::UpstreamConfig::from_flag(
+            name,
+            Some("http://127.0.0.1:9/mcp".into()),
+            None,
+        );
+        u.name = name.into();
+        u
+    }
+
+    /// Tokens are issued for where something is served: `/mcp` for the calculator or
+    /// a flag upstream, only `/mcp/<name>` for named upstreams.
+    #[test]
+    fn the_resources_are_what_is_served() {
+        let base: Url = "http://127.0.0.1:8080".parse().unwrap();
+        let mut cfg = AppConfig::new(&base, PathBuf::from("/nonexistent"));
+        assert_eq!(
+            as_config(&cfg).unwrap().resources(),
+            ["http://127.0.0.1:8080/mcp"]
+        );
+        cfg.upstreams = vec![named("a"), named("b")];
+        assert_eq!(
+            as_config(&cfg).unwrap().resources(),
+            ["http://127.0.0.1:8080/mcp/a", "http://127.0.0.1:8080/mcp/b"]
+        );
+        cfg.upstreams = vec![named(crate::gateway::FLAG_UPSTREAM)];
+        assert_eq!(
+            as_config(&cfg).unwrap().resources(),
+            ["http://127.0.0.1:8080/mcp"]
+        );
+    }
 }
