@@ -8,13 +8,29 @@ use http::{HeaderMap, HeaderName, header};
 /// A request header never forwarded (besides those named by `Connection`).
 fn dropped_request(name: &HeaderName) -> bool {
     let n = name.as_str();
+    framing_or_hop(n)
+        || matches!(
+            n,
+            "authorization"
+                | "proxy-authorization"
+                | "cookie"
+                | "host"
+                | "forwarded"
+                | "x-real-ip"
+                // Checked here against this deployment; the upstream would see a foreign origin.
+                | "origin"
+                | "referer"
+        )
+        || n.starts_with("x-forwarded-")
+        || n.starts_with("proxy-")
+}
+
+/// Headers of one connection, not of the message (RFC 9110 §7.6.1), and the framing
+/// the other side's connection sets itself: dropped in both directions.
+fn framing_or_hop(n: &str) -> bool {
     matches!(
         n,
-        "authorization"
-            | "proxy-authorization"
-            | "cookie"
-            | "host"
-            | "content-length"
+        "content-length"
             | "connection"
             | "keep-alive"
             | "proxy-connection"
@@ -22,32 +38,16 @@ fn dropped_request(name: &HeaderName) -> bool {
             | "trailer"
             | "transfer-encoding"
             | "upgrade"
-            | "forwarded"
-            | "x-real-ip"
-            // Checked here against this deployment; the upstream would see a foreign origin.
-            | "origin"
-            | "referer"
-    ) || n.starts_with("x-forwarded-")
-        || n.starts_with("proxy-")
+    )
 }
 
 /// A response header never returned (besides those named by `Connection`). The
 /// gateway's own CORS layer decides the `access-control-*` ones.
 fn dropped_response(name: &HeaderName) -> bool {
     let n = name.as_str();
-    matches!(
-        n,
-        "set-cookie"
-            | "www-authenticate"
-            | "content-length"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    ) || n.starts_with("access-control-")
+    framing_or_hop(n)
+        || matches!(n, "set-cookie" | "www-authenticate")
+        || n.starts_with("access-control-")
 }
 
 fn named_by_connection(headers: &HeaderMap) -> Vec<HeaderName> {

@@ -95,6 +95,12 @@ async fn upstream() -> (String, Seen) {
 fn gateway(url: &str, timeout_secs: u64) -> (Router, CancellationToken) {
     let mut cfg = UpstreamConfig::from_flag("default", Some(url.to_owned()), None);
     cfg.timeout_secs = timeout_secs;
+    gateway_for(cfg)
+}
+
+/// The gateway for the upstream `cfg` at `http://gw.test/mcp`, with [`OneToken`] as
+/// its guard's validator, and its shutdown token.
+pub(crate) fn gateway_for(cfg: UpstreamConfig) -> (Router, CancellationToken) {
     let cancel = CancellationToken::new();
     let mut endpoint = EndpointConfig::new("http://gw.test/mcp".parse().unwrap());
     endpoint.cancel = cancel.clone();

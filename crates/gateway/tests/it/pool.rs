@@ -3,18 +3,13 @@
 //! Streamable HTTP a disconnect is the cancellation; over stdio it is a
 //! `notifications/cancelled`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
-use mcpgate_gateway::{Identity, IdentityMode, Upstream, UpstreamConfig};
-use mcpgate_mcp::{EndpointConfig, Guard};
-use tokio_util::sync::CancellationToken;
+use mcpgate_gateway::UpstreamConfig;
 use tower::ServiceExt;
-
-use crate::forward::OneToken;
 
 /// A stdio server that writes every line it receives to a log file; it answers
 /// `initialize`, answers the tool `quick`, and for any other tool sends one progress
@@ -47,24 +42,7 @@ fn gateway(dir: &std::path::Path) -> axum::Router {
         dir.join("received.log").display()
     );
     let cfg = UpstreamConfig::from_flag("default", None, Some(command));
-    let cancel = CancellationToken::new();
-    let mut endpoint = EndpointConfig::new("http://gw.test/mcp".parse().unwrap());
-    endpoint.cancel = cancel.clone();
-    let guard = Guard::new(
-        Arc::new(OneToken),
-        cfg.policy(),
-        "http://gw.test/.well-known/oauth-protected-resource/mcp".into(),
-        endpoint.max_body_bytes,
-    );
-    let identity = Identity::new(IdentityMode::None, cfg.audience(), None);
-    let up = Upstream::new(
-        cfg,
-        &endpoint,
-        identity,
-        mcpgate_gateway::http_client(),
-        cancel,
-    );
-    mcpgate_gateway::router(up, "/mcp", &guard, &endpoint)
+    crate::forward::gateway_for(cfg).0
 }
 
 /// A 2026-07-28 `tools/call` of `tool`.

@@ -145,18 +145,7 @@ async fn callback(
     let pending = match s.store.take_idp_login(&hash_token(state), now).await {
         Ok(Some(l)) => l,
         Ok(None) => {
-            s.audit(
-                Event::IdpLoginRefused {
-                    provider: p.name.clone(),
-                    reason: "unknown or replayed state".into(),
-                    subject: None,
-                    email: None,
-                    error: None,
-                },
-                None,
-                None,
-            )
-            .await;
+            audit_refusal(&s, &p, "unknown or replayed state".into(), None, None).await;
             return expired();
         }
         Err(_) => return unavailable("The sign-in service"),
@@ -165,18 +154,8 @@ async fn callback(
         mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
     });
     if pending.provider != p.name || !same_browser {
-        s.audit(
-            Event::IdpLoginRefused {
-                provider: p.name.clone(),
-                reason: "state of another browser or provider".into(),
-                subject: None,
-                email: None,
-                error: None,
-            },
-            None,
-            None,
-        )
-        .await;
+        let reason = "state of another browser or provider".into();
+        audit_refusal(&s, &p, reason, None, None).await;
         return refused(
             "This sign-in was started elsewhere",
             "This sign-in was not started in this browser. Start again from the sign-in page.",
@@ -190,18 +169,8 @@ async fn callback(
             .chars()
             .take(200)
             .collect();
-        s.audit(
-            Event::IdpLoginRefused {
-                provider: p.name.clone(),
-                reason: "provider error".into(),
-                subject: None,
-                email: None,
-                error: Some(error.chars().take(64).collect()),
-            },
-            None,
-            None,
-        )
-        .await;
+        let code = Some(error.chars().take(64).collect());
+        audit_refusal(&s, &p, "provider error".into(), None, code).await;
         return if error == "access_denied" {
             refused(
                 "Sign-in cancelled",
@@ -247,18 +216,8 @@ async fn callback(
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(provider = %p.name, error = %e, "identity provider sign-in refused");
-            s.audit(
-                Event::IdpLoginRefused {
-                    provider: p.name.clone(),
-                    reason: e.to_string().chars().take(300).collect(),
-                    subject: None,
-                    email: None,
-                    error: None,
-                },
-                None,
-                None,
-            )
-            .await;
+            let reason = e.to_string().chars().take(300).collect();
+            audit_refusal(&s, &p, reason, None, None).await;
             return match e {
                 IdpError::Discovery(_) => unavailable(&p.display_name),
                 _ => refused(
@@ -329,18 +288,7 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
             }
         }
         Admission::Refuse(r) => {
-            s.audit(
-                Event::IdpLoginRefused {
-                    provider: p.name.clone(),
-                    reason: format!("{r:?}"),
-                    subject: Some(id.subject.clone()),
-                    email: id.email.clone(),
-                    error: None,
-                },
-                None,
-                None,
-            )
-            .await;
+            audit_refusal(s, p, format!("{r:?}"), Some(&id), None).await;
             let (title, message) = r.message(&p.display_name);
             return refused(title, &message);
         }
@@ -349,6 +297,25 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
         Some(resp) => resp,
         None => unavailable("The sign-in service"),
     }
+}
+
+/// Records a refused sign-in at provider `p`: why, who the provider said it was (once
+/// verified), and the provider's own error code when it sent one.
+async fn audit_refusal(
+    s: &AuthServer,
+    p: &IdpSettings,
+    reason: String,
+    who: Option<&Identity>,
+    error: Option<String>,
+) {
+    let event = Event::IdpLoginRefused {
+        provider: p.name.clone(),
+        reason,
+        subject: who.map(|i| i.subject.clone()),
+        email: who.and_then(|i| i.email.clone()),
+        error,
+    };
+    s.audit(event, None, None).await;
 }
 
 /// The user name a new account is given: the provider's preferred one, else the
