@@ -14,6 +14,9 @@ const SCOPES = `
 scopes = [{ name = "ev:echo", description = "Echo messages" },
           { name = "ev:tools", description = "Use the other tools of the test server" }]
 tools = [{ name = "echo", scope = "ev:echo" }, { name = "*", scope = "ev:tools" }]
+# Prompts and resources nobody lists would follow the tools' default (deny).
+prompt_default = "ev:tools"
+resource_default = "ev:tools"
 timeout_secs = 20
 `;
 

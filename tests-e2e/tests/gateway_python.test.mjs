@@ -29,12 +29,14 @@ before(async () => {
 name = "pyhttp"
 url = "${upstream.url}"
 identity = "headers"
+forward_headers = ["x-e2e-run"]
 ${SCOPES}
 
 [[upstream]]
 name = "pyjwt"
 url = "${upstream.url}"
 identity = "jwt"
+forward_headers = ["x-e2e-run"]
 ${SCOPES}
 
 [[upstream]]
@@ -70,7 +72,7 @@ const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVe
 let run = 0;
 async function everyKindOfRequest(url, token) {
   run += 1;
-  const forged = { 'x-e2e-run': String(run), 'x-forwarded-user': 'root', 'x-forwarded-email': 'root@evil.example', 'x-forwarded-scopes': 'everything', cookie: 'session=stolen', 'proxy-authorization': 'Basic eA==' };
+  const forged = { 'x-e2e-run': String(run), 'x-forwarded-user': 'root', 'x_forwarded_user': 'root', 'x-remote-user': 'root', 'x-forwarded-email': 'root@evil.example', 'x-forwarded-scopes': 'everything', cookie: 'session=stolen', 'proxy-authorization': 'Basic eA==' };
   const init = await raw(url, token, { body: INIT, headers: forged });
   assert.equal(init.status, 200);
   const session = init.headers.get('mcp-session-id');
@@ -103,6 +105,8 @@ test('the upstream never receives the client token, cookies or forged identity; 
     assert.ok(!JSON.stringify(h).includes(t1), 'the token appears nowhere');
     assert.equal(h['x-forwarded-user'], 'admin', 'forged identity headers are replaced by ours');
     assert.equal(h['x-forwarded-email'], undefined, 'the admin has no email: a forged one is dropped, none is made up');
+    assert.equal(h['x_forwarded_user'], undefined, 'headers are forwarded by allow-list');
+    assert.equal(h['x-remote-user'], undefined);
   }
 
   const jwtUrl = `${server.base}/mcp/pyjwt`;

@@ -481,4 +481,29 @@ mod tests {
             ["http://127.0.0.1:8080/mcp"]
         );
     }
+
+    /// Before, only an upstream's own path and `/mcp` were refused as its identity
+    /// audience: naming another upstream or a `--resource` let that upstream replay
+    /// its identity JWTs there.
+    #[test]
+    fn an_identity_audience_may_be_no_resource_this_server_protects() {
+        let base: Url = "http://127.0.0.1:8080".parse().unwrap();
+        let mut cfg = AppConfig::new(&base, PathBuf::from("/nonexistent"));
+        cfg.extra_resources = vec!["https://calc.example.com/mcp".into()];
+        for audience in [
+            "http://127.0.0.1:8080/mcp",
+            "http://127.0.0.1:8080/mcp/b",
+            "HTTP://127.0.0.1:8080/mcp/b",
+            "https://calc.example.com/mcp",
+        ] {
+            let mut a = named("a");
+            a.audience = Some(audience.into());
+            cfg.upstreams = vec![a, named("b")];
+            assert!(crate::gateway::resources(&cfg).is_err(), "{audience}");
+        }
+        let mut a = named("a");
+        a.audience = Some("https://a.internal/".into());
+        cfg.upstreams = vec![a, named("b")];
+        assert!(crate::gateway::resources(&cfg).is_ok());
+    }
 }

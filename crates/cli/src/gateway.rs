@@ -37,18 +37,38 @@ pub fn resources(cfg: &AppConfig) -> anyhow::Result<Vec<(UpstreamConfig, Url)>> 
         if u.name != FLAG_UPSTREAM {
             url.set_path(&format!("{}/{}", base.path().trim_end_matches('/'), u.name));
         }
+        out.push((u.clone(), url));
+    }
+    // An identity JWT is for its upstream alone: an audience that is also a resource
+    // mcpgate issues tokens for (`/mcp`, any upstream's path, a `--resource`) would
+    // let that upstream present it there.
+    let protected: Vec<String> = std::iter::once(metadata::canonical_resource(&base))
+        .chain(out.iter().map(|(_, url)| metadata::canonical_resource(url)))
+        .chain(cfg.extra_resources.iter().cloned())
+        .collect();
+    for (u, _) in &out {
         let audience = u.audience();
-        if audience == metadata::canonical_resource(&url)
-            || audience == metadata::canonical_resource(&base)
-        {
+        let canonical = Url::parse(&audience)
+            .map(|a| metadata::canonical_resource(&a))
+            .unwrap_or_else(|_| audience.clone());
+        if protected.iter().any(|r| *r == audience || *r == canonical) {
             bail!(
-                "upstream {:?}: its identity audience must not be a resource of this server",
+                "upstream {:?}: its identity audience {audience:?} is a resource this server \
+                 protects; an identity JWT must not be accepted anywhere but at its upstream",
                 u.name
             );
         }
-        out.push((u.clone(), url));
+        u.check_isolation(&secret_paths(cfg))?;
     }
     Ok(out)
+}
+
+/// What a stdio upstream's working directory must not hold: the data directory and
+/// the key-encryption key file.
+fn secret_paths(cfg: &AppConfig) -> Vec<std::path::PathBuf> {
+    let mut paths = vec![cfg.data_dir.clone()];
+    paths.extend(cfg.key_encryption.file.clone());
+    paths
 }
 
 /// Every scope the upstreams declare: the authorization server's default scopes.

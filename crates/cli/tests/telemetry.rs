@@ -198,6 +198,23 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
         assert_eq!(r.status(), 200);
         assert_eq!(body_json(r).await["result"]["isError"], true);
         assert_eq!(app.calc_status(access, "divide", 1.0, 2.0).await, 403);
+        // Tools that do not exist, named by the caller: counted, but under the rule
+        // that decided (none), never as labels of their own.
+        for i in 0..5 {
+            let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": format!("junk-{i}"), "arguments": {}}});
+            let r = app
+                .http
+                .post(app.mcp_url())
+                .bearer_auth(access)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&call)
+                .send()
+                .await
+                .unwrap();
+            assert!(body_json(r).await["error"].is_object());
+        }
         // Refused tokens: none, and a malformed one.
         let r = app.calc("add", json!(1), json!(2)).send().await.unwrap();
         assert_eq!(r.status(), 401);
@@ -270,6 +287,15 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
                 1.0,
             ),
             (
+                "mcpgate_tool_calls_total",
+                vec![
+                    ("resource", "calculator"),
+                    ("tool", "(unlisted)"),
+                    ("outcome", "allowed"),
+                ],
+                5.0,
+            ),
+            (
                 "mcpgate_token_validation_failures_total",
                 vec![("reason", "missing")],
                 1.0,
@@ -282,7 +308,7 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
             (
                 "mcpgate_http_requests_total",
                 vec![("route", &mcp), ("status", "200")],
-                4.0,
+                9.0,
             ),
             (
                 "mcpgate_http_requests_total",
@@ -297,7 +323,7 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
             (
                 "mcpgate_http_request_duration_seconds",
                 vec![("route", &mcp), ("status", "200")],
-                4.0,
+                9.0,
             ),
             (
                 "mcpgate_db_step_duration_seconds",
@@ -315,6 +341,13 @@ fn a_scripted_workload_shows_in_the_metrics_with_its_labels_and_counts() {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        let made_up: Vec<_> = after
+            .samples
+            .iter()
+            .filter_map(|s| s.labels.get("tool"))
+            .filter(|t| t.starts_with("junk"))
+            .collect();
+        assert!(made_up.is_empty(), "labels chosen by a caller: {made_up:?}");
         // Routes are templates, never raw paths: a path nobody serves is `unmatched`.
         let r = app
             .http

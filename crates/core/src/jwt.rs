@@ -62,6 +62,14 @@ impl Audience {
     }
 }
 
+/// The `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The `typ` of the identity JWTs the gateway sends upstreams: what mcpgate vouches
+/// for about a caller, for one upstream's audience, never an access token to anything
+/// mcpgate protects.
+pub const IDENTITY_TYP: &str = "mcpgate-identity+jwt";
+
 /// Why a token was refused. The guard collapses all of these into `invalid_token`
 /// for the client; the variant is for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -354,10 +362,17 @@ impl KeyRing {
         self.snapshot().public_jwks.clone()
     }
 
+    /// Signs an access token (RFC 9068: `typ` `at+jwt`).
     pub fn sign(&self, claims: &AccessClaims) -> String {
+        self.sign_typed(claims, ACCESS_TOKEN_TYP)
+    }
+
+    /// Signs a JWT of another kind, named by `typ` (RFC 7515 §4.1.9): one that no
+    /// verifier of access tokens here takes for one ([`verify`] wants `at+jwt`).
+    pub fn sign_typed(&self, claims: &AccessClaims, typ: &str) -> String {
         let ring = self.snapshot();
         let (kid, key) = &ring.current;
-        let header = json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid });
+        let header = json!({ "alg": "EdDSA", "typ": typ, "kid": kid });
         let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
         out.push('.');
         out.push_str(

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, Uri, header, uri::PathAndQuery};
+use http::{HeaderMap, HeaderValue, Uri, header};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -99,15 +99,11 @@ impl Target {
         self.host.clone()
     }
 
-    /// The request's URI: the upstream's, with the client's query instead of the
-    /// upstream's own when the client sent one.
-    pub fn uri(&self, client_query: Option<&str>) -> Uri {
-        let Some(q) = client_query else {
-            return self.uri.clone();
-        };
-        let mut parts = self.uri.clone().into_parts();
-        parts.path_and_query = PathAndQuery::try_from(format!("{}?{q}", self.uri.path())).ok();
-        Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone())
+    /// The request's URI: exactly the upstream's, query included. A client's query
+    /// is not carried over: Streamable HTTP gives it no meaning, and the upstream's
+    /// own (`?tenant=…`) is the operator's to set.
+    pub fn uri(&self) -> Uri {
+        self.uri.clone()
     }
 
     /// Adds the URL's credentials, unless the identity already set `Authorization`.
@@ -149,21 +145,19 @@ mod tests {
     }
 
     #[test]
-    fn the_clients_query_replaces_the_upstreams() {
+    fn the_upstreams_own_url_is_the_target() {
         let t = target("http://127.0.0.1:3000/mcp?key=1#frag");
-        assert_eq!(t.uri(None), "http://127.0.0.1:3000/mcp?key=1");
+        assert_eq!(t.uri(), "http://127.0.0.1:3000/mcp?key=1");
         assert_eq!(t.host(), "127.0.0.1:3000");
-        assert_eq!(t.uri(Some("a=b")), "http://127.0.0.1:3000/mcp?a=b");
         let t = target("https://[::1]:443/v1/mcp");
-        assert_eq!(t.uri(None), "https://[::1]/v1/mcp");
+        assert_eq!(t.uri(), "https://[::1]/v1/mcp");
         assert_eq!(t.host(), "[::1]", "the default port is left out");
-        assert_eq!(t.uri(Some("x")), "https://[::1]/v1/mcp?x");
     }
 
     #[test]
     fn url_credentials_become_basic_auth_and_leave_the_uri() {
         let t = target("http://us%40r:p%3Ass@up.example/mcp");
-        assert_eq!(t.uri(None), "http://up.example/mcp");
+        assert_eq!(t.uri(), "http://up.example/mcp");
         assert_eq!(t.host(), "up.example", "credentials are not part of Host");
         let mut h = HeaderMap::new();
         t.authorize(&mut h);

@@ -29,12 +29,24 @@ pub struct UpstreamConfig {
     /// A stdio server to spawn, one process per MCP session (run by `sh -c`).
     #[serde(default)]
     pub command: Option<String>,
-    /// Environment variables added to the stdio process's (which inherits ours).
+    /// Environment variables added to the stdio process's (which inherits only what
+    /// a program needs of ours: see [`crate::stdio::process`]).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Working directory of the stdio process.
+    /// Working directory of the stdio process. Unset, each process gets an empty
+    /// directory of its own (made 0700 under the system's temporary directory), never
+    /// mcpgate's: a directory that holds mcpgate's data or key is refused at start.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
+    /// Run the stdio process as this user (`name`, or `uid` or `uid:gid`), so that it
+    /// cannot read what mcpgate's user can (the key-encryption key, the database).
+    /// Needs mcpgate to run as root, or with `CAP_SETUID`/`CAP_SETGID`.
+    #[serde(default)]
+    pub run_as: Option<String>,
+    /// Headers of the client's request forwarded to an HTTP upstream beyond the
+    /// transport's own (names; credentials and identity headers are refused).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// Scopes this upstream's tools need, with the description shown on the consent page.
     #[serde(default)]
     pub scopes: Vec<ScopeDecl>,
@@ -52,8 +64,8 @@ pub struct UpstreamConfig {
     /// Prompt name or pattern → the scope `prompts/get` needs.
     #[serde(default)]
     pub prompts: Vec<ToolDecl>,
-    /// The scope prompts nobody listed need, or `"deny"`; unset, they are open (as
-    /// before prompts had a policy).
+    /// The scope prompts nobody listed need, `"deny"`, or `"open"` (no scope at
+    /// all); unset, the tools' `default`.
     #[serde(default)]
     pub prompt_default: Option<String>,
     /// `prompts/list` shows only the prompts the caller's token may get.
@@ -62,7 +74,8 @@ pub struct UpstreamConfig {
     /// Resource URI or pattern → the scope `resources/read` needs.
     #[serde(default)]
     pub resources: Vec<ResourceDecl>,
-    /// The scope resources nobody listed need, or `"deny"`; unset, they are open.
+    /// The scope resources nobody listed need, `"deny"`, or `"open"`; unset, the
+    /// tools' `default`.
     #[serde(default)]
     pub resource_default: Option<String>,
     /// `resources/list` shows only the resources the caller's token may read.
@@ -85,6 +98,10 @@ pub struct UpstreamConfig {
     /// Most stdio processes (MCP sessions) alive at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Most of them one person may hold (default: a quarter of `max_sessions`, at
+    /// least 1): past it, that person's least recently used idle session ends first.
+    #[serde(default)]
+    pub max_sessions_per_person: Option<usize>,
     /// A stdio session unused this long is ended and its process stopped.
     #[serde(default = "default_idle")]
     pub idle_secs: u64,
@@ -92,6 +109,14 @@ pub struct UpstreamConfig {
     /// one request at a time.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Most pooled processes one person may hold (default: half the pool, at least 1).
+    #[serde(default)]
+    pub pool_per_person: Option<usize>,
+    /// Lend pooled processes to anyone, not only to the person who used them before.
+    /// Safe only for servers that keep no state between requests (one person's notes
+    /// would otherwise be read by the next): off by default.
+    #[serde(default)]
+    pub shared_pool: bool,
     /// Milliseconds a stateless request waits for a free pooled process before 503.
     #[serde(default = "default_pool_wait")]
     pub pool_wait_ms: u64,
@@ -173,10 +198,34 @@ pub enum ConfigError {
     #[error("two upstreams are named {0:?}")]
     Duplicate(String),
     #[error(
-        "upstream {0:?}: timeouts, max_sessions, idle_secs, pool_size and pool_wait_ms must be positive"
+        "upstream {0:?}: timeouts, max_sessions(_per_person), idle_secs, pool_size, pool_per_person and pool_wait_ms must be positive"
     )]
     Bounds(String),
+    #[error(
+        "upstream {name:?}: header {header:?} may not be forwarded (credentials and identity headers are the gateway's)"
+    )]
+    Header { name: String, header: String },
+    #[error("upstream {name:?}: resource rule {uri:?} is not a URI in normal form ({why})")]
+    ResourceRule {
+        name: String,
+        uri: String,
+        why: crate::uri::UriError,
+    },
+    #[error(
+        "upstream {name:?}: its working directory {cwd:?} holds {secret:?}; give it a directory of its own"
+    )]
+    Exposed {
+        name: String,
+        cwd: PathBuf,
+        secret: PathBuf,
+    },
+    #[error("upstream {0:?}: cwd, run_as and the pool settings are for stdio upstreams (command)")]
+    StdioOnly(String),
 }
+
+/// A default: a scope, no call at all, or every call.
+const DENY: &str = "deny";
+const OPEN: &str = "open";
 
 impl UpstreamConfig {
     /// An upstream declared by a flag: every tool needs [`DEFAULT_SCOPE`].
@@ -187,6 +236,8 @@ impl UpstreamConfig {
             command,
             env: BTreeMap::new(),
             cwd: None,
+            run_as: None,
+            forward_headers: Vec::new(),
             scopes: vec![ScopeDecl {
                 name: DEFAULT_SCOPE.to_owned(),
                 description: "Use the tools of the protected MCP server".to_owned(),
@@ -205,8 +256,11 @@ impl UpstreamConfig {
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
+            max_sessions_per_person: None,
             idle_secs: default_idle(),
             pool_size: default_pool_size(),
+            pool_per_person: None,
+            shared_pool: false,
             pool_wait_ms: default_pool_wait(),
         }
     }
@@ -235,11 +289,40 @@ impl UpstreamConfig {
         if self.timeout_secs == 0
             || self.start_timeout_secs == 0
             || self.max_sessions == 0
+            || self.max_sessions_per_person == Some(0)
             || self.idle_secs == 0
             || self.pool_size == 0
+            || self.pool_per_person == Some(0)
             || self.pool_wait_ms == 0
         {
             return Err(ConfigError::Bounds(n.clone()));
+        }
+        if self.url.is_some()
+            && (self.cwd.is_some()
+                || self.run_as.is_some()
+                || self.shared_pool
+                || self.pool_per_person.is_some())
+        {
+            return Err(ConfigError::StdioOnly(n.clone()));
+        }
+        for h in &self.forward_headers {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err()
+                || crate::headers::never_forwarded(h)
+            {
+                return Err(ConfigError::Header {
+                    name: n.clone(),
+                    header: h.clone(),
+                });
+            }
+        }
+        for r in &self.resources {
+            if let Err(why) = crate::uri::normalize(&r.uri) {
+                return Err(ConfigError::ResourceRule {
+                    name: n.clone(),
+                    uri: r.uri.clone(),
+                    why,
+                });
+            }
         }
         for s in &self.scopes {
             if ScopeSet::parse(&s.name).map(|p| p.len()) != Ok(1) {
@@ -259,7 +342,7 @@ impl UpstreamConfig {
                 [&self.default, &self.prompt_default, &self.resource_default]
                     .into_iter()
                     .flatten()
-                    .filter(|d| *d != "deny"),
+                    .filter(|d| *d != DENY && *d != OPEN),
             );
         for scope in used {
             if !self.scopes.iter().any(|s| &s.name == scope) {
@@ -272,30 +355,48 @@ impl UpstreamConfig {
         Ok(())
     }
 
+    /// The default of tools nobody listed: `default`, else denied.
+    fn tools_default(&self) -> &str {
+        self.default.as_deref().unwrap_or(DENY)
+    }
+
     /// The tool policy the guard enforces for this upstream (unlisted tools: denied
     /// unless `default` names a scope).
     pub fn policy(&self) -> ToolScopePolicy {
         let rules = self
             .tools
             .iter()
-            .map(|t| (t.name.as_str(), t.scope.as_str()));
-        table(rules, Some(self.default.as_deref().unwrap_or("deny")))
+            .map(|t| (t.name.clone(), t.scope.as_str()));
+        table(rules, self.tools_default())
     }
 
     /// The whole policy: tools, prompts and resources, and which lists are narrowed.
+    /// Prompts and resources nobody listed get their own default, else the tools':
+    /// what the operator did not open stays as closed as the tools.
     pub fn gateway_policy(&self) -> GatewayPolicy {
         let prompts = self
             .prompts
             .iter()
-            .map(|t| (t.name.as_str(), t.scope.as_str()));
-        let resources = self
-            .resources
-            .iter()
-            .map(|r| (r.uri.as_str(), r.scope.as_str()));
+            .map(|t| (t.name.clone(), t.scope.as_str()));
+        // Validated: every rule has a normal form.
+        let resources = self.resources.iter().map(|r| {
+            let uri = crate::uri::normalize(&r.uri).unwrap_or_else(|_| r.uri.clone());
+            (uri, r.scope.as_str())
+        });
         GatewayPolicy {
             tools: self.policy(),
-            prompts: table(prompts, self.prompt_default.as_deref()),
-            resources: table(resources, self.resource_default.as_deref()),
+            prompts: table(
+                prompts,
+                self.prompt_default
+                    .as_deref()
+                    .unwrap_or(self.tools_default()),
+            ),
+            resources: table(
+                resources,
+                self.resource_default
+                    .as_deref()
+                    .unwrap_or(self.tools_default()),
+            ),
             hide_tools: self.hide_unauthorized_tools,
             hide_prompts: self.hide_unauthorized_prompts,
             hide_resources: self.hide_unauthorized_resources,
@@ -304,6 +405,49 @@ impl UpstreamConfig {
 
     pub fn pool_wait(&self) -> Duration {
         Duration::from_millis(self.pool_wait_ms)
+    }
+
+    /// Most stdio sessions one person may hold.
+    pub fn sessions_per_person(&self) -> usize {
+        self.max_sessions_per_person
+            .unwrap_or(self.max_sessions / 4)
+            .clamp(1, self.max_sessions)
+    }
+
+    /// Most pooled processes one person may hold.
+    pub fn pool_per_person(&self) -> usize {
+        self.pool_per_person
+            .unwrap_or(self.pool_size / 2)
+            .clamp(1, self.pool_size)
+    }
+
+    /// The operator's extra forwarded headers, as names.
+    pub fn forwarded_headers(&self) -> Vec<http::HeaderName> {
+        self.forward_headers
+            .iter()
+            .filter_map(|h| http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
+            .collect()
+    }
+
+    /// Refuses a working directory from which the process could reach mcpgate's own
+    /// secrets by a relative path, or list them: one that is, holds, or lies within
+    /// any of `secrets` (the data directory, the key-encryption key file).
+    pub fn check_isolation(&self, secrets: &[PathBuf]) -> Result<(), ConfigError> {
+        let Some(cwd) = &self.cwd else {
+            return Ok(());
+        };
+        let cwd = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.clone());
+        for secret in secrets {
+            let secret_abs = std::fs::canonicalize(secret).unwrap_or_else(|_| secret.clone());
+            if secret_abs.starts_with(&cwd) || cwd.starts_with(&secret_abs) {
+                return Err(ConfigError::Exposed {
+                    name: self.name.clone(),
+                    cwd,
+                    secret: secret.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The Streamable HTTP URL, if this upstream is one and the URL is http(s).
@@ -328,12 +472,9 @@ impl UpstreamConfig {
     }
 }
 
-/// A scope table: names (or `*`/`?` patterns) → scope, and the default (`"deny"`, a
-/// scope, or none: open).
-fn table<'a>(
-    rules: impl Iterator<Item = (&'a str, &'a str)>,
-    default: Option<&str>,
-) -> ToolScopePolicy {
+/// A scope table: names (or `*`/`?`/`**` patterns) → scope, and the default
+/// (`"deny"`, `"open"`, or a scope).
+fn table<'a>(rules: impl Iterator<Item = (String, &'a str)>, default: &str) -> ToolScopePolicy {
     let fixed = |s: &str| ToolRule::Fixed(ScopeSet::from_tokens([s]));
     let mut p = ToolScopePolicy::new();
     for (name, scope) in rules {
@@ -344,9 +485,9 @@ fn table<'a>(
         };
     }
     match default {
-        None => p,
-        Some("deny") => p.default_rule(ToolRule::Deny),
-        Some(s) => p.default_rule(fixed(s)),
+        OPEN => p,
+        DENY => p.default_rule(ToolRule::Deny),
+        s => p.default_rule(fixed(s)),
     }
 }
 
@@ -434,18 +575,52 @@ mod tests {
         let p = u.gateway_policy();
         assert_eq!(p.all_scopes().to_string(), "ev:docs ev:prompts");
         assert!(p.narrows("prompts/list") && !p.narrows("resources/list"));
-        let undeclared =
-            parse("name = \"a\"\nurl = \"http://x\"\nresources = [{ uri = \"x\", scope = \"s\" }]");
+        let undeclared = parse(
+            "name = \"a\"\nurl = \"http://x\"\nresources = [{ uri = \"test://x\", scope = \"s\" }]",
+        );
         assert!(matches!(
             undeclared.validate(),
             Err(ConfigError::Undeclared { .. })
         ));
-        // Without prompt or resource entries, both stay open (older configurations).
-        let old = parse("name = \"a\"\nurl = \"http://x\"").gateway_policy();
+        // Prompts and resources nobody listed get the tools' default: closed unless
+        // the operator opens them.
+        let none = ScopeSet::new();
+        let closed = parse("name = \"a\"\nurl = \"http://x\"").gateway_policy();
+        assert!(closed.check("prompts/get", Some("p"), &none).is_err());
         assert!(
-            old.check("prompts/get", Some("p"), &ScopeSet::new())
+            closed
+                .check("resources/read", Some("file:///x"), &none)
+                .is_err()
+        );
+        let flag = UpstreamConfig::from_flag("a", Some("http://x".into()), None).gateway_policy();
+        let tools = ScopeSet::from_tokens([DEFAULT_SCOPE]);
+        assert!(
+            flag.check("resources/read", Some("file:///x"), &none)
+                .is_err()
+        );
+        assert!(
+            flag.check("resources/read", Some("file:///x"), &tools)
                 .is_ok()
         );
+        let open = parse("name = \"a\"\nurl = \"http://x\"\nprompt_default = \"open\"");
+        open.validate().unwrap();
+        assert!(
+            open.gateway_policy()
+                .check("prompts/get", Some("p"), &none)
+                .is_ok()
+        );
+        let bad = parse(
+            "name = \"a\"\nurl = \"http://x\"\nresources = [{ uri = \"file:///a/../b\", scope = \"s\" }]",
+        );
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::ResourceRule { .. })
+        ));
+        let bad =
+            parse("name = \"a\"\nurl = \"http://x\"\nforward_headers = [\"X-Forwarded-User\"]");
+        assert!(matches!(bad.validate(), Err(ConfigError::Header { .. })));
+        let bad = parse("name = \"a\"\nurl = \"http://x\"\nrun_as = \"nobody\"");
+        assert!(matches!(bad.validate(), Err(ConfigError::StdioOnly(_))));
     }
 
     #[test]

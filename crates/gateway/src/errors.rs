@@ -34,6 +34,10 @@ pub enum GatewayError {
     /// A GET or DELETE without a session from a client of the stateless revision:
     /// no stream to open, no session to end: 405, POST alone allowed.
     NoStream,
+    /// `Mcp-Method` or `Mcp-Name` does not repeat the body (SEP-2243): 400 `-32020`.
+    HeaderMismatch,
+    /// A resource URI with no normal form (a dot segment, an encoded `/`): 400.
+    NotNormal,
 }
 
 impl GatewayError {
@@ -43,7 +47,9 @@ impl GatewayError {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::ForeignSession | Self::ForeignOrigin | Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::SessionRequired => StatusCode::BAD_REQUEST,
+            Self::SessionRequired | Self::HeaderMismatch | Self::NotNormal => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Busy | Self::PoolBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Method | Self::NoStream => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -84,6 +90,14 @@ impl GatewayError {
             Self::NoStream => (
                 -32600,
                 "Method not allowed: without a session there is no stream; send requests as POSTs",
+            ),
+            Self::HeaderMismatch => (
+                -32020,
+                "Header mismatch: Mcp-Method and Mcp-Name must repeat the method and target of the body",
+            ),
+            Self::NotNormal => (
+                -32602,
+                "Invalid params: the resource URI must be in normal form (no dot segments, no encoded '/' or '\\')",
             ),
         }
     }

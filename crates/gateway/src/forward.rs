@@ -1,5 +1,5 @@
 //! Streamable HTTP upstreams: the request goes over one pooled client
-//! ([`crate::client`]) with the client's credentials removed, and the response comes
+//! ([`crate::client`]) with the allowed headers only, and the response comes
 //! back as a stream, so SSE answers to POST and GET flow through as the upstream
 //! writes them. The body is the one the guard read (and bounded) for its envelope,
 //! sent on as it came: it is never parsed or serialized again here.
@@ -21,24 +21,62 @@ use url::Url;
 
 use crate::client::{Target, UpstreamClient};
 use crate::errors::GatewayError;
+use crate::sessions::{Bound, InUse, SessionBook};
 use crate::{SESSION_HEADER, Upstream, filter, headers};
 
 pub struct HttpUpstream {
     client: UpstreamClient,
     target: Target,
-    sessions: crate::sessions::SessionBook,
+    sessions: Arc<SessionBook>,
+    /// The operator's headers forwarded beside the transport's own.
+    extra_headers: Vec<http::HeaderName>,
     /// Cancelled on shutdown: open response streams end, so shutdown never waits on
     /// an upstream's long-lived SSE stream.
     cancel: CancellationToken,
 }
 
 impl HttpUpstream {
-    pub fn new(client: UpstreamClient, url: &Url, cancel: CancellationToken) -> Self {
+    pub fn new(
+        client: UpstreamClient,
+        url: &Url,
+        cfg: &crate::config::UpstreamConfig,
+        cancel: CancellationToken,
+    ) -> Self {
+        let per_person = cfg
+            .max_sessions_per_person
+            .unwrap_or(crate::sessions::DEFAULT_PER_PERSON);
         Self {
             client,
             target: Target::new(url),
-            sessions: Default::default(),
+            sessions: Arc::new(SessionBook::new(per_person, crate::sessions::MAX_SESSIONS)),
+            extra_headers: cfg.forwarded_headers(),
             cancel,
+        }
+    }
+
+    /// Tells the upstream to end sessions the gateway no longer carries (MCP
+    /// transport, "Session Management": a client that no longer needs a session
+    /// SHOULD send DELETE). In the background; an upstream that refuses it keeps a
+    /// session nobody can reach through the gateway, until it expires there.
+    fn end_sessions(&self, ids: Vec<String>) {
+        for id in ids {
+            let Ok(value) = HeaderValue::from_str(&id) else {
+                continue;
+            };
+            let mut req = http::Request::new(Body::empty());
+            *req.method_mut() = Method::DELETE;
+            *req.uri_mut() = self.target.uri();
+            let h = req.headers_mut();
+            h.insert(http::header::HOST, self.target.host());
+            h.insert(SESSION_HEADER.clone(), value);
+            self.target.authorize(h);
+            let send = self.client.request(req);
+            tokio::spawn(async move {
+                match tokio::time::timeout(std::time::Duration::from_secs(10), send).await {
+                    Ok(Ok(r)) => tracing::debug!(status = %r.status(), "ended an upstream session"),
+                    _ => tracing::debug!("could not end an upstream session"),
+                }
+            });
         }
     }
 }
@@ -64,11 +102,13 @@ pub async fn forward(
         .get(&SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(sid) = &session
-        && let Err(e) = h.sessions.check(sid, &principal.subject)
-    {
-        return e.respond(id.as_ref());
-    }
+    let in_use = match &session {
+        None => None,
+        Some(sid) => match h.sessions.check(sid, &principal.subject) {
+            Ok(t) => Some(t),
+            Err(e) => return e.respond(id.as_ref()),
+        },
+    };
     // A POST body is the one the guard read and bounded (it left its envelope): it goes
     // on as it is, in one piece. Anything else (GET and DELETE have no body) is bounded
     // here.
@@ -80,15 +120,16 @@ pub async fn forward(
         };
         Body::from(bytes)
     };
-    // The request's own header map goes on, cleaned in place.
-    let mut out_headers = std::mem::take(&mut parts.headers);
-    headers::for_upstream(&mut out_headers);
+    // What the upstream sees comes from the operator: the allowed headers, the
+    // upstream's own URL (query included; the client's is not carried over), the
+    // identity the gateway vouches for.
+    let mut out_headers = headers::for_upstream(&parts.headers, &h.extra_headers);
     out_headers.insert(http::header::HOST, h.target.host());
     up.identity.apply(&principal, &mut out_headers).await;
     h.target.authorize(&mut out_headers);
     let mut out = http::Request::new(body);
     *out.method_mut() = parts.method.clone();
-    *out.uri_mut() = h.target.uri(parts.uri.query());
+    *out.uri_mut() = h.target.uri();
     *out.headers_mut() = out_headers;
     let send = h.client.request(out);
     let resp = match tokio::time::timeout(up.timeout(), send).await {
@@ -111,7 +152,17 @@ pub async fn forward(
                     .get(&SESSION_HEADER)
                     .and_then(|v| v.to_str().ok())
             {
-                h.sessions.bind(new, &principal.subject);
+                match h.sessions.bind(new, &principal.subject) {
+                    Bound::Yes(dropped) => h.end_sessions(dropped),
+                    Bound::Full => {
+                        tracing::warn!(
+                            upstream = up.name(),
+                            "every session of this person is in use; a new one was refused"
+                        );
+                        h.end_sessions(vec![new.to_owned()]);
+                        return GatewayError::Busy.respond(id.as_ref());
+                    }
+                }
             }
         }
         Some(sid) => {
@@ -125,14 +176,27 @@ pub async fn forward(
     let (mut rparts, rbody) = resp.into_parts();
     headers::for_client(&mut rparts.headers);
     if narrows && status.is_success() {
+        // A list the gateway cannot read is not passed on unread: it may name what
+        // the caller must not see.
+        let readable = !rparts.headers.contains_key(http::header::CONTENT_ENCODING);
         let Ok(full) = to_bytes(Body::new(rbody), filter::MAX_LIST_BYTES).await else {
             return GatewayError::BadGateway.respond(id.as_ref());
         };
         let sse = is_sse(&rparts.headers);
-        let filtered = filter::list(&full, &method, &up.policy, &principal.scopes, sse);
+        let filtered = readable
+            .then(|| filter::list(&full, &method, &up.policy, &principal.scopes, sse))
+            .flatten();
+        let Some(filtered) = filtered else {
+            tracing::warn!(
+                upstream = up.name(),
+                "a list answer the gateway could not read was refused"
+            );
+            return GatewayError::BadGateway.respond(id.as_ref());
+        };
         return Response::from_parts(rparts, Body::from(filtered));
     }
-    let body = Cancellable::new(rbody, h.cancel.clone());
+    let mut body = Cancellable::new(rbody, h.cancel.clone());
+    body.in_use = in_use;
     Response::from_parts(rparts, Body::new(body))
 }
 
@@ -145,6 +209,8 @@ struct Cancellable<B> {
     /// Made the first time the body waits: an answer that is already here (most
     /// JSON answers) never needs it.
     cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// The session this answer belongs to counts as in use until it is sent.
+    in_use: Option<InUse>,
 }
 
 impl<B> Cancellable<B> {
@@ -153,6 +219,7 @@ impl<B> Cancellable<B> {
             body,
             cancel,
             cancelled: None,
+            in_use: None,
         }
     }
 }

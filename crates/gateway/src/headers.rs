@@ -1,27 +1,61 @@
-//! Which headers cross the gateway. The client's credentials never reach the upstream
-//! (MCP "Access Token Privilege Restriction": no token passthrough), nor do hop-by-hop
-//! headers (RFC 9110 §7.6.1) or identity headers a client could forge; the upstream's
-//! cookies and challenges never reach the client (they would speak for this origin).
+//! Which headers cross the gateway. Toward the upstream, an allow-list: the headers
+//! Streamable HTTP defines, content negotiation and trace context, and what the
+//! operator adds per upstream (`forward_headers`); everything else a client sends
+//! stays here, its credentials (MCP "Access Token Privilege Restriction": no token
+//! passthrough) and any header that could pass for the gateway's own identity headers
+//! (`X-Forwarded-User`, `X_Forwarded_User`, `X-Remote-User`, whatever a server behind
+//! some proxy trusts) included. Toward the client, the upstream's cookies and
+//! challenges never pass (they would speak for this origin), nor do hop-by-hop headers
+//! (RFC 9110 §7.6.1).
 
 use http::{HeaderMap, HeaderName, header};
 
-/// A request header never forwarded (besides those named by `Connection`).
-fn dropped_request(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    framing_or_hop(n)
+/// Request headers forwarded to every upstream: what the MCP transport defines
+/// (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, the
+/// `Mcp-Param-*` headers of `x-mcp-header` tool parameters, `Last-Event-ID`), the
+/// message's own framing and negotiation (`Content-Type`, `Accept`,
+/// `Accept-Language`, `User-Agent`) and W3C trace context. Not `Accept-Encoding`: a
+/// compressed answer could not be narrowed to the caller's scopes.
+const FORWARDED: &[&str] = &[
+    "accept",
+    "accept-language",
+    "content-type",
+    "user-agent",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+    "traceparent",
+    "tracestate",
+];
+
+/// The prefix of the `x-mcp-header` parameter headers (MCP transport, "Custom Headers
+/// from Tool Parameters").
+const PARAM_PREFIX: &str = "mcp-param-";
+
+/// Names an operator may not add to an upstream's allow-list: credentials, cookies,
+/// and anything that names a caller or a route (identity headers are the gateway's to
+/// set, from the authenticated principal).
+pub fn never_forwarded(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('_', "-");
+    framing_or_hop(&n)
         || matches!(
-            n,
+            n.as_str(),
             "authorization"
                 | "proxy-authorization"
                 | "cookie"
                 | "host"
                 | "forwarded"
-                | "x-real-ip"
-                // Checked here against this deployment; the upstream would see a foreign origin.
                 | "origin"
                 | "referer"
+                | "x-real-ip"
+                | "accept-encoding"
         )
         || n.starts_with("x-forwarded-")
+        || n.starts_with("x-remote-")
+        || n.starts_with("x-auth")
+        || n.starts_with("x-user")
         || n.starts_with("proxy-")
 }
 
@@ -74,10 +108,18 @@ fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
     }
 }
 
-/// Cleans a client request's headers in place, to what the upstream may see. In
-/// place: the request's own map goes on to the upstream, with no copy.
-pub fn for_upstream(headers: &mut HeaderMap) {
-    strip(headers, dropped_request);
+/// The headers of a client request the upstream may see: those of [`FORWARDED`],
+/// `Mcp-Param-*`, and the upstream's own `extra` (lower-case names, checked against
+/// [`never_forwarded`] when the configuration was read).
+pub fn for_upstream(headers: &HeaderMap, extra: &[HeaderName]) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.keys_len().min(16));
+    for (name, value) in headers {
+        let n = name.as_str();
+        if FORWARDED.contains(&n) || n.starts_with(PARAM_PREFIX) || extra.contains(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Cleans an upstream response's headers in place.
@@ -90,18 +132,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_and_hop_by_hop_are_dropped() {
+    fn only_the_allowed_headers_reach_the_upstream() {
         let mut h = HeaderMap::new();
         for (n, v) in [
             ("authorization", "Bearer secret"),
             ("Cookie", "s=1"),
             ("x-forwarded-user", "admin"),
+            ("X_Forwarded_User", "admin"),
+            ("X-Remote-User", "admin"),
             ("X-Forwarded-Scopes", "all"),
             ("connection", "keep-alive, x-custom"),
             ("x-custom", "1"),
+            ("x-tenant", "acme"),
             ("proxy-authorization", "Basic x"),
+            ("accept-encoding", "gzip"),
             ("mcp-session-id", "abc"),
             ("mcp-protocol-version", "2025-11-25"),
+            ("mcp-param-region", "eu"),
             ("accept", "application/json, text/event-stream"),
             ("last-event-id", "7"),
         ] {
@@ -110,19 +157,41 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        for_upstream(&mut h);
-        // Which names remain, not their order (removal may reorder the map).
-        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        let out = for_upstream(&h, &[HeaderName::from_static("x-tenant")]);
+        let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
             names,
             [
                 "accept",
                 "last-event-id",
+                "mcp-param-region",
                 "mcp-protocol-version",
-                "mcp-session-id"
+                "mcp-session-id",
+                "x-tenant"
             ]
         );
+        assert!(for_upstream(&h, &[]).get("x-tenant").is_none());
+    }
+
+    #[test]
+    fn an_operator_cannot_forward_credentials_or_identity_headers() {
+        for n in [
+            "Authorization",
+            "cookie",
+            "X-Forwarded-User",
+            "x_forwarded_email",
+            "X-Remote-User",
+            "x-user-id",
+            "x-auth-request-user",
+            "host",
+            "transfer-encoding",
+        ] {
+            assert!(never_forwarded(n), "{n}");
+        }
+        for n in ["x-tenant", "x-request-id", "baggage"] {
+            assert!(!never_forwarded(n), "{n}");
+        }
     }
 
     #[test]

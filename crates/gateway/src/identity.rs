@@ -122,7 +122,9 @@ impl Identity {
             username: p.username.clone(),
             session_id: None,
         };
-        let token = s.keys.sign(&claims);
+        // Its own `typ`: an upstream that replays it at mcpgate (at another upstream,
+        // or a resource sharing its audience) presents no access token.
+        let token = s.keys.sign_typed(&claims, mcpgate_core::jwt::IDENTITY_TYP);
         self.cache.put(p, token.clone(), exp, now);
         Some(token)
     }
@@ -184,11 +186,38 @@ mod tests {
         clock.advance(JWT_TTL_SECS - 30 - crate::jwt_cache::MIN_REMAINING_SECS + 1);
         let renewed = id.jwt(&alice).unwrap();
         assert_ne!(renewed, first);
+        let claims = decode_claims(&renewed);
+        assert_eq!(claims["exp"], clock.now() + JWT_TTL_SECS);
+        assert_eq!(claims["sub"], "alice");
+    }
+
+    fn decode_claims(token: &str) -> serde_json::Value {
+        use base64::Engine;
+        let part = |i: usize| {
+            let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(i).unwrap())
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap()
+        };
+        assert_eq!(part(0)["typ"], mcpgate_core::jwt::IDENTITY_TYP);
+        part(1)
+    }
+
+    /// Before, an identity JWT was an RFC 9068 access token: an upstream could replay
+    /// it wherever its audience was accepted and act as the person there.
+    #[test]
+    fn an_identity_jwt_is_never_an_access_token() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let id = identity(clock.clone());
+        let token = id.jwt(&caller("alice", "a")).unwrap();
         let s = id.signer.as_ref().unwrap();
         let expect = Expectations::new("http://as", "urn:mcpgate:upstream:x");
-        let claims: AccessClaims = s.keys.verify(&renewed, &expect, clock.now()).unwrap();
-        assert_eq!(claims.exp, clock.now() + JWT_TTL_SECS);
-        assert_eq!(claims.sub, "alice");
+        let refused = s.keys.verify(&token, &expect, clock.now());
+        assert_eq!(
+            refused.unwrap_err(),
+            mcpgate_core::jwt::JwtError::UnsupportedHeader,
+            "the same issuer, key and audience, and still no access token"
+        );
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ pub mod jwt_cache;
 pub mod policy;
 pub mod sessions;
 pub mod stdio;
+pub mod uri;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ use axum::{
     response::Response,
     routing::any,
 };
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 use mcpgate_mcp::audit::{AuditSink, ToolCallEvent};
 use mcpgate_mcp::guard::{Challenger, Envelope, Refusal};
 use mcpgate_mcp::{EndpointConfig, Guard, Principal};
@@ -87,9 +88,9 @@ impl Upstream {
             scope_hint: policy.all_scopes().to_string(),
         };
         let transport = match cfg.http_url() {
-            Some(url) => {
-                Transport::Http(Box::new(forward::HttpUpstream::new(client, &url, cancel)))
-            }
+            Some(url) => Transport::Http(Box::new(forward::HttpUpstream::new(
+                client, &url, &cfg, cancel,
+            ))),
             None => Transport::Stdio(stdio::StdioPool::new(&cfg, cancel)),
         };
         Arc::new(Self {
@@ -145,10 +146,12 @@ pub fn router(up: Arc<Upstream>, path: &str, guard: &Guard, endpoint: &EndpointC
 }
 
 async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
-    let id = req
-        .extensions()
-        .get::<Envelope>()
-        .and_then(|e| e.id.clone());
+    let envelope = req.extensions().get::<Envelope>();
+    let id = envelope.and_then(|e| e.id.clone());
+    // The guard refuses the others already; nothing but these reaches an upstream.
+    if !matches!(*req.method(), Method::POST | Method::GET | Method::DELETE) {
+        return GatewayError::Method.respond(id.as_ref());
+    }
     if let Err(e) = up.check_host_and_origin(req.headers()) {
         return e.respond(id.as_ref());
     }
@@ -156,18 +159,29 @@ async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
         // The guard always authenticates; without it nothing is forwarded.
         return GatewayError::ForeignSession.respond(id.as_ref());
     };
-    if let Some(e) = req.extensions().get::<Envelope>()
-        && let Some(method) = e.method.as_deref()
-    {
-        let target = match method {
-            "resources/read" => e.uri.as_deref(),
-            _ => e.tool.as_deref(),
+    if req.method() == Method::POST {
+        // The guard read every POST body; one it did not is not forwarded.
+        let Some(e) = envelope else {
+            return GatewayError::BadGateway.respond(None);
         };
-        match up.policy.check(method, target, &principal.scopes) {
-            Ok(()) => {}
-            Err(policy::Refusal::Denied) => return GatewayError::Forbidden.respond(id.as_ref()),
-            Err(policy::Refusal::NeedsScope(need)) => {
-                return up.challenger.respond(Refusal::InsufficientScope(need));
+        if let Some(method) = e.method.as_deref() {
+            let modern = stdio::modern::is_modern_header(req.headers());
+            if stdio::modern::named_headers_agree(req.headers(), method, e.target(), modern)
+                .is_err()
+            {
+                return GatewayError::HeaderMismatch.respond(id.as_ref());
+            }
+            match up.policy.check(method, e.target(), &principal.scopes) {
+                Ok(()) => {}
+                Err(policy::Refusal::Denied) => {
+                    return GatewayError::Forbidden.respond(id.as_ref());
+                }
+                Err(policy::Refusal::NotNormal) => {
+                    return GatewayError::NotNormal.respond(id.as_ref());
+                }
+                Err(policy::Refusal::NeedsScope(need)) => {
+                    return up.challenger.respond(Refusal::InsufficientScope(need));
+                }
             }
         }
     }

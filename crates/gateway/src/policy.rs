@@ -1,9 +1,10 @@
 //! An upstream's whole scope policy: tools (enforced by the guard), and prompts and
 //! resources (enforced here, before the upstream: `prompts/get` by prompt name,
-//! `resources/read` by URI). One table shape for all three: exact names, `*`/`?`
-//! patterns in file order, and a default. A prompt or resource the configuration does
-//! not mention is open unless a default says otherwise, so that configurations written
-//! before this policy keep working.
+//! `resources/read` by URI, in normal form: [`crate::uri`]). One table shape for all
+//! three: exact names, `*`/`?`/`**` patterns in file order (`*` stays within a
+//! `/`-separated segment), and a default. A prompt or resource the configuration does
+//! not mention gets the tools' default unless its own default says otherwise: a new
+//! upstream is closed where its operator said nothing.
 //!
 //! A refusal is the guard's: a policy that allows no call gets 403 with a JSON-RPC
 //! error; a missing scope, 403 `insufficient_scope` naming it, so the client can step
@@ -31,27 +32,30 @@ pub enum Refusal {
     Denied,
     /// These scopes are needed.
     NeedsScope(String),
+    /// The resource URI has no normal form to decide on ([`crate::uri`]).
+    NotNormal,
 }
 
 impl GatewayPolicy {
     /// Checks a `prompts/get` (`target`: the prompt's name) or `resources/read` (its
-    /// URI); other methods pass. A request without a target passes too: the upstream
-    /// answers it as invalid.
+    /// URI); other methods pass. A request of those two without a target never gets
+    /// here: the guard's envelope refuses it.
     pub fn check(
         &self,
         method: &str,
         target: Option<&str>,
         scopes: &ScopeSet,
     ) -> Result<(), Refusal> {
-        let table = match method {
-            "prompts/get" => &self.prompts,
-            "resources/read" => &self.resources,
+        let (table, target) = match (method, target) {
+            ("prompts/get", Some(t)) => (&self.prompts, std::borrow::Cow::Borrowed(t)),
+            ("resources/read", Some(t)) => (
+                &self.resources,
+                std::borrow::Cow::Owned(crate::uri::normalize(t).map_err(|_| Refusal::NotNormal)?),
+            ),
+            ("prompts/get" | "resources/read", None) => return Err(Refusal::Denied),
             _ => return Ok(()),
         };
-        let Some(target) = target else {
-            return Ok(());
-        };
-        let d = table.decide(target, None);
+        let d = table.decide(&target, None);
         if d.denied {
             return Err(Refusal::Denied);
         }
@@ -86,10 +90,15 @@ impl GatewayPolicy {
         let Some(items) = result.get_mut(key).and_then(Value::as_array_mut) else {
             return;
         };
+        let resources = key == "resources";
         items.retain(|t| {
-            t.get(field)
-                .and_then(Value::as_str)
-                .is_some_and(|n| table.may_call(n, scopes))
+            let Some(n) = t.get(field).and_then(Value::as_str) else {
+                return false;
+            };
+            match resources {
+                true => crate::uri::normalize(n).is_ok_and(|n| table.may_call(&n, scopes)),
+                false => table.may_call(n, scopes),
+            }
         });
         if let Some(scope) = result.get_mut("cacheScope") {
             *scope = Value::from("private");
@@ -142,8 +151,26 @@ mod tests {
         let uri = Some("test://static/resource/1");
         assert_eq!(p.check("resources/read", uri, &none), need("r:static"));
         assert_eq!(p.check("resources/read", uri, &has), Ok(()));
-        // Resources no rule names are open (the configuration gives no default).
+        // Resources no rule names are open (this table has no default).
         assert_eq!(p.check("resources/read", Some("file:///x"), &none), Ok(()));
+        // Another spelling of a resource is decided as that resource; a way out of
+        // the directory a rule names is no resource at all.
+        assert_eq!(
+            p.check("resources/read", Some("TEST://static/resource/%31"), &none),
+            need("r:static")
+        );
+        for escape in [
+            "test://static/resource/../../secret",
+            "test://static/resource/%2e%2e/x",
+            "test://static/resource/..%2Fx",
+        ] {
+            assert_eq!(
+                p.check("resources/read", Some(escape), &has),
+                Err(Refusal::NotNormal),
+                "{escape}"
+            );
+        }
+        assert_eq!(p.check("resources/read", None, &has), Err(Refusal::Denied));
         assert_eq!(p.check("tools/call", Some("simple"), &none), Ok(()));
         assert_eq!(p.all_scopes().to_string(), "p:simple r:static");
     }

@@ -34,6 +34,9 @@ pub struct ToolCallEvent<'a> {
     pub allowed: bool,
     /// The scopes the call needed.
     pub needed: &'a ScopeSet,
+    /// The policy rule that decided ([`crate::policy::Decision::rule`]): the tool's
+    /// label in metrics, chosen by the operator's policy, never by the caller.
+    pub rule: &'a str,
 }
 
 /// Receives audit events. Implementations must return at once.
@@ -51,6 +54,8 @@ pub struct ToolCallCount {
     pub operation: Option<String>,
     pub allowed: bool,
     pub needed: String,
+    /// The policy rule that decided: a metric label with bounded values.
+    pub rule: String,
     pub count: u64,
 }
 
@@ -63,6 +68,7 @@ struct Kind {
     operation: Option<Box<str>>,
     allowed: bool,
     needed: String,
+    rule: Box<str>,
     count: u64,
 }
 
@@ -152,6 +158,7 @@ impl ToolCallTally {
                     operation: k.operation.as_deref().map(str::to_owned),
                     allowed: k.allowed,
                     needed: k.needed.clone(),
+                    rule: k.rule.to_string(),
                     count: 0,
                 })
                 .count += k.count;
@@ -189,6 +196,7 @@ impl AuditSink for ToolCallTally {
                 operation: e.operation.map(Into::into),
                 allowed: e.allowed,
                 needed: e.needed.to_string(),
+                rule: e.rule.into(),
                 count: 1,
             });
         t.len += 1;
@@ -311,6 +319,7 @@ mod tests {
             operation: Some(op),
             allowed,
             needed,
+            rule: "calculator",
         }
     }
 

@@ -40,7 +40,16 @@ pub struct Decision<'p, 'a> {
     pub keyed_by: Option<&'a str>,
     /// The policy forbids the call outright: no scope would allow it.
     pub denied: bool,
+    /// The rule that decided, by the name the operator wrote: the tool's own name,
+    /// the pattern that matched, [`DEFAULT_RULE`] or [`NO_RULE`]. A label for
+    /// metrics that callers cannot choose: the policy's size bounds its values.
+    pub rule: &'p str,
 }
+
+/// [`Decision::rule`] when the policy's default decided.
+pub const DEFAULT_RULE: &str = "(default)";
+/// [`Decision::rule`] when no rule applies (the call needs nothing here).
+pub const NO_RULE: &str = "(unlisted)";
 
 /// The scope policy of a tool set: which scopes each `tools/call` needs.
 #[derive(Debug, Clone, Default)]
@@ -78,17 +87,21 @@ impl ToolScopePolicy {
         self
     }
 
+    /// The rule that applies to `tool`, if any, with its name.
+    fn named_rule(&self, tool: &str) -> Option<(&str, &ToolRule)> {
+        if let Some((name, rule)) = self.tools.get_key_value(tool) {
+            return Some((name.as_str(), rule));
+        }
+        self.patterns
+            .iter()
+            .find(|(p, _)| glob_matches(p.as_bytes(), tool.as_bytes()))
+            .map(|(p, r)| (p.as_str(), r))
+            .or(self.default.as_ref().map(|r| (DEFAULT_RULE, r)))
+    }
+
     /// The rule that applies to `tool`, if any.
     fn rule(&self, tool: &str) -> Option<&ToolRule> {
-        self.tools
-            .get(tool)
-            .or_else(|| {
-                self.patterns
-                    .iter()
-                    .find(|(p, _)| glob_matches(p.as_bytes(), tool.as_bytes()))
-                    .map(|(_, r)| r)
-            })
-            .or(self.default.as_ref())
+        self.named_rule(tool).map(|(_, r)| r)
     }
 
     /// The scopes a call of `tool` with `arguments` needs. Unknown tools need none here;
@@ -113,31 +126,40 @@ impl ToolScopePolicy {
         tool: &str,
         arguments: Option<&'a Map<String, Value>>,
     ) -> Decision<'p, 'a> {
-        match self.rule(tool) {
-            None => Decision {
+        let Some((rule, found)) = self.named_rule(tool) else {
+            return Decision {
                 needs: &self.none,
                 keyed_by: None,
                 denied: false,
-            },
-            Some(ToolRule::Deny) => Decision {
-                needs: &self.none,
-                keyed_by: None,
-                denied: true,
-            },
-            Some(ToolRule::Fixed(s)) => Decision {
-                needs: s,
-                keyed_by: None,
-                denied: false,
-            },
-            Some(ToolRule::ByArgument { argument, scopes }) => {
+                rule: NO_RULE,
+            };
+        };
+        let decide = |needs, keyed_by, denied| Decision {
+            needs,
+            keyed_by,
+            denied,
+            rule,
+        };
+        match found {
+            ToolRule::Deny => decide(&self.none, None, true),
+            ToolRule::Fixed(s) => decide(s, None, false),
+            ToolRule::ByArgument { argument, scopes } => {
+                // An argument a server could read otherwise (`Operation` beside
+                // `operation`, to a decoder that ignores case) is not decided on.
+                if arguments.is_some_and(|a| {
+                    a.keys()
+                        .any(|k| k != argument && crate::guard::envelope::folds_to(k, argument))
+                }) {
+                    return decide(&self.none, None, true);
+                }
                 let value = arguments
                     .and_then(|a| a.get(*argument))
                     .and_then(Value::as_str);
-                Decision {
-                    needs: value.and_then(|v| scopes.get(v)).unwrap_or(&self.none),
-                    keyed_by: value.map(|v| truncate(v, 64)),
-                    denied: false,
-                }
+                decide(
+                    value.and_then(|v| scopes.get(v)).unwrap_or(&self.none),
+                    value.map(|v| truncate(v, 64)),
+                    false,
+                )
             }
         }
     }
@@ -169,9 +191,42 @@ impl ToolScopePolicy {
     }
 }
 
-/// Glob matching over bytes: `*` matches any run (also empty), `?` any one byte.
-/// Iterative, with one backtrack point: linear in practice, never exponential.
+/// Glob matching over `/`-separated segments: `*` matches any run of characters
+/// within one segment (also empty), `?` any one character but `/`, and a segment that
+/// is exactly `**` any number of whole segments (also none). So `file:///srv/pub/*`
+/// admits `file:///srv/pub/a` but not `file:///srv/pub/a/b`, which
+/// `file:///srv/pub/**` admits. Names without `/` (tools, prompts) match as before.
+/// Linear in practice (one backtrack point per level), never exponential.
 pub fn glob_matches(pattern: &[u8], name: &[u8]) -> bool {
+    let pat: Vec<&[u8]> = pattern.split(|&b| b == b'/').collect();
+    let nam: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < nam.len() {
+        match pat.get(p) {
+            Some(&b"**") => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(seg) if segment_matches(seg, nam[n]) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pat[p..].iter().all(|s| *s == b"**")
+}
+
+/// One segment (no `/` in either): `*` any run, `?` any one byte.
+fn segment_matches(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
@@ -265,9 +320,46 @@ mod tests {
             ("get_*_x*", "get_a_b_x", true),
             ("get_*_x*", "get_a_b_y", false),
             ("abc", "abcd", false),
+            // `*` stays within a segment; a `**` segment spans any number.
+            ("file:///srv/pub/*", "file:///srv/pub/a", true),
+            ("file:///srv/pub/*", "file:///srv/pub/a/b", false),
+            ("file:///srv/pub/*", "file:///srv/pub/../secret", false),
+            ("file:///srv/pub/**", "file:///srv/pub/a/b", true),
+            ("file:///srv/pub/**", "file:///srv/pub", true),
+            ("file:///srv/**/key", "file:///srv/a/b/key", true),
+            ("file:///srv/**/key", "file:///srv/a/b/other", false),
+            ("a?c", "a/c", false),
+            ("*", "a/b", false),
+            ("**", "a/b", true),
         ] {
             assert_eq!(glob_matches(p.as_bytes(), n.as_bytes()), m, "{p} {n}");
         }
+    }
+
+    #[test]
+    fn the_rule_that_decided_is_named_by_the_policy_not_the_caller() {
+        let p = ToolScopePolicy::new()
+            .tool("get", ToolRule::Fixed(ScopeSet::from_tokens(["r"])))
+            .pattern("write_*", ToolRule::Fixed(ScopeSet::from_tokens(["w"])))
+            .default_rule(ToolRule::Deny);
+        assert_eq!(p.decide("get", None).rule, "get");
+        assert_eq!(p.decide("write_anything_at_all", None).rule, "write_*");
+        assert_eq!(p.decide("junk-1234", None).rule, DEFAULT_RULE);
+        assert_eq!(ToolScopePolicy::new().decide("junk", None).rule, NO_RULE);
+    }
+
+    #[test]
+    fn an_argument_beside_a_case_variant_of_it_is_not_decided_on() {
+        let args = json!({"op": "add", "OP": "divide"});
+        assert!(policy().decide("calc", args.as_object()).denied);
+        let args = json!({"Op": "divide"});
+
+        assert!(policy().decide("calc", args.as_object()).denied);
+        assert!(
+            !policy()
+                .decide("calc", json!({"op": "add"}).as_object())
+                .denied
+        );
     }
 
     #[test]

@@ -343,7 +343,10 @@ where
 
 /// Adds a write's tool-call counts to `mcpgate_tool_calls_total`. In gateway mode the
 /// audit names tools `<upstream>/<tool>`, and the upstream is the resource label;
-/// otherwise the resource is the calculator.
+/// otherwise the resource is the calculator. The `tool` label is the policy rule that
+/// decided (the tool's name where the policy names it, else the pattern that matched,
+/// `(default)` or `(unlisted)`): a caller who makes up tool names cannot make up
+/// labels.
 pub fn add_tool_calls(taken: &TakenCounts, gateway: bool) {
     if !installed() {
         return;
@@ -351,10 +354,11 @@ pub fn add_tool_calls(taken: &TakenCounts, gateway: bool) {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let mut sums: HashMap<(&str, &str, &'static str), u64> = HashMap::new();
     for c in &taken.counts {
-        let (resource, tool) = match gateway {
-            true => c.tool.split_once('/').unwrap_or(("", c.tool.as_str())),
-            false => ("calculator", c.tool.as_str()),
+        let resource = match gateway {
+            true => c.tool.split_once('/').map_or("", |(r, _)| r),
+            false => "calculator",
         };
+        let tool = c.rule.as_str();
         let outcome = if c.allowed {
             "allowed"
         } else {

@@ -297,3 +297,98 @@ async fn tool_calls_are_audited_as_counts_allowed_and_denied() {
             .all(|d| d.1.as_deref() == Some("user-audit") && d.2.as_deref() == Some("client-1"))
     );
 }
+
+/// The guard in front of mcpgate's own server holds the gateway's rule: Streamable
+/// HTTP is POST, GET and DELETE, the last two without a body.
+#[tokio::test]
+async fn only_the_methods_streamable_http_defines_reach_the_server() {
+    let app = TestApp::spawn().await;
+    let token = app.mint("op:add", |_| {});
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"calculator","arguments":{"operation":"add","a":1,"b":2}}}"#;
+    for method in ["PUT", "PATCH", "PROPFIND"] {
+        let r = app
+            .http
+            .request(method.parse().unwrap(), app.mcp_url())
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(call)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "GET, POST, DELETE");
+        assert_eq!(body_json(r).await["error"]["code"], -32600);
+    }
+    for method in ["GET", "DELETE"] {
+        let r = app
+            .http
+            .request(method.parse().unwrap(), app.mcp_url())
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(call)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{method} with a body");
+    }
+}
+
+/// Two values of a header the guard reads once would let it decide on one while
+/// the server reads the other.
+#[tokio::test]
+async fn a_header_that_may_appear_once_is_refused_twice() {
+    let app = TestApp::spawn().await;
+    let token = app.mint("op:add", |_| {});
+    for (name, a, b) in [
+        (
+            "authorization",
+            format!("Bearer {token}"),
+            "Bearer other".to_owned(),
+        ),
+        ("mcp-session-id", "a".into(), "b".into()),
+        (
+            "mcp-protocol-version",
+            "2025-11-25".into(),
+            "2026-07-28".into(),
+        ),
+        ("mcp-method", "tools/call".into(), "tools/list".into()),
+    ] {
+        let r = app
+            .calc("add", json!(1), json!(2))
+            .bearer_auth(&token)
+            .header(name, a)
+            .header(name, b)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{name} twice");
+    }
+}
+
+/// A tools/call the guard cannot read one way only is refused before the tool runs.
+#[tokio::test]
+async fn an_ambiguous_call_is_refused_before_the_tool_runs() {
+    let app = TestApp::spawn().await;
+    let token = app.mint("op:add", |_| {});
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"calculator","arguments":{"operation":"divide","operation":"add","a":1,"b":2}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"calculator","arguments":{"operation":"add","Operation":"divide","a":1,"b":2}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"calculator","arguments":{"operation":"add","a":1,"b":2}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"operation":"add","a":1,"b":2}}}"#,
+    ] {
+        let r = app
+            .http
+            .post(app.mcp_url())
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(status == 400 || status == 403, "{body}: {status}");
+        assert!(body_json(r).await["error"]["code"].is_i64());
+    }
+}

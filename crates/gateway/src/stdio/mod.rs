@@ -49,7 +49,7 @@ pub struct StdioPool {
     cfg: Arc<UpstreamConfig>,
     sessions: Arc<Sessions>,
     /// Processes for stateless (2026-07-28) requests.
-    stateless: pool::Pool,
+    stateless: Arc<pool::Pool>,
 }
 
 type Sessions = Mutex<HashMap<String, Arc<Session>>>;
@@ -88,7 +88,7 @@ impl StdioPool {
     pub fn new(cfg: &UpstreamConfig, cancel: CancellationToken) -> Self {
         let cfg = Arc::new(cfg.clone());
         let pool = Self {
-            stateless: pool::Pool::new(cfg.clone()),
+            stateless: Arc::new(pool::Pool::new(cfg.clone())),
             cfg: cfg.clone(),
             sessions: Default::default(),
         };
@@ -96,14 +96,19 @@ impl StdioPool {
         // on shutdown every session ends, and with it its process.
         let (sessions, idle) = (pool.sessions.clone(), Duration::from_secs(cfg.idle_secs));
         let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let stateless = pool.stateless.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(every) => reap(&sessions, idle),
+                    _ = tokio::time::sleep(every) => {
+                        reap(&sessions, idle);
+                        stateless.reap(idle);
+                    }
                 }
             }
             sessions.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            stateless.reap(Duration::ZERO);
         });
         pool
     }
@@ -124,20 +129,37 @@ impl StdioPool {
 /// Ends sessions idle longer than `idle` (a session with an open request is not idle).
 fn reap(sessions: &Sessions, idle: Duration) {
     let mut map = sessions.lock().unwrap_or_else(|e| e.into_inner());
-    map.retain(|_, s| {
-        let open = !s
-            .routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pending
-            .is_empty();
-        open || s
-            .last_used
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            < idle
-    });
+    map.retain(|_, s| s.in_use() || s.idle_for() < idle);
+}
+
+/// Makes room for one more session of `owner`: ends that person's least recently used
+/// idle session when they hold `per_person`, and anyone's when `total` are alive. A
+/// session in use is never ended for room; `false` when there is none to end.
+fn make_room(sessions: &Sessions, owner: &str, per_person: usize, total: usize) -> bool {
+    let mut map = sessions.lock().unwrap_or_else(|e| e.into_inner());
+    let oldest_idle = |map: &HashMap<String, Arc<Session>>, of: Option<&str>| {
+        map.iter()
+            .filter(|(_, s)| of.is_none_or(|o| s.owner == o) && !s.in_use())
+            .max_by_key(|(_, s)| s.idle_for())
+            .map(|(k, _)| k.clone())
+    };
+    if map.values().filter(|s| s.owner == owner).count() >= per_person {
+        match oldest_idle(&map, Some(owner)) {
+            Some(k) => {
+                map.remove(&k);
+            }
+            None => return false,
+        }
+    }
+    if map.len() >= total {
+        match oldest_idle(&map, None) {
+            Some(k) => {
+                map.remove(&k);
+            }
+            None => return false,
+        }
+    }
+    true
 }
 
 impl StdioPool {
@@ -223,13 +245,17 @@ impl StdioPool {
         id: Option<Value>,
     ) -> Response {
         reap(&self.sessions, Duration::from_secs(self.cfg.idle_secs));
-        let count = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len();
-        if count >= self.cfg.max_sessions {
-            tracing::warn!(upstream = up.name(), count, "stdio session limit reached");
+        let per_person = self.cfg.sessions_per_person();
+        if !make_room(
+            &self.sessions,
+            &p.subject,
+            per_person,
+            self.cfg.max_sessions,
+        ) {
+            tracing::warn!(
+                upstream = up.name(),
+                "stdio session limit reached, every session in use"
+            );
             return GatewayError::Busy.respond(id.as_ref());
         }
         let session = Session::new(p.subject.clone(), self.cfg.clone(), init.clone());
@@ -271,6 +297,19 @@ impl Session {
             routes: Default::default(),
             last_used: Mutex::new(Instant::now()),
         })
+    }
+
+    /// A request is open, or the GET stream is.
+    fn in_use(&self) -> bool {
+        let r = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        !r.pending.is_empty() || r.get.as_ref().is_some_and(|g| !g.is_closed())
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
     }
 
     /// The live process, started (and the session's `initialize` replayed) if needed;

@@ -112,6 +112,31 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(v.to_owned())
 }
 
+/// The `Mcp-Method` and `Mcp-Name` headers (SEP-2243; MCP transport, "Standard
+/// Request Headers", "Server Validation") must repeat the body's method and, for
+/// `tools/call`, `prompts/get` and `resources/read`, its target: a server or proxy
+/// may route on the headers, and the policy decided on the body. Required when
+/// `required` (a 2026-07-28 request); checked whenever present otherwise. The
+/// message to answer with `-32020` when they do not agree.
+pub fn named_headers_agree(
+    headers: &HeaderMap,
+    method: &str,
+    target: Option<&str>,
+    required: bool,
+) -> Result<(), &'static str> {
+    let named = header(headers, "mcp-method");
+    if (required || named.is_some()) && named.as_deref() != Some(method) {
+        return Err("Header mismatch: Mcp-Method must name the method");
+    }
+    if let Some(target) = target {
+        let name = header(headers, "mcp-name");
+        if (required || name.is_some()) && name.as_deref() != Some(target) {
+            return Err("Header mismatch: Mcp-Name must name the target");
+        }
+    }
+    Ok(())
+}
+
 /// Checks a modern request; the method to serve when it passes.
 pub fn check(msg: &Value, headers: &HeaderMap) -> Result<String, Refused> {
     let id = msg.get("id");
@@ -159,30 +184,14 @@ pub fn check(msg: &Value, headers: &HeaderMap) -> Result<String, Refused> {
             None,
         ));
     }
-    if header(headers, "mcp-method").as_deref() != Some(method) {
-        return Err(refuse(
-            bad,
-            id,
-            -32020,
-            "Header mismatch: Mcp-Method must name the method",
-            None,
-        ));
-    }
     let named = match method {
         "tools/call" | "prompts/get" => msg.pointer("/params/name"),
         "resources/read" => msg.pointer("/params/uri"),
         _ => None,
     };
-    if let Some(name) = named
-        && header(headers, "mcp-name").as_deref() != name.as_str()
+    if let Err(message) = named_headers_agree(headers, method, named.and_then(Value::as_str), true)
     {
-        return Err(refuse(
-            bad,
-            id,
-            -32020,
-            "Header mismatch: Mcp-Name must name the target",
-            None,
-        ));
+        return Err(refuse(bad, id, -32020, message, None));
     }
     if NOT_SERVED.contains(&method) {
         return Err(refuse(
@@ -240,6 +249,11 @@ pub struct Shape {
     pub method: String,
     /// List results narrowed to what these scopes may use (`hide_unauthorized_tools`).
     pub filter: Option<(Arc<GatewayPolicy>, ScopeSet)>,
+    /// In the pool (`modern`), the `progressToken` of the request on loan: a process
+    /// lent to one request at a time may still send notifications of an earlier one
+    /// (a request that timed out and kept working), and those are not this client's.
+    /// Only progress naming this token, and log messages, reach it.
+    pub progress_token: Option<Value>,
 }
 
 /// Results whose caching hints 2026-07-28 requires (`caching.mdx` "Cacheable Results").
@@ -263,6 +277,7 @@ impl Shape {
             modern: false,
             method,
             filter,
+            progress_token: None,
         }
     }
 
@@ -279,9 +294,22 @@ impl Shape {
         let Ok(mut v) = serde_json::from_slice::<Value>(&msg) else {
             return Some(msg);
         };
-        if v.get("method").is_some() {
-            let request = v.get("id").is_some();
-            return (!(self.modern && request)).then_some(msg);
+        if let Some(method) = v.get("method").and_then(Value::as_str) {
+            if !self.modern {
+                return Some(msg);
+            }
+            // Server requests are not carried on a modern stream (MRTR replaces
+            // them), and notifications only when they are this request's.
+            let ours = v.get("id").is_none()
+                && match method {
+                    "notifications/progress" => {
+                        self.progress_token.is_some()
+                            && v.pointer("/params/progressToken") == self.progress_token.as_ref()
+                    }
+                    "notifications/message" => true,
+                    _ => false,
+                };
+            return ours.then_some(msg);
         }
         if let Some(id) = &self.client_id {
             v["id"] = id.clone();
@@ -393,6 +421,7 @@ mod tests {
             modern: true,
             method: "tools/list".into(),
             filter: None,
+            progress_token: Some(json!("p-1")),
         };
         let out = s
             .apply(Bytes::from_static(
@@ -411,9 +440,24 @@ mod tests {
             ))
             .is_none()
         );
+        let progress = |token: &str| {
+            Bytes::from(format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":"{token}","progress":1}}}}"#
+            ))
+        };
+        assert!(s.apply(progress("p-1")).is_some());
+        // Another request's progress (an earlier borrower's), a change notice: not
+        // this client's.
+        assert!(s.apply(progress("p-0")).is_none());
         assert!(
             s.apply(Bytes::from_static(
-                br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#
+                br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#
+            ))
+            .is_none()
+        );
+        assert!(
+            s.apply(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#
             ))
             .is_some()
         );

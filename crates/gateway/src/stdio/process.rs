@@ -2,6 +2,14 @@
 //! working directory; JSON-RPC messages one per line on stdin and stdout (MCP
 //! transport, "stdio": no embedded newlines); stderr into mcpgate's log under the
 //! upstream's name. Dropping the process closes its stdin and kills it.
+//!
+//! A third-party server is kept away from mcpgate's secrets: it inherits only the
+//! environment a program needs (never mcpgate's own variables), runs in an empty
+//! working directory of its own unless the operator names one (never one that holds
+//! the data directory or the key: [`crate::config::UpstreamConfig::check_isolation`]),
+//! and, with `run_as`, as another user, who cannot read files that only mcpgate's
+//! user can (the key-encryption key, the SQLite database: both 0600 in a 0700
+//! directory).
 
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
@@ -32,8 +40,84 @@ fn inherited(name: &str) -> bool {
     INHERITED.contains(&name) || name.starts_with("LC_")
 }
 
+/// The user a process runs as (`run_as`), resolved once from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    /// The account's name and home, when it has an entry in `/etc/passwd`.
+    pub name: Option<String>,
+}
+
+impl RunAs {
+    /// `uid`, `uid:gid`, or a user name looked up in `/etc/passwd` (its primary group).
+    pub fn resolve(spec: &str) -> std::io::Result<Self> {
+        let bad = || std::io::Error::other(format!("run_as {spec:?}: no such user"));
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let entry = |pred: &dyn Fn(&[&str]) -> bool| {
+            passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 4 && pred(f))
+        };
+        let (uid, gid) = match spec.split_once(':') {
+            Some((u, g)) => (u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?),
+            None => match spec.parse::<u32>() {
+                Ok(uid) => {
+                    let gid = entry(&|f| f[2] == spec)
+                        .and_then(|f| f[3].parse().ok())
+                        .unwrap_or(uid);
+                    (uid, gid)
+                }
+                Err(_) => {
+                    let f = entry(&|f| f[0] == spec).ok_or_else(bad)?;
+                    (
+                        f[2].parse().map_err(|_| bad())?,
+                        f[3].parse().map_err(|_| bad())?,
+                    )
+                }
+            },
+        };
+        if uid == 0 {
+            return Err(std::io::Error::other(format!(
+                "run_as {spec:?}: root would read mcpgate's secrets; name an unprivileged user"
+            )));
+        }
+        let name = entry(&|f| f[2].parse() == Ok(uid)).map(|f| f[0].to_owned());
+        Ok(Self { uid, gid, name })
+    }
+}
+
+/// A working directory made for one process: empty, private to the process's user,
+/// removed when the process ends.
+struct Workdir(std::path::PathBuf);
+
+impl Workdir {
+    fn create(upstream: &str, owner: Option<&RunAs>) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!(
+            "mcpgate-upstream-{upstream}-{}",
+            mcpgate_core::secret::random_id()
+        ));
+        std::fs::create_dir(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        if let Some(u) = owner {
+            std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid))?;
+        }
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub struct Process {
     child: Mutex<Option<Child>>,
+    /// The process's own working directory, when mcpgate made it.
+    _workdir: Option<Workdir>,
     stdin: tokio::sync::Mutex<pipe::Sender>,
     /// Cancelled when stdout ends: the process exited or closed it.
     pub dead: CancellationToken,
@@ -51,20 +135,53 @@ impl Process {
         on_line: impl Fn(Bytes) + Send + 'static,
         on_exit: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
+        Self::spawn_with(cfg, &[], on_line, on_exit)
+    }
+
+    /// [`spawn`](Self::spawn), with `extra` variables in the environment (a person's
+    /// own secrets, for a process that serves that person alone).
+    pub fn spawn_with(
+        cfg: &UpstreamConfig,
+        extra: &[(String, String)],
+        on_line: impl Fn(Bytes) + Send + 'static,
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Self>> {
         let command = cfg.command.as_deref().unwrap_or_default();
+        let run_as = cfg.run_as.as_deref().map(RunAs::resolve).transpose()?;
         let mut cmd = Command::new("sh");
         // `exec`: the server replaces the shell, so signals reach it.
         cmd.arg("-c")
             .arg(format!("exec {command}"))
             .env_clear()
             .envs(std::env::vars_os().filter(|(k, _)| k.to_str().is_some_and(inherited)))
-            .envs(&cfg.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(dir) = &cfg.cwd {
-            cmd.current_dir(dir);
+        let workdir = match &cfg.cwd {
+            Some(dir) => {
+                cmd.current_dir(dir);
+                None
+            }
+            None => {
+                let w = Workdir::create(&cfg.name, run_as.as_ref())?;
+                cmd.current_dir(&w.0);
+                Some(w)
+            }
+        };
+        if let Some(u) = &run_as {
+            use std::os::unix::process::CommandExt;
+            // As root, std also drops the supplementary groups (setgroups(0)).
+            cmd.uid(u.uid).gid(u.gid);
+            // Not root's home: the process's own directory (npm and pip keep caches
+            // there).
+            if let Some(w) = &workdir {
+                cmd.env("HOME", &w.0);
+            }
+            if let Some(name) = &u.name {
+                cmd.env("USER", name).env("LOGNAME", name);
+            }
         }
+        cmd.envs(&cfg.env).envs(extra.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn()?;
         let pid = child.id();
         let take = |o: Option<OwnedFd>| o.ok_or_else(|| std::io::Error::other("no pipe"));
@@ -95,6 +212,7 @@ impl Process {
         });
         Ok(Arc::new(Self {
             child: Mutex::new(Some(child)),
+            _workdir: workdir,
             stdin: tokio::sync::Mutex::new(stdin),
             dead,
             pid,
@@ -220,5 +338,115 @@ mod tests {
                 "{n} leaked to the upstream"
             );
         }
+    }
+
+    /// Runs the shell script `script` as the upstream `cfg` would run a server, and
+    /// returns what it printed.
+    async fn output_of(mut cfg: UpstreamConfig, script: &str) -> Vec<String> {
+        cfg.command = Some(format!("sh -c '{script}'"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let (done, exited) = tokio::sync::oneshot::channel();
+        let _p = Process::spawn(
+            &cfg,
+            move |l| {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&l).into_owned())
+            },
+            move || {
+                let _ = done.send(());
+            },
+        )
+        .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(30), exited)
+            .await
+            .expect("the command ends")
+            .unwrap();
+        lines.lock().unwrap().clone()
+    }
+
+    /// Before, a child ran in mcpgate's own working directory, where `mcpgate-data/`
+    /// (and its key) is by default.
+    #[tokio::test]
+    async fn a_stdio_server_runs_in_an_empty_directory_of_its_own() {
+        let cfg = UpstreamConfig::from_flag("cwd-test", None, None);
+        let out = output_of(cfg, "pwd; ls -A | wc -l; stat -c %a .").await;
+        let here = std::env::current_dir().unwrap();
+        assert_ne!(
+            out[0],
+            here.display().to_string(),
+            "not mcpgate's directory"
+        );
+        assert!(out[0].contains("mcpgate-upstream-cwd-test-"), "{out:?}");
+        assert_eq!(out[1].trim(), "0", "empty");
+        assert_eq!(out[2], "700", "private");
+        assert!(
+            !std::path::Path::new(&out[0]).exists(),
+            "removed when the process ends"
+        );
+    }
+
+    #[test]
+    fn a_working_directory_holding_the_secrets_is_refused() {
+        let data = std::env::temp_dir().join(format!("mcpgate-data-{}", random()));
+        std::fs::create_dir_all(&data).unwrap();
+        let key = data.join("key-encryption.key");
+        let mut cfg = UpstreamConfig::from_flag("x", None, Some("true".into()));
+        for bad in [
+            data.parent().unwrap().to_path_buf(),
+            data.clone(),
+            data.join("sub"),
+        ] {
+            cfg.cwd = Some(bad.clone());
+            assert!(
+                cfg.check_isolation(&[data.clone(), key.clone()]).is_err(),
+                "{bad:?}"
+            );
+        }
+        cfg.cwd = Some(std::env::temp_dir().join(format!("elsewhere-{}", random())));
+        assert!(cfg.check_isolation(&[data.clone(), key]).is_ok());
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    fn random() -> String {
+        mcpgate_core::secret::random_id()
+    }
+
+    /// A file only mcpgate's user may read (as the key-encryption key is) stays
+    /// unreadable to a server run as another user. Needs root to change user: skipped,
+    /// saying so, otherwise.
+    #[tokio::test]
+    async fn a_server_run_as_another_user_cannot_read_mcpgates_files() {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        }) {
+            eprintln!("SKIPPED: run_as needs root to change user");
+            return;
+        }
+        let secret = std::env::temp_dir().join(format!("mcpgate-secret-{}", random()));
+        std::fs::write(&secret, "key\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut cfg = UpstreamConfig::from_flag("run-as-test", None, None);
+        let read = format!(
+            "id -u; cat {} 2>/dev/null || echo refused",
+            secret.display()
+        );
+        assert_eq!(
+            output_of(cfg.clone(), &read).await[1],
+            "key",
+            "mcpgate's user reads it"
+        );
+        cfg.run_as = Some("nobody".into());
+        let out = output_of(cfg, &read).await;
+        assert_eq!(out[0], "65534");
+        assert_eq!(out[1], "refused");
+        let _ = std::fs::remove_file(&secret);
+        assert!(RunAs::resolve("root").is_err(), "never root");
+        assert!(RunAs::resolve("0:0").is_err());
+        assert!(RunAs::resolve("no-such-user-here").is_err());
+        assert_eq!(RunAs::resolve("65534:65534").unwrap().uid, 65534);
     }
 }

@@ -23,18 +23,21 @@ const CALL: &str =
     r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}"#;
 const ANSWER: &str = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#;
 
-/// Accepts the token `good` as alice with the flag upstream's scope.
+/// Accepts the token `good` as alice and `bob` as bob, both with the flag upstream's
+/// scope.
 pub(crate) struct OneToken;
 
 #[async_trait::async_trait]
 impl TokenValidator for OneToken {
     async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
-        if token != "good" {
-            return Err(Rejection::Invalid("bad signature"));
-        }
+        let subject = match token {
+            "good" => "alice",
+            "bob" => "bob",
+            _ => return Err(Rejection::Invalid("bad signature")),
+        };
         Ok(Arc::new(Principal {
-            subject: "alice".into(),
-            username: Some("alice".into()),
+            subject: subject.into(),
+            username: Some(subject.into()),
             email: None,
             client_id: "c1".into(),
             scopes: ScopeSet::parse(DEFAULT_SCOPE).unwrap(),

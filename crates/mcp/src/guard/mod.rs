@@ -145,11 +145,57 @@ pub fn failure_label(reason: &str) -> &'static str {
     }
 }
 
+/// Headers a request may carry once only. Two values of one of them would let the
+/// guard read one and the server behind it the other: two bearer tokens, two sessions
+/// (the binding checked for one, the upstream serving the other), two versions or
+/// method names (the policy decided for one message, the server dispatching another).
+static SINGLE_VALUED: [http::HeaderName; 7] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    http::HeaderName::from_static("mcp-session-id"),
+    http::HeaderName::from_static("mcp-protocol-version"),
+    http::HeaderName::from_static("mcp-method"),
+    http::HeaderName::from_static("mcp-name"),
+    http::HeaderName::from_static("last-event-id"),
+];
+
+/// The request's shape, before its token is read: Streamable HTTP defines POST (a
+/// message), GET (a stream, no body) and DELETE (ending a session, no body) and
+/// nothing else (MCP transport, "Sending Messages", "Listening for Messages from the
+/// Server", "Session Management"); anything else never reaches the server.
+fn check_request_shape(req: &Request) -> Result<(), EnvelopeError> {
+    let m = req.method();
+    if m == Method::GET || m == Method::DELETE {
+        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if has_body {
+            return Err(EnvelopeError::BodyNotAllowed);
+        }
+    } else if m != Method::POST {
+        return Err(EnvelopeError::Method);
+    }
+    let h = req.headers();
+    if SINGLE_VALUED
+        .iter()
+        .any(|n| h.get_all(n).iter().nth(1).is_some())
+    {
+        return Err(EnvelopeError::RepeatedHeader);
+    }
+    Ok(())
+}
+
 async fn guard(g: Guard, req: Request, next: Next) -> Response {
     let g = &g.inner;
-    // CORS preflights carry no credentials by design; let them through.
+    // CORS preflights carry no credentials by design; let them through (the CORS
+    // layer outside answers them; nothing behind the guard serves OPTIONS).
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
+    }
+    if let Err(e) = check_request_shape(&req) {
+        return e.into_response();
     }
     let principal = match &g.validator {
         None => None,
@@ -209,6 +255,7 @@ async fn guard(g: Guard, req: Request, next: Next) -> Response {
                 operation: decision.keyed_by,
                 allowed,
                 needed: need,
+                rule: decision.rule,
             });
         }
         if decision.denied {
