@@ -40,6 +40,24 @@ pub fn install_crypto() {
         .try_init();
 }
 
+/// A fresh, empty PostgreSQL database on `TEST_DATABASE_URL`, or `None` (the test
+/// then says it is skipped) when that is not set.
+pub async fn pg_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
+        return None;
+    };
+    let name = format!("mcpgate_t_{}", random_id().to_ascii_lowercase())
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
+}
+
 pub fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("mcpgate-it-{}", random_id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -64,7 +82,7 @@ impl TestApp {
     pub async fn spawn_configured(
         data_dir: PathBuf,
         tune: fn(&mut mcpgate_server::AsConfig),
-        configure: fn(&mut AppConfig),
+        configure: impl FnOnce(&mut AppConfig),
     ) -> Self {
         install_crypto();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
