@@ -29,6 +29,10 @@ pub struct AsConfig {
     /// Authorization requests naming a metadata-document client (each may fetch a
     /// stranger's URL) per source address per minute; 0 is no limit.
     pub document_authorizations_per_source_per_minute: i64,
+    /// Sign-ins started at an identity provider (each stores a pending sign-in and may
+    /// make this server fetch the provider's discovery document) per source address
+    /// per minute; 0 is no limit.
+    pub idp_starts_per_source_per_minute: i64,
     /// Reverse proxies whose forwarding headers name the client (see
     /// [`crate::forwarded`]); none by default.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -52,6 +56,7 @@ impl AsConfig {
             register_per_source_per_minute: 60,
             token_per_source_per_minute: 600,
             document_authorizations_per_source_per_minute: 60,
+            idp_starts_per_source_per_minute: 60,
             trusted_proxies: Vec::new(),
             allow_private_document_hosts: false,
             document_scheme_override: None,

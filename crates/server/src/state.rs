@@ -26,6 +26,8 @@ pub struct AuthServer {
     pub notifications: Arc<crate::sync::Notifications>,
     /// Upstream identity providers of the sign-in page (none unless configured).
     pub idps: Arc<crate::idp::Registry>,
+    /// The database ping `/readyz` shares between probes.
+    pub db_probe: Arc<crate::routes::ready::DbProbe>,
 }
 
 impl AuthServer {
@@ -52,6 +54,7 @@ impl AuthServer {
             pending: crate::sync::new_pending(),
             notifications: Arc::default(),
             idps: Arc::new(crate::idp::Registry::new(Vec::new())),
+            db_probe: Arc::default(),
         };
         s.sync().await?;
         Ok(s)

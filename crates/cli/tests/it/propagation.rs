@@ -354,6 +354,66 @@ async fn forged_notifications_revoke_nothing_and_real_revocations_still_arrive_a
     assert_eq!(r.status(), 200);
 }
 
+/// `/readyz` reuses one ping for a second, yet still says the database is gone
+/// within that second and the ping's timeout once it goes away.
+#[tokio::test]
+async fn readiness_turns_503_promptly_when_the_database_goes_away() {
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let app = TestApp::spawn_configured(
+        temp_dir(),
+        |_| {},
+        |c| {
+            c.database_url = Some(url.clone());
+        },
+    )
+    .await;
+    listening(&app).await;
+    let name = url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = sqlx::PgPool::connect(&std::env::var("TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let gone = Instant::now();
+    loop {
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        let status = r.status();
+        let body = body_json(r).await;
+        if body["database"] == "unreachable" {
+            assert_eq!(status, 503, "{body}");
+            break;
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "still {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One ping's reuse (1 s) and its timeout (2 s), with room for a loaded machine.
+    assert!(
+        gone.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        gone.elapsed()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
 fn nanos() -> String {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -21,6 +21,7 @@ use mcpgate_domain::flows::identities::{self, ProviderIdentity};
 
 use crate::idp::admit::{self, Admission};
 use crate::idp::{Identity, IdpError, IdpSettings};
+use crate::limits::{self, Source};
 use crate::pages;
 use crate::routes::login::open_session;
 use crate::state::AuthServer;
@@ -57,9 +58,16 @@ fn unavailable(name: &str) -> Response {
 
 async fn start(
     State(s): State<AuthServer>,
+    source: Source,
     Path(name): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Response {
+    // Unauthenticated, and each start writes a pending sign-in (and may fetch the
+    // provider's metadata): counted per source before anything else is done.
+    let limit = s.cfg.idp_starts_per_source_per_minute;
+    if let Err(l) = limits::hit(&s, "idp_start", source, limit).await {
+        return l.page();
+    }
     let Some(p) = s.idps.find(&s.store, &name).await else {
         return pages::error_page(
             StatusCode::NOT_FOUND,
