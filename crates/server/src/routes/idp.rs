@@ -16,10 +16,11 @@ use mcpgate_core::secret::{Secret, hash_token};
 use mcpgate_store::{IdpLogin, User};
 use serde::Deserialize;
 
+use mcpgate_domain::ErrorCode;
 use mcpgate_domain::audit::Event;
 use mcpgate_domain::flows::identities::{self, ProviderIdentity};
 
-use crate::idp::admit::{self, Admission};
+use crate::idp::admit::{self, Admission, Refusal};
 use crate::idp::{Identity, IdpError, IdpSettings};
 use crate::limits::{self, Source};
 use crate::pages;
@@ -279,13 +280,17 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
                 .await;
             u
         }
-        Admission::LinkByEmail(u) => {
-            if let Err(e) = identities::link_by_email(s, who, &u).await {
+        Admission::LinkByEmail(u) => match identities::link_by_email(s, who, &u).await {
+            Ok(()) => u,
+            // The rules refuse an administrator's account even if the decision did not.
+            Err(e) if e.code == ErrorCode::AccessDenied => {
+                return refuse(s, p, &id, Refusal::AdministratorNotLinked).await;
+            }
+            Err(e) => {
                 tracing::error!(error = ?e, "linking an identity failed");
                 return unavailable("The sign-in service");
             }
-            u
-        }
+        },
         Admission::Create { email } => {
             match identities::provision(s, who, &username_of(&email, &id), &email).await {
                 Ok(u) => u,
@@ -295,16 +300,20 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
                 }
             }
         }
-        Admission::Refuse(r) => {
-            audit_refusal(s, p, format!("{r:?}"), Some(&id), None).await;
-            let (title, message) = r.message(&p.display_name);
-            return refused(title, &message);
-        }
+        Admission::Refuse(r) => return refuse(s, p, &id, r).await,
     };
     match open_session(s, &user.id, next, detail).await {
         Some(resp) => resp,
         None => unavailable("The sign-in service"),
     }
+}
+
+/// Refuses a sign-in the provider verified: audited with who it was (so an operator
+/// can link the identity by hand when that is the remedy), and a page saying why.
+async fn refuse(s: &AuthServer, p: &IdpSettings, id: &Identity, r: Refusal) -> Response {
+    audit_refusal(s, p, format!("{r:?}"), Some(id), None).await;
+    let (title, message) = r.message(&p.display_name);
+    refused(title, &message)
 }
 
 /// Records a refused sign-in at provider `p`: why, who the provider said it was (once
@@ -335,3 +344,7 @@ fn username_of(email: &str, id: &Identity) -> String {
         .filter(|u| u != "user")
         .unwrap_or_else(|| admit::username_for(email))
 }
+
+#[cfg(test)]
+#[path = "idp_tests.rs"]
+mod tests;
