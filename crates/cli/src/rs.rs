@@ -216,7 +216,7 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
             .merge(app::mcp_router(&cfg, guard, shutdown.clone())),
     );
     if let Some(prm) = prm {
-        router = router.merge(metadata::router(prm, &resource));
+        router = router.merge(metadata::router_at(prm, &resource, &cfg.base_path()));
     }
     let router = observe::instrument(
         router,

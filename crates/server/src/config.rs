@@ -11,7 +11,8 @@ use mcpgate_domain::Settings;
 pub struct AsConfig {
     pub oauth: Settings,
     pub session_ttl_secs: i64,
-    /// Cookies get `Secure` when the issuer is https.
+    /// Cookies get `Secure` when the issuer is https (and the `__Host-` prefix as well
+    /// when it has no path, see [`Self::host_prefixed_cookies`]).
     pub secure_cookies: bool,
     /// Offer sign-in with a username and password (turn off when every person signs in
     /// through an identity provider).
@@ -61,6 +62,13 @@ impl AsConfig {
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }
+    }
+
+    /// Whether cookie names carry the `__Host-` prefix (RFC 6265bis §4.1.3.2): only
+    /// with `Secure` and `Path=/`, so over https at the origin's root, never under a
+    /// path (whose cookies are scoped to it) nor over plain http.
+    pub fn host_prefixed_cookies(&self) -> bool {
+        self.secure_cookies && crate::mount::base_path(&self.issuer).is_empty()
     }
 
     /// Where RFC 8414 §3.1 puts the metadata: the issuer's path inserted after

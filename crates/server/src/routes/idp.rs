@@ -27,8 +27,6 @@ use crate::pages;
 use crate::routes::login::open_session;
 use crate::state::AuthServer;
 
-/// The cookie that binds a sign-in under way to this browser.
-const BROWSER_COOKIE: &str = "mcpgate_idp";
 /// How long a person has to sign in at the provider.
 const LOGIN_TTL_SECS: i64 = 600;
 
@@ -103,13 +101,7 @@ async fn start(
     resp.headers_mut().append(
         header::SET_COOKIE,
         // Lax: the provider's redirect back is a top-level navigation from its site.
-        pages::set_cookie(
-            BROWSER_COOKIE,
-            browser.expose(),
-            LOGIN_TTL_SECS,
-            "Lax",
-            s.cfg.secure_cookies,
-        ),
+        pages::Jar::IdpBrowser.set(&s.cfg, browser.expose(), LOGIN_TTL_SECS, "Lax"),
     );
     resp
 }
@@ -159,9 +151,11 @@ async fn callback(
         }
         Err(_) => return unavailable("The sign-in service"),
     };
-    let same_browser = pages::cookie(&headers, BROWSER_COOKIE).is_some_and(|c| {
-        mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
-    });
+    let same_browser = pages::Jar::IdpBrowser
+        .read(&s.cfg, &headers)
+        .is_some_and(|c| {
+            mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
+        });
     if pending.provider != p.name || !same_browser {
         let reason = "state of another browser or provider".into();
         audit_refusal(&s, &p, reason, None, None).await;
