@@ -71,15 +71,14 @@ pub struct McpArgs {
     insecure_no_auth: bool,
 }
 
+const ZERO_FLOOR: &str =
+    "must be at least 1 (0 would let every token naming an unknown key id fetch the key set)";
+
 /// `--jwks-min-refetch-secs`: a whole number of seconds, at least 1. Without a floor,
 /// every token naming a made-up key id would make this server fetch the issuer's keys.
 fn refetch_floor(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
-        Ok(0) => Err(
-            "must be at least 1 (0 would let every token naming an unknown key id \
-                      fetch the issuer's key set)"
-                .into(),
-        ),
+        Ok(0) => Err(ZERO_FLOOR.into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
     }

@@ -20,9 +20,9 @@
 //! reads the database again (the revocations since its cursor, or the keys). Any
 //! PostgreSQL role that can connect may `NOTIFY` any channel (PostgreSQL, "NOTIFY":
 //! there is no privilege on channels), so a payload that said *what* was revoked would
-//! let such a role revoke every token (`kid:<kid>` until the year 5000) without
-//! writing a row. As a hint, a forged one costs a re-read and nothing more; what is
-//! revoked is only ever what the revocation table holds.
+//! let such a role revoke every token (`r 0 99999999999 kid:<kid>`, for millennia)
+//! without writing a row. As a hint, a forged one costs a re-read and nothing more;
+//! what is revoked is only ever what the revocation table holds.
 //!
 //! Notifications are an accelerator: each process still polls the store on a timer, so
 //! a notification lost (connection down, process restarting) delays a change by at
