@@ -5,8 +5,9 @@
 //   consent → token → tool call.
 // "corp" (added with `mcpgate idp add`, RS256 ID tokens) creates accounts for verified
 // example.com emails; "partner" (from the configuration file, ES256 ID tokens) admits
-// only invited people. Refusals: unknown person, unverified email, cancelled sign-in,
-// replayed or foreign state, a sign-in finished in another browser, disabled user.
+// only invited people. Refusals: unknown person, unverified email, an administrator's
+// email (linked by the operator instead), cancelled sign-in, replayed or foreign
+// state, a sign-in finished in another browser, disabled user.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, existsSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ const SECRETS = { rs: 'corp-client-secret-0123456789abcdef', es: 'partner-client
 let provider;
 let server;
 let browser;
+let configFile;
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: ./scripts/test installs Debian's chromium`);
@@ -43,7 +45,7 @@ before(async () => {
   });
   // "partner" comes from the configuration file; its secret from the environment.
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-idp-'));
-  const configFile = join(dir, 'mcpgate.toml');
+  configFile = join(dir, 'mcpgate.toml');
   writeFileSync(configFile, `[[idp]]\nname = "partner"\ndisplay_name = "Partner SSO"\nissuer = "${provider.issuer}"\nclient_id = "mcpgate-es"\nclient_secret_env = "PARTNER_SECRET"\n`);
   server = await startMcpgate({ port, args: ['--config', configFile], env: { PARTNER_SECRET: SECRETS.es } });
   const add = await mcpgate(['idp', 'add', 'corp', '--issuer', provider.issuer, '--client-id', 'mcpgate-rs', '--client-secret-stdin',
@@ -180,6 +182,30 @@ test('without auto-create an unknown person is refused; an invited one is linked
   await p3.getByRole('alert').waitFor();
   assert.match(await p3.locator('main').innerText(), /Account disabled/);
   await Promise.all([context.close(), c2.close(), c3.close()]);
+});
+
+test('an administrator\'s account is never linked by email: the page says an administrator must link it, the operator does', async () => {
+  const add = await mcpgate(['user', 'add', 'boss', '--email', 'boss@example.com', '--admin'], { dataDir: server.dataDir });
+  assert.equal(add.code, 0, add.stderr);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.base}/login`);
+  await viaProvider(page, 'Partner SSO', 'boss@example.com');
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.locator('main').innerText(), /An administrator must link this account/);
+  await shot(page, 'idp-6-administrator');
+  assert.ok(!(await context.cookies()).some((c) => c.name === 'mcpgate_session'), 'no session');
+  const refused = (await auditEvents()).find((e) => e.event === 'idp_login_refused' && e.detail?.reason === 'AdministratorNotLinked');
+  assert.ok(refused?.detail?.subject, `the refusal is audited with the subject: ${JSON.stringify(refused)}`);
+  // The operator links it by hand; then the same sign-in enters.
+  const link = await mcpgate(['--config', configFile, 'idp', 'link', 'partner', '--subject', refused.detail.subject, '--user', 'boss'], { dataDir: server.dataDir });
+  assert.equal(link.code, 0, link.stderr);
+  await page.goto(`${server.base}/login`);
+  await page.getByRole('link', { name: 'Continue with Partner SSO' }).click();
+  await page.waitForURL((u) => u.origin === server.base && u.pathname === '/apps');
+  const boss = (await users()).find((u) => u.username === 'boss');
+  assert.ok((await auditEvents()).some((e) => e.event === 'idp_identity_linked' && e.user_id === boss.id && e.detail?.by === 'operator'));
+  await context.close();
 });
 
 test('cancelled, replayed, made-up and foreign-browser callbacks give a clear page and no session', async () => {

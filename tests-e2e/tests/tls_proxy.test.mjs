@@ -86,7 +86,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the TypeScript SDK client runs the whole OAuth flow through nginx with TLS; cookies are Secure', async () => {
+test('the TypeScript SDK client runs the whole OAuth flow through nginx with TLS; cookies are Secure and __Host- prefixed', async () => {
   const base = `https://127.0.0.1:${tlsPort}`;
   const out = execFileSync(process.execPath, [resolve(import.meta.dirname, '../lib/tls_client.mjs')], {
     env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), MCP_URL: `${base}/mcp`, MCPGATE_PASSWORD: adminPassword(server.output()) },
@@ -103,9 +103,14 @@ test('the TypeScript SDK client runs the whole OAuth flow through nginx with TLS
   assert.equal(r.iss, base, 'RFC 9207 iss');
   assert.deepEqual(r.result, { result: 13 });
   const names = r.setCookies.map((c) => c.split('=')[0]);
-  assert.ok(names.includes('mcpgate_session') && names.includes('mcpgate_csrf'), names.join());
+  // https at the origin's root: the __Host- prefix (RFC 6265bis §4.1.3.2), which
+  // browsers accept only with Secure, Path=/ and no Domain; the session worked with it.
+  assert.ok(names.includes('__Host-mcpgate_session') && names.includes('__Host-mcpgate_csrf'), names.join());
   for (const c of r.setCookies) {
+    assert.ok(c.startsWith('__Host-'), `prefixed under https at the root: ${c}`);
     assert.match(c, /;\s*Secure(;|$)/i, `Secure under https: ${c}`);
+    assert.match(c, /;\s*Path=\/(;|$)/i, `Path=/: ${c}`);
+    assert.doesNotMatch(c, /;\s*Domain=/i, `no Domain: ${c}`);
     assert.match(c, /;\s*HttpOnly/i, c);
   }
   assert.equal(r.appsStatus, 200, 'the session works through the proxy');

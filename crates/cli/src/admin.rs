@@ -451,7 +451,7 @@ pub struct Context {
 /// The rules over the store, with the settings `serve` would have in this environment
 /// (the same configuration file and `MCPGATE_*` variables): a grant revoked here is
 /// remembered as long as the server's own tokens live, not a default's.
-async fn auth_server(ctx: &Context, store: Store) -> anyhow::Result<Authority> {
+pub(crate) async fn auth_server(ctx: &Context, store: Store) -> anyhow::Result<Authority> {
     let args = crate::serve::from_environment()?;
     let (_, cfg) = crate::serve::app_config(&args, &ctx.file, &ctx.db)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

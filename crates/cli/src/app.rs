@@ -238,7 +238,7 @@ pub async fn build(cfg: &AppConfig, cancel: CancellationToken) -> anyhow::Result
             Router::new(),
         ),
         false => (
-            metadata::router(prm, &resource),
+            metadata::router_at(prm, &resource, &cfg.base_path()),
             mcp_router(cfg, guard, cancel),
         ),
     };

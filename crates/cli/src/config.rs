@@ -62,6 +62,10 @@ pub struct RateLimits {
     /// minute (default 60).
     #[arg(long = "rate-limit-authorize-documents", env = "MCPGATE_RATE_LIMIT_AUTHORIZE_DOCUMENTS", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub authorize_documents: Option<i64>,
+    /// Sign-ins started at an identity provider per source address per minute
+    /// (default 60).
+    #[arg(long = "rate-limit-idp-start", env = "MCPGATE_RATE_LIMIT_IDP_START", value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub idp_start: Option<i64>,
 }
 
 impl RateLimits {
@@ -79,6 +83,9 @@ impl RateLimits {
         }
         if let Some(n) = pick(|r| r.authorize_documents) {
             cfg.document_authorizations_per_source_per_minute = n;
+        }
+        if let Some(n) = pick(|r| r.idp_start) {
+            cfg.idp_starts_per_source_per_minute = n;
         }
     }
 }

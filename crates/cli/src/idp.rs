@@ -6,10 +6,11 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use mcpgate::config::{self, Database, FileConfig, IdpFileEntry};
+use mcpgate::config::{self, FileConfig, IdpFileEntry};
 use mcpgate_core::clock::{Clock, SystemClock};
 use mcpgate_core::secret::Secret;
 use mcpgate_server::AsConfig;
+use mcpgate_server::flows::identities::{self, LinkOutcome, ProviderIdentity};
 use mcpgate_server::idp::{IdpSettings, Preset};
 use serde_json::json;
 
@@ -59,6 +60,20 @@ pub enum IdpCmd {
     },
     Remove {
         name: String,
+    },
+    /// Link a person's identity at a provider to an existing account by hand: the only
+    /// way for an administrator's account, which is never linked by email. The subject
+    /// is in the audit record of the refused sign-in (`mcpgate audit`).
+    Link {
+        /// The provider's name.
+        name: String,
+        /// The person's identifier at the provider (the ID token's `sub`; GitHub's
+        /// numeric user id).
+        #[arg(long)]
+        subject: String,
+        /// The account to link it to.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -145,7 +160,8 @@ fn redirect_uri(public_url: Option<&str>, file: &FileConfig, name: &str) -> anyh
     Ok(as_cfg.endpoint(&format!("/login/idp/{name}/callback")))
 }
 
-pub async fn run(db: &Database, file: &FileConfig, cmd: IdpCmd) -> anyhow::Result<()> {
+pub async fn run(ctx: &crate::admin::Context, cmd: IdpCmd) -> anyhow::Result<()> {
+    let (db, file) = (&ctx.db, &ctx.file);
     let store = db.open().await?;
     match cmd {
         IdpCmd::Add {
@@ -230,6 +246,45 @@ pub async fn run(db: &Database, file: &FileConfig, cmd: IdpCmd) -> anyhow::Resul
                 bail!("no identity provider named {name}");
             }
             println!("removed identity provider {name}");
+        }
+        IdpCmd::Link {
+            name,
+            subject,
+            user,
+        } => {
+            let configured = file.idp.iter().flatten().any(|e| e.name == name);
+            let stored = store
+                .identity_providers()
+                .await?
+                .iter()
+                .any(|r| r.name == name);
+            if !configured && !stored {
+                bail!("no identity provider named {name}");
+            }
+            if subject.is_empty() || subject.len() > 255 {
+                bail!("--subject must be 1-255 characters");
+            }
+            let u = store
+                .user_by_name(&user)
+                .await?
+                .with_context(|| format!("no user {user}"))?;
+            let s = crate::admin::auth_server(ctx, store.clone()).await?;
+            let id = ProviderIdentity {
+                provider: &name,
+                subject: &subject,
+                email: None,
+            };
+            match identities::link_by_operator(&s, id, &u)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?
+            {
+                LinkOutcome::Linked => {
+                    println!("linked {name} identity {subject} to {user}")
+                }
+                LinkOutcome::AlreadyLinked => {
+                    bail!("the {name} identity {subject} is linked to an account already")
+                }
+            }
         }
     }
     Ok(())

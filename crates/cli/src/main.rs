@@ -144,16 +144,14 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
     if let Command::Serve(args) = cli.command {
         return rt.block_on(serve::run(args, file, db));
     }
-    if let Command::Idp(c) = cli.command {
-        return rt.block_on(idp::run(&db, &file, c));
-    }
     if let Command::Mcp(args) = cli.command {
         return rt.block_on(rs::run(args, file));
     }
     let ctx = admin::Context { db, file };
     let db = &ctx.db;
     match cli.command {
-        Command::Serve(_) | Command::Idp(_) | Command::Mcp(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Mcp(_) => unreachable!("handled above"),
+        Command::Idp(c) => rt.block_on(idp::run(&ctx, c)),
         Command::User(c) => rt.block_on(admin::user(&ctx, c)),
         Command::Client(c) => rt.block_on(admin::client(&ctx, c)),
         Command::Clients {

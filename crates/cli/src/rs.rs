@@ -17,7 +17,7 @@ use mcpgate_mcp::audit::log_counts;
 use mcpgate_mcp::validator::discovery::fetch_metadata;
 use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
 use mcpgate_mcp::validator::jose::TokenRules;
-use mcpgate_mcp::validator::jwks::Jwks;
+use mcpgate_mcp::validator::jwks::{Jwks, Refresh};
 use mcpgate_mcp::{Guard, ResourceMetadata, TallyWriter, TokenValidator, ToolCallTally, metadata};
 use tokio_util::sync::CancellationToken;
 
@@ -50,8 +50,9 @@ pub struct McpArgs {
     /// Validate tokens as JWTs against the issuer's JWKS instead.
     #[arg(long, conflicts_with_all = ["introspection_client_id", "introspection_client_secret"])]
     jwks: bool,
-    /// Least time between two JWKS fetches triggered by unknown key ids.
-    #[arg(long, default_value_t = 10)]
+    /// Least time between two JWKS fetches triggered by unknown key ids (at least 1;
+    /// the key set is also read again every 5 to 15 minutes, as its `max-age` says).
+    #[arg(long, default_value_t = 10, value_parser = refetch_floor)]
     jwks_min_refetch_secs: u64,
     /// JWKS mode: also accept tokens with `typ: JWT` (or none), which many providers
     /// send, besides RFC 9068's `at+jwt`.
@@ -68,6 +69,19 @@ pub struct McpArgs {
     /// No authentication at all (development and benchmarks only).
     #[arg(long, conflicts_with_all = ["issuer", "jwks", "introspection_client_id"])]
     insecure_no_auth: bool,
+}
+
+const ZERO_FLOOR: &str =
+    "must be at least 1 (0 would let every token naming an unknown key id fetch the key set)";
+
+/// `--jwks-min-refetch-secs`: a whole number of seconds, at least 1. Without a floor,
+/// every token naming a made-up key id would make this server fetch the issuer's keys.
+fn refetch_floor(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err(ZERO_FLOOR.into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
 }
 
 pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
@@ -123,16 +137,12 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
                 audience_claim: args.audience_claim.clone(),
                 accept_plain_jwt: args.accept_jwt_typ,
             };
-            let v = Jwks::start(
-                http,
-                jwks_uri.to_owned(),
-                rules,
-                clock,
-                Duration::from_secs(args.jwks_min_refetch_secs),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (Arc::new(v), format!("JWT verified against {jwks_uri}"))
+            let refresh = Refresh::new(Duration::from_secs(args.jwks_min_refetch_secs))
+                .map_err(|e| anyhow::anyhow!("--jwks-min-refetch-secs: {e}"))?;
+            let v = Jwks::start(http, jwks_uri.to_owned(), rules, clock, refresh)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (v, format!("JWT verified against {jwks_uri}"))
         } else {
             let from_file = match &args.introspection_client_secret_file {
                 Some(f) => Some(
@@ -205,7 +215,7 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
             .merge(app::mcp_router(&cfg, guard, shutdown.clone())),
     );
     if let Some(prm) = prm {
-        router = router.merge(metadata::router(prm, &resource));
+        router = router.merge(metadata::router_at(prm, &resource, &cfg.base_path()));
     }
     let router = observe::instrument(
         router,

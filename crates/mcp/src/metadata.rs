@@ -1,6 +1,9 @@
 //! OAuth 2.0 Protected Resource Metadata (RFC 9728), served at the path-suffixed
-//! well-known URI and at the root one (MCP "Authorization Server Location": clients
-//! try the `WWW-Authenticate` hint, then the path-suffixed URI, then the root).
+//! well-known URI and, when the deployment owns its origin, at the root one (MCP
+//! "Authorization Server Location": clients try the `WWW-Authenticate` hint, then the
+//! path-suffixed URI, then the root). A deployment mounted under a path
+//! (`https://host/oauth/2.1`) serves only the path-suffixed one: the origin's root
+//! `/.well-known/oauth-protected-resource` describes whatever else runs there.
 
 use axum::{Json, Router, response::IntoResponse, routing::get};
 use http::header;
@@ -81,6 +84,18 @@ pub fn suffixed_router<S: Clone + Send + Sync + 'static>(
     routes(doc, resource, false)
 }
 
+/// Routes for a deployment mounted at `base_path` (`""`: the origin's root): both
+/// locations at the root, the path-suffixed one alone under a path, where the root
+/// location belongs to the rest of the origin (RFC 9728 §3.1 derives the root location
+/// from a resource *without* a path, which this is not).
+pub fn router_at<S: Clone + Send + Sync + 'static>(
+    doc: ResourceMetadata,
+    resource: &Url,
+    base_path: &str,
+) -> Router<S> {
+    routes(doc, resource, base_path.trim_end_matches('/').is_empty())
+}
+
 fn routes<S: Clone + Send + Sync + 'static>(
     doc: ResourceMetadata,
     resource: &Url,
@@ -132,6 +147,38 @@ mod tests {
         );
         let root: Url = "https://calc.example/".parse().unwrap();
         assert_eq!(canonical_resource(&root), "https://calc.example");
+    }
+
+    /// Under a path, the origin's root location is someone else's: 404 there, the
+    /// path-suffixed document served.
+    #[tokio::test]
+    async fn a_path_mounted_deployment_serves_only_the_path_suffixed_document() {
+        use tower::ServiceExt;
+        let status = |r: Router, path: &'static str| async move {
+            let req = http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            r.oneshot(req).await.unwrap().status().as_u16()
+        };
+        let doc = |r: &Url| ResourceMetadata::new(r, "https://as", &ScopeSet::new(), "c");
+        let mounted: Url = "https://host.example/oauth/2.1/mcp".parse().unwrap();
+        let r: Router = router_at(doc(&mounted), &mounted, "/oauth/2.1");
+        let suffixed = "/.well-known/oauth-protected-resource/oauth/2.1/mcp";
+        assert_eq!(status(r.clone(), suffixed).await, 200);
+        assert_eq!(
+            status(r, "/.well-known/oauth-protected-resource").await,
+            404
+        );
+        let root: Url = "https://host.example/mcp".parse().unwrap();
+        let r: Router = router_at(doc(&root), &root, "");
+        assert_eq!(
+            status(r.clone(), "/.well-known/oauth-protected-resource/mcp").await,
+            200
+        );
+        assert_eq!(
+            status(r, "/.well-known/oauth-protected-resource").await,
+            200
+        );
     }
 
     #[test]

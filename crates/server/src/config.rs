@@ -11,7 +11,8 @@ use mcpgate_domain::Settings;
 pub struct AsConfig {
     pub oauth: Settings,
     pub session_ttl_secs: i64,
-    /// Cookies get `Secure` when the issuer is https.
+    /// Cookies get `Secure` when the issuer is https (and the `__Host-` prefix as well
+    /// when it has no path, see [`Self::host_prefixed_cookies`]).
     pub secure_cookies: bool,
     /// Offer sign-in with a username and password (turn off when every person signs in
     /// through an identity provider).
@@ -29,6 +30,10 @@ pub struct AsConfig {
     /// Authorization requests naming a metadata-document client (each may fetch a
     /// stranger's URL) per source address per minute; 0 is no limit.
     pub document_authorizations_per_source_per_minute: i64,
+    /// Sign-ins started at an identity provider (each stores a pending sign-in and may
+    /// make this server fetch the provider's discovery document) per source address
+    /// per minute; 0 is no limit.
+    pub idp_starts_per_source_per_minute: i64,
     /// Reverse proxies whose forwarding headers name the client (see
     /// [`crate::forwarded`]); none by default.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -52,10 +57,18 @@ impl AsConfig {
             register_per_source_per_minute: 60,
             token_per_source_per_minute: 600,
             document_authorizations_per_source_per_minute: 60,
+            idp_starts_per_source_per_minute: 60,
             trusted_proxies: Vec::new(),
             allow_private_document_hosts: false,
             document_scheme_override: None,
         }
+    }
+
+    /// Whether cookie names carry the `__Host-` prefix (RFC 6265bis §4.1.3.2): only
+    /// with `Secure` and `Path=/`, so over https at the origin's root, never under a
+    /// path (whose cookies are scoped to it) nor over plain http.
+    pub fn host_prefixed_cookies(&self) -> bool {
+        self.secure_cookies && crate::mount::base_path(&self.issuer).is_empty()
     }
 
     /// Where RFC 8414 §3.1 puts the metadata: the issuer's path inserted after

@@ -7,7 +7,8 @@
 //! - [`config`]: the edge's settings (cookies, rate limits, proxies) beside the rules'.
 //! - [`state`]: [`AuthServer`], shared by every handler: the rules, the store, the settings.
 //! - [`documents`]: fetching client metadata documents without server-side request forgery.
-//! - [`sync`]: changes made elsewhere (instances, CLI) applied at once by notification,
+//! - [`sync`]: changes made elsewhere (instances, CLI) read from the database at once
+//!   when a notification hints at them (never taken from the notification itself),
 //!   with a periodic poll as safety net.
 //! - [`error`]: the one mapping of OAuth errors to HTTP responses.
 //! - [`forms`]: bounded, duplicate-refusing form and query parsing (RFC 6749 §3.1, §3.2).

@@ -8,9 +8,11 @@
 //! TCP peer; forwarding headers are believed only from the operator's trusted proxies
 //! ([`crate::forwarded`]; none by default), so a client cannot pick its own bucket.
 //!
-//! Limited endpoints: `/login` (failed attempts), `/register`, `/token`, and
+//! Limited endpoints: `/login` (failed attempts), `/register`, `/token`,
 //! `/authorize` requests whose `client_id` is a metadata-document URL (each may make
-//! this server fetch a stranger's URL). A limit of 0 turns one off.
+//! this server fetch a stranger's URL), and `/login/idp/<name>` (each stores a pending
+//! sign-in, and may fetch the provider's discovery document). A limit of 0 turns one
+//! off.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -20,10 +20,14 @@ pub struct AuthServer {
     pub cfg: Arc<AsConfig>,
     /// Where the next poll of the revocations starts.
     pub(crate) cursor: Arc<Mutex<crate::sync::Cursor>>,
+    /// What notifications said to read again, not read yet.
+    pub(crate) pending: Arc<crate::sync::Pending>,
     /// Whether changes made elsewhere reach this process at once (`/readyz`).
     pub notifications: Arc<crate::sync::Notifications>,
     /// Upstream identity providers of the sign-in page (none unless configured).
     pub idps: Arc<crate::idp::Registry>,
+    /// The database ping `/readyz` shares between probes.
+    pub db_probe: Arc<crate::routes::ready::DbProbe>,
 }
 
 impl AuthServer {
@@ -47,8 +51,10 @@ impl AuthServer {
             store,
             cfg: Arc::new(cfg),
             cursor: crate::sync::new_cursor(),
+            pending: crate::sync::new_pending(),
             notifications: Arc::default(),
             idps: Arc::new(crate::idp::Registry::new(Vec::new())),
+            db_probe: Arc::default(),
         };
         s.sync().await?;
         Ok(s)

@@ -1,21 +1,25 @@
 //! Keeping this process's in-memory state (revocation list, signing keys) in step
 //! with changes made elsewhere: other instances, the CLI.
 //!
-//! Two paths, both off the request path:
-//! - **notifications** ([`mcpgate_store::notify`]): applied the moment the change
-//!   commits (PostgreSQL `LISTEN`, or the data directory's socket on SQLite);
+//! Two paths, both off the request path, both reading the store:
+//! - **notifications** ([`mcpgate_store::notify`]): hints that something committed
+//!   (PostgreSQL `LISTEN`, or the data directory's socket on SQLite), acted on at once
+//!   by reading the revocations since the cursor, or the keys. A notification is never
+//!   applied as such: any role that can connect to the database can send one, so what
+//!   is revoked is only what the revocation table says. A burst of notifications
+//!   (forged or real) is folded into one read at a time ([`Pending`]);
 //! - **a poll** every sync period, the safety net for anything a notification missed
 //!   (connection lost, process starting), run at once after a reconnect.
 //!
 //! PostgreSQL takes sequence values before commit, so a revocation may become visible
-//! after one with a higher number. The poll therefore never reads only past the
-//! highest number seen: it reads from the highest number seen at least
-//! [`OVERLAP`] ago, so a revocation committed up to that long out of order is still
-//! found (re-reading one changes nothing).
+//! after one with a higher number. Every read therefore starts from the highest
+//! number seen at least [`OVERLAP`] ago, never from the highest seen, so a revocation
+//! committed up to that long out of order is still found (re-reading one changes
+//! nothing).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use mcpgate_domain::StoreError;
@@ -109,6 +113,37 @@ impl NotifyState {
     }
 }
 
+/// Reads announced but not made yet. The listener only marks what to read and wakes
+/// the reader, which runs one read at a time: however many notifications arrive
+/// meanwhile, they cost one more read, not one each.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    revocations: AtomicBool,
+    keys: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Pending {
+    /// Marks what `change` says to read again (`None`: everything), and wakes the reader.
+    fn hint(&self, change: Option<Change>) {
+        let (revocations, keys) = match change {
+            Some(Change::Revocations) => (true, false),
+            Some(Change::Keys) => (false, true),
+            // Users, clients, allowed redirects and scopes are read from the store
+            // when used; nothing in memory depends on them yet.
+            Some(Change::Config) => return,
+            None => (true, true),
+        };
+        if revocations {
+            self.revocations.store(true, Ordering::Release);
+        }
+        if keys {
+            self.keys.store(true, Ordering::Release);
+        }
+        self.wake.notify_one();
+    }
+}
+
 impl AuthServer {
     /// Applies one revocation, for at least this server's token lifetime whatever the
     /// process that made it assumed.
@@ -118,8 +153,16 @@ impl AuthServer {
     }
 
     /// Applies revocations and key changes made by other processes (the CLI, other
-    /// instances), reading the store.
+    /// instances), reading the store, and drops revocations that no longer matter.
     pub async fn sync(&self) -> Result<(), StoreError> {
+        self.sync_revocations().await?;
+        self.revoked.prune(self.now());
+        self.sync_keys().await
+    }
+
+    /// Applies the revocations recorded since the cursor (see the module's
+    /// documentation), as the table holds them.
+    pub async fn sync_revocations(&self) -> Result<(), StoreError> {
         let floor = self.cursor().floor(Instant::now());
         let started = Instant::now();
         let rows = self.store.revocations_since(floor).await?;
@@ -128,8 +171,7 @@ impl AuthServer {
         }
         let highest = rows.iter().map(|r| r.seq).max().unwrap_or(0);
         self.cursor().saw(started, highest);
-        self.revoked.prune(self.now());
-        self.sync_keys().await
+        Ok(())
     }
 
     /// Makes the key ring match the stored live keys (see
@@ -138,22 +180,27 @@ impl AuthServer {
         mcpgate_domain::flows::keys::sync(&self.auth).await
     }
 
-    /// Applies a change announced by another process.
-    async fn apply(&self, change: Change) -> Result<(), StoreError> {
-        match change {
-            Change::Revoked {
-                handle,
-                until,
-                created_at,
-            } => {
-                self.apply_revocation(&handle, until, created_at);
-                Ok(())
+    /// Reads what notifications marked, one read at a time, until cancelled.
+    fn spawn_reader(&self, cancel: CancellationToken) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = s.pending.wake.notified() => {}
+                }
+                if s.pending.revocations.swap(false, Ordering::AcqRel)
+                    && let Err(e) = s.sync_revocations().await
+                {
+                    tracing::warn!(error = %e, "reading revocations after a notification failed");
+                }
+                if s.pending.keys.swap(false, Ordering::AcqRel)
+                    && let Err(e) = s.sync_keys().await
+                {
+                    tracing::warn!(error = %e, "reading keys after a notification failed");
+                }
             }
-            Change::Keys => self.sync_keys().await,
-            // Users, clients, allowed redirects and scopes are read from the store
-            // when used; nothing in memory depends on them yet.
-            Change::Config => Ok(()),
-        }
+        });
     }
 
     /// Runs [`Self::sync`] and housekeeping every `period`, and listens for change
@@ -213,6 +260,7 @@ impl AuthServer {
     /// Keeps a notification connection open, reopening it (with backoff) when lost;
     /// after each reopening, catches up from the store.
     fn spawn_listener(&self, cancel: CancellationToken) {
+        self.spawn_reader(cancel.clone());
         let s = self.clone();
         tokio::spawn(async move {
             let mut delay = RECONNECT_FIRST;
@@ -241,13 +289,9 @@ impl AuthServer {
                                 _ = cancel.cancelled() => return,
                                 r = l.recv() => r,
                             };
-                            let applied = match r {
-                                Ok(Some(c)) if l.trusts_payloads() => s.apply(c).await,
-                                Ok(_) => s.sync().await,
+                            match r {
+                                Ok(hint) => s.pending.hint(hint),
                                 Err(ListenError::Lost(e)) => break e,
-                            };
-                            if let Err(e) = applied {
-                                tracing::warn!(error = %e, "applying a change failed");
                             }
                         };
                         s.notifications.set(NotifyState::Disconnected);
@@ -279,6 +323,10 @@ impl AuthServer {
 
 /// Shared handles, created with the server.
 pub(crate) fn new_cursor() -> Arc<std::sync::Mutex<Cursor>> {
+    Arc::default()
+}
+
+pub(crate) fn new_pending() -> Arc<Pending> {
     Arc::default()
 }
 

@@ -16,6 +16,14 @@
 //!   rows, sessions) touches the WAL, so it would wake the server all the time and say
 //!   nothing about what changed.
 //!
+//! A notification is a hint, never an order: whatever it carries, the receiver only
+//! reads the database again (the revocations since its cursor, or the keys). Any
+//! PostgreSQL role that can connect may `NOTIFY` any channel (PostgreSQL, "NOTIFY":
+//! there is no privilege on channels), so a payload that said *what* was revoked would
+//! let such a role revoke every token (`r 0 99999999999 kid:<kid>`, for millennia)
+//! without writing a row. As a hint, a forged one costs a re-read and nothing more;
+//! what is revoked is only ever what the revocation table holds.
+//!
 //! Notifications are an accelerator: each process still polls the store on a timer, so
 //! a notification lost (connection down, process restarting) delays a change by at
 //! most one poll.
@@ -39,16 +47,13 @@ pub const LOCAL_SOCKET: &str = "notify.sock";
 /// PostgreSQL refuses payloads of 8000 bytes or more; ours are far smaller.
 const MAX_PAYLOAD: usize = 1000;
 
-/// What changed. Revocations carry what the receiver needs to apply them without
-/// asking the database; the other kinds say what to read again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What changed, as a hint of what to read again. No variant carries data: nothing a
+/// notification says is applied as such (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// A revocation handle (token-family id, grant id, access-token jti) was recorded.
-    Revoked {
-        handle: String,
-        until: i64,
-        created_at: i64,
-    },
+    /// Revocations were recorded (a token family, a grant, an access-token jti, a key):
+    /// read the revocation table again.
+    Revocations,
     /// Signing keys were added or retired.
     Keys,
     /// Users, clients, the allowed-client list or scopes changed.
@@ -56,37 +61,25 @@ pub enum Change {
 }
 
 impl Change {
-    /// `r <created_at> <until> <handle>`, `k`, `c`.
-    pub fn encode(&self) -> String {
+    /// `r`, `k`, `c`.
+    pub fn encode(self) -> &'static str {
         match self {
-            Change::Revoked {
-                handle,
-                until,
-                created_at,
-            } => format!("r {created_at} {until} {handle}"),
-            Change::Keys => "k".into(),
-            Change::Config => "c".into(),
+            Change::Revocations => "r",
+            Change::Keys => "k",
+            Change::Config => "c",
         }
     }
 
     /// The inverse of [`Self::encode`]; `None` for anything else (a newer version's
-    /// kind, a stray message).
+    /// kind, a stray message). Only the first word counts: earlier versions announced
+    /// a revocation as `r <created_at> <until> <handle>`, which is read as the same
+    /// hint, its handle ignored.
     pub fn decode(s: &str) -> Option<Self> {
         if s.len() > MAX_PAYLOAD {
             return None;
         }
-        let mut parts = s.splitn(4, ' ');
-        match parts.next()? {
-            "r" => {
-                let created_at = parts.next()?.parse().ok()?;
-                let until = parts.next()?.parse().ok()?;
-                let handle = parts.next()?;
-                (!handle.is_empty()).then(|| Change::Revoked {
-                    handle: handle.to_owned(),
-                    until,
-                    created_at,
-                })
-            }
+        match s.split(' ').next()? {
+            "r" => Some(Change::Revocations),
             "k" => Some(Change::Keys),
             "c" => Some(Change::Config),
             _ => None,
@@ -108,7 +101,7 @@ pub(crate) enum Announce {
 /// Sends `NOTIFY` on the transaction's connection: delivered to listeners on commit.
 pub(crate) async fn pg_notify(
     conn: &mut sqlx::PgConnection,
-    change: &Change,
+    change: Change,
 ) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
@@ -120,7 +113,7 @@ pub(crate) async fn pg_notify(
 
 /// Tells a local server (if one runs) to read the database again. Best effort and
 /// non-blocking: a datagram to a Unix socket is queued by the kernel at once.
-pub(crate) fn local_notify(socket: &Path, change: &Change) {
+pub(crate) fn local_notify(socket: &Path, change: Change) {
     #[cfg(unix)]
     {
         if let Ok(s) = std::os::unix::net::UnixDatagram::unbound() {
@@ -174,7 +167,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn announce_local(&self, change: &Change) {
+    pub(crate) fn announce_local(&self, change: Change) {
         if let Announce::Socket(path) = &self.announce {
             local_notify(path, change);
         }
@@ -182,8 +175,8 @@ impl Store {
 }
 
 impl ChangeListener {
-    /// The next change. `Ok(None)`: something arrived that this version does not
-    /// know; read everything again to be safe.
+    /// The next hint. `Ok(None)`: something arrived that says nothing this version
+    /// knows (a local datagram, a stranger's payload); read everything again.
     pub async fn recv(&mut self) -> Result<Option<Change>, ListenError> {
         match self {
             ChangeListener::Postgres(l) => match l.try_recv().await {
@@ -195,18 +188,11 @@ impl ChangeListener {
             ChangeListener::Local(sock) => {
                 let mut buf = [0u8; MAX_PAYLOAD];
                 match sock.recv(&mut buf).await {
-                    // Local datagrams are hints only: the receiver reads the store.
                     Ok(_) => Ok(None),
                     Err(e) => Err(ListenError::Lost(e.to_string())),
                 }
             }
         }
-    }
-
-    /// Whether a change can be applied from the message alone (PostgreSQL payloads,
-    /// sent by a database session) or must be read from the store (local datagrams).
-    pub fn trusts_payloads(&self) -> bool {
-        matches!(self, ChangeListener::Postgres(_))
     }
 }
 
@@ -216,19 +202,19 @@ mod tests {
 
     #[test]
     fn changes_round_trip_and_strangers_are_refused() {
-        for c in [
-            Change::Revoked {
-                handle: "fam 1".into(),
-                until: 99,
-                created_at: 7,
-            },
-            Change::Keys,
-            Change::Config,
-        ] {
-            assert_eq!(Change::decode(&c.encode()), Some(c));
+        for c in [Change::Revocations, Change::Keys, Change::Config] {
+            assert_eq!(Change::decode(c.encode()), Some(c));
         }
-        for bad in ["", "x", "r 1 2", "r 1 2 ", "r a 2 h", &"r 1 2 ".repeat(400)] {
+        for bad in ["", "x", "revoked", " r", &"r ".repeat(600)] {
             assert_eq!(Change::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    /// What an earlier version sent, or a forger: the handle and time are not read.
+    #[test]
+    fn a_payload_naming_a_handle_is_only_a_hint_to_read_revocations() {
+        for p in ["r 1 2 fam", "r 0 99999999999 kid:k1", "r"] {
+            assert_eq!(Change::decode(p), Some(Change::Revocations), "{p:?}");
         }
     }
 }

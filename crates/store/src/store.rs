@@ -76,7 +76,7 @@ macro_rules! notifying {
                     let $conn = &mut *tx;
                     $body
                 };
-                crate::notify::pg_notify(&mut *tx, &$change).await?;
+                crate::notify::pg_notify(&mut *tx, $change).await?;
                 tx.commit().await?;
                 out
             }
@@ -85,7 +85,7 @@ macro_rules! notifying {
                     let $conn = pool;
                     $body
                 };
-                $self.announce_local(&$change);
+                $self.announce_local($change);
                 out
             }
         }

@@ -41,13 +41,20 @@ async fn missing_token_gets_401_with_metadata_and_scope_but_no_error() {
     );
 }
 
+/// At the path-suffixed well-known URI always; at the origin's root one only when
+/// mounted at the root: under a path (the suite's `MCPGATE_TEST_BASE_PATH` run, and
+/// the test below), the root location belongs to whatever else runs on the origin.
 #[tokio::test]
-async fn protected_resource_metadata_at_both_well_known_uris() {
+async fn protected_resource_metadata_at_the_suffixed_uri_and_the_root_only_at_the_root() {
     let app = TestApp::spawn().await;
-    for path in [
-        app.well_known("oauth-protected-resource", "/mcp"),
-        format!("{}/.well-known/oauth-protected-resource", app.origin()),
-    ] {
+    let root = format!("{}/.well-known/oauth-protected-resource", app.origin());
+    let mut served = vec![app.well_known("oauth-protected-resource", "/mcp")];
+    if app.path().is_empty() {
+        served.push(root);
+    } else {
+        assert_eq!(app.http.get(&root).send().await.unwrap().status(), 404);
+    }
+    for path in served {
         let r = app.http.get(&path).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let doc = body_json(r).await;
@@ -59,6 +66,25 @@ async fn protected_resource_metadata_at_both_well_known_uris() {
         );
         assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
     }
+}
+
+/// Mounted at `/oauth/2.1`, whatever the suite's base path: the root location is 404,
+/// the path-suffixed one answers.
+#[tokio::test]
+async fn a_path_mounted_instance_leaves_the_root_metadata_location_alone() {
+    let app = TestApp::spawn_under("/oauth/2.1").await;
+    let root = format!("{}/.well-known/oauth-protected-resource", app.origin());
+    assert_eq!(app.http.get(&root).send().await.unwrap().status(), 404);
+    let suffixed = format!(
+        "{}/.well-known/oauth-protected-resource/oauth/2.1/mcp",
+        app.origin()
+    );
+    let r = app.http.get(&suffixed).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        body_json(r).await["resource"],
+        format!("{}/oauth/2.1/mcp", app.origin())
+    );
 }
 
 #[tokio::test]

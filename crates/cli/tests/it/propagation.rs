@@ -256,6 +256,164 @@ async fn revocations_committed_out_of_order_are_not_missed() {
     );
 }
 
+/// The claims of a JWT, unverified (the test's own tokens).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Waits until `/readyz` says notifications are connected.
+async fn listening(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        let body = body_json(r).await;
+        if body["notifications"] == "connected" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never listening: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Any role that can connect may `NOTIFY` any channel. A forged notification naming
+/// the signing key, a token family or a jti (here sent with plain SQL from another
+/// connection) revokes nothing: notifications are hints to read the revocation
+/// table, never orders. A real revocation, made by another process through the
+/// store, still reaches the server at once.
+#[tokio::test]
+async fn forged_notifications_revoke_nothing_and_real_revocations_still_arrive_at_once() {
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let app = TestApp::spawn_configured(
+        temp_dir(),
+        |_| {},
+        |c| {
+            c.database_url = Some(url.clone());
+        },
+    )
+    .await;
+    listening(&app).await;
+    let (_, t) = app.tokens(None).await;
+    let (_, other) = app.tokens(None).await;
+    for token in [access(&t), access(&other)] {
+        assert_eq!(app.calc_status(token, "add", 1.0, 2.0).await, 200);
+    }
+    let claims = claims_of(access(&t));
+    let kid = app.auth.keys.current_kid();
+    let stranger = sqlx::PgPool::connect(&url).await.unwrap();
+    for handle in [
+        mcpgate_core::jwt::key_handle(&kid),
+        claims["sid"].as_str().unwrap().to_owned(),
+        claims["jti"].as_str().unwrap().to_owned(),
+    ] {
+        sqlx::query("SELECT pg_notify('mcpgate_changes', $1)")
+            .bind(format!("r 0 99999999999 {handle}"))
+            .execute(&stranger)
+            .await
+            .unwrap();
+    }
+    for junk in ["k", "c", "x", ""] {
+        sqlx::query("SELECT pg_notify('mcpgate_changes', $1)")
+            .bind(junk)
+            .execute(&stranger)
+            .await
+            .unwrap();
+    }
+    // A real revocation of the other token, by another process: notifications arrive
+    // in commit order, so once it is applied the forged ones have been read too.
+    let elsewhere = Store::open(&url).await.unwrap();
+    let now = app.auth.now();
+    let other_family = claims_of(access(&other))["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    elsewhere
+        .insert_revocation(&other_family, now + 900, now)
+        .await
+        .unwrap();
+    refused_within(&app, access(&other), Instant::now(), AT_ONCE).await;
+    assert_eq!(
+        app.calc_status(access(&t), "add", 1.0, 2.0).await,
+        200,
+        "a forged notification revoked a valid token"
+    );
+    let (_, fresh) = app.tokens(None).await;
+    assert_eq!(app.calc_status(access(&fresh), "add", 1.0, 2.0).await, 200);
+    assert!(
+        !app.auth
+            .revoked
+            .is_revoked(&mcpgate_core::jwt::key_handle(&kid))
+    );
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// `/readyz` reuses one ping for a second, yet still says the database is gone
+/// within that second and the ping's timeout once it goes away.
+#[tokio::test]
+async fn readiness_turns_503_promptly_when_the_database_goes_away() {
+    let Some(url) = pg_database().await else {
+        return;
+    };
+    let app = TestApp::spawn_configured(
+        temp_dir(),
+        |_| {},
+        |c| {
+            c.database_url = Some(url.clone());
+        },
+    )
+    .await;
+    listening(&app).await;
+    let name = url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = sqlx::PgPool::connect(&std::env::var("TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let gone = Instant::now();
+    loop {
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        let status = r.status();
+        let body = body_json(r).await;
+        if body["database"] == "unreachable" {
+            assert_eq!(status, 503, "{body}");
+            break;
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "still {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One ping's reuse (1 s) and its timeout (2 s), with room for a loaded machine.
+    assert!(
+        gone.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        gone.elapsed()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
 fn nanos() -> String {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

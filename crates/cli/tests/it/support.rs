@@ -18,7 +18,11 @@ pub const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
+    /// Where requests go: `http://127.0.0.1:<port>` and the public URL's path.
     pub base: String,
+    /// The public URL (the issuer): `base`, unless the app was told it is served
+    /// over https by a proxy in front ([`TestApp::spawn_as_https`]).
+    pub public: String,
     pub http: reqwest::Client,
     pub auth: AuthServer,
     pub data_dir: PathBuf,
@@ -38,6 +42,24 @@ pub fn install_crypto() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// A fresh, empty PostgreSQL database on `TEST_DATABASE_URL`, or `None` (the test
+/// then says it is skipped) when that is not set.
+pub async fn pg_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
+        return None;
+    };
+    let name = format!("mcpgate_t_{}", random_id().to_ascii_lowercase())
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
 }
 
 pub fn temp_dir() -> PathBuf {
@@ -64,16 +86,41 @@ impl TestApp {
     pub async fn spawn_configured(
         data_dir: PathBuf,
         tune: fn(&mut mcpgate_server::AsConfig),
-        configure: fn(&mut AppConfig),
+        configure: impl FnOnce(&mut AppConfig),
     ) -> Self {
-        install_crypto();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // The whole suite runs twice in the test command: with an issuer that is an
         // origin, and with one that carries a path (MCPGATE_TEST_BASE_PATH=/oauth/2.1),
         // so that both forms are held to the same tests.
         let path = std::env::var("MCPGATE_TEST_BASE_PATH").unwrap_or_default();
-        let base = format!("http://{}{path}", listener.local_addr().unwrap());
-        let mut cfg = AppConfig::new(&base.parse().unwrap(), data_dir.clone());
+        Self::spawn_at("http", &path, data_dir, tune, configure).await
+    }
+
+    /// An app whose public URL has the path `path` (`""`: the origin), whatever the
+    /// suite's base path.
+    pub async fn spawn_under(path: &str) -> Self {
+        Self::spawn_at("http", path, temp_dir(), |_| {}, |_| {}).await
+    }
+
+    /// An app whose public URL is `https://127.0.0.1:<port><path>`, as behind a proxy
+    /// that terminates TLS; the tests still reach it over plain http, and the browser
+    /// follows its `https://` redirects there.
+    pub async fn spawn_as_https(path: &str) -> Self {
+        Self::spawn_at("https", path, temp_dir(), |_| {}, |_| {}).await
+    }
+
+    async fn spawn_at(
+        scheme: &str,
+        path: &str,
+        data_dir: PathBuf,
+        tune: fn(&mut mcpgate_server::AsConfig),
+        configure: impl FnOnce(&mut AppConfig),
+    ) -> Self {
+        install_crypto();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}{path}");
+        let public = format!("{scheme}://{addr}{path}");
+        let mut cfg = AppConfig::new(&public.parse().unwrap(), data_dir.clone());
         cfg.tune = tune;
         cfg.audit_every = std::time::Duration::from_millis(50);
         configure(&mut cfg);
@@ -87,6 +134,7 @@ impl TestApp {
             .unwrap();
         let t = Self {
             base,
+            public,
             http,
             auth: app.auth,
             data_dir,
@@ -169,6 +217,12 @@ impl TestApp {
 
     pub fn mcp_url(&self) -> String {
         self.url("/mcp")
+    }
+
+    /// The resource tokens are issued for: the public URL's `/mcp` (the same as
+    /// [`Self::mcp_url`] unless the app believes it is served over https).
+    pub fn resource(&self) -> String {
+        format!("{}/mcp", self.public)
     }
 
     /// The issuer's path (`""`, or `/oauth/2.1` when the suite runs under a path).
@@ -274,7 +328,7 @@ impl TestApp {
         let url = url::Url::parse(&loc).unwrap();
         let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q.get("state").map(String::as_str), Some("st8"));
-        assert_eq!(q.get("iss"), Some(&self.base));
+        assert_eq!(q.get("iss"), Some(&self.public));
         q.get("code")
             .unwrap_or_else(|| panic!("no code in {loc}"))
             .clone()
@@ -289,7 +343,7 @@ impl TestApp {
                 ("redirect_uri", REDIRECT),
                 ("code_verifier", verifier),
                 ("client_id", client_id),
-                ("resource", &self.mcp_url()),
+                ("resource", &self.resource()),
             ])
             .send()
             .await
@@ -374,7 +428,10 @@ impl<'a> Browser<'a> {
     }
 
     pub async fn get(&mut self, path_or_url: &str) -> reqwest::Response {
-        let url = if path_or_url.starts_with("http") {
+        let url = if let Some(rest) = path_or_url.strip_prefix(&self.app.public) {
+            // The public URL's own pages are reached where the app listens.
+            format!("{}{rest}", self.app.base)
+        } else if path_or_url.starts_with("http") {
             path_or_url.to_owned()
         } else {
             self.app.url(path_or_url)
@@ -493,7 +550,7 @@ pub fn authorize_url(
             .append_pair("redirect_uri", redirect)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256")
-            .append_pair("resource", &app.mcp_url());
+            .append_pair("resource", &app.resource());
         if let Some(s) = scope {
             q.append_pair("scope", s);
         }

@@ -1,12 +1,13 @@
 //! People who sign in through an identity provider: a new account for someone the
-//! provider vouched for, or a link to an existing account by verified email. Each is
-//! one act, audited, whatever the provider.
+//! provider vouched for, a link to an existing account by verified email (never an
+//! administrator's), or a link an operator makes by hand. Each is one act, audited,
+//! whatever the provider.
 
 use crate::audit::Event;
 use crate::flows::admin::check_username;
 use crate::model::{User, UserIdentity};
 use crate::store::StoreError;
-use crate::{Authority, OAuthError, OAuthResult};
+use crate::{Authority, ErrorCode, OAuthError, OAuthResult};
 
 /// Who the provider says signed in.
 #[derive(Debug, Clone, Copy)]
@@ -90,25 +91,66 @@ pub async fn provision(
 }
 
 /// Links a provider's identity to the existing account whose email the provider
-/// verified.
+/// verified (the caller has checked that the provider is trusted for the email's
+/// domain). Never an administrator's account: whoever controls an address at a
+/// provider would otherwise gain the administrator's powers by signing in there, so
+/// that link is an operator's act ([`link_by_operator`]).
 pub async fn link_by_email(
     s: &Authority,
     id: ProviderIdentity<'_>,
     user: &User,
 ) -> OAuthResult<()> {
+    if user.is_admin {
+        return Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "an administrator's account is linked to a provider by an operator only",
+        ));
+    }
     s.store
         .link_identity(&id.linked_to(&user.id, s.now()))
         .await?;
+    audit_link(s, id, user, "verified email").await;
+    Ok(())
+}
+
+/// Links a provider's identity to an account an operator names (`mcpgate idp link`),
+/// whoever the account is. `Conflict` when the identity is linked already.
+pub async fn link_by_operator(
+    s: &Authority,
+    id: ProviderIdentity<'_>,
+    user: &User,
+) -> OAuthResult<LinkOutcome> {
+    match s
+        .store
+        .link_identity(&id.linked_to(&user.id, s.now()))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(LinkOutcome::AlreadyLinked),
+        Err(e) => return Err(e.into()),
+    }
+    audit_link(s, id, user, "operator").await;
+    Ok(LinkOutcome::Linked)
+}
+
+/// What [`link_by_operator`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Linked,
+    /// The identity is linked to an account already (this one or another).
+    AlreadyLinked,
+}
+
+async fn audit_link(s: &Authority, id: ProviderIdentity<'_>, user: &User, by: &'static str) {
     s.audit(
         Event::IdpIdentityLinked {
             provider: id.provider.to_owned(),
             subject: id.subject.to_owned(),
             email: id.email.map(str::to_owned),
-            by: "verified email",
+            by,
         },
         Some(&user.id),
         None,
     )
     .await;
-    Ok(())
 }

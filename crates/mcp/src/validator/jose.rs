@@ -357,4 +357,4 @@ fn library_error(kind: &jsonwebtoken::errors::ErrorKind) -> JwtError {
 
 #[cfg(test)]
 #[path = "jose_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -7,15 +7,15 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
-const ISS: &str = "https://idp.example";
-const AUD: &str = "https://mcp.example/mcp";
-const NOW: i64 = 1_000_000;
+pub(crate) const ISS: &str = "https://idp.example";
+pub(crate) const AUD: &str = "https://mcp.example/mcp";
+pub(crate) const NOW: i64 = 1_000_000;
 
-struct TestKey {
-    kid: &'static str,
+pub(crate) struct TestKey {
+    pub(crate) kid: &'static str,
     alg: Algorithm,
     enc: EncodingKey,
-    jwk: Value,
+    pub(crate) jwk: Value,
 }
 
 fn random32() -> [u8; 32] {
@@ -24,7 +24,7 @@ fn random32() -> [u8; 32] {
     b
 }
 
-fn es256(kid: &'static str) -> TestKey {
+pub(crate) fn es256(kid: &'static str) -> TestKey {
     use p256::pkcs8::EncodePrivateKey;
     let sk = p256::ecdsa::SigningKey::from_slice(&random32()).unwrap();
     let point = sk.verifying_key().to_sec1_point(false);
@@ -38,7 +38,7 @@ fn es256(kid: &'static str) -> TestKey {
     }
 }
 
-fn eddsa(kid: &'static str) -> TestKey {
+pub(crate) fn eddsa(kid: &'static str) -> TestKey {
     use ed25519_dalek::pkcs8::EncodePrivateKey;
     let sk = ed25519_dalek::SigningKey::from_bytes(&random32());
     TestKey {
@@ -50,19 +50,19 @@ fn eddsa(kid: &'static str) -> TestKey {
     }
 }
 
-fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     json!({"iss": ISS, "aud": AUD, "sub": "person-1", "exp": NOW + 300, "iat": NOW,
         "client_id": "app", "scope": "op:add op:sub"})
 }
 
 impl TestKey {
-    fn sign_with(&self, typ: Option<&str>, claims: &Value) -> String {
+    pub(crate) fn sign_with(&self, typ: Option<&str>, claims: &Value) -> String {
         let mut h = Header::new(self.alg);
         h.typ = typ.map(str::to_owned);
         h.kid = Some(self.kid.to_owned());
         jsonwebtoken::encode(&h, claims, &self.enc).unwrap()
     }
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_with(Some("at+jwt"), claims)
     }
 }
@@ -72,7 +72,7 @@ fn set(keys: &[&TestKey], rules: &TokenRules) -> ProviderKeys {
     ProviderKeys::from_jwks(&jwks, rules)
 }
 
-fn rules() -> TokenRules {
+pub(crate) fn rules() -> TokenRules {
     TokenRules::new(ISS, AUD)
 }
 

@@ -2,8 +2,8 @@
 //! - [`local::LocalJwt`]: mcpgate is its own authorization server; JWTs are checked
 //!   against the in-memory key ring and revocation list. No network, no database.
 //! - [`jwks::Jwks`]: JWTs of an external authorization server (any algorithm of
-//!   [`jose`]), verified against its `jwks_uri`, cached, refetched on an unknown `kid`
-//!   at a bounded rate.
+//!   [`jose`]), verified against its `jwks_uri`, cached, read again every 5–15 minutes
+//!   (as its `max-age` says) and on an unknown `kid` at a bounded rate.
 //! - [`introspection::Introspection`]: RFC 7662 against any authorization server,
 //!   with a bounded cache.
 //!

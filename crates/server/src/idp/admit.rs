@@ -1,6 +1,15 @@
 //! Who may enter once a provider has vouched for someone. A person is (provider,
 //! subject): an email is only a way to find the account an operator invited, and only
-//! when the provider has verified it.
+//! when the provider has verified it, it is of a domain the provider is trusted for,
+//! and the account is not an administrator's.
+//!
+//! Why each rule: an email address proves nothing about who holds an account here
+//! unless the provider is authoritative for its domain. A provider with allowed domains
+//! is trusted for those alone (any other domain's addresses it may let anyone claim);
+//! for Google, only the ID token's `hd` says an account belongs to a Workspace domain
+//! (a consumer account may carry any address, and Google documents `hd` as the claim to
+//! check, "Authenticate with a backend server"). An administrator's account is never
+//! taken over by email: an operator links it by hand (`mcpgate idp link`).
 
 use mcpgate_store::User;
 
@@ -26,10 +35,15 @@ pub enum Refusal {
     Disabled,
     /// The provider gave no email, or did not verify it.
     EmailUnverified,
+    /// The email (for Google with allowed domains: the account's Workspace domain,
+    /// `hd`) is not of a domain this provider is trusted for.
+    DomainNotAllowed,
     /// No account here, and none may be created for this person.
     NoAccount,
     /// Several accounts share the email: an operator must link one by hand.
     AmbiguousEmail,
+    /// The email is an administrator's: an operator must link it by hand.
+    AdministratorNotLinked,
 }
 
 impl Refusal {
@@ -47,6 +61,14 @@ impl Refusal {
                      cannot be used to sign you in here. Verify it at {provider} and try again."
                 ),
             ),
+            Self::DomainNotAllowed => (
+                "This account cannot sign in here",
+                format!(
+                    "The account you used at {provider} is not one of the organizations \
+                     allowed to sign in here through {provider}. Sign in with your \
+                     organization's account, or ask an administrator."
+                ),
+            ),
             Self::NoAccount => (
                 "No account for you here",
                 format!(
@@ -57,6 +79,14 @@ impl Refusal {
             Self::AmbiguousEmail => (
                 "Your account cannot be chosen",
                 "Several accounts here have your email address. Ask an administrator.".into(),
+            ),
+            Self::AdministratorNotLinked => (
+                "An administrator must link this account",
+                format!(
+                    "Your email address belongs to an administrator's account here, which \
+                     is never linked to {provider} automatically. An administrator must \
+                     link your {provider} account to it."
+                ),
             ),
         }
     }
@@ -80,19 +110,25 @@ pub fn decide(
     let Some(email) = id.email.as_deref().filter(|_| id.email_verified) else {
         return Admission::Refuse(Refusal::EmailUnverified);
     };
+    if !domain_trusted(p, id, email) {
+        return Admission::Refuse(Refusal::DomainNotAllowed);
+    }
     match by_email.len() {
         0 => {}
         1 => {
             let u = by_email.into_iter().next().expect("one");
             return if u.disabled {
                 Admission::Refuse(Refusal::Disabled)
+            } else if u.is_admin {
+                Admission::Refuse(Refusal::AdministratorNotLinked)
             } else {
                 Admission::LinkByEmail(u)
             };
         }
         _ => return Admission::Refuse(Refusal::AmbiguousEmail),
     }
-    if p.auto_create && domain_allowed(p, id, email) {
+    // Creating an account needs allowed domains (settings refuse auto-create without).
+    if p.auto_create && !p.allowed_domains.is_empty() {
         Admission::Create {
             email: email.to_owned(),
         }
@@ -101,14 +137,26 @@ pub fn decide(
     }
 }
 
-/// Google Workspace accounts are matched by `hd` from the verified ID token (never from
-/// the request); a consumer account (no `hd`) by its email's domain. Others: the
-/// verified email's domain.
-fn domain_allowed(p: &IdpSettings, id: &Identity, email: &str) -> bool {
+/// Whether the provider is trusted for this verified email, to find or make an account
+/// by it. Without allowed domains, any domain (the operator trusts the provider for
+/// every address it verifies). With them: Google only through `hd` from the verified ID
+/// token (never from the request), which must be the email's own domain and an allowed
+/// one, so a consumer account (no `hd`) or another Workspace's is refused whatever its
+/// address; every other provider, the email's domain.
+fn domain_trusted(p: &IdpSettings, id: &Identity, email: &str) -> bool {
+    if p.allowed_domains.is_empty() {
+        return true;
+    }
     let email_domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-    match (&id.hosted_domain, p.preset) {
-        (Some(hd), Preset::Google) => p.domain_allowed(hd) && email_domain.eq_ignore_ascii_case(hd),
-        _ => !email_domain.is_empty() && p.domain_allowed(email_domain),
+    if email_domain.is_empty() {
+        return false;
+    }
+    match p.preset {
+        Preset::Google => id
+            .hosted_domain
+            .as_deref()
+            .is_some_and(|hd| hd.eq_ignore_ascii_case(email_domain) && p.domain_allowed(hd)),
+        _ => p.domain_allowed(email_domain),
     }
 }
 
@@ -146,167 +194,109 @@ mod tests {
         }
     }
 
-    fn identity(email: &str, verified: bool) -> Identity {
+    fn identity(email: &str, verified: bool, hd: Option<&str>) -> Identity {
         Identity {
             subject: "sub-1".into(),
-            email: Some(email.into()),
+            email: Some(email.into()).filter(|e: &String| !e.is_empty()),
             email_verified: verified,
-            hosted_domain: None,
+            hosted_domain: hd.map(str::to_owned),
             preferred_username: None,
         }
     }
 
-    fn user(disabled: bool) -> User {
+    fn user(email: &str, admin: bool, disabled: bool) -> User {
         User {
             id: "u1".into(),
             username: "alice".into(),
-            email: Some("alice@example.com".into()),
+            email: Some(email.into()),
             password_hash: "!".into(),
-            is_admin: false,
+            is_admin: admin,
             disabled,
             created_at: 0,
         }
     }
 
-    #[test]
-    fn a_linked_identity_enters_unless_disabled_whatever_its_email() {
-        let p = provider(Preset::Oidc, false, &[]);
-        let id = identity("other@elsewhere.example", false);
-        assert_eq!(
-            decide(&p, &id, Some(user(false)), vec![]),
-            Admission::Linked(user(false))
-        );
-        assert_eq!(
-            decide(&p, &id, Some(user(true)), vec![]),
-            Admission::Refuse(Refusal::Disabled)
-        );
+    /// (name, provider, identity, linked, by_email, expected)
+    type Case = (
+        &'static str,
+        IdpSettings,
+        Identity,
+        Option<User>,
+        Vec<User>,
+        Want,
+    );
+
+    enum Want {
+        Linked,
+        LinkByEmail,
+        Create,
+        Refuse(Refusal),
     }
 
+    /// Every case of the decision, named. `linked`: the account the identity is linked
+    /// to already; `by_email`: accounts with the identity's email.
     #[test]
-    fn linking_by_email_needs_a_verified_email() {
-        let p = provider(Preset::Oidc, false, &[]);
-        assert_eq!(
-            decide(
-                &p,
-                &identity("alice@example.com", true),
-                None,
-                vec![user(false)]
-            ),
-            Admission::LinkByEmail(user(false))
-        );
-        assert_eq!(
-            decide(
-                &p,
-                &identity("alice@example.com", false),
-                None,
-                vec![user(false)]
-            ),
-            Admission::Refuse(Refusal::EmailUnverified)
-        );
-        let mut no_email = identity("x@example.com", true);
-        no_email.email = None;
-        assert_eq!(
-            decide(&p, &no_email, None, vec![]),
-            Admission::Refuse(Refusal::EmailUnverified)
-        );
-        assert_eq!(
-            decide(
-                &p,
-                &identity("alice@example.com", true),
-                None,
-                vec![user(true)]
-            ),
-            Admission::Refuse(Refusal::Disabled)
-        );
-        assert_eq!(
-            decide(
-                &p,
-                &identity("alice@example.com", true),
-                None,
-                vec![user(false), user(false)]
-            ),
-            Admission::Refuse(Refusal::AmbiguousEmail)
-        );
-    }
-
-    #[test]
-    fn accounts_are_created_only_when_allowed_for_a_verified_email_of_an_allowed_domain() {
-        let id = identity("new@example.com", true);
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, true, &["example.com"]),
-                &id,
-                None,
-                vec![]
-            ),
-            Admission::Create {
-                email: "new@example.com".into()
-            }
-        );
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, false, &["example.com"]),
-                &id,
-                None,
-                vec![]
-            ),
-            Admission::Refuse(Refusal::NoAccount),
-            "without auto-create"
-        );
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, true, &["other.example"]),
-                &id,
-                None,
-                vec![]
-            ),
-            Admission::Refuse(Refusal::NoAccount),
-            "another domain"
-        );
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, true, &["example.com"]),
-                &identity("new@example.com", false),
-                None,
-                vec![]
-            ),
-            Admission::Refuse(Refusal::EmailUnverified)
-        );
-        // a look-alike domain is not the allowed one
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, true, &["example.com"]),
-                &identity("new@evil-example.com", true),
-                None,
-                vec![]
-            ),
-            Admission::Refuse(Refusal::NoAccount)
-        );
-        assert_eq!(
-            decide(
-                &provider(Preset::Oidc, true, &["example.com"]),
-                &identity("new@example.com.evil", true),
-                None,
-                vec![]
-            ),
-            Admission::Refuse(Refusal::NoAccount)
-        );
-    }
-
-    #[test]
-    fn google_workspace_accounts_are_matched_by_hd() {
-        let p = provider(Preset::Google, true, &["corp.example"]);
-        let mut id = identity("new@corp.example", true);
-        id.hosted_domain = Some("corp.example".into());
-        assert!(matches!(
-            decide(&p, &id, None, vec![]),
-            Admission::Create { .. }
-        ));
-        id.hosted_domain = Some("other.example".into());
-        assert_eq!(
-            decide(&p, &id, None, vec![]),
-            Admission::Refuse(Refusal::NoAccount)
-        );
+    fn every_sign_in_is_decided_by_its_rule() {
+        use Preset::{Github, Google, Oidc};
+        use Refusal::*;
+        use Want::*;
+        let a = |e: &str| user(e, false, false);
+        let admin = |e: &str| user(e, true, false);
+        let off = |e: &str| user(e, false, true);
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            // an identity linked already enters, whatever its email, unless disabled
+            ("linked, any email", provider(Oidc, false, &[]), identity("x@elsewhere.example", false, None), Some(a("a@example.com")), vec![], Linked),
+            ("linked, disabled", provider(Oidc, false, &[]), identity("x@elsewhere.example", true, None), Some(off("a@example.com")), vec![], Refuse(Disabled)),
+            ("linked administrator (by an operator)", provider(Oidc, false, &["example.com"]), identity("x@elsewhere.example", true, None), Some(admin("a@example.com")), vec![], Linked),
+            // linking by email needs a verified email
+            ("no allowed domains: verified email links", provider(Oidc, false, &[]), identity("a@example.com", true, None), None, vec![a("a@example.com")], LinkByEmail),
+            ("unverified email never links", provider(Oidc, false, &[]), identity("a@example.com", false, None), None, vec![a("a@example.com")], Refuse(EmailUnverified)),
+            ("no email", provider(Oidc, false, &[]), identity("", true, None), None, vec![], Refuse(EmailUnverified)),
+            ("email of a disabled account", provider(Oidc, false, &[]), identity("a@example.com", true, None), None, vec![off("a@example.com")], Refuse(Disabled)),
+            ("email shared by several accounts", provider(Oidc, false, &[]), identity("a@example.com", true, None), None, vec![a("a@example.com"), a("a@example.com")], Refuse(AmbiguousEmail)),
+            ("no account, no auto-create", provider(Oidc, false, &[]), identity("new@example.com", true, None), None, vec![], Refuse(NoAccount)),
+            // an administrator is never linked by email
+            ("administrator's email", provider(Oidc, false, &[]), identity("root@example.com", true, None), None, vec![admin("root@example.com")], Refuse(AdministratorNotLinked)),
+            ("administrator's email, allowed domain", provider(Oidc, true, &["example.com"]), identity("root@example.com", true, None), None, vec![admin("root@example.com")], Refuse(AdministratorNotLinked)),
+            ("administrator's email, Workspace", provider(Google, true, &["corp.example"]), identity("root@corp.example", true, Some("corp.example")), None, vec![admin("root@corp.example")], Refuse(AdministratorNotLinked)),
+            ("administrator's email, GitHub", provider(Github, false, &[]), identity("root@example.com", true, None), None, vec![admin("root@example.com")], Refuse(AdministratorNotLinked)),
+            // with allowed domains, the provider is trusted for those alone
+            ("allowed domain links", provider(Oidc, false, &["example.com"]), identity("a@example.com", true, None), None, vec![a("a@example.com")], LinkByEmail),
+            ("allowed domain, any case", provider(Oidc, false, &["example.com"]), identity("a@EXAMPLE.com", true, None), None, vec![a("a@example.com")], LinkByEmail),
+            ("another domain never links", provider(Oidc, false, &["example.com"]), identity("a@other.example", true, None), None, vec![a("a@other.example")], Refuse(DomainNotAllowed)),
+            ("another domain on GitHub", provider(Github, false, &["example.com"]), identity("a@other.example", true, None), None, vec![a("a@other.example")], Refuse(DomainNotAllowed)),
+            ("a subdomain is another domain", provider(Oidc, false, &["example.com"]), identity("a@sub.example.com", true, None), None, vec![a("a@sub.example.com")], Refuse(DomainNotAllowed)),
+            // accounts are created only when allowed, for a verified email of an allowed domain
+            ("created in an allowed domain", provider(Oidc, true, &["example.com"]), identity("new@example.com", true, None), None, vec![], Create),
+            ("not created without auto-create", provider(Oidc, false, &["example.com"]), identity("new@example.com", true, None), None, vec![], Refuse(NoAccount)),
+            ("not created in another domain", provider(Oidc, true, &["other.example"]), identity("new@example.com", true, None), None, vec![], Refuse(DomainNotAllowed)),
+            ("not created for an unverified email", provider(Oidc, true, &["example.com"]), identity("new@example.com", false, None), None, vec![], Refuse(EmailUnverified)),
+            ("a look-alike domain", provider(Oidc, true, &["example.com"]), identity("new@evil-example.com", true, None), None, vec![], Refuse(DomainNotAllowed)),
+            ("a suffixed look-alike", provider(Oidc, true, &["example.com"]), identity("new@example.com.evil", true, None), None, vec![], Refuse(DomainNotAllowed)),
+            ("no domain at all", provider(Oidc, true, &["example.com"]), identity("new@", true, None), None, vec![], Refuse(DomainNotAllowed)),
+            // Google with allowed domains: only the ID token's hd, equal to the email's domain
+            ("Workspace account, hd allowed", provider(Google, true, &["corp.example"]), identity("new@corp.example", true, Some("corp.example")), None, vec![], Create),
+            ("Workspace account links", provider(Google, false, &["corp.example"]), identity("a@corp.example", true, Some("corp.example")), None, vec![a("a@corp.example")], LinkByEmail),
+            ("consumer account (no hd), email in the domain: no create", provider(Google, true, &["corp.example"]), identity("new@corp.example", true, None), None, vec![], Refuse(DomainNotAllowed)),
+            ("consumer account (no hd), email in the domain: no link", provider(Google, false, &["corp.example"]), identity("a@corp.example", true, None), None, vec![a("a@corp.example")], Refuse(DomainNotAllowed)),
+            ("another Workspace, email in the domain", provider(Google, true, &["corp.example"]), identity("a@corp.example", true, Some("other.example")), None, vec![a("a@corp.example")], Refuse(DomainNotAllowed)),
+            ("another Workspace's hd, allowed too, email elsewhere", provider(Google, true, &["corp.example", "other.example"]), identity("a@corp.example", true, Some("other.example")), None, vec![], Refuse(DomainNotAllowed)),
+            ("hd allowed, email of another domain", provider(Google, true, &["corp.example"]), identity("a@gmail.example", true, Some("corp.example")), None, vec![], Refuse(DomainNotAllowed)),
+            // Google without allowed domains: verified emails link as for any provider
+            ("Google, no allowed domains, no hd: links", provider(Google, false, &[]), identity("a@example.com", true, None), None, vec![a("a@example.com")], LinkByEmail),
+        ];
+        for (name, p, id, linked, by_email, want) in cases {
+            let got = decide(&p, &id, linked, by_email);
+            let ok = match (&want, &got) {
+                (Linked, Admission::Linked(_)) => true,
+                (LinkByEmail, Admission::LinkByEmail(_)) => true,
+                (Create, Admission::Create { email }) => Some(email) == id.email.as_ref(),
+                (Refuse(r), Admission::Refuse(g)) => r == g,
+                _ => false,
+            };
+            assert!(ok, "{name}: got {got:?}");
+        }
     }
 
     #[test]

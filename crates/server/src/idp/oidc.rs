@@ -228,4 +228,4 @@ pub async fn finish(
 
 #[cfg(test)]
 #[path = "oidc_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use super::*;
 
-struct FakeProvider {
-    issuer: String,
+pub(crate) struct FakeProvider {
+    pub(crate) issuer: String,
     key: EncodingKey,
-    id_token: Arc<Mutex<String>>,
+    pub(crate) id_token: Arc<Mutex<String>>,
 }
 
-async fn fake_provider() -> FakeProvider {
+pub(crate) async fn fake_provider() -> FakeProvider {
     let _ = rustls::crypto::ring::default_provider().install_default();
     use p256::pkcs8::EncodePrivateKey;
     let mut seed = [0u8; 32];
@@ -59,7 +59,7 @@ async fn fake_provider() -> FakeProvider {
     }
 }
 
-fn settings(issuer: &str) -> IdpSettings {
+pub(crate) fn settings(issuer: &str) -> IdpSettings {
     IdpSettings {
         name: "fake".into(),
         display_name: "Fake".into(),
@@ -72,7 +72,7 @@ fn settings(issuer: &str) -> IdpSettings {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -80,11 +80,11 @@ fn now() -> i64 {
 }
 
 impl FakeProvider {
-    fn claims(&self) -> Value {
+    pub(crate) fn claims(&self) -> Value {
         json!({"iss": self.issuer, "aud": "client-1", "sub": "person-1", "nonce": "n-1",
             "iat": now(), "exp": now() + 300, "email": "p@example.com", "email_verified": true})
     }
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let mut h = Header::new(Algorithm::ES256);
         h.kid = Some("k1".into());
         jsonwebtoken::encode(&h, claims, &self.key).unwrap()

@@ -4,15 +4,64 @@
 //! repeated in each form; a POST whose field does not equal the cookie is refused. A
 //! cross-site page can neither read nor set the cookie; a sibling subdomain (same site)
 //! can set it, so the browser must also say the form came from this origin.
+//!
+//! Served over https at the origin's root, every cookie is named with the `__Host-`
+//! prefix (RFC 6265bis §4.1.3.2): browsers accept such a cookie only with `Secure`,
+//! `Path=/` and no `Domain`, so neither a sibling subdomain nor a plain-http page of
+//! the host can set or shadow it (cookies are not isolated by port or scheme, RFC 6265
+//! §8.5, §8.6). Over plain http (loopback development) `Secure` is impossible, and
+//! under a path the cookies are scoped to that path (`Path=/oauth/2.1`), which the
+//! prefix forbids: there the names stay unprefixed. Only the expected name is read:
+//! an unprefixed cookie is not taken in place of a prefixed one.
 
 use http::{HeaderMap, HeaderValue, header};
 use mcpgate_core::secret::{Secret, constant_time_eq};
 
+use crate::config::AsConfig;
 use crate::forms::Params;
 use crate::state::AuthServer;
 
-pub const CSRF_COOKIE: &str = "mcpgate_csrf";
-pub const SESSION_COOKIE: &str = "mcpgate_session";
+/// The cookies this server sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jar {
+    /// Who is signed in (see [`super::session`]).
+    Session,
+    /// The double-submit CSRF token.
+    Csrf,
+    /// Binds a sign-in at an identity provider to the browser that started it.
+    IdpBrowser,
+}
+
+impl Jar {
+    /// The cookie's name under `cfg`: `__Host-` prefixed when served over https at the
+    /// origin's root (see the module's documentation).
+    pub fn name(self, cfg: &AsConfig) -> &'static str {
+        match (self, cfg.host_prefixed_cookies()) {
+            (Jar::Session, true) => "__Host-mcpgate_session",
+            (Jar::Session, false) => "mcpgate_session",
+            (Jar::Csrf, true) => "__Host-mcpgate_csrf",
+            (Jar::Csrf, false) => "mcpgate_csrf",
+            (Jar::IdpBrowser, true) => "__Host-mcpgate_idp",
+            (Jar::IdpBrowser, false) => "mcpgate_idp",
+        }
+    }
+
+    /// This cookie's value in a request, under its one expected name.
+    pub fn read(self, cfg: &AsConfig, headers: &HeaderMap) -> Option<String> {
+        cookie(headers, self.name(cfg))
+    }
+
+    /// The `Set-Cookie` value that sets (or, with `max_age` 0, clears) this cookie.
+    pub fn set(self, cfg: &AsConfig, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
+        set_cookie(
+            self.name(cfg),
+            value,
+            max_age,
+            same_site,
+            cfg.secure_cookies,
+        )
+    }
+}
 
 /// Reads one cookie.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -27,13 +76,9 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-pub fn set_cookie(
-    name: &str,
-    value: &str,
-    max_age: i64,
-    same_site: &str,
-    secure: bool,
-) -> HeaderValue {
+/// A `Set-Cookie` value: `Path=/` (moved under the base path by [`crate::mount`]), no
+/// `Domain` (host-only), `HttpOnly`, `Secure` when `secure`.
+fn set_cookie(name: &str, value: &str, max_age: i64, same_site: &str, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
@@ -48,20 +93,14 @@ pub struct Csrf {
 }
 
 pub fn csrf(s: &AuthServer, headers: &HeaderMap) -> Csrf {
-    match cookie(headers, CSRF_COOKIE) {
+    match Jar::Csrf.read(&s.cfg, headers) {
         Some(token) => Csrf {
             token,
             set_cookie: None,
         },
         None => {
             let token = Secret::generate().expose().to_owned();
-            let set = set_cookie(
-                CSRF_COOKIE,
-                &token,
-                12 * 3600,
-                "Strict",
-                s.cfg.secure_cookies,
-            );
+            let set = Jar::Csrf.set(&s.cfg, &token, 12 * 3600, "Strict");
             Csrf {
                 token,
                 set_cookie: Some(set),
@@ -93,8 +132,54 @@ pub fn csrf_ok(s: &AuthServer, headers: &HeaderMap, form: &Params) -> bool {
         },
     };
     from_here
-        && match (cookie(headers, CSRF_COOKIE), form.get("csrf")) {
+        && match (Jar::Csrf.read(&s.cfg, headers), form.get("csrf")) {
             (Some(c), Some(f)) => constant_time_eq(&c, f),
             _ => false,
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(issuer: &str) -> AsConfig {
+        AsConfig::new(issuer, &format!("{issuer}/mcp"), Default::default())
+    }
+
+    /// `__Host-` only where a browser accepts it: https, `Path=/`.
+    #[test]
+    fn cookie_names_are_host_prefixed_only_over_https_at_the_root() {
+        for (issuer, prefixed) in [
+            ("https://as.example", true),
+            ("https://as.example/oauth/2.1", false),
+            ("http://127.0.0.1:8080", false),
+            ("http://127.0.0.1:8080/oauth/2.1", false),
+        ] {
+            let c = cfg(issuer);
+            for jar in [Jar::Session, Jar::Csrf, Jar::IdpBrowser] {
+                let set = jar.set(&c, "v", 60, "Lax");
+                let set = set.to_str().unwrap();
+                assert_eq!(jar.name(&c).starts_with("__Host-"), prefixed, "{issuer}");
+                assert!(set.starts_with(&format!("{}=v; Path=/;", jar.name(&c))));
+                assert_eq!(set.ends_with("; Secure"), issuer.starts_with("https"));
+                assert!(!set.contains("Domain"));
+            }
+        }
+        let c = cfg("https://as.example");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("mcpgate_session=planted"),
+        );
+        assert_eq!(
+            Jar::Session.read(&c, &h),
+            None,
+            "the unprefixed name is not read"
+        );
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-mcpgate_session=s"),
+        );
+        assert_eq!(Jar::Session.read(&c, &h).as_deref(), Some("s"));
+    }
 }

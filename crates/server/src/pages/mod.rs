@@ -16,7 +16,7 @@ pub mod passwords;
 pub mod render;
 pub mod session;
 
-pub use cookies::{CSRF_COOKIE, Csrf, SESSION_COOKIE, cookie, csrf, csrf_ok, set_cookie};
+pub use cookies::{Csrf, Jar, cookie, csrf, csrf_ok};
 pub use dates::when;
 pub use headers::{add_security_headers, csp, security_headers};
 pub use next::safe_next;

@@ -1,18 +1,19 @@
 //! Who is signed in: a random id in an `HttpOnly`, `SameSite=Lax` cookie (`Secure`
-//! behind https); the store keeps its hash. Lax, so that the top-level navigation from
+//! and `__Host-` prefixed behind https at the origin's root, see
+//! [`super::cookies`]); the store keeps its hash. Lax, so that the top-level navigation from
 //! an AI client to `/authorize` still sees the person signed in.
 
 use http::HeaderMap;
 use mcpgate_core::secret::hash_token;
 use mcpgate_store::User;
 
-use super::{PageError, SESSION_COOKIE, cookie};
+use super::{Jar, PageError};
 use crate::state::AuthServer;
 
 /// The signed-in person, if any. A database failure is an error page, never
 /// "signed out" (which would send a signed-in person back to the sign-in form).
 pub async fn current_user(s: &AuthServer, headers: &HeaderMap) -> Result<Option<User>, PageError> {
-    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = Jar::Session.read(&s.cfg, headers) else {
         return Ok(None);
     };
     Ok(s.store.session_user(&hash_token(&id), s.now()).await?)

@@ -16,17 +16,17 @@ use mcpgate_core::secret::{Secret, hash_token};
 use mcpgate_store::{IdpLogin, User};
 use serde::Deserialize;
 
+use mcpgate_domain::ErrorCode;
 use mcpgate_domain::audit::Event;
 use mcpgate_domain::flows::identities::{self, ProviderIdentity};
 
-use crate::idp::admit::{self, Admission};
+use crate::idp::admit::{self, Admission, Refusal};
 use crate::idp::{Identity, IdpError, IdpSettings};
+use crate::limits::{self, Source};
 use crate::pages;
 use crate::routes::login::open_session;
 use crate::state::AuthServer;
 
-/// The cookie that binds a sign-in under way to this browser.
-const BROWSER_COOKIE: &str = "mcpgate_idp";
 /// How long a person has to sign in at the provider.
 const LOGIN_TTL_SECS: i64 = 600;
 
@@ -57,9 +57,16 @@ fn unavailable(name: &str) -> Response {
 
 async fn start(
     State(s): State<AuthServer>,
+    source: Source,
     Path(name): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Response {
+    // Unauthenticated, and each start writes a pending sign-in (and may fetch the
+    // provider's metadata): counted per source before anything else is done.
+    let limit = s.cfg.idp_starts_per_source_per_minute;
+    if let Err(l) = limits::hit(&s, "idp_start", source, limit).await {
+        return l.page();
+    }
     let Some(p) = s.idps.find(&s.store, &name).await else {
         return pages::error_page(
             StatusCode::NOT_FOUND,
@@ -94,13 +101,7 @@ async fn start(
     resp.headers_mut().append(
         header::SET_COOKIE,
         // Lax: the provider's redirect back is a top-level navigation from its site.
-        pages::set_cookie(
-            BROWSER_COOKIE,
-            browser.expose(),
-            LOGIN_TTL_SECS,
-            "Lax",
-            s.cfg.secure_cookies,
-        ),
+        pages::Jar::IdpBrowser.set(&s.cfg, browser.expose(), LOGIN_TTL_SECS, "Lax"),
     );
     resp
 }
@@ -150,9 +151,11 @@ async fn callback(
         }
         Err(_) => return unavailable("The sign-in service"),
     };
-    let same_browser = pages::cookie(&headers, BROWSER_COOKIE).is_some_and(|c| {
-        mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
-    });
+    let same_browser = pages::Jar::IdpBrowser
+        .read(&s.cfg, &headers)
+        .is_some_and(|c| {
+            mcpgate_core::secret::constant_time_eq(&hash_token(&c), &pending.browser_hash)
+        });
     if pending.provider != p.name || !same_browser {
         let reason = "state of another browser or provider".into();
         audit_refusal(&s, &p, reason, None, None).await;
@@ -271,13 +274,17 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
                 .await;
             u
         }
-        Admission::LinkByEmail(u) => {
-            if let Err(e) = identities::link_by_email(s, who, &u).await {
+        Admission::LinkByEmail(u) => match identities::link_by_email(s, who, &u).await {
+            Ok(()) => u,
+            // The rules refuse an administrator's account even if the decision did not.
+            Err(e) if e.code == ErrorCode::AccessDenied => {
+                return refuse(s, p, &id, Refusal::AdministratorNotLinked).await;
+            }
+            Err(e) => {
                 tracing::error!(error = ?e, "linking an identity failed");
                 return unavailable("The sign-in service");
             }
-            u
-        }
+        },
         Admission::Create { email } => {
             match identities::provision(s, who, &username_of(&email, &id), &email).await {
                 Ok(u) => u,
@@ -287,16 +294,20 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
                 }
             }
         }
-        Admission::Refuse(r) => {
-            audit_refusal(s, p, format!("{r:?}"), Some(&id), None).await;
-            let (title, message) = r.message(&p.display_name);
-            return refused(title, &message);
-        }
+        Admission::Refuse(r) => return refuse(s, p, &id, r).await,
     };
     match open_session(s, &user.id, next, detail).await {
         Some(resp) => resp,
         None => unavailable("The sign-in service"),
     }
+}
+
+/// Refuses a sign-in the provider verified: audited with who it was (so an operator
+/// can link the identity by hand when that is the remedy), and a page saying why.
+async fn refuse(s: &AuthServer, p: &IdpSettings, id: &Identity, r: Refusal) -> Response {
+    audit_refusal(s, p, format!("{r:?}"), Some(id), None).await;
+    let (title, message) = r.message(&p.display_name);
+    refused(title, &message)
 }
 
 /// Records a refused sign-in at provider `p`: why, who the provider said it was (once
@@ -327,3 +338,7 @@ fn username_of(email: &str, id: &Identity) -> String {
         .filter(|u| u != "user")
         .unwrap_or_else(|| admit::username_for(email))
 }
+
+#[cfg(test)]
+#[path = "idp_tests.rs"]
+mod tests;

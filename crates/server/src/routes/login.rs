@@ -276,13 +276,7 @@ pub(crate) async fn open_session(
     let mut resp = pages::see_other(next);
     resp.headers_mut().append(
         header::SET_COOKIE,
-        pages::set_cookie(
-            pages::SESSION_COOKIE,
-            sid.expose(),
-            s.cfg.session_ttl_secs,
-            "Lax",
-            s.cfg.secure_cookies,
-        ),
+        pages::Jar::Session.set(&s.cfg, sid.expose(), s.cfg.session_ttl_secs, "Lax"),
     );
     Some(resp)
 }
@@ -291,13 +285,13 @@ async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
-    if let Some(id) = pages::cookie(&headers, pages::SESSION_COOKIE) {
+    if let Some(id) = pages::Jar::Session.read(&s.cfg, &headers) {
         let _ = s.store.delete_session(&hash_token(&id)).await;
     }
     let mut resp = pages::see_other("/login").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        pages::set_cookie(pages::SESSION_COOKIE, "x", 0, "Lax", s.cfg.secure_cookies),
+        pages::Jar::Session.set(&s.cfg, "x", 0, "Lax"),
     );
     resp
 }

@@ -9,7 +9,7 @@ mod idp;
 mod introspect;
 mod login;
 mod metadata;
-mod ready;
+pub mod ready;
 mod register;
 mod revoke;
 mod token;

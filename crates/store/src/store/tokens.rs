@@ -242,14 +242,10 @@ impl Store {
 
     // ------------------------------------------------------------ revocations
 
-    /// Records a revocation and announces it (see [`crate::notify`]).
+    /// Records a revocation and announces it (see [`crate::notify`]): the announcement
+    /// says only "read the revocations again"; the row is what other processes apply.
     pub async fn insert_revocation(&self, handle: &str, until: i64, now: i64) -> Result<()> {
-        let change = Change::Revoked {
-            handle: handle.to_owned(),
-            until,
-            created_at: now,
-        };
-        notifying!(self, change, conn, {
+        notifying!(self, Change::Revocations, conn, {
             sqlx::query(
                 "INSERT INTO revocations (handle, until_at, created_at) VALUES ($1, $2, $3)",
             )

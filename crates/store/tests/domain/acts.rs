@@ -148,3 +148,63 @@ async fn a_provisioned_account_comes_with_its_link_or_not_at_all() {
     assert_eq!(w.count("users").await, users);
     assert!(w.store.user_by_name("grace").await.unwrap().is_none());
 }
+
+/// An administrator's account is never linked to a provider by email, whatever the
+/// caller checked before: whoever holds the address at the provider would gain the
+/// administrator's powers. An operator links it by hand, once, audited.
+#[tokio::test]
+async fn an_administrators_account_is_linked_by_an_operator_only() {
+    let w = world().await;
+    let root = mcpgate_store::User {
+        id: "u-root".into(),
+        username: "root".into(),
+        email: Some("root@corp.example".into()),
+        password_hash: "x".into(),
+        is_admin: true,
+        disabled: false,
+        created_at: 0,
+    };
+    w.store.create_user(&root).await.unwrap();
+    let id = ProviderIdentity {
+        provider: "corp",
+        subject: "s-root",
+        email: Some("root@corp.example"),
+    };
+    let err = identities::link_by_email(&w.s, id, &root)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AccessDenied);
+    assert!(
+        w.store
+            .user_identity("corp", "s-root")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        identities::link_by_operator(&w.s, id, &root).await.unwrap(),
+        identities::LinkOutcome::Linked
+    );
+    let link = w
+        .store
+        .user_identity("corp", "s-root")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.user_id, "u-root");
+    assert_eq!(
+        identities::link_by_operator(&w.s, id, &root).await.unwrap(),
+        identities::LinkOutcome::AlreadyLinked
+    );
+    let linked: Vec<_> = w
+        .store
+        .search_audit(&Default::default(), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "idp_identity_linked")
+        .collect();
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    let detail: serde_json::Value = serde_json::from_str(&linked[0].detail).unwrap();
+    assert_eq!(detail["by"], "operator");
+}

@@ -102,3 +102,54 @@ async fn changing_a_password_keeps_only_the_session_that_made_it() {
     .await;
     assert_eq!(e, "invalid_grant");
 }
+
+/// An administrator's account is never linked to a provider by email; an operator
+/// links it by hand with `mcpgate idp link`, once, for a provider that exists, to an
+/// account that exists.
+#[tokio::test]
+async fn an_operator_links_a_provider_identity_by_hand() {
+    let app = TestApp::spawn().await;
+    std::fs::write(
+        app.data_dir.join("idp.toml"),
+        "[[idp]]\nname = \"gh\"\npreset = \"github\"\nclient_id = \"cid\"\n\
+         client_secret_env = \"MCPGATE_TEST_SECRET_NOT_SET\"\n",
+    )
+    .unwrap();
+    let config = app.data_dir.join("idp.toml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&app.data_dir)
+            .output()
+            .unwrap()
+    };
+    let link = ["idp", "link", "gh", "--subject", "12345", "--user", "alice"];
+    let out = run(&link);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let linked = app.auth.store.user_identity("gh", "12345").await.unwrap();
+    let alice = app.auth.store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(linked.unwrap().user_id, alice.id);
+    for (args, err) in [
+        (link.to_vec(), "linked to an account already"),
+        (
+            vec!["idp", "link", "nope", "--subject", "1", "--user", "alice"],
+            "no identity provider named nope",
+        ),
+        (
+            vec!["idp", "link", "gh", "--subject", "1", "--user", "nobody"],
+            "no user nobody",
+        ),
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(err), "{args:?}: {stderr}");
+    }
+}

@@ -121,6 +121,48 @@ fn assert_on_our_origin(app: &TestApp, loc: &str, next: &str) {
         "{next:?} left the site: {loc:?}"
     );
     assert!(!loc.starts_with("//"), "{next:?} gave {loc:?}");
+    // Under the public URL's path too: the rest of the origin is someone else's.
+    let path = resolved.path();
+    let decoded = percent_decoded(path);
+    for p in [path, decoded.as_str()] {
+        let mut segments: Vec<&str> = Vec::new();
+        for s in p.split('/').filter(|s| !s.is_empty()) {
+            match s {
+                "." => {}
+                ".." => {
+                    segments.pop();
+                }
+                s => segments.push(s),
+            }
+        }
+        let normalized = format!("/{}", segments.join("/"));
+        assert!(
+            normalized.starts_with(&format!("{}/", app.path())) || normalized == app.path(),
+            "{next:?} left the base path {:?}: {loc:?}",
+            app.path()
+        );
+    }
+}
+
+/// `%XX` decoded, once (what a lenient server in front might do).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 const HOSTILE_NEXT: &[&str] = &[
@@ -136,12 +178,20 @@ const HOSTILE_NEXT: &[&str] = &[
     "/%5Cevil.example",
     "/%2F%2Fevil.example",
     "javascript:alert(1)",
+    "/../../other-app/x",
+    "/%2e%2e/%2e%2e/other-app/x",
+    "/.%2E/.%2E/other-app/x",
+    "/..%2f..%2fother-app/x",
+    "/..\\..\\other-app/x",
+    "//..//..//other-app/x",
+    "/../../../../other-app",
 ];
 
-/// `next` after sign-in is resolved against the public URL and must stay on its origin;
+/// `next` after sign-in is resolved against the public URL and must stay on its origin,
+/// under its path (run with `MCPGATE_TEST_BASE_PATH=/oauth/2.1` by the test command);
 /// control characters and backslashes (raw or encoded) are refused.
 #[tokio::test]
-async fn return_paths_after_sign_in_never_leave_the_origin() {
+async fn return_paths_after_sign_in_never_leave_the_origin_or_the_base_path() {
     let app = TestApp::spawn().await;
     for next in HOSTILE_NEXT {
         let mut b = Browser::new(&app);

@@ -49,3 +49,27 @@ async fn oversized_requests_get_413_with_an_error_body() {
         );
     }
 }
+
+/// `mcpgate mcp --jwks` keeps a floor on key-set fetches triggered by unknown key ids:
+/// 0 (no floor, every made-up `kid` a fetch at the issuer) is refused with a clear
+/// error before anything starts.
+#[test]
+fn a_zero_floor_on_jwks_refetches_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+        .args([
+            "mcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--jwks", "--jwks-min-refetch-secs", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--jwks-min-refetch-secs") && err.contains("at least 1"),
+        "{err}"
+    );
+}

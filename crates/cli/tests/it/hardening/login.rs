@@ -1,7 +1,9 @@
 //! Sign-in throttling that cannot be raced, a bound on password hashes computed at
 //! once, and a per-source limit beside the per-account one.
 
-use crate::support::{Browser, PASSWORD, TestApp};
+use mcpgate_core::pkce;
+
+use crate::support::{Browser, PASSWORD, REDIRECT, TestApp, pkce_verifier};
 
 async fn attempt(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
     let mut b = Browser::new(app);
@@ -125,4 +127,78 @@ async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
         }
     })
     .await
+}
+
+/// Served over https at the origin's root, every cookie is `__Host-` prefixed (RFC
+/// 6265bis §4.1.3.2: `Secure`, `Path=/`, no `Domain`), so a sibling subdomain or a
+/// plain-http page cannot plant one; the whole browser flow works with them, and a
+/// cookie of the unprefixed name is not taken for the session or the CSRF token.
+#[tokio::test]
+async fn cookies_are_host_prefixed_over_https_at_the_root() {
+    let app = TestApp::spawn_as_https("").await;
+    let r = app.http.get(app.url("/login")).send().await.unwrap();
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!set.is_empty());
+    for c in &set {
+        assert!(c.starts_with("__Host-mcpgate_"), "{c}");
+        assert!(c.contains("; Secure") && c.contains("; Path=/;"), "{c}");
+        assert!(!c.to_ascii_lowercase().contains("domain="), "{c}");
+    }
+    // The whole flow: sign-in, consent, code, tokens.
+    let client_id = app.register(REDIRECT).await;
+    let verifier = pkce_verifier();
+    let code = app
+        .code_for(&client_id, &pkce::challenge_of(&verifier), None, None)
+        .await;
+    let r = app.exchange(&client_id, &code, &verifier).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut b = Browser::new(&app);
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    assert!(b.cookies.contains_key("__Host-mcpgate_session"));
+    assert!(!b.cookies.contains_key("mcpgate_session"));
+    assert_eq!(b.get("/apps").await.status(), 200, "the session works");
+    // The same values under the unprefixed names (as a sibling subdomain could set
+    // them) are nobody's session and no CSRF token.
+    let planted: std::collections::HashMap<String, String> = b
+        .cookies
+        .iter()
+        .map(|(k, v)| (k.trim_start_matches("__Host-").to_owned(), v.clone()))
+        .collect();
+    b.cookies = planted;
+    assert_eq!(b.get("/apps").await.status(), 303, "signed out");
+    let csrf = b.cookies["mcpgate_csrf"].clone();
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403, "an unprefixed CSRF cookie is no token");
+}
+
+/// Over plain http, or under a path (whose cookies are scoped to it, which the prefix
+/// forbids), the names stay unprefixed.
+#[tokio::test]
+async fn cookies_keep_their_names_over_http_or_under_a_path() {
+    for app in [
+        TestApp::spawn().await,
+        TestApp::spawn_as_https("/oauth/2.1").await,
+    ] {
+        let r = app.http.get(app.url("/login")).send().await.unwrap();
+        let c = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(c.starts_with("mcpgate_csrf="), "{}: {c}", app.public);
+        let mut b = Browser::new(&app);
+        assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+        assert!(b.cookies.contains_key("mcpgate_session"), "{}", app.public);
+        assert_eq!(b.get("/apps").await.status(), 200);
+    }
 }

@@ -179,3 +179,103 @@ async fn forwarding_headers_from_a_trusted_proxy_name_the_bucket() {
         201
     );
 }
+
+/// A provider that needs no network to start a sign-in (GitHub's endpoints are fixed).
+fn github_provider() -> mcpgate_server::idp::IdpSettings {
+    mcpgate_server::idp::IdpSettings {
+        name: "gh".into(),
+        display_name: "GitHub".into(),
+        preset: mcpgate_server::idp::Preset::Github,
+        issuer: "https://github.com".into(),
+        client_id: "cid".into(),
+        client_secret: mcpgate_core::secret::Secret::new("provider-secret"),
+        allowed_domains: vec![],
+        auto_create: false,
+    }
+}
+
+/// Starting a sign-in at a provider is unauthenticated and stores a pending sign-in
+/// each time: past the limit, a source gets 429 (a page with `Retry-After`, never a
+/// redirect to the provider), while another source still starts.
+#[tokio::test]
+async fn provider_sign_in_starts_are_limited_per_source_address() {
+    let app = TestApp::spawn_configured(
+        crate::support::temp_dir(),
+        |c| {
+            c.idp_starts_per_source_per_minute = 3;
+            c.trusted_proxies = mcpgate_server::forwarded::parse_cidrs("127.0.0.0/8").unwrap();
+        },
+        |c| c.identity_providers = vec![github_provider()],
+    )
+    .await;
+    let start = |from: &'static str| {
+        app.http
+            .get(app.url("/login/idp/gh"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for _ in 0..3 {
+        let r = start("198.51.100.1").await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("https://github.com/")
+        );
+    }
+    let r = start("198.51.100.1").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("location").is_none(), "never a redirect");
+    assert!((1..=60).contains(&retry_after(&r)));
+    assert!(r.text().await.unwrap().contains("Try again"));
+    assert_eq!(start("198.51.100.2").await.unwrap().status(), 303);
+    // The default is the documented 60 a minute.
+    let defaults = mcpgate_server::AsConfig::new(
+        "https://as.example",
+        "https://as.example/mcp",
+        Default::default(),
+    );
+    assert_eq!(defaults.idp_starts_per_source_per_minute, 60);
+}
+
+/// `/readyz` needs no credentials: a flood of probes shares one database ping per
+/// interval instead of costing one each.
+#[tokio::test]
+async fn readiness_probes_share_one_database_ping() {
+    let app = TestApp::spawn().await;
+    let before = app.auth.db_probe.pings();
+    let started = std::time::Instant::now();
+    let probes = (0..500).map(|_| {
+        let (http, url) = (app.http.clone(), app.url("/readyz"));
+        async move { http.get(url).send().await.unwrap().status() }
+    });
+    let statuses = futures_join_all(probes).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let pings = app.auth.db_probe.pings() - before;
+    // One per interval the flood lasted, and one more for an interval begun.
+    let intervals = started.elapsed().as_secs() + 2;
+    assert!(
+        pings <= intervals,
+        "{pings} database pings for 500 probes in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Runs the futures at once, in batches of 50 connections.
+async fn futures_join_all<F: std::future::Future<Output = reqwest::StatusCode> + Send + 'static>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<reqwest::StatusCode> {
+    let mut out = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    for f in futs {
+        set.spawn(f);
+        if set.len() >= 50 {
+            out.push(set.join_next().await.unwrap().unwrap());
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
+}

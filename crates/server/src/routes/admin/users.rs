@@ -157,7 +157,7 @@ async fn account(
             let password = f.get("password").unwrap_or("").to_owned();
             // One's own new password keeps the session that set it.
             let own = (name == me.username)
-                .then(|| pages::cookie(headers, pages::SESSION_COOKIE))
+                .then(|| pages::Jar::Session.read(&s.cfg, headers))
                 .flatten()
                 .map(|id| hash_token(&id));
             admin::reset_password(s, name, password, own.as_deref(), &by).await
