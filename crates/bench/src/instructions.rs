@@ -70,6 +70,12 @@ async fn measure(
     anyhow::ensure!(zero.status.success(), "callgrind_control -z failed");
     let r = load::run(target, 4, Duration::from_secs(6)).await;
     let total = instructions_so_far(server.pid())?;
+    if std::env::var_os("BENCH_KEEP_PROFILES").is_some() {
+        // The measured window, written out before the server is stopped.
+        Command::new("callgrind_control")
+            .args(["-d", &server.pid().to_string()])
+            .output()?;
+    }
     anyhow::ensure!(
         r.errors == 0 && r.ok > 0,
         "{name}: {} errors, {} calls",
@@ -85,7 +91,13 @@ async fn measure(
 
 pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("mcpgate-bench-cg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // BENCH_KEEP_PROFILES=1 keeps the callgrind profiles (`cg.<pid>`, one per server)
+    // for `callgrind_annotate`.
+    if std::env::var_os("BENCH_KEEP_PROFILES").is_some() {
+        println!("profiles kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     std::fs::create_dir_all(&dir)?;
     let data_dir = dir.join("data");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -219,6 +231,12 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
         "\n(/no-guard and /floor are throughput ratios: baseline instructions per call over the cell's.\n\
          SHA-256 runs without its CPU extensions under valgrind, which inflates the introspection cell.)"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // BENCH_KEEP_PROFILES=1 keeps the callgrind profiles (`cg.<pid>`, one per server)
+    // for `callgrind_annotate`.
+    if std::env::var_os("BENCH_KEEP_PROFILES").is_some() {
+        println!("profiles kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }

@@ -146,7 +146,7 @@ pub fn router(
         let prm = if several {
             metadata::suffixed_router(doc, &resource)
         } else {
-            metadata::router(doc, &resource)
+            metadata::router_at(doc, &resource, &cfg.base_path())
         };
         let path = resource.path().to_owned();
         tracing::info!(upstream = u.name, %resource, "protecting upstream MCP server");

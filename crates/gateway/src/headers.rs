@@ -10,25 +10,28 @@
 
 use http::{HeaderMap, HeaderName, header};
 
-/// Request headers forwarded to every upstream: what the MCP transport defines
+/// Whether a request header is forwarded to every upstream: what the MCP transport defines
 /// (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, the
 /// `Mcp-Param-*` headers of `x-mcp-header` tool parameters, `Last-Event-ID`), the
 /// message's own framing and negotiation (`Content-Type`, `Accept`,
 /// `Accept-Language`, `User-Agent`) and W3C trace context. Not `Accept-Encoding`: a
 /// compressed answer could not be narrowed to the caller's scopes.
-const FORWARDED: &[&str] = &[
-    "accept",
-    "accept-language",
-    "content-type",
-    "user-agent",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "mcp-method",
-    "mcp-name",
-    "last-event-id",
-    "traceparent",
-    "tracestate",
-];
+fn forwarded(name: &str) -> bool {
+    matches!(
+        name,
+        "accept"
+            | "accept-language"
+            | "content-type"
+            | "user-agent"
+            | "mcp-session-id"
+            | "mcp-protocol-version"
+            | "mcp-method"
+            | "mcp-name"
+            | "last-event-id"
+            | "traceparent"
+            | "tracestate"
+    )
+}
 
 /// The prefix of the `x-mcp-header` parameter headers (MCP transport, "Custom Headers
 /// from Tool Parameters").
@@ -108,14 +111,17 @@ fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
     }
 }
 
-/// The headers of a client request the upstream may see: those of [`FORWARDED`],
+/// The headers of a client request the upstream may see: those [`forwarded`] names,
 /// `Mcp-Param-*`, and the upstream's own `extra` (lower-case names, checked against
 /// [`never_forwarded`] when the configuration was read).
 pub fn for_upstream(headers: &HeaderMap, extra: &[HeaderName]) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.keys_len().min(16));
     for (name, value) in headers {
         let n = name.as_str();
-        if FORWARDED.contains(&n) || n.starts_with(PARAM_PREFIX) || extra.contains(name) {
+        if forwarded(n)
+            || n.starts_with(PARAM_PREFIX)
+            || (!extra.is_empty() && extra.contains(name))
+        {
             out.append(name.clone(), value.clone());
         }
     }

@@ -165,10 +165,8 @@ async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
             return GatewayError::BadGateway.respond(None);
         };
         if let Some(method) = e.method.as_deref() {
-            let modern = stdio::modern::is_modern_header(req.headers());
-            if stdio::modern::named_headers_agree(req.headers(), method, e.target(), modern)
-                .is_err()
-            {
+            let mcp = stdio::modern::McpHeaders::read(req.headers());
+            if mcp.agree(method, e.target(), mcp.is_modern()).is_err() {
                 return GatewayError::HeaderMismatch.respond(id.as_ref());
             }
             match up.policy.check(method, e.target(), &principal.scopes) {

@@ -13,6 +13,7 @@
 //!
 //! [`Shape`] also narrows list results to what the caller may use, for sessions too.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -84,7 +85,7 @@ pub fn is_modern(msg: &Value, headers: &HeaderMap) -> bool {
 /// True when the `MCP-Protocol-Version` header names a revision after the
 /// `initialize` ones: such a client has no session, and none to ask for.
 pub fn is_modern_header(headers: &HeaderMap) -> bool {
-    header(headers, "mcp-protocol-version").is_some_and(|v| !LEGACY.contains(&v.as_str()))
+    McpHeaders::read(headers).is_modern()
 }
 
 /// True when `msg` is the final answer to a request and says the method is unknown:
@@ -97,44 +98,76 @@ pub fn is_method_not_found(msg: &[u8]) -> bool {
     })
 }
 
-/// One header value as text, `=?base64?…?=` decoded (`streamable-http.mdx`,
-/// "Standard Request Headers"), whitespace trimmed.
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    let v = headers.get(name)?.to_str().ok()?.trim();
-    if let Some(b64) = v
-        .strip_prefix("=?base64?")
-        .and_then(|s| s.strip_suffix("?="))
-    {
-        use base64::Engine;
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        return String::from_utf8(raw).ok();
-    }
-    Some(v.to_owned())
+/// The transport's headers of one request, read in one pass over the headers rather
+/// than one hashed lookup each (this runs on every forwarded call).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct McpHeaders<'h> {
+    pub version: Option<&'h str>,
+    pub method: Option<&'h str>,
+    pub name: Option<&'h str>,
 }
 
-/// The `Mcp-Method` and `Mcp-Name` headers (SEP-2243; MCP transport, "Standard
-/// Request Headers", "Server Validation") must repeat the body's method and, for
-/// `tools/call`, `prompts/get` and `resources/read`, its target: a server or proxy
-/// may route on the headers, and the policy decided on the body. Required when
-/// `required` (a 2026-07-28 request); checked whenever present otherwise. The
-/// message to answer with `-32020` when they do not agree.
-pub fn named_headers_agree(
-    headers: &HeaderMap,
-    method: &str,
-    target: Option<&str>,
-    required: bool,
-) -> Result<(), &'static str> {
-    let named = header(headers, "mcp-method");
-    if (required || named.is_some()) && named.as_deref() != Some(method) {
-        return Err("Header mismatch: Mcp-Method must name the method");
-    }
-    if let Some(target) = target {
-        let name = header(headers, "mcp-name");
-        if (required || name.is_some()) && name.as_deref() != Some(target) {
-            return Err("Header mismatch: Mcp-Name must name the target");
+impl<'h> McpHeaders<'h> {
+    pub fn read(headers: &'h HeaderMap) -> Self {
+        let mut out = Self::default();
+        for (n, v) in headers {
+            let slot = match n.as_str() {
+                "mcp-protocol-version" => &mut out.version,
+                "mcp-method" => &mut out.method,
+                "mcp-name" => &mut out.name,
+                _ => continue,
+            };
+            *slot = v.to_str().ok().map(str::trim);
         }
+        out
     }
-    Ok(())
+
+    /// True when the version names a revision after the `initialize` ones.
+    pub fn is_modern(&self) -> bool {
+        self.version.is_some_and(|v| !LEGACY.contains(&v))
+    }
+
+    /// The `Mcp-Method` and `Mcp-Name` headers (SEP-2243; MCP transport, "Standard
+    /// Request Headers", "Server Validation") must repeat the body's method and, for
+    /// `tools/call`, `prompts/get` and `resources/read`, its target: a server or proxy
+    /// may route on the headers, and the policy decided on the body. Required when
+    /// `required` (a 2026-07-28 request); checked whenever present otherwise. The
+    /// message to answer with `-32020` when they do not agree.
+    pub fn agree(
+        &self,
+        method: &str,
+        target: Option<&str>,
+        required: bool,
+    ) -> Result<(), &'static str> {
+        let named = self.method.map(decoded);
+        if (required || named.is_some()) && named.as_deref() != Some(method) {
+            return Err("Header mismatch: Mcp-Method must name the method");
+        }
+        if let Some(target) = target {
+            let name = self.name.map(decoded);
+            if (required || name.is_some()) && name.as_deref() != Some(target) {
+                return Err("Header mismatch: Mcp-Name must name the target");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A header value with `=?base64?…?=` decoded (`streamable-http.mdx`, "Standard
+/// Request Headers"); borrowed unless it was encoded (undecodable: empty, which
+/// matches no method or name).
+fn decoded(v: &str) -> Cow<'_, str> {
+    let Some(b64) = v
+        .strip_prefix("=?base64?")
+        .and_then(|s| s.strip_suffix("?="))
+    else {
+        return Cow::Borrowed(v);
+    };
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap_or_default();
+    Cow::Owned(String::from_utf8(raw).unwrap_or_default())
 }
 
 /// Checks a modern request; the method to serve when it passes.
@@ -157,7 +190,8 @@ pub fn check(msg: &Value, headers: &HeaderMap) -> Result<String, Refused> {
             None,
         ));
     };
-    if header(headers, "mcp-protocol-version").as_deref() != Some(version) {
+    let mcp = McpHeaders::read(headers);
+    if mcp.version.map(decoded).as_deref() != Some(version) {
         return Err(refuse(
             bad,
             id,
@@ -189,8 +223,7 @@ pub fn check(msg: &Value, headers: &HeaderMap) -> Result<String, Refused> {
         "resources/read" => msg.pointer("/params/uri"),
         _ => None,
     };
-    if let Err(message) = named_headers_agree(headers, method, named.and_then(Value::as_str), true)
-    {
+    if let Err(message) = mcp.agree(method, named.and_then(Value::as_str), true) {
         return Err(refuse(bad, id, -32020, message, None));
     }
     if NOT_SERVED.contains(&method) {
