@@ -70,7 +70,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// These (flags and environment) over `file` over the defaults already in `cfg`.
-    pub fn apply(&self, file: Option<&RateLimits>, cfg: &mut mcpgate_server::AsConfig) {
+    pub fn apply(&self, file: Option<&RateLimits>, cfg: &mut mcpgate_server::ServerConfig) {
         let pick = |f: fn(&RateLimits) -> Option<i64>| f(self).or_else(|| file.and_then(f));
         if let Some(n) = pick(|r| r.login) {
             cfg.login_per_source_per_minute = n;
@@ -175,23 +175,24 @@ pub fn origin_string(url: &Url) -> String {
 }
 
 /// Where the authorization server's state lives: PostgreSQL when a URL is given,
-/// else SQLite in the data directory.
+/// else SQLite in the data directory. Opening it is the one place the concrete store
+/// is chosen.
 #[derive(Debug, Clone)]
-pub struct Database {
+pub struct Storage {
     pub url: Option<String>,
     pub dir: PathBuf,
     /// The keys that seal secrets at rest.
     pub kek: crate::secrets::KeyEncryption,
 }
 
-impl Database {
+impl Storage {
     /// Opens the database, applies migrations, and seals at rest any secret stored in
     /// clear or under a previous key-encryption key. A sealed secret that the
     /// configured keys cannot open is an error here, before anything is served.
-    pub async fn open(&self) -> anyhow::Result<mcpgate_store::Store> {
+    pub async fn open(&self) -> anyhow::Result<mcpgate_store::Database> {
         let store = match &self.url {
-            Some(url) => mcpgate_store::Store::open(url).await,
-            None => mcpgate_store::Store::open_dir(&self.dir).await,
+            Some(url) => mcpgate_store::Database::open(url).await,
+            None => mcpgate_store::Database::open_dir(&self.dir).await,
         };
         let store = store.with_context(|| format!("opening the database ({})", self.describe()))?;
         let store = match self.kek.sealer(&self.dir, self.url.is_some())? {

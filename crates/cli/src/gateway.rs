@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use axum::Router;
 use mcpgate_core::ScopeSet;
-use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::Expectations;
+use mcpgate_domain::store::Store;
 use mcpgate_gateway::{
     EmailDirectory, Identity, JwtSigner, Upstream, UpstreamAudit, UpstreamConfig,
 };
 use mcpgate_mcp::validator::local::LocalJwt;
-use mcpgate_mcp::{EndpointConfig, Guard, ResourceMetadata, ToolCallTally, metadata};
+use mcpgate_mcp::{EndpointConfig, metadata};
 use mcpgate_server::AuthServer;
-use mcpgate_store::Store;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::app::AppConfig;
+use crate::app::protect::{Resource, protect};
+use crate::app::{AppConfig, ToolCallAudit};
 
 /// The name of an upstream given by `--upstream` / `--upstream-command`: it is served
 /// at the MCP endpoint itself (`/mcp`).
@@ -80,48 +80,45 @@ pub fn all_scopes(cfg: &AppConfig) -> ScopeSet {
     )
 }
 
-/// Seeds the upstreams' scopes with their descriptions, for the consent page. The
-/// configuration is the source of truth: descriptions are refreshed on every start.
-pub async fn seed_scopes(store: &Store, cfg: &AppConfig) -> anyhow::Result<()> {
-    for u in &cfg.upstreams {
-        for s in &u.scopes {
-            store.upsert_scope(&s.name, &s.description).await?;
-        }
-    }
-    Ok(())
-}
-
 /// The routes of every upstream: endpoint (guarded) and metadata document.
 pub fn router(
     cfg: &AppConfig,
     auth: &AuthServer,
-    clock: Arc<dyn Clock>,
-    tally: Arc<ToolCallTally>,
+    audit: &ToolCallAudit,
     cancel: CancellationToken,
 ) -> anyhow::Result<Router> {
     let client = mcpgate_gateway::http_client();
-    let emails: Arc<dyn EmailDirectory> = Arc::new(StoreEmails::new(auth.store.clone()));
+    let emails: Arc<dyn EmailDirectory> = Arc::new(StoreEmails::new(auth.auth.store.clone()));
     let mut router = Router::new();
     let several = cfg.upstreams.len() > 1;
+    let base = cfg.base_path();
     for (u, resource) in resources(cfg)? {
-        let resource_str = metadata::canonical_resource(&resource);
-        let policy = u.policy();
-        let validator = LocalJwt::new(
-            auth.keys.clone(),
-            auth.revoked.clone(),
-            Expectations::new(cfg.issuer(), resource_str),
-            clock.clone(),
-        );
-        let guard = Guard::new(
-            Arc::new(validator),
-            policy.clone(),
-            metadata::metadata_url(&resource),
-            cfg.max_body_bytes,
-        )
-        .with_audit(Arc::new(UpstreamAudit {
+        let validator = Arc::new(LocalJwt::new(
+            auth.auth.keys.clone(),
+            auth.auth.revoked.clone(),
+            Expectations::new(cfg.issuer(), metadata::canonical_resource(&resource)),
+            cfg.clock.clone(),
+        ));
+        let audit_sink = Arc::new(UpstreamAudit {
             name: u.name.clone(),
-            sink: tally.clone(),
-        }));
+            sink: audit.sink(),
+        });
+        let p = protect(
+            Resource {
+                url: &resource,
+                issuer: cfg.issuer(),
+                policy: u.policy(),
+                // Tools, prompts and resources: every scope a call here can need.
+                scopes: u.gateway_policy().all_scopes(),
+                name: format!("mcpgate gateway: {}", u.name),
+                root_metadata_under: (!several).then_some(base.as_str()),
+                max_body_bytes: cfg.max_body_bytes,
+            },
+            validator,
+            audit_sink,
+            cancel.clone(),
+            |_| {},
+        );
         let mut endpoint = EndpointConfig::new(resource.clone());
         endpoint.extra_origins = cfg.extra_origins.clone();
         endpoint.max_body_bytes = cfg.max_body_bytes;
@@ -130,30 +127,25 @@ pub fn router(
             u.identity,
             u.audience(),
             Some(JwtSigner {
-                keys: auth.keys.clone(),
+                keys: auth.auth.keys.clone(),
                 issuer: cfg.issuer().to_owned(),
-                clock: clock.clone(),
+                clock: cfg.clock.clone(),
             }),
         )
         .with_emails(emails.clone());
-        let doc = ResourceMetadata::new(
-            &resource,
-            cfg.issuer(),
-            // Tools, prompts and resources: every scope a call here can need.
-            &u.gateway_policy().all_scopes(),
-            &format!("mcpgate gateway: {}", u.name),
-        );
-        let prm = if several {
-            metadata::suffixed_router(doc, &resource)
-        } else {
-            metadata::router_at(doc, &resource, &cfg.base_path())
-        };
         let path = resource.path().to_owned();
         tracing::info!(upstream = u.name, %resource, "protecting upstream MCP server");
+        if u.command.is_some() && u.prompt_default.is_none() && u.resource_default.is_none() {
+            tracing::info!(
+                upstream = u.name,
+                "prompts and resources no rule names follow the tools' default; set \
+                 prompt_default / resource_default to decide otherwise"
+            );
+        }
         let up = Upstream::new(u, &endpoint, identity, client.clone(), cancel.clone());
         router = router
-            .merge(prm)
-            .merge(mcpgate_gateway::router(up, &path, &guard, &endpoint));
+            .merge(p.metadata)
+            .merge(mcpgate_gateway::router(up, &path, &p.guard, &endpoint));
     }
     Ok(router)
 }
@@ -162,7 +154,7 @@ pub fn router(
 /// by subject only, so the gateway asks the store, and remembers the answer a minute
 /// (bounded) so that a session of calls costs one lookup.
 struct StoreEmails {
-    store: Store,
+    store: Arc<dyn Store>,
     seen: std::sync::Mutex<std::collections::HashMap<String, (Option<String>, Instant)>>,
 }
 
@@ -171,7 +163,7 @@ const EMAIL_TTL: Duration = Duration::from_secs(60);
 const MAX_EMAILS: usize = 10_000;
 
 impl StoreEmails {
-    fn new(store: Store) -> Self {
+    fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             seen: Default::default(),

@@ -2,11 +2,7 @@
 //! administration commands. `main` parses arguments and hands over; the work lives in
 //! the library crates.
 
-mod admin;
-mod idp;
-mod rs;
-mod serve;
-
+use mcpgate::commands::{self, allowed, clients, grants, idp, keys, scopes, users};
 use mcpgate::{config, observe};
 
 use std::path::PathBuf;
@@ -48,15 +44,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the authorization server and the calculator MCP server on one port.
-    Serve(serve::ServeArgs),
+    Serve(commands::serve::ServeArgs),
     /// Run the calculator alone, protected by an external authorization server.
-    Mcp(rs::McpArgs),
+    Mcp(commands::resource_server::McpArgs),
     /// Manage users.
     #[command(subcommand)]
-    User(admin::UserCmd),
+    User(users::UserCmd),
     /// Manage registered clients.
     #[command(subcommand)]
-    Client(admin::ClientCmd),
+    Client(clients::ClientCmd),
     /// The allow-list of MCP clients' redirect URIs.
     Clients {
         #[command(subcommand)]
@@ -64,16 +60,16 @@ enum Command {
     },
     /// Manage scopes and their descriptions.
     #[command(subcommand)]
-    Scope(admin::ScopeCmd),
+    Scope(scopes::ScopeCmd),
     /// List and revoke people's grants.
     #[command(subcommand)]
-    Grants(admin::GrantsCmd),
+    Grants(grants::GrantsCmd),
     /// Identity providers people may sign in with (OpenID Connect, Google, Entra ID, GitHub).
     #[command(subcommand)]
     Idp(idp::IdpCmd),
     /// Signing keys.
     #[command(subcommand)]
-    Keys(admin::KeysCmd),
+    Keys(keys::KeysCmd),
     /// Show recent audit events.
     Audit {
         #[arg(long, default_value_t = 100)]
@@ -89,7 +85,7 @@ enum Command {
 enum ClientsCmd {
     /// Which AI clients may register (redirect URI allow-list).
     #[command(subcommand)]
-    Allowed(admin::AllowedCmd),
+    Allowed(allowed::AllowedCmd),
 }
 
 /// mimalloc rather than the system allocator: allocation was a fifth of a call's
@@ -125,7 +121,7 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
         .data_dir
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR));
-    let db = config::Database {
+    let storage = config::Storage {
         url: match &cli.database_file {
             Some(f) => Some(
                 mcpgate::secrets::read_secret_file(f, "database URL")?
@@ -135,40 +131,36 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
             ),
             None => cli.database.or_else(|| file.database.clone()),
         },
-        dir: data_dir.clone(),
+        dir: data_dir,
         kek: mcpgate::secrets::KeyEncryption::resolve(
             &cli.kek,
             file.key_encryption_key_file.as_deref(),
         ),
     };
-    if let Command::Serve(args) = cli.command {
-        return rt.block_on(serve::run(args, file, db));
-    }
-    if let Command::Mcp(args) = cli.command {
-        return rt.block_on(rs::run(args, file));
-    }
-    let ctx = admin::Context { db, file };
-    let db = &ctx.db;
-    match cli.command {
-        Command::Serve(_) | Command::Mcp(_) => unreachable!("handled above"),
-        Command::Idp(c) => rt.block_on(idp::run(&ctx, c)),
-        Command::User(c) => rt.block_on(admin::user(&ctx, c)),
-        Command::Client(c) => rt.block_on(admin::client(&ctx, c)),
-        Command::Clients {
-            cmd: ClientsCmd::Allowed(c),
-        } => rt.block_on(admin::allowed(&ctx, c)),
-        Command::Scope(c) => rt.block_on(admin::scope(&ctx, c)),
-        Command::Grants(c) => rt.block_on(admin::grants(&ctx, c)),
-        Command::Keys(c) => rt.block_on(admin::keys(&ctx, c)),
-        Command::Audit { limit, json } => rt.block_on(admin::audit(&ctx, limit, json)),
-        Command::Migrate => rt.block_on(async {
-            let store = db.open().await?;
-            println!(
-                "migrations applied ({}: {})",
-                store.backend(),
-                db.describe()
-            );
-            Ok(())
-        }),
-    }
+    let ctx = commands::Context { storage, file };
+    rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args, ctx.file, ctx.storage).await,
+            Command::Mcp(args) => commands::resource_server::run(args, ctx.file).await,
+            Command::User(c) => users::run(&ctx, c).await,
+            Command::Client(c) => clients::run(&ctx, c).await,
+            Command::Clients {
+                cmd: ClientsCmd::Allowed(c),
+            } => allowed::run(&ctx, c).await,
+            Command::Scope(c) => scopes::run(&ctx, c).await,
+            Command::Grants(c) => grants::run(&ctx, c).await,
+            Command::Idp(c) => idp::run(&ctx, c).await,
+            Command::Keys(c) => keys::run(&ctx, c).await,
+            Command::Audit { limit, json } => commands::audit::run(&ctx, limit, json).await,
+            Command::Migrate => {
+                let db = ctx.storage.open().await?;
+                println!(
+                    "migrations applied ({}: {})",
+                    db.backend(),
+                    ctx.storage.describe()
+                );
+                Ok(())
+            }
+        }
+    })
 }

@@ -3,6 +3,8 @@
 //! names from [`NAMES`]. Stored as the name and a JSON object of the fields.
 
 use mcpgate_core::ScopeSet;
+
+use crate::Actor;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -37,7 +39,7 @@ pub enum Event {
     ConsentDenied {},
     GrantRevoked {
         grant: String,
-        by: String,
+        by: Actor,
     },
     ClientRegistered {
         name: String,
@@ -51,10 +53,10 @@ pub enum Event {
     },
     ClientCreated {
         name: String,
-        by: String,
+        by: Actor,
     },
     ClientDeleted {
-        by: String,
+        by: Actor,
     },
     /// By the operator or an administrator (`admin`, `by`), or on a first sign-in
     /// through an identity provider (`provider`, `subject`, `email`).
@@ -63,7 +65,7 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         admin: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        by: Option<String>,
+        by: Option<Actor>,
         #[serde(skip_serializing_if = "Option::is_none")]
         provider: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,37 +74,37 @@ pub enum Event {
         email: Option<String>,
     },
     UserDisabled {
-        by: String,
+        by: Actor,
     },
     UserEnabled {
-        by: String,
+        by: Actor,
     },
     PasswordChanged {
-        by: String,
+        by: Actor,
     },
     ScopeSet {
         scope: String,
         description: String,
-        by: String,
+        by: Actor,
     },
     /// A preset or a custom URI added to the redirect allow-list.
     RedirectAllowed {
         #[serde(flatten)]
         entry: AllowedEntry,
-        by: String,
+        by: Actor,
     },
     RedirectDisallowed {
         #[serde(flatten)]
         entry: AllowedEntry,
-        by: String,
+        by: Actor,
     },
     KeyRotated {
         kid: String,
-        by: String,
+        by: Actor,
     },
     KeyRetired {
         kid: String,
-        by: String,
+        by: Actor,
     },
     /// `provider`, `subject` and `email` when signed in through an identity provider.
     LoginSucceeded {
@@ -132,6 +134,17 @@ pub enum Event {
         subject: String,
         email: Option<String>,
         by: &'static str,
+    },
+    /// An identity provider added or replaced (never its secret).
+    IdpAdded {
+        provider: String,
+        kind: String,
+        issuer: String,
+        by: Actor,
+    },
+    IdpRemoved {
+        provider: String,
+        by: Actor,
     },
     /// Tool calls the guard decided on since the previous record, per caller, client,
     /// tool, operation and outcome (one record per call would cost more than the call).
@@ -165,8 +178,10 @@ pub const NAMES: &[&str] = &[
     "consent_denied",
     "consent_granted",
     "grant_revoked",
+    "idp_added",
     "idp_identity_linked",
     "idp_login_refused",
+    "idp_removed",
     "key_retired",
     "key_rotated",
     "login_failed",
@@ -205,14 +220,14 @@ mod tests {
     fn an_event_is_its_name_and_its_fields() {
         let (name, detail) = Event::GrantRevoked {
             grant: "g1".into(),
-            by: "operator".into(),
+            by: Actor::Operator,
         }
         .record();
         assert_eq!(name, "grant_revoked");
         assert_eq!(detail, serde_json::json!({"grant": "g1", "by": "operator"}));
         let (name, detail) = Event::RedirectAllowed {
             entry: AllowedEntry::Preset("claude".into()),
-            by: "operator".into(),
+            by: Actor::Operator,
         }
         .record();
         assert_eq!(name, "redirect_allowed");

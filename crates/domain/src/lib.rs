@@ -14,6 +14,7 @@
 //! Nothing here depends on an HTTP server, a database driver, an async runtime or an
 //! HTTP client: `cargo tree -p mcpgate-domain -e normal` shows none.
 
+mod actor;
 pub mod audit;
 mod authority;
 pub mod flows;
@@ -22,6 +23,7 @@ pub mod ports;
 mod settings;
 pub mod store;
 
+pub use actor::Actor;
 pub use authority::Authority;
 pub use mcpgate_core::{ErrorCode, OAuthError};
 pub use model::*;

@@ -212,3 +212,120 @@ pub enum Redeem {
     Spent(AuthCode),
     NotFound,
 }
+
+/// An audit event as recorded.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub detail: String,
+}
+
+/// A grant joined with what a person needs to recognise it.
+#[derive(Debug, Clone)]
+pub struct GrantView {
+    pub id: String,
+    /// Who granted it: the person's user name (their id if the account is gone).
+    pub username: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub client_kind: String,
+    pub resource: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// An audit event to write in a batch ([`crate::store::AuditLog::audit_batch`]);
+/// `event` and `detail` come from [`crate::audit::Event::record`].
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// A stored revocation: `handle` is revoked until at least `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRow {
+    pub seq: i64,
+    pub handle: String,
+    pub until: i64,
+    pub created_at: i64,
+}
+
+/// An upstream identity provider people may sign in with, as stored.
+#[derive(Clone)]
+pub struct IdentityProviderRow {
+    pub name: String,
+    pub display_name: String,
+    /// `oidc`, `google`, `entra` or `github`.
+    pub kind: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// JSON array of email domains.
+    pub allowed_domains: String,
+    pub auto_create: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for IdentityProviderRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityProviderRow")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A sign-in under way at a provider (between the redirect and the callback).
+#[derive(Debug, Clone)]
+pub struct IdpLogin {
+    pub state_hash: String,
+    pub provider: String,
+    pub browser_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What the audit page filters by; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub event: Option<String>,
+    /// Inclusive lower bound, Unix seconds.
+    pub from: Option<i64>,
+    /// Exclusive upper bound, Unix seconds.
+    pub to: Option<i64>,
+}
+
+/// Tool calls and sign-ins in one time bucket of the activity chart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub tool_calls: i64,
+    pub sign_ins: i64,
+}
+
+/// The outcome of reserving a sign-in attempt
+/// ([`crate::store::Throttles::reserve_login_attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may check the password; it already counts as a failure until
+    /// [`crate::store::Throttles::clear_login_throttle`] is called.
+    Granted,
+    /// Locked until this time (seconds since the epoch).
+    LockedUntil(i64),
+}

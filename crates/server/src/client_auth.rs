@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use mcpgate_core::OAuthError;
 use mcpgate_core::secret::{constant_time_eq, hash_token};
-use mcpgate_store::{AuthMethod, Client};
+use mcpgate_domain::model::{AuthMethod, Client};
 
 use crate::error::ApiError;
 use crate::forms::Params;
@@ -67,6 +67,7 @@ pub async fn authenticate(
         return Err(fail(basic));
     }
     let client = s
+        .auth
         .store
         .client(&client_id)
         .await?

@@ -1,15 +1,14 @@
 //! Settings of the authorization server's HTTP edge: cookies, sign-in, rate limits,
-//! proxies. The rules' own settings (issuer, resources, lifetimes) are
-//! [`mcpgate_domain::Settings`], which this dereferences to.
-
-use std::ops::{Deref, DerefMut};
+//! proxies, beside the rules' own settings (issuer, resources, lifetimes:
+//! [`mcpgate_domain::Settings`], the field [`ServerConfig::rules`]).
 
 use mcpgate_core::ScopeSet;
 use mcpgate_domain::Settings;
 
 #[derive(Debug, Clone)]
-pub struct AsConfig {
-    pub oauth: Settings,
+pub struct ServerConfig {
+    /// The rules' settings: issuer, resources, lifetimes.
+    pub rules: Settings,
     pub session_ttl_secs: i64,
     /// Cookies get `Secure` when the issuer is https (and the `__Host-` prefix as well
     /// when it has no path, see [`Self::host_prefixed_cookies`]).
@@ -37,16 +36,12 @@ pub struct AsConfig {
     /// Reverse proxies whose forwarding headers name the client (see
     /// [`crate::forwarded`]); none by default.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Tests only: fetch metadata documents from loopback addresses.
-    pub allow_private_document_hosts: bool,
-    /// Tests only: fetch `https://` document URLs with this scheme instead.
-    pub document_scheme_override: Option<String>,
 }
 
-impl AsConfig {
+impl ServerConfig {
     pub fn new(issuer: &str, resource: &str, default_scopes: ScopeSet) -> Self {
         Self {
-            oauth: Settings::new(issuer, resource, default_scopes),
+            rules: Settings::new(issuer, resource, default_scopes),
             session_ttl_secs: 8 * 3600,
             secure_cookies: issuer.starts_with("https://"),
             password_login: true,
@@ -59,8 +54,6 @@ impl AsConfig {
             document_authorizations_per_source_per_minute: 60,
             idp_starts_per_source_per_minute: 60,
             trusted_proxies: Vec::new(),
-            allow_private_document_hosts: false,
-            document_scheme_override: None,
         }
     }
 
@@ -68,31 +61,18 @@ impl AsConfig {
     /// with `Secure` and `Path=/`, so over https at the origin's root, never under a
     /// path (whose cookies are scoped to it) nor over plain http.
     pub fn host_prefixed_cookies(&self) -> bool {
-        self.secure_cookies && crate::mount::base_path(&self.issuer).is_empty()
+        self.secure_cookies && crate::mount::base_path(&self.rules.issuer).is_empty()
     }
 
     /// Where RFC 8414 §3.1 puts the metadata: the issuer's path inserted after
     /// `/.well-known/oauth-authorization-server` at its origin.
     pub fn metadata_url(&self) -> String {
-        let base = crate::mount::base_path(&self.issuer);
+        let base = crate::mount::base_path(&self.rules.issuer);
         let origin = self
+            .rules
             .issuer
             .strip_suffix(base.as_str())
-            .unwrap_or(&self.issuer);
+            .unwrap_or(&self.rules.issuer);
         format!("{origin}/.well-known/oauth-authorization-server{base}")
-    }
-}
-
-/// The edge's settings are read beside the rules' (`cfg.issuer`, `cfg.access_ttl_secs`).
-impl Deref for AsConfig {
-    type Target = Settings;
-    fn deref(&self) -> &Settings {
-        &self.oauth
-    }
-}
-
-impl DerefMut for AsConfig {
-    fn deref_mut(&mut self) -> &mut Settings {
-        &mut self.oauth
     }
 }

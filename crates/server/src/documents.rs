@@ -15,21 +15,25 @@ use mcpgate_domain::ports::{DocumentError, DocumentFetcher, FetchedDocument};
 use serde_json::Value;
 use url::Url;
 
-use crate::config::AsConfig;
+/// Which addresses a document may be fetched from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// Public addresses only, over `https` (every deployment).
+    #[default]
+    Public,
+    /// Loopback too, over plain `http`: for tests that serve documents on 127.0.0.1,
+    /// chosen where a test assembles its server, never by configuration.
+    LoopbackOverHttp,
+}
 
+#[derive(Default)]
 pub struct Fetcher {
-    /// Tests only: loopback hosts are fetched.
-    allow_private: bool,
-    /// Tests only: `https://` document URLs are fetched with this scheme.
-    scheme_override: Option<String>,
+    reach: Reach,
 }
 
 impl Fetcher {
-    pub fn new(cfg: &AsConfig) -> Self {
-        Self {
-            allow_private: cfg.allow_private_document_hosts,
-            scheme_override: cfg.document_scheme_override.clone(),
-        }
+    pub fn new(reach: Reach) -> Self {
+        Self { reach }
     }
 }
 
@@ -60,7 +64,7 @@ impl DocumentFetcher for Fetcher {
         let addr = *addrs
             .first()
             .ok_or_else(|| DocumentError::Fetch("no address".into()))?;
-        if !self.allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
+        if self.reach == Reach::Public && addrs.iter().any(|a| !is_public(a.ip())) {
             return Err(DocumentError::Fetch(format!(
                 "{host} resolves to a non-public address"
             )));
@@ -74,10 +78,9 @@ impl DocumentFetcher for Fetcher {
             .resolve(&host, addr)
             .build()
             .map_err(|e| DocumentError::Fetch(e.to_string()))?;
-        // Tests serve documents over plain HTTP on loopback; production never sets this.
         let mut target = url.clone();
-        if let Some(scheme) = &self.scheme_override {
-            let _ = target.set_scheme(scheme);
+        if self.reach == Reach::LoopbackOverHttp {
+            let _ = target.set_scheme("http");
         }
         let mut resp = http
             .get(target)

@@ -24,12 +24,6 @@ impl From<OAuthError> for ApiError {
     }
 }
 
-impl From<mcpgate_store::StoreError> for ApiError {
-    fn from(e: mcpgate_store::StoreError) -> Self {
-        OAuthError::internal(e).into()
-    }
-}
-
 impl From<mcpgate_domain::StoreError> for ApiError {
     fn from(e: mcpgate_domain::StoreError) -> Self {
         OAuthError::from(e).into()

@@ -39,7 +39,7 @@ pub mod routes;
 pub mod state;
 pub mod sync;
 
-pub use config::AsConfig;
+pub use config::ServerConfig;
 pub use mcpgate_domain::flows;
 pub use state::AuthServer;
 

@@ -1,7 +1,7 @@
 //! Abuse limits shared by the routes: who the caller is (its source address) and how
 //! often it may knock.
 //!
-//! Counters live in the database ([`mcpgate_store::Store::hit_rate_limit`]), so every
+//! Counters live in the database ([`mcpgate_domain::store::Throttles::hit_rate_limit`]), so every
 //! instance on one database enforces one limit; a fixed one-minute window keeps that to
 //! one row and one statement per request (rather than an in-process limiter, which
 //! each instance would enforce on its own share of the traffic). The source is the
@@ -86,10 +86,10 @@ pub async fn hit(
     let Some(ip) = source.0.filter(|_| per_window > 0) else {
         return Ok(None);
     };
-    let now = s.now();
+    let now = s.auth.now();
     let window = now - now.rem_euclid(WINDOW_SECS);
     let key = format!("{kind}:{}", bucket(ip));
-    match s.store.hit_rate_limit(&key, window).await {
+    match s.auth.store.hit_rate_limit(&key, window).await {
         Ok(n) if n > per_window => Err(Limited {
             retry_after: (window + WINDOW_SECS - now).max(1),
         }),
@@ -105,7 +105,7 @@ pub async fn hit(
 /// limit: only failures do, so people sharing an address are not locked out by use).
 pub async fn refund(s: &AuthServer, hit: Option<Hit>) {
     if let Some(h) = hit {
-        let _ = s.store.refund_rate_limit(&h.key, h.window).await;
+        let _ = s.auth.store.refund_rate_limit(&h.key, h.window).await;
     }
 }
 

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
-use crate::config::AsConfig;
+use crate::config::ServerConfig;
 use crate::pages;
 
 /// What this server serves: a description and an absolute URL per entry.
@@ -25,9 +25,9 @@ pub struct Directory {
 
 impl Directory {
     /// The authorization server's endpoints, derived from its issuer.
-    pub fn of_auth_server(cfg: &AsConfig) -> Self {
+    pub fn of_auth_server(cfg: &ServerConfig) -> Self {
         let mut d = Self {
-            base: crate::mount::base_path(&cfg.issuer),
+            base: crate::mount::base_path(&cfg.rules.issuer),
             ..Self::default()
         };
         d.add("authorization server metadata", cfg.metadata_url());
@@ -41,7 +41,7 @@ impl Directory {
             ("sign-in page", "/login"),
             ("connected apps", "/apps"),
         ] {
-            d.add(what, cfg.endpoint(path));
+            d.add(what, cfg.rules.endpoint(path));
         }
         d
     }

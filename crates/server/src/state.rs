@@ -1,23 +1,21 @@
-//! The state every handler shares: the rules ([`Authority`], which this dereferences
-//! to, so `s.keys`, `s.audit(…)` and the flows' `&s` read through), the concrete store
-//! for the pages' read models and the edge's own records (sessions, rate limits), the
-//! edge's settings, and what keeps this process in step with the others.
+//! The state every handler shares: the rules ([`Authority`]: the store, the keys, the
+//! clock, the audit), the edge's settings, and what keeps this process in step with
+//! the others. Handlers that need only a part take it by [`FromRef`].
 
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::FromRef;
 use mcpgate_core::clock::Clock;
 use mcpgate_domain::Authority;
-use mcpgate_store::Store;
+use mcpgate_domain::ports::DocumentFetcher;
+use mcpgate_domain::store::Store;
 
-use crate::config::AsConfig;
+use crate::config::ServerConfig;
 
 #[derive(Clone)]
 pub struct AuthServer {
     pub auth: Authority,
-    /// The same database as the rules' store, with the pages' queries besides.
-    pub store: Store,
-    pub cfg: Arc<AsConfig>,
+    pub cfg: Arc<ServerConfig>,
     /// Where the next poll of the revocations starts.
     pub(crate) cursor: Arc<Mutex<crate::sync::Cursor>>,
     /// What notifications said to read again, not read yet.
@@ -33,14 +31,14 @@ pub struct AuthServer {
 impl AuthServer {
     /// Loads (creating on first run) the signing keys, and every live revocation.
     pub async fn start(
-        store: Store,
-        cfg: AsConfig,
+        store: Arc<dyn Store>,
+        cfg: ServerConfig,
         clock: Arc<dyn Clock>,
+        documents: Arc<dyn DocumentFetcher>,
     ) -> Result<Self, mcpgate_domain::StoreError> {
-        let documents = Arc::new(crate::documents::Fetcher::new(&cfg));
         let auth = Authority::start(
-            Arc::new(store.clone()),
-            cfg.oauth.clone(),
+            store,
+            cfg.rules.clone(),
             clock,
             documents,
             Arc::new(crate::pages::passwords::Argon2id),
@@ -48,7 +46,6 @@ impl AuthServer {
         .await?;
         let s = Self {
             auth,
-            store,
             cfg: Arc::new(cfg),
             cursor: crate::sync::new_cursor(),
             pending: crate::sync::new_pending(),
@@ -61,9 +58,14 @@ impl AuthServer {
     }
 }
 
-impl Deref for AuthServer {
-    type Target = Authority;
-    fn deref(&self) -> &Authority {
-        &self.auth
+impl FromRef<AuthServer> for Authority {
+    fn from_ref(s: &AuthServer) -> Authority {
+        s.auth.clone()
+    }
+}
+
+impl FromRef<AuthServer> for Arc<ServerConfig> {
+    fn from_ref(s: &AuthServer) -> Arc<ServerConfig> {
+        s.cfg.clone()
     }
 }

@@ -2,7 +2,7 @@
 //! with changes made elsewhere: other instances, the CLI.
 //!
 //! Two paths, both off the request path, both reading the store:
-//! - **notifications** ([`mcpgate_store::notify`]): hints that something committed
+//! - **notifications** ([`mcpgate_domain::store::ChangeListener`]): hints that something committed
 //!   (PostgreSQL `LISTEN`, or the data directory's socket on SQLite), acted on at once
 //!   by reading the revocations since the cursor, or the keys. A notification is never
 //!   applied as such: any role that can connect to the database can send one, so what
@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use mcpgate_domain::StoreError;
-use mcpgate_store::Change;
-use mcpgate_store::notify::ListenError;
+use mcpgate_domain::store::Change;
+use mcpgate_domain::store::ListenError;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AuthServer;
@@ -148,15 +148,17 @@ impl AuthServer {
     /// Applies one revocation, for at least this server's token lifetime whatever the
     /// process that made it assumed.
     pub fn apply_revocation(&self, handle: &str, until: i64, created_at: i64) {
-        self.revoked
-            .revoke(handle, until.max(created_at + self.cfg.revocation_cover()));
+        self.auth.revoked.revoke(
+            handle,
+            until.max(created_at + self.cfg.rules.revocation_cover()),
+        );
     }
 
     /// Applies revocations and key changes made by other processes (the CLI, other
     /// instances), reading the store, and drops revocations that no longer matter.
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.sync_revocations().await?;
-        self.revoked.prune(self.now());
+        self.auth.revoked.prune(self.auth.now());
         self.sync_keys().await
     }
 
@@ -165,7 +167,7 @@ impl AuthServer {
     pub async fn sync_revocations(&self) -> Result<(), StoreError> {
         let floor = self.cursor().floor(Instant::now());
         let started = Instant::now();
-        let rows = self.store.revocations_since(floor).await?;
+        let rows = self.auth.store.revocations_since(floor).await?;
         for r in &rows {
             self.apply_revocation(&r.handle, r.until, r.created_at);
         }
@@ -220,12 +222,12 @@ impl AuthServer {
                 // SQLite: the write-ahead log is folded back into the database every
                 // few ticks, or it grows without end under continuous writes.
                 if n.is_multiple_of(5)
-                    && let Err(e) = s.store.checkpoint().await
+                    && let Err(e) = s.auth.store.checkpoint().await
                 {
                     tracing::warn!(error = %e, "database checkpoint failed");
                 }
                 if n.is_multiple_of(60)
-                    && let Err(e) = s.housekeeping(s.now()).await
+                    && let Err(e) = s.housekeeping(s.auth.now()).await
                 {
                     tracing::warn!(error = %e, "housekeeping failed");
                 }
@@ -240,14 +242,17 @@ impl AuthServer {
     /// Each part runs whether or not another failed; the first failure is returned.
     pub async fn housekeeping(&self, now: i64) -> Result<(), StoreError> {
         let expired = self
+            .auth
             .store
-            .delete_expired(now, self.cfg.revocation_cover())
+            .delete_expired(now, self.cfg.rules.revocation_cover())
             .await;
         let unused = self
+            .auth
             .store
-            .sweep_unused_dynamic_clients(now - self.cfg.unused_client_ttl_secs)
+            .sweep_unused_dynamic_clients(now - self.cfg.rules.unused_client_ttl_secs)
             .await;
         let windows = self
+            .auth
             .store
             .sweep_rate_limits(now - 2 * crate::limits::WINDOW_SECS)
             .await;
@@ -268,7 +273,7 @@ impl AuthServer {
             loop {
                 let opened = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    r = s.store.listen() => r,
+                    r = s.auth.store.listen() => r,
                 };
                 match opened {
                     Ok(None) => {

@@ -1,14 +1,17 @@
 //! mcpgate-store: where the authorization server keeps its state.
 //!
-//! SQLite (WAL) by default, under the data directory. Queries use `$N` placeholders,
-//! which SQLite and PostgreSQL both accept, so a second backend reuses them. It
-//! implements [`mcpgate_domain::Store`], the steps the rules need ([`rules`]), and
-//! serves the pages' and the command line's read models beside it.
+//! [`Database`] is the one implementation of the domain's
+//! [`Store`](mcpgate_domain::store::Store): SQLite (WAL) by default, under the data
+//! directory, or PostgreSQL for several instances. Queries use `$N` placeholders,
+//! which both accept, so one query text serves both backends. Each concern's trait is
+//! implemented directly in its module of [`database`] (users, clients, grants, tokens,
+//! keys, sessions, throttles, identities, catalog, audit, reports), each step timed
+//! and traced ([`timing`]).
 //!
 //! Tokens, codes, sessions and client secrets arrive here already hashed. What the
 //! store does hold in a usable form, signing keys and identity providers' client
 //! secrets, is sealed with a key-encryption key kept outside the database when one is
-//! configured ([`sealing`](crate::Store::seal_at_rest)).
+//! configured ([`Database::seal_at_rest`]).
 //!
 //! Concurrency rules live in the SQL: a code is redeemed by a conditional `UPDATE`
 //! (`used_at IS NULL`), a refresh token is rotated the same way, so two racing
@@ -16,19 +19,15 @@
 
 pub mod notify;
 mod rows;
-mod rules;
-mod step;
+mod timing;
 #[macro_use]
-mod store;
-mod admin;
+pub mod database;
 
 /// The records, as the rules define them, and this crate's own rows.
 pub(crate) mod model {
-    pub use crate::rows::*;
+    pub(crate) use crate::rows::*;
     pub use mcpgate_domain::model::*;
 }
 
-pub use admin::{Activity, AuditFilter};
-pub use model::*;
+pub use database::{Database, LOGIN_THROTTLE_MEMORY_SECS};
 pub use notify::{Change, ChangeListener};
-pub use store::{Reservation, Store, StoreError};

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::store::{Store, StoreError};
+pub use mcpgate_domain::store::{Change, ChangeListener, ListenError};
+
+use crate::database::{Database, Error as StoreError};
 
 /// The PostgreSQL channel every change is announced on.
 pub const CHANNEL: &str = "mcpgate_changes";
@@ -47,43 +49,28 @@ pub const LOCAL_SOCKET: &str = "notify.sock";
 /// PostgreSQL refuses payloads of 8000 bytes or more; ours are far smaller.
 const MAX_PAYLOAD: usize = 1000;
 
-/// What changed, as a hint of what to read again. No variant carries data: nothing a
-/// notification says is applied as such (see the module's documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// Revocations were recorded (a token family, a grant, an access-token jti, a key):
-    /// read the revocation table again.
-    Revocations,
-    /// Signing keys were added or retired.
-    Keys,
-    /// Users, clients, the allowed-client list or scopes changed.
-    Config,
+/// How a change is written on the wire: `r`, `k`, `c`.
+pub fn encode(change: Change) -> &'static str {
+    match change {
+        Change::Revocations => "r",
+        Change::Keys => "k",
+        Change::Config => "c",
+    }
 }
 
-impl Change {
-    /// `r`, `k`, `c`.
-    pub fn encode(self) -> &'static str {
-        match self {
-            Change::Revocations => "r",
-            Change::Keys => "k",
-            Change::Config => "c",
-        }
+/// The inverse of [`encode`]; `None` for anything else (a newer version's kind, a
+/// stray message). Only the first word counts: earlier versions announced a
+/// revocation as `r <created_at> <until> <handle>`, which is read as the same hint,
+/// its handle ignored.
+pub fn decode(s: &str) -> Option<Change> {
+    if s.len() > MAX_PAYLOAD {
+        return None;
     }
-
-    /// The inverse of [`Self::encode`]; `None` for anything else (a newer version's
-    /// kind, a stray message). Only the first word counts: earlier versions announced
-    /// a revocation as `r <created_at> <until> <handle>`, which is read as the same
-    /// hint, its handle ignored.
-    pub fn decode(s: &str) -> Option<Self> {
-        if s.len() > MAX_PAYLOAD {
-            return None;
-        }
-        match s.split(' ').next()? {
-            "r" => Some(Change::Revocations),
-            "k" => Some(Change::Keys),
-            "c" => Some(Change::Config),
-            _ => None,
-        }
+    match s.split(' ').next()? {
+        "r" => Some(Change::Revocations),
+        "k" => Some(Change::Keys),
+        "c" => Some(Change::Config),
+        _ => None,
     }
 }
 
@@ -105,7 +92,7 @@ pub(crate) async fn pg_notify(
 ) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(change.encode())
+        .bind(encode(change))
         .execute(conn)
         .await?;
     Ok(())
@@ -118,7 +105,7 @@ pub(crate) fn local_notify(socket: &Path, change: Change) {
     {
         if let Ok(s) = std::os::unix::net::UnixDatagram::unbound() {
             let _ = s.set_nonblocking(true);
-            let _ = s.send_to(change.encode().as_bytes(), socket);
+            let _ = s.send_to(encode(change).as_bytes(), socket);
         }
     }
     #[cfg(not(unix))]
@@ -126,25 +113,17 @@ pub(crate) fn local_notify(socket: &Path, change: Change) {
 }
 
 /// A subscription to changes made by other processes.
-pub enum ChangeListener {
+pub(crate) enum Listener {
     Postgres(PgListener),
     #[cfg(unix)]
     Local(tokio::net::UnixDatagram),
 }
 
-/// Why [`ChangeListener::recv`] stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    /// The connection is gone; notifications may have been missed since.
-    #[error("notification connection lost: {0}")]
-    Lost(String),
-}
-
-impl Store {
+impl Database {
     /// Opens a dedicated listening connection (PostgreSQL) or binds the data
     /// directory's socket (SQLite). `None` when this database has no way to be told
     /// (an in-memory database): polling alone then keeps state current.
-    pub async fn listen(&self) -> Result<Option<ChangeListener>, StoreError> {
+    pub(crate) async fn open_listener(&self) -> crate::database::Result<Option<Listener>> {
         match &self.announce {
             Announce::Nobody => Ok(None),
             Announce::Postgres { listen_pool } => {
@@ -152,7 +131,7 @@ impl Store {
                 // Reconnecting is ours to do (and to report), not the driver's.
                 l.eager_reconnect(false);
                 l.listen(CHANNEL).await?;
-                Ok(Some(ChangeListener::Postgres(l)))
+                Ok(Some(Listener::Postgres(l)))
             }
             #[cfg(unix)]
             Announce::Socket(path) => {
@@ -160,7 +139,7 @@ impl Store {
                 let _ = std::fs::remove_file(path);
                 let sock = tokio::net::UnixDatagram::bind(path)
                     .map_err(|e| StoreError::Backend(Box::new(e)))?;
-                Ok(Some(ChangeListener::Local(sock)))
+                Ok(Some(Listener::Local(sock)))
             }
             #[cfg(not(unix))]
             Announce::Socket(_) => Ok(None),
@@ -174,18 +153,17 @@ impl Store {
     }
 }
 
-impl ChangeListener {
-    /// The next hint. `Ok(None)`: something arrived that says nothing this version
-    /// knows (a local datagram, a stranger's payload); read everything again.
-    pub async fn recv(&mut self) -> Result<Option<Change>, ListenError> {
+#[async_trait::async_trait]
+impl ChangeListener for Listener {
+    async fn recv(&mut self) -> Result<Option<Change>, ListenError> {
         match self {
-            ChangeListener::Postgres(l) => match l.try_recv().await {
-                Ok(Some(n)) => Ok(Change::decode(n.payload())),
+            Listener::Postgres(l) => match l.try_recv().await {
+                Ok(Some(n)) => Ok(decode(n.payload())),
                 Ok(None) => Err(ListenError::Lost("connection closed".into())),
                 Err(e) => Err(ListenError::Lost(e.to_string())),
             },
             #[cfg(unix)]
-            ChangeListener::Local(sock) => {
+            Listener::Local(sock) => {
                 let mut buf = [0u8; MAX_PAYLOAD];
                 match sock.recv(&mut buf).await {
                     Ok(_) => Ok(None),
@@ -203,10 +181,10 @@ mod tests {
     #[test]
     fn changes_round_trip_and_strangers_are_refused() {
         for c in [Change::Revocations, Change::Keys, Change::Config] {
-            assert_eq!(Change::decode(c.encode()), Some(c));
+            assert_eq!(decode(encode(c)), Some(c));
         }
         for bad in ["", "x", "revoked", " r", &"r ".repeat(600)] {
-            assert_eq!(Change::decode(bad), None, "{bad:?}");
+            assert_eq!(decode(bad), None, "{bad:?}");
         }
     }
 
@@ -214,7 +192,7 @@ mod tests {
     #[test]
     fn a_payload_naming_a_handle_is_only_a_hint_to_read_revocations() {
         for p in ["r 1 2 fam", "r 0 99999999999 kid:k1", "r"] {
-            assert_eq!(Change::decode(p), Some(Change::Revocations), "{p:?}");
+            assert_eq!(decode(p), Some(Change::Revocations), "{p:?}");
         }
     }
 }

@@ -1,11 +1,11 @@
-//! Rows as sqlx reads them. The records the rules use ([`mcpgate_domain::model`]) are
-//! read into private row structs here and converted once, so a column of scopes
-//! becomes a `ScopeSet` in one place; the read models of the pages and the command
-//! line (audit listing, grant views, identity providers) are public rows.
+//! Rows as sqlx reads them. The records ([`mcpgate_domain::model`]) are read into
+//! private row structs here and converted once, so a column of scopes becomes a
+//! `ScopeSet` in one place and no sqlx type leaves this crate.
 
 use mcpgate_core::ScopeSet;
 use mcpgate_domain::model::{
-    AuthCode, AuthRequest, Grant, RefreshToken, TokenFamily, User, UserIdentity,
+    AuditEvent, AuthCode, AuthRequest, Grant, GrantView, IdentityProviderRow, IdpLogin,
+    RefreshToken, TokenFamily, User, UserIdentity,
 };
 
 /// A stored scope string; one that no longer parses (written by hand) grants nothing.
@@ -185,75 +185,87 @@ impl From<RefreshRow> for RefreshToken {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub at: i64,
-    pub event: String,
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    pub detail: String,
+/// An audit event as stored; see [`AuditEvent`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditEventRow {
+    seq: i64,
+    at: i64,
+    event: String,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    detail: String,
 }
 
-/// A grant joined with what a person needs to recognise it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct GrantView {
-    pub id: String,
-    /// Who granted it: the person's user name (their id if the account is gone).
-    pub username: String,
-    pub client_id: String,
-    pub client_name: String,
-    pub client_kind: String,
-    pub resource: String,
-    pub scope: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
+impl From<AuditEventRow> for AuditEvent {
+    fn from(r: AuditEventRow) -> Self {
+        AuditEvent {
+            seq: r.seq,
+            at: r.at,
+            event: r.event,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            detail: r.detail,
+        }
+    }
 }
 
-/// An audit event to write in a batch ([`crate::Store::audit_batch`]); `event` and
-/// `detail` come from [`mcpgate_domain::audit::Event::record`].
-#[derive(Debug, Clone)]
-pub struct AuditRow {
-    pub at: i64,
-    pub event: String,
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    pub detail: serde_json::Value,
+/// A grant joined with its client's name, as read; see [`GrantView`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantViewRow {
+    id: String,
+    username: String,
+    client_id: String,
+    client_name: String,
+    client_kind: String,
+    resource: String,
+    scope: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
 }
 
-/// A stored revocation: `handle` is revoked until at least `until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevocationRow {
-    pub seq: i64,
-    pub handle: String,
-    pub until: i64,
-    pub created_at: i64,
-}
-/// An upstream identity provider people may sign in with, as stored.
-#[derive(Clone, sqlx::FromRow)]
-pub struct IdentityProviderRow {
-    pub name: String,
-    pub display_name: String,
-    /// `oidc`, `google`, `entra` or `github`.
-    pub kind: String,
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// JSON array of email domains.
-    pub allowed_domains: String,
-    pub auto_create: bool,
-    pub created_at: i64,
+impl From<GrantViewRow> for GrantView {
+    fn from(r: GrantViewRow) -> Self {
+        GrantView {
+            id: r.id,
+            username: r.username,
+            client_id: r.client_id,
+            client_name: r.client_name,
+            client_kind: r.client_kind,
+            resource: r.resource,
+            scope: r.scope,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
 }
 
-impl std::fmt::Debug for IdentityProviderRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityProviderRow")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
+/// An identity provider as stored; see [`IdentityProviderRow`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProviderRow {
+    name: String,
+    display_name: String,
+    kind: String,
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    allowed_domains: String,
+    auto_create: bool,
+    created_at: i64,
+}
+
+impl From<ProviderRow> for IdentityProviderRow {
+    fn from(r: ProviderRow) -> Self {
+        IdentityProviderRow {
+            name: r.name,
+            display_name: r.display_name,
+            kind: r.kind,
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+            allowed_domains: r.allowed_domains,
+            auto_create: r.auto_create,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -280,15 +292,30 @@ impl From<UserIdentityRow> for UserIdentity {
     }
 }
 
-/// A sign-in under way at a provider (between the redirect and the callback).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IdpLogin {
-    pub state_hash: String,
-    pub provider: String,
-    pub browser_hash: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
-    pub next: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+/// A provider sign-in under way, as stored; see [`IdpLogin`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdpLoginRow {
+    state_hash: String,
+    provider: String,
+    browser_hash: String,
+    nonce: String,
+    pkce_verifier: String,
+    next: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<IdpLoginRow> for IdpLogin {
+    fn from(r: IdpLoginRow) -> Self {
+        IdpLogin {
+            state_hash: r.state_hash,
+            provider: r.provider,
+            browser_hash: r.browser_hash,
+            nonce: r.nonce,
+            pkce_verifier: r.pkce_verifier,
+            next: r.next,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
 }

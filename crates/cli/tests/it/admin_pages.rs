@@ -4,7 +4,7 @@
 //! failure is an error page, never an empty list.
 
 use mcpgate_core::secret::random_id;
-use mcpgate_store::{AuditFilter, User};
+use mcpgate_domain::model::{AuditFilter, User};
 
 use crate::support::{Browser, PASSWORD, TestApp};
 
@@ -72,7 +72,7 @@ fn actions(grant: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
 
 async fn add_admin(app: &TestApp, name: &str) {
     let hash = mcpgate_server::pages::passwords::hash(PASSWORD.to_owned()).await;
-    app.auth
+    app.rules
         .store
         .create_user(&User {
             id: random_id(),
@@ -93,27 +93,27 @@ async fn world() -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     app.add_user("bob", PASSWORD).await;
     app.add_user("carol", PASSWORD).await;
-    app.auth
+    app.rules
         .store
         .set_user_disabled("carol", true)
         .await
         .unwrap();
     add_admin(&app, "root").await;
     let (_, tok) = app.tokens(None).await;
-    let grant = app.auth.store.grant_views(None).await.unwrap()[0]
+    let grant = app.rules.store.grant_views(None).await.unwrap()[0]
         .id
         .clone();
-    let mut keep = app.auth.store.clients(None).await.unwrap()[0].clone();
+    let mut keep = app.rules.store.clients(None).await.unwrap()[0].clone();
     keep.client_id = "keep-me".into();
     keep.registration_hash = None;
-    app.auth.store.insert_client(&keep).await.unwrap();
+    app.rules.store.insert_client(&keep).await.unwrap();
     let access = tok["access_token"].as_str().unwrap().to_owned();
     (app, grant, access)
 }
 
 /// Nothing any refused action would have done happened.
 async fn nothing_changed(app: &TestApp, grant: &str, access: &str) {
-    let st = &app.auth.store;
+    let st = &app.rules.store;
     assert!(st.user_by_name("mallory").await.unwrap().is_none());
     assert!(!st.user_by_name("bob").await.unwrap().unwrap().disabled);
     assert!(st.user_by_name("carol").await.unwrap().unwrap().disabled);
@@ -265,7 +265,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
     assert_eq!(r.status(), 303);
     assert_eq!(app.calc_status(&access, "add", 1.0, 2.0).await, 401);
     assert!(
-        app.auth
+        app.rules
             .store
             .grant(&grant)
             .await
@@ -297,7 +297,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
         .await;
     assert_eq!(r.status(), 400);
     assert!(
-        !app.auth
+        !app.rules
             .store
             .user_by_name("root")
             .await
@@ -330,7 +330,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
         .await;
     assert_eq!(r.status(), 303);
     assert!(
-        app.auth
+        app.rules
             .store
             .scopes()
             .await
@@ -345,7 +345,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
         .await;
     assert_eq!(r.status(), 303);
     assert!(
-        !app.auth
+        !app.rules
             .store
             .allowed_redirects()
             .await
@@ -366,7 +366,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("new-client-secret"));
     let c = app
-        .auth
+        .rules
         .store
         .clients(None)
         .await
@@ -377,7 +377,7 @@ async fn admin_acts_take_effect_at_once_and_are_audited_with_who_acted() {
     assert!(c.can_introspect && c.secret_hash.is_some());
     // every act is in the audit log, saying which administrator acted
     let events = app
-        .auth
+        .rules
         .store
         .search_audit(&AuditFilter::default(), 100)
         .await
@@ -446,7 +446,7 @@ async fn admin_pages_follow_the_page_rules_and_draw_the_chart_inline() {
         "the admin link"
     );
     // every client is listed
-    let all = app.auth.store.clients(None).await.unwrap();
+    let all = app.rules.store.clients(None).await.unwrap();
     let html = b.get("/admin/clients").await.text().await.unwrap();
     assert!(all.len() >= 2);
     for c in &all {

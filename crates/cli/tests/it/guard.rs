@@ -136,7 +136,7 @@ async fn token_signed_by_another_key_is_invalid() {
     };
     // same kid, other key
     let mut k = StoredKey::generate(0);
-    k.kid = app.auth.keys.current_kid();
+    k.kid = app.rules.keys.current_kid();
     assert_invalid_token(&app, &KeyRing::new(&[k]).sign(&claims)).await;
     // unknown kid
     assert_invalid_token(&app, &KeyRing::new(&[StoredKey::generate(0)]).sign(&claims)).await;
@@ -174,7 +174,7 @@ async fn revoked_session_is_invalid_at_once() {
     let app = TestApp::spawn().await;
     let t = app.mint("op:add", |c| c.session_id = Some("fam-1".into()));
     assert_eq!(app.calc_status(&t, "add", 1.0, 1.0).await, 200);
-    app.auth.revoke_handles(&["fam-1".into()]).await.unwrap();
+    app.rules.revoke_handles(&["fam-1".into()]).await.unwrap();
     assert_invalid_token(&app, &t).await;
 }
 
@@ -281,7 +281,7 @@ async fn tool_calls_are_audited_as_counts_allowed_and_denied() {
     let mut details: Vec<(serde_json::Value, Option<String>, Option<String>)> = Vec::new();
     for _ in 0..100 {
         details = app
-            .auth
+            .rules
             .store
             .audit_events(50)
             .await

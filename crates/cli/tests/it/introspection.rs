@@ -228,7 +228,13 @@ async fn introspection_names_the_person() {
     assert_eq!(answer["username"], "alice");
     assert_eq!(answer["email"], "alice@example.com");
     assert_eq!(answer["email_verified"], true);
-    let alice = app.auth.store.user_by_name("alice").await.unwrap().unwrap();
+    let alice = app
+        .rules
+        .store
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(answer["sub"], alice.id);
 
     // Someone without an email: neither member, rather than nulls.
@@ -238,7 +244,7 @@ async fn introspection_names_the_person() {
     assert!(answer.get("email").is_none(), "{answer}");
     assert!(answer.get("email_verified").is_none(), "{answer}");
 
-    app.auth
+    app.rules
         .store
         .set_user_disabled("alice", true)
         .await

@@ -24,14 +24,9 @@ async fn publish(doc: Value) -> String {
     id
 }
 
-fn test_mode(c: &mut mcpgate_server::AsConfig) {
-    c.allow_private_document_hosts = true;
-    c.document_scheme_override = Some("http".into());
-}
-
 #[tokio::test]
 async fn a_document_client_completes_the_flow() {
-    let app = TestApp::spawn_with(test_mode).await;
+    let app = TestApp::spawn_reaching_loopback().await;
     let m = body_json(app.http.get(app.as_metadata_url()).send().await.unwrap()).await;
     assert_eq!(m["client_id_metadata_document_supported"], true);
     let id = publish(json!({"client_id": "{url}", "client_name": "Doc Client", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})).await;
@@ -77,7 +72,7 @@ async fn refused(app: &TestApp, id: &str, needle: &str) {
 
 #[tokio::test]
 async fn documents_that_do_not_name_themselves_or_leave_the_allow_list_are_refused() {
-    let app = TestApp::spawn_with(test_mode).await;
+    let app = TestApp::spawn_reaching_loopback().await;
     let other = publish(json!({"client_id": "https://elsewhere.example/client.json", "client_name": "X", "redirect_uris": [REDIRECT]})).await;
     refused(&app, &other, "not exactly the URL").await;
     let evil = publish(json!({"client_id": "{url}", "client_name": "X", "redirect_uris": ["https://evil.example/cb"]})).await;
@@ -145,7 +140,7 @@ async fn document_fetches_ignore_proxy_settings_from_the_environment() {
 #[tokio::test]
 #[ignore = "run by document_fetches_ignore_proxy_settings_from_the_environment"]
 async fn document_flow_under_proxy_env() {
-    let app = TestApp::spawn_with(test_mode).await;
+    let app = TestApp::spawn_reaching_loopback().await;
     let id = publish(json!({"client_id": "{url}", "client_name": "Doc Client", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})).await;
     let tok = app.tokens_for(&id, None).await;
     assert!(tok["access_token"].is_string());

@@ -343,7 +343,7 @@ async fn unknown_resource_is_invalid_target() {
 #[tokio::test]
 async fn refresh_reuse_after_grace_revokes_the_family_and_duplicates_within_grace_get_the_same_answer()
  {
-    let app = TestApp::spawn_with(|c| c.refresh_grace_secs = 2).await;
+    let app = TestApp::spawn_with(|c| c.rules.refresh_grace_secs = 2).await;
     let (client_id, tok) = app.tokens(None).await;
     let r0 = tok["refresh_token"].as_str().unwrap().to_owned();
     // two racing refreshes of the same token
@@ -837,7 +837,7 @@ async fn deleting_a_client_on_my_clients_page_ends_its_tokens() {
         .await;
     assert_eq!(r.status(), 303);
     assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
-    assert!(app.auth.store.client(&client_id).await.unwrap().is_none());
+    assert!(app.rules.store.client(&client_id).await.unwrap().is_none());
 }
 
 /// RFC 8414 §3.1 and OpenID Connect Discovery §4: every well-known URL a client may

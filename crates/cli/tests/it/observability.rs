@@ -10,6 +10,7 @@ use std::time::Duration;
 use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::{AccessClaims, Audience, KeyRing};
 use mcpgate_core::secret::random_id;
+use mcpgate_domain::store::prelude::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -86,7 +87,7 @@ fn serve(extra: &[&str]) -> Served {
 async fn token(s: &Served, scope: &str) -> String {
     // Opened as the binary opens it: its signing keys are sealed under the key in
     // the data directory.
-    let store = mcpgate::config::Database {
+    let store = mcpgate::config::Storage {
         url: None,
         dir: s.data_dir.clone(),
         kek: Default::default(),
@@ -278,7 +279,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_writes_the_audit_and_exi
 
     // Opened as the binary opens it: its signing keys are sealed under the key in
     // the data directory.
-    let store = mcpgate::config::Database {
+    let store = mcpgate::config::Storage {
         url: None,
         dir: s.data_dir.clone(),
         kek: Default::default(),

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use mcpgate_core::ScopeSet;
 use mcpgate_core::clock::SystemClock;
-use mcpgate_server::{AsConfig, AuthServer};
-use mcpgate_store::Store;
+use mcpgate_domain::store::prelude::*;
+use mcpgate_server::{AuthServer, ServerConfig};
+use mcpgate_store::Database;
 use serde_json::Value;
 
 use crate::support::*;
@@ -35,7 +36,7 @@ async fn cli_env(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> String {
 }
 
 async fn grant_of(app: &TestApp, client_id: &str) -> String {
-    app.auth
+    app.rules
         .store
         .grant_views(None)
         .await
@@ -113,15 +114,15 @@ async fn retired_key_refuses_tokens_already_verified() {
     let (_, t) = app.tokens(None).await;
     // Verified once: the validator remembers it as good.
     assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 200);
-    let old = app.auth.keys.current_kid();
+    let old = app.rules.keys.current_kid();
     cli(&app, &["keys", "rotate"]).await;
     cli(&app, &["keys", "retire", &old]).await;
     refused_within(&app, access(&t), Instant::now(), AT_ONCE).await;
-    assert!(!app.auth.keys.kids().contains(&old));
+    assert!(!app.rules.keys.kids().contains(&old));
     let (_, fresh) = app.tokens(None).await;
     assert_eq!(app.calc_status(access(&fresh), "add", 1.0, 2.0).await, 200);
     // The key that signs cannot be retired; the list says which one it is.
-    let current = app.auth.keys.current_kid();
+    let current = app.rules.keys.current_kid();
     let list = cli(&app, &["keys", "list"]).await;
     let signing: Vec<&str> = list.lines().filter(|l| l.ends_with("\tsigning")).collect();
     assert_eq!(signing.len(), 1, "{list}");
@@ -139,23 +140,23 @@ async fn retired_key_refuses_tokens_already_verified() {
 /// still covers the tokens of a server configured with a longer one.
 #[tokio::test]
 async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
-    let app = TestApp::spawn_with(|c| c.access_ttl_secs = 7200).await;
+    let app = TestApp::spawn_with(|c| c.rules.access_ttl_secs = 7200).await;
     let (client_id, t) = app.tokens(None).await;
     let grant = grant_of(&app, &client_id).await;
     cli(&app, &["grants", "revoke", &grant]).await;
     refused_within(&app, access(&t), Instant::now(), Duration::from_secs(3)).await;
     // Twenty minutes on: past what the CLI's default lifetime (15 min) covers, well
     // within the two hours this server's tokens live.
-    let later = app.auth.now() + 1200;
-    app.auth.revoked.prune(later);
+    let later = app.rules.now() + 1200;
+    app.rules.revoked.prune(later);
     assert_eq!(app.calc_status(access(&t), "add", 1.0, 2.0).await, 401);
     // And the stored row outlives the housekeeping, for servers that start later.
-    app.auth
+    app.rules
         .store
-        .delete_expired(later, app.auth.cfg.revocation_cover())
+        .delete_expired(later, app.auth.cfg.rules.revocation_cover())
         .await
         .unwrap();
-    let rows = app.auth.store.revocations_since(0).await.unwrap();
+    let rows = app.rules.store.revocations_since(0).await.unwrap();
     assert!(rows.iter().any(|r| r.handle == grant), "{rows:?}");
 }
 
@@ -165,7 +166,7 @@ async fn cli_revocation_lasts_as_long_as_the_servers_tokens() {
 /// identity provider whose secret is not in the operator's shell is no obstacle.
 #[tokio::test]
 async fn cli_acts_with_the_settings_serve_resolves() {
-    let app = TestApp::spawn_with(|c| c.access_ttl_secs = 7200).await;
+    let app = TestApp::spawn_with(|c| c.rules.access_ttl_secs = 7200).await;
     let (client_id, _) = app.tokens(None).await;
     let grant = grant_of(&app, &client_id).await;
     let config = app.data_dir.join("with-a-provider.toml");
@@ -183,7 +184,7 @@ async fn cli_acts_with_the_settings_serve_resolves() {
         &["--config", config, "grants", "revoke", &grant],
     )
     .await;
-    let rows = app.auth.store.revocations_since(0).await.unwrap();
+    let rows = app.rules.store.revocations_since(0).await.unwrap();
     let row = rows.iter().find(|r| r.handle == grant).expect("stored");
     assert!(row.until >= row.created_at + 7200, "{row:?}");
 }
@@ -224,17 +225,22 @@ async fn revocations_committed_out_of_order_are_not_missed() {
         .await
         .unwrap();
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let store = Store::open(&url).await.unwrap();
-    let cfg = AsConfig::new(
+    let store = Database::open(&url).await.unwrap();
+    let cfg = ServerConfig::new(
         "http://127.0.0.1:1",
         "http://127.0.0.1:1/mcp",
         ScopeSet::new(),
     );
-    let auth = AuthServer::start(store.clone(), cfg, std::sync::Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let auth = AuthServer::start(
+        std::sync::Arc::new(store.clone()),
+        cfg,
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(mcpgate_server::documents::Fetcher::default()),
+    )
+    .await
+    .unwrap();
     let raw = sqlx::PgPool::connect(&url).await.unwrap();
-    let now = auth.now();
+    let now = auth.auth.now();
     let mut slow = raw.begin().await.unwrap();
     sqlx::query("INSERT INTO revocations (handle, until_at, created_at) VALUES ('late', $1, $2)")
         .bind(now + 900)
@@ -247,11 +253,11 @@ async fn revocations_committed_out_of_order_are_not_missed() {
         .await
         .unwrap();
     auth.sync().await.unwrap();
-    assert!(auth.revoked.is_revoked("early"));
+    assert!(auth.auth.revoked.is_revoked("early"));
     slow.commit().await.unwrap();
     auth.sync().await.unwrap();
     assert!(
-        auth.revoked.is_revoked("late"),
+        auth.auth.revoked.is_revoked("late"),
         "the revocation with the lower sequence number, committed last, was missed"
     );
 }
@@ -305,7 +311,7 @@ async fn forged_notifications_revoke_nothing_and_real_revocations_still_arrive_a
         assert_eq!(app.calc_status(token, "add", 1.0, 2.0).await, 200);
     }
     let claims = claims_of(access(&t));
-    let kid = app.auth.keys.current_kid();
+    let kid = app.rules.keys.current_kid();
     let stranger = sqlx::PgPool::connect(&url).await.unwrap();
     for handle in [
         mcpgate_core::jwt::key_handle(&kid),
@@ -327,8 +333,8 @@ async fn forged_notifications_revoke_nothing_and_real_revocations_still_arrive_a
     }
     // A real revocation of the other token, by another process: notifications arrive
     // in commit order, so once it is applied the forged ones have been read too.
-    let elsewhere = Store::open(&url).await.unwrap();
-    let now = app.auth.now();
+    let elsewhere = Database::open(&url).await.unwrap();
+    let now = app.rules.now();
     let other_family = claims_of(access(&other))["sid"]
         .as_str()
         .unwrap()
@@ -346,7 +352,7 @@ async fn forged_notifications_revoke_nothing_and_real_revocations_still_arrive_a
     let (_, fresh) = app.tokens(None).await;
     assert_eq!(app.calc_status(access(&fresh), "add", 1.0, 2.0).await, 200);
     assert!(
-        !app.auth
+        !app.rules
             .revoked
             .is_revoked(&mcpgate_core::jwt::key_handle(&kid))
     );

@@ -9,8 +9,9 @@ use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::{AccessClaims, Audience};
 use mcpgate_core::pkce;
 use mcpgate_core::secret::random_id;
+use mcpgate_domain::model::User;
 use mcpgate_server::AuthServer;
-use mcpgate_store::User;
+use mcpgate_server::documents::Reach;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,10 @@ pub struct TestApp {
     pub public: String,
     pub http: reqwest::Client,
     pub auth: AuthServer,
+    /// The rules (store, keys, clock) the server runs on.
+    pub rules: mcpgate_domain::Authority,
+    /// The same database, as what it is (sealing, checkpoints).
+    pub database: mcpgate_store::Database,
     pub data_dir: PathBuf,
     cancel: CancellationToken,
 }
@@ -69,50 +74,65 @@ pub fn temp_dir() -> PathBuf {
 }
 
 impl TestApp {
+    /// An app that fetches client metadata documents from loopback over plain http,
+    /// where the tests publish them (a deployment fetches public addresses only).
+    pub async fn spawn_reaching_loopback() -> Self {
+        let path = std::env::var("MCPGATE_TEST_BASE_PATH").unwrap_or_default();
+        let overrides = app::Overrides {
+            tune: |_| {},
+            documents: || Reach::LoopbackOverHttp,
+        };
+        Self::spawn_at("http", &path, temp_dir(), overrides, |_| {}).await
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
+    pub async fn spawn_with(tune: fn(&mut mcpgate_server::ServerConfig)) -> Self {
         Self::spawn_in(temp_dir(), tune).await
     }
 
     /// An app on an existing data directory (e.g. one the CLI configured first).
-    pub async fn spawn_in(data_dir: PathBuf, tune: fn(&mut mcpgate_server::AsConfig)) -> Self {
+    pub async fn spawn_in(data_dir: PathBuf, tune: fn(&mut mcpgate_server::ServerConfig)) -> Self {
         Self::spawn_configured(data_dir, tune, |_| {}).await
     }
 
     /// An app whose configuration `configure` adjusts after the suite's defaults.
     pub async fn spawn_configured(
         data_dir: PathBuf,
-        tune: fn(&mut mcpgate_server::AsConfig),
+        tune: fn(&mut mcpgate_server::ServerConfig),
         configure: impl FnOnce(&mut AppConfig),
     ) -> Self {
         // The whole suite runs twice in the test command: with an issuer that is an
         // origin, and with one that carries a path (MCPGATE_TEST_BASE_PATH=/oauth/2.1),
         // so that both forms are held to the same tests.
         let path = std::env::var("MCPGATE_TEST_BASE_PATH").unwrap_or_default();
-        Self::spawn_at("http", &path, data_dir, tune, configure).await
+        let overrides = app::Overrides {
+            tune,
+            documents: Reach::default,
+        };
+        Self::spawn_at("http", &path, data_dir, overrides, configure).await
     }
 
     /// An app whose public URL has the path `path` (`""`: the origin), whatever the
     /// suite's base path.
     pub async fn spawn_under(path: &str) -> Self {
-        Self::spawn_at("http", path, temp_dir(), |_| {}, |_| {}).await
+        Self::spawn_at("http", path, temp_dir(), app::Overrides::default(), |_| {}).await
     }
 
     /// An app whose public URL is `https://127.0.0.1:<port><path>`, as behind a proxy
     /// that terminates TLS; the tests still reach it over plain http, and the browser
     /// follows its `https://` redirects there.
     pub async fn spawn_as_https(path: &str) -> Self {
-        Self::spawn_at("https", path, temp_dir(), |_| {}, |_| {}).await
+        Self::spawn_at("https", path, temp_dir(), app::Overrides::default(), |_| {}).await
     }
 
     async fn spawn_at(
         scheme: &str,
         path: &str,
         data_dir: PathBuf,
-        tune: fn(&mut mcpgate_server::AsConfig),
+        overrides: app::Overrides,
         configure: impl FnOnce(&mut AppConfig),
     ) -> Self {
         install_crypto();
@@ -121,12 +141,21 @@ impl TestApp {
         let base = format!("http://{addr}{path}");
         let public = format!("{scheme}://{addr}{path}");
         let mut cfg = AppConfig::new(&public.parse().unwrap(), data_dir.clone());
-        cfg.tune = tune;
         cfg.audit_every = std::time::Duration::from_millis(50);
         configure(&mut cfg);
         let cancel = CancellationToken::new();
-        let app = app::build(&cfg, cancel.clone()).await.unwrap();
-        tokio::spawn(app::serve(listener, app.router, cancel.clone()));
+
+        let app = app::build_with(&cfg, overrides, cancel.clone())
+            .await
+            .unwrap();
+        // Served as production serves, through the same drain on shutdown.
+        tokio::spawn(app::serve_until(
+            listener,
+            app.router,
+            cancel.clone(),
+            cancel.clone(),
+            std::time::Duration::from_secs(1),
+        ));
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -136,7 +165,9 @@ impl TestApp {
             base,
             public,
             http,
+            rules: app.auth.auth.clone(),
             auth: app.auth,
+            database: app.database,
             data_dir,
             cancel,
         };
@@ -146,7 +177,7 @@ impl TestApp {
 
     pub async fn add_user(&self, name: &str, password: &str) {
         let hash = mcpgate_server::pages::passwords::hash(password.to_owned()).await;
-        self.auth
+        self.rules
             .store
             .create_user(&User {
                 id: random_id(),
@@ -164,7 +195,7 @@ impl TestApp {
     /// Signs an access token directly with the server's keys (for tests of the guard
     /// and transport; the OAuth tests obtain theirs through the real flow).
     pub fn mint(&self, scope: &str, tweak: impl FnOnce(&mut AccessClaims)) -> String {
-        let now = self.auth.now();
+        let now = self.rules.now();
         let mut c = AccessClaims {
             iss: self.base.clone(),
             sub: "user-1".into(),
@@ -179,7 +210,7 @@ impl TestApp {
             session_id: Some(random_id()),
         };
         tweak(&mut c);
-        self.auth.keys.sign(&c)
+        self.rules.keys.sign(&c)
     }
 
     pub fn all_ops(&self) -> String {
@@ -189,15 +220,15 @@ impl TestApp {
     /// Registers the introspection credentials of a resource server (client id `rs`).
     pub async fn rs_credentials(&self) -> mcpgate_core::secret::Secret {
         let secret = mcpgate_core::secret::Secret::generate();
-        self.auth
+        self.rules
             .store
-            .insert_client(&mcpgate_store::Client {
+            .insert_client(&mcpgate_domain::model::Client {
                 client_id: "rs".into(),
                 secret_hash: Some(secret.hash()),
                 name: "RS".into(),
                 redirect_uris: vec![],
-                kind: mcpgate_store::ClientKind::Preregistered,
-                auth_method: mcpgate_store::AuthMethod::ClientSecretBasic,
+                kind: mcpgate_domain::model::ClientKind::Preregistered,
+                auth_method: mcpgate_domain::model::AuthMethod::ClientSecretBasic,
                 can_introspect: true,
                 owner_user_id: None,
                 registration_hash: None,

@@ -5,6 +5,7 @@
 //! keeps only the session that made it, if any (OWASP Session Management: renew on
 //! credential change). Removing a client is [`super::revoke::delete_client`].
 
+use crate::Actor;
 use crate::audit::Event;
 use crate::flows::revoke;
 use crate::{Authority, OAuthResult};
@@ -18,33 +19,29 @@ pub enum AccountOutcome {
 
 /// Disables a person and ends everything they hold: grants, refresh families, the
 /// access tokens of those families, and sessions.
-pub async fn disable_user(s: &Authority, username: &str, by: &str) -> OAuthResult<AccountOutcome> {
+pub async fn disable_user(
+    s: &Authority,
+    username: &str,
+    by: &Actor,
+) -> OAuthResult<AccountOutcome> {
     let Some(user) = s.store.user_by_name(username).await? else {
         return Ok(AccountOutcome::NoSuchUser);
     };
     s.store.set_user_disabled(username, true).await?;
     end_access(s, &user.id, None, by).await?;
-    s.audit(
-        Event::UserDisabled { by: by.to_owned() },
-        Some(&user.id),
-        None,
-    )
-    .await;
+    s.audit(Event::UserDisabled { by: by.clone() }, Some(&user.id), None)
+        .await;
     Ok(AccountOutcome::Done)
 }
 
 /// Re-enables a person. Nothing they held comes back: they sign in and consent again.
-pub async fn enable_user(s: &Authority, username: &str, by: &str) -> OAuthResult<AccountOutcome> {
+pub async fn enable_user(s: &Authority, username: &str, by: &Actor) -> OAuthResult<AccountOutcome> {
     let Some(user) = s.store.user_by_name(username).await? else {
         return Ok(AccountOutcome::NoSuchUser);
     };
     s.store.set_user_disabled(username, false).await?;
-    s.audit(
-        Event::UserEnabled { by: by.to_owned() },
-        Some(&user.id),
-        None,
-    )
-    .await;
+    s.audit(Event::UserEnabled { by: by.clone() }, Some(&user.id), None)
+        .await;
     Ok(AccountOutcome::Done)
 }
 
@@ -55,7 +52,7 @@ pub async fn change_password(
     username: &str,
     password_hash: &str,
     keep_session: Option<&str>,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<AccountOutcome> {
     let Some(user) = s.store.user_by_name(username).await? else {
         return Ok(AccountOutcome::NoSuchUser);
@@ -63,7 +60,7 @@ pub async fn change_password(
     s.store.set_password(username, password_hash).await?;
     end_access(s, &user.id, keep_session, by).await?;
     s.audit(
-        Event::PasswordChanged { by: by.to_owned() },
+        Event::PasswordChanged { by: by.clone() },
         Some(&user.id),
         None,
     )
@@ -75,7 +72,7 @@ async fn end_access(
     s: &Authority,
     user_id: &str,
     keep_session: Option<&str>,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<()> {
     s.store.delete_sessions_of(user_id, keep_session).await?;
     for grant in s.store.live_grants_of_user(user_id).await? {

@@ -12,6 +12,7 @@ use mcpgate_core::secret::{Secret, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, scope};
 use serde_json::json;
 
+use crate::Actor;
 use crate::audit::{AllowedEntry, Event};
 use crate::flows::register::{allow_list, check_redirects, clean_name};
 use crate::model::{AuthMethod, Client, ClientKind, User};
@@ -62,7 +63,7 @@ pub struct NewUser {
 }
 
 /// Creates a user; the password is hashed here (argon2id, off the async threads).
-pub async fn create_user(s: &Authority, n: NewUser, by: &str) -> OAuthResult<User> {
+pub async fn create_user(s: &Authority, n: NewUser, by: &Actor) -> OAuthResult<User> {
     check_username(&n.username)?;
     if let Some(e) = &n.email
         && (e.len() > MAX_EMAIL_LEN || !e.contains('@') || e.chars().any(char::is_control))
@@ -90,18 +91,30 @@ pub async fn create_user(s: &Authority, n: NewUser, by: &str) -> OAuthResult<Use
         disabled: false,
         created_at: s.now(),
     };
+    match insert_user(s, u, by).await? {
+        Inserted::Yes(u) => Ok(u),
+        Inserted::Taken(name) => Err(invalid(format!("a user named {name} exists"))),
+    }
+}
+
+enum Inserted {
+    Yes(User),
+    Taken(String),
+}
+
+/// Writes a new user and records who created them: the one place a user comes to be
+/// (but for a first sign-in through a provider, which writes the identity with it).
+async fn insert_user(s: &Authority, u: User, by: &Actor) -> OAuthResult<Inserted> {
     match s.store.create_user(&u).await {
         Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(invalid(format!("a user named {} exists", u.username)));
-        }
+        Err(StoreError::Conflict(_)) => return Ok(Inserted::Taken(u.username)),
         Err(e) => return Err(e.into()),
     }
     s.audit(
         Event::UserCreated {
             username: u.username.clone(),
             admin: Some(u.is_admin),
-            by: Some(by.to_owned()),
+            by: Some(by.clone()),
             provider: None,
             subject: None,
             email: None,
@@ -110,7 +123,34 @@ pub async fn create_user(s: &Authority, n: NewUser, by: &str) -> OAuthResult<Use
         None,
     )
     .await;
-    Ok(u)
+    Ok(Inserted::Yes(u))
+}
+
+/// The name of the administrator a first run creates.
+pub const FIRST_ADMINISTRATOR: &str = "admin";
+
+/// On a database without users, creates the administrator `admin` with a random
+/// password, returned once (it is stored only as a hash) and audited like any
+/// creation. `None` when people exist already, or when another instance starting on
+/// the same empty database created them first (the name is unique).
+pub async fn create_first_administrator(s: &Authority) -> OAuthResult<Option<(User, Secret)>> {
+    if s.store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let password = Secret::generate();
+    let u = User {
+        id: random_id(),
+        username: FIRST_ADMINISTRATOR.to_owned(),
+        email: None,
+        password_hash: s.passwords.hash(password.expose().to_owned()).await,
+        is_admin: true,
+        disabled: false,
+        created_at: s.now(),
+    };
+    match insert_user(s, u, &Actor::Operator).await? {
+        Inserted::Yes(u) => Ok(Some((u, password))),
+        Inserted::Taken(_) => Ok(None),
+    }
 }
 
 /// Sets a new password (checked, then hashed) through [`super::accounts::change_password`],
@@ -121,7 +161,7 @@ pub async fn reset_password(
     username: &str,
     password: String,
     keep_session: Option<&str>,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<super::accounts::AccountOutcome> {
     check_password(&password)?;
     let hash = s.passwords.hash(password).await;
@@ -147,7 +187,7 @@ pub struct NewClient {
 pub async fn create_client(
     s: &Authority,
     n: NewClient,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<(Client, Option<Secret>)> {
     let name = clean_name(Some(&n.name))?;
     if !n.redirect_uris.is_empty() || n.owner.is_some() {
@@ -174,7 +214,7 @@ pub async fn create_client(
     s.audit(
         Event::ClientCreated {
             name: client.name.clone(),
-            by: by.to_owned(),
+            by: by.clone(),
         },
         client.owner_user_id.as_deref(),
         Some(&client.client_id),
@@ -184,7 +224,12 @@ pub async fn create_client(
 }
 
 /// Adds a scope or changes its description (shown on the consent page).
-pub async fn set_scope(s: &Authority, name: &str, description: &str, by: &str) -> OAuthResult<()> {
+pub async fn set_scope(
+    s: &Authority,
+    name: &str,
+    description: &str,
+    by: &Actor,
+) -> OAuthResult<()> {
     let parsed = ScopeSet::parse(name).map_err(|e| invalid(e.to_string()))?;
     if parsed.len() != 1 || name.len() > scope::MAX_SCOPE_TOKEN_LEN {
         return Err(invalid("a scope is one token without spaces"));
@@ -202,7 +247,7 @@ pub async fn set_scope(s: &Authority, name: &str, description: &str, by: &str) -
         Event::ScopeSet {
             scope: name.to_owned(),
             description: description.to_owned(),
-            by: by.to_owned(),
+            by: by.clone(),
         },
         None,
         None,
@@ -211,9 +256,56 @@ pub async fn set_scope(s: &Authority, name: &str, description: &str, by: &str) -
     Ok(())
 }
 
+/// Which scopes a deployment offers from its own code or configuration (the
+/// calculator's, an upstream's), and whether their descriptions there win over one the
+/// operator edited.
+pub enum Offered {
+    /// Added when missing; an operator's description is kept (the calculator's).
+    Missing,
+    /// Added or described as declared on every start (an upstream's configuration is
+    /// the source of truth).
+    AsDeclared,
+}
+
+/// Offers `scopes` (name, description) through [`set_scope`], audited as the
+/// operator's; a scope already described as declared is left alone, so a restart
+/// records nothing.
+pub async fn offer_scopes(s: &Authority, scopes: &[(&str, &str)], how: Offered) -> OAuthResult<()> {
+    let known = s.store.scopes().await?;
+    for (name, description) in scopes {
+        let current = known
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.as_str());
+        let wanted = match (&how, current) {
+            (_, None) => true,
+            (Offered::Missing, Some(_)) => false,
+            (Offered::AsDeclared, Some(d)) => d != description.trim(),
+        };
+        if wanted {
+            set_scope(s, name, description, &Actor::Operator).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Enables every allowed-client preset, once per database, whichever process opens it
+/// first (`serve`, or a `clients allowed …` command run before it): the `seeded`
+/// marker, not the list's emptiness, says it was done, so an operator's edits made
+/// before or after the first start are kept. Each preset is enabled through
+/// [`set_preset`], audited as the operator's.
+pub async fn seed_allowed_presets(s: &Authority) -> OAuthResult<()> {
+    if s.store.mark_seeded("allowed_presets", s.now()).await? {
+        for p in PRESETS {
+            set_preset(s, p.name, true, &Actor::Operator).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Enables (`on`) or disables a preset of the allow-list. False when disabling one
 /// that was not enabled.
-pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &str) -> OAuthResult<bool> {
+pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &Actor) -> OAuthResult<bool> {
     if redirect_uri::preset(preset).is_none() {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
         return Err(invalid(format!(
@@ -241,7 +333,7 @@ pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &str) -> OAut
 
 /// Allows (`on`) or stops allowing a custom redirect URI (loopback URIs match any
 /// port, RFC 8252 §7.3). False when removing one that was not on the list.
-pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &str) -> OAuthResult<bool> {
+pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &Actor) -> OAuthResult<bool> {
     if AllowEntry::looks_like_preset(uri) {
         return Err(invalid("presets are enabled by name"));
     }
@@ -264,7 +356,7 @@ pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &str) -> O
     Ok(changed)
 }
 
-fn allow_event(on: bool, entry: AllowedEntry, by: &str) -> Event {
+fn allow_event(on: bool, entry: AllowedEntry, by: &Actor) -> Event {
     let by = by.to_owned();
     if on {
         Event::RedirectAllowed { entry, by }

@@ -3,8 +3,10 @@
 //! administrator's), or a link an operator makes by hand. Each is one act, audited,
 //! whatever the provider.
 
+use crate::Actor;
 use crate::audit::Event;
 use crate::flows::admin::check_username;
+use crate::model::IdentityProviderRow;
 use crate::model::{User, UserIdentity};
 use crate::store::StoreError;
 use crate::{Authority, ErrorCode, OAuthError, OAuthResult};
@@ -153,4 +155,40 @@ async fn audit_link(s: &Authority, id: ProviderIdentity<'_>, user: &User, by: &'
         None,
     )
     .await;
+}
+
+/// Adds (or replaces) an identity provider people may sign in with, audited without
+/// its secret. The settings were checked where they were parsed.
+pub async fn add_provider(s: &Authority, p: &IdentityProviderRow, by: &Actor) -> OAuthResult<()> {
+    s.store.upsert_identity_provider(p).await?;
+    s.audit(
+        Event::IdpAdded {
+            provider: p.name.clone(),
+            kind: p.kind.clone(),
+            issuer: p.issuer.clone(),
+            by: by.clone(),
+        },
+        None,
+        None,
+    )
+    .await;
+    Ok(())
+}
+
+/// Removes an identity provider; false when there was none. The accounts linked
+/// through it stay (they can sign in with a password, or through it once added back).
+pub async fn remove_provider(s: &Authority, name: &str, by: &Actor) -> OAuthResult<bool> {
+    if !s.store.delete_identity_provider(name).await? {
+        return Ok(false);
+    }
+    s.audit(
+        Event::IdpRemoved {
+            provider: name.to_owned(),
+            by: by.clone(),
+        },
+        None,
+        None,
+    )
+    .await;
+    Ok(true)
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use mcpgate_core::jwt::{StoredKey, key_handle};
 
+use crate::Actor;
 use crate::audit::Event;
 use crate::store::{Store, StoreError};
 use crate::{Authority, OAuthResult};
@@ -28,13 +29,13 @@ pub async fn load(store: &dyn Store, now: i64) -> Result<Vec<StoredKey>, StoreEr
 /// Adds a new signing key, which signs from now on here and, as soon as they hear of
 /// it, on every other instance; the previous ones keep verifying until they have been
 /// superseded for [`KEY_RETIREMENT_SECS`] (rotation with overlap). Returns its id.
-pub async fn rotate(s: &Authority, by: &str) -> OAuthResult<String> {
+pub async fn rotate(s: &Authority, by: &Actor) -> OAuthResult<String> {
     let kid = add_key(s.store.as_ref(), s.now()).await?;
     sync(s).await?;
     s.audit(
         Event::KeyRotated {
             kid: kid.clone(),
-            by: by.to_owned(),
+            by: by.clone(),
         },
         None,
         None,
@@ -64,7 +65,7 @@ async fn add_key(store: &dyn Store, now: i64) -> Result<String, StoreError> {
 /// Retires a signing key at once: it stops verifying on every instance, and tokens it
 /// signed are refused even where they were already verified. The key that signs is
 /// never retired this way (rotate first). False when `kid` is not a retirable key.
-pub async fn retire(s: &Authority, kid: &str, by: &str) -> OAuthResult<bool> {
+pub async fn retire(s: &Authority, kid: &str, by: &Actor) -> OAuthResult<bool> {
     if !s.store.retire_key(kid, s.now()).await? {
         return Ok(false);
     }
@@ -76,7 +77,7 @@ pub async fn retire(s: &Authority, kid: &str, by: &str) -> OAuthResult<bool> {
     s.audit(
         Event::KeyRetired {
             kid: kid.to_owned(),
-            by: by.to_owned(),
+            by: by.clone(),
         },
         None,
         None,

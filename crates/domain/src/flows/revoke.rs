@@ -5,6 +5,7 @@
 //! this process's guard and introspection, and on every other instance as soon as the
 //! change notification arrives (within one sync period at worst).
 
+use crate::Actor;
 use crate::audit::Event;
 use crate::model::Client;
 use crate::{Authority, OAuthResult};
@@ -51,7 +52,7 @@ pub async fn revoke_token(s: &Authority, client: &Client, token: &str) -> OAuthR
 }
 
 /// Revokes a person's grant (consent) and every token issued under it.
-pub async fn revoke_grant(s: &Authority, grant_id: &str, by: &str) -> OAuthResult<bool> {
+pub async fn revoke_grant(s: &Authority, grant_id: &str, by: &Actor) -> OAuthResult<bool> {
     revoke_grant_of(s, grant_id, None, by).await
 }
 
@@ -61,7 +62,7 @@ pub async fn revoke_grant_of(
     s: &Authority,
     grant_id: &str,
     owner: Option<&str>,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<bool> {
     let Some(grant) = s.store.grant(grant_id).await? else {
         return Ok(false);
@@ -69,7 +70,10 @@ pub async fn revoke_grant_of(
     if grant.revoked_at.is_some() || owner.is_some_and(|o| o != grant.user_id) {
         return Ok(false);
     }
-    let families = s.store.revoke_grant(grant_id, s.now(), by).await?;
+    let families = s
+        .store
+        .revoke_grant(grant_id, s.now(), &by.to_string())
+        .await?;
     let mut handles = families;
     handles.push(grant.id.clone());
     s.revoke_handles(&handles).await?;
@@ -77,7 +81,7 @@ pub async fn revoke_grant_of(
     s.audit(
         Event::GrantRevoked {
             grant: grant.id.clone(),
-            by: by.to_owned(),
+            by: by.clone(),
         },
         Some(&grant.user_id),
         Some(&grant.client_id),
@@ -92,7 +96,7 @@ pub async fn delete_client(
     s: &Authority,
     client_id: &str,
     owner: Option<&str>,
-    by: &str,
+    by: &Actor,
 ) -> OAuthResult<bool> {
     let Some(client) = s.store.client(client_id).await? else {
         return Ok(false);
@@ -106,7 +110,7 @@ pub async fn delete_client(
     let deleted = s.store.delete_client(client_id, owner).await?;
     if deleted {
         s.audit(
-            Event::ClientDeleted { by: by.to_owned() },
+            Event::ClientDeleted { by: by.clone() },
             owner,
             Some(client_id),
         )

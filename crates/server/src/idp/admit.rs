@@ -11,7 +11,7 @@
 //! check, "Authenticate with a backend server"). An administrator's account is never
 //! taken over by email: an operator links it by hand (`mcpgate idp link`).
 
-use mcpgate_store::User;
+use mcpgate_domain::model::User;
 
 use super::{Identity, IdpSettings, Preset};
 

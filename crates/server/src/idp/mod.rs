@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mcpgate_core::secret::Secret;
-use mcpgate_store::{IdentityProviderRow, Store};
+use mcpgate_domain::model::IdentityProviderRow;
+use mcpgate_domain::store::Store;
 
 /// Which protocol and quirks a provider has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +254,7 @@ impl Registry {
     }
 
     /// Every provider; a configured one hides a stored one of the same name.
-    pub async fn all(&self, store: &Store) -> Vec<IdpSettings> {
+    pub async fn all(&self, store: &dyn Store) -> Vec<IdpSettings> {
         let mut out = self.configured.clone();
         match store.identity_providers().await {
             Ok(rows) => {
@@ -271,7 +272,7 @@ impl Registry {
         out
     }
 
-    pub async fn find(&self, store: &Store, name: &str) -> Option<IdpSettings> {
+    pub async fn find(&self, store: &dyn Store, name: &str) -> Option<IdpSettings> {
         self.all(store).await.into_iter().find(|p| p.name == name)
     }
 

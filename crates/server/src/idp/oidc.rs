@@ -225,7 +225,3 @@ pub async fn finish(
         preferred_username: username,
     })
 }
-
-#[cfg(test)]
-#[path = "oidc_tests.rs"]
-pub(crate) mod tests;

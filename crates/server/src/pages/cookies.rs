@@ -17,7 +17,7 @@
 use http::{HeaderMap, HeaderValue, header};
 use mcpgate_core::secret::{Secret, constant_time_eq};
 
-use crate::config::AsConfig;
+use crate::config::ServerConfig;
 use crate::forms::Params;
 use crate::state::AuthServer;
 
@@ -35,7 +35,7 @@ pub enum Jar {
 impl Jar {
     /// The cookie's name under `cfg`: `__Host-` prefixed when served over https at the
     /// origin's root (see the module's documentation).
-    pub fn name(self, cfg: &AsConfig) -> &'static str {
+    pub fn name(self, cfg: &ServerConfig) -> &'static str {
         match (self, cfg.host_prefixed_cookies()) {
             (Jar::Session, true) => "__Host-mcpgate_session",
             (Jar::Session, false) => "mcpgate_session",
@@ -47,12 +47,18 @@ impl Jar {
     }
 
     /// This cookie's value in a request, under its one expected name.
-    pub fn read(self, cfg: &AsConfig, headers: &HeaderMap) -> Option<String> {
+    pub fn read(self, cfg: &ServerConfig, headers: &HeaderMap) -> Option<String> {
         cookie(headers, self.name(cfg))
     }
 
     /// The `Set-Cookie` value that sets (or, with `max_age` 0, clears) this cookie.
-    pub fn set(self, cfg: &AsConfig, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
+    pub fn set(
+        self,
+        cfg: &ServerConfig,
+        value: &str,
+        max_age: i64,
+        same_site: &str,
+    ) -> HeaderValue {
         set_cookie(
             self.name(cfg),
             value,
@@ -126,7 +132,7 @@ pub fn csrf_ok(s: &AuthServer, headers: &HeaderMap, form: &Params) -> bool {
         Some(_) => false,
         None => match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
             None | Some(Ok("null")) => true,
-            Some(Ok(o)) => url::Url::parse(&s.cfg.issuer)
+            Some(Ok(o)) => url::Url::parse(&s.cfg.rules.issuer)
                 .is_ok_and(|issuer| issuer.origin().ascii_serialization() == o),
             Some(Err(_)) => false,
         },
@@ -142,8 +148,8 @@ pub fn csrf_ok(s: &AuthServer, headers: &HeaderMap, form: &Params) -> bool {
 mod tests {
     use super::*;
 
-    fn cfg(issuer: &str) -> AsConfig {
-        AsConfig::new(issuer, &format!("{issuer}/mcp"), Default::default())
+    fn cfg(issuer: &str) -> ServerConfig {
+        ServerConfig::new(issuer, &format!("{issuer}/mcp"), Default::default())
     }
 
     /// `__Host-` only where a browser accepts it: https, `Path=/`.

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use mcpgate_store::StoreError;
+use mcpgate_domain::StoreError;
 
 /// Renders a template as a page, setting the CSRF cookie when needed.
 pub fn render<T: Template>(
@@ -78,12 +78,6 @@ impl From<crate::error::ApiError> for PageError {
 impl From<mcpgate_core::OAuthError> for PageError {
     fn from(e: mcpgate_core::OAuthError) -> Self {
         Self::Flow(e)
-    }
-}
-
-impl From<mcpgate_domain::StoreError> for PageError {
-    fn from(e: mcpgate_domain::StoreError) -> Self {
-        Self::Flow(e.into())
     }
 }
 

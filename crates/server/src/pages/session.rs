@@ -5,7 +5,7 @@
 
 use http::HeaderMap;
 use mcpgate_core::secret::hash_token;
-use mcpgate_store::User;
+use mcpgate_domain::model::User;
 
 use super::{Jar, PageError};
 use crate::state::AuthServer;
@@ -16,5 +16,8 @@ pub async fn current_user(s: &AuthServer, headers: &HeaderMap) -> Result<Option<
     let Some(id) = Jar::Session.read(&s.cfg, headers) else {
         return Ok(None);
     };
-    Ok(s.store.session_user(&hash_token(&id), s.now()).await?)
+    Ok(s.auth
+        .store
+        .session_user(&hash_token(&id), s.auth.now())
+        .await?)
 }

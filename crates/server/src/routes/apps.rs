@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
+use mcpgate_domain::Actor;
 
 use crate::flows::{authorize, revoke};
 use crate::forms::Form;
@@ -45,12 +46,12 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
         return Ok(pages::see_other("/login?next=/apps"));
     };
     let mut grants = Vec::new();
-    for g in s.store.grant_views(Some(&user.id)).await? {
-        let client = s.store.client(&g.client_id).await?;
+    for g in s.auth.store.grant_views(Some(&user.id)).await? {
+        let client = s.auth.store.client(&g.client_id).await?;
         let (unverified, vouched_by) = match &client {
             Some(c) => (
                 !authorize::operator_vouches_for(c),
-                authorize::voucher_text(&s, c).await?,
+                authorize::voucher_text(&s.auth, c).await?,
             ),
             None => (true, None),
         };
@@ -97,13 +98,13 @@ async fn revoke_grant(
     let Some(id) = f.get("grant") else {
         return Ok(pages::see_other("/apps"));
     };
-    let by = format!("user:{}", user.id);
-    if revoke::revoke_grant_of(&s, id, Some(&user.id), &by).await? {
+    let by = Actor::Person(user.id.clone());
+    if revoke::revoke_grant_of(&s.auth, id, Some(&user.id), &by).await? {
         return Ok(pages::see_other("/apps"));
     }
     // Nothing revoked: the person's own grant was revoked already (a second click), or
     // the grant is someone else's, which looks the same as none.
-    Ok(match s.store.grant(id).await? {
+    Ok(match s.auth.store.grant(id).await? {
         Some(g) if g.user_id == user.id => pages::see_other("/apps"),
         _ => pages::error_page(
             StatusCode::NOT_FOUND,

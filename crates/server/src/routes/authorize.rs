@@ -46,7 +46,7 @@ async fn handle(State(s): State<AuthServer>, source: Source, RawQuery(q): RawQue
     {
         return l.page();
     }
-    match authorize::validate(&s, &request(&params)).await {
+    match authorize::validate(&s.auth, &request(&params)).await {
         Ok(id) => pages::see_other(&format!("/consent?request={id}")),
         Err(e) => respond_error(&s, e),
     }
@@ -78,7 +78,7 @@ pub fn respond_error(s: &AuthServer, e: AuthorizeError) -> Response {
             state,
             error,
         } => pages::see_other(&authorize::error_redirect(
-            &s.cfg.issuer,
+            &s.cfg.rules.issuer,
             &redirect_uri,
             state.as_deref(),
             &error,

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use mcpgate_core::ErrorCode;
-use mcpgate_store::User;
+use mcpgate_domain::Actor;
+use mcpgate_domain::model::User;
 
 use crate::flows::register::clean_name;
 use crate::flows::{admin, revoke};
@@ -57,7 +58,7 @@ async fn page(
     created: Option<Created>,
     error: Option<String>,
 ) -> Response {
-    let clients = match s.store.clients(Some(&user.id)).await {
+    let clients = match s.auth.store.clients(Some(&user.id)).await {
         Ok(clients) => clients,
         Err(e) => return pages::PageError::from(e).into_response(),
     };
@@ -113,7 +114,8 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         Err(e) => return page(&s, &headers, &user, None, Some(e.description.into_owned())).await,
     };
     let uris = admin::uri_lines(f.get("redirect_uris"));
-    if s.store
+    if s.auth
+        .store
         .clients(Some(&user.id))
         .await
         .map(|c| c.len())
@@ -136,8 +138,8 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         introspection: false,
         owner: Some(user.id.clone()),
     };
-    let by = format!("user:{}", user.id);
-    let (client, secret) = match admin::create_client(&s, new, &by).await {
+    let by = Actor::Person(user.id.clone());
+    let (client, secret) = match admin::create_client(&s.auth, new, &by).await {
         Ok(c) => c,
         Err(e) if e.code != ErrorCode::ServerError => {
             return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
@@ -170,7 +172,8 @@ async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     };
     if let Some(id) = f.get("client_id")
         && let Err(e) =
-            revoke::delete_client(&s, id, Some(&user.id), &format!("user:{}", user.id)).await
+            revoke::delete_client(&s.auth, id, Some(&user.id), &Actor::Person(user.id.clone()))
+                .await
     {
         tracing::error!(error = ?e, "client deletion failed");
         return pages::error_page(

@@ -18,7 +18,7 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mcpgate_core::ScopeSet;
 use mcpgate_core::redirect_uri::is_loopback;
-use mcpgate_store::{AuthRequest, Client, User};
+use mcpgate_domain::model::{AuthRequest, Client, User};
 use serde::Deserialize;
 
 use super::authorize::respond_error;
@@ -94,7 +94,7 @@ async fn show(
     let Some(id) = q.request else {
         return Ok(expired());
     };
-    let Some((req, client)) = authorize::pending(&s, &id).await? else {
+    let Some((req, client)) = authorize::pending(&s.auth, &id).await? else {
         return Ok(expired());
     };
     let Some(user) = pages::current_user(&s, &headers).await? else {
@@ -105,7 +105,7 @@ async fn show(
         )));
     };
     let requested = req.scope.clone();
-    let granted = authorize::granted(&s, &user, &req).await?;
+    let granted = authorize::granted(&s.auth, &user, &req).await?;
     if authorize::operator_vouches_for(&client)
         && !client.is_public()
         && !requested.is_empty()
@@ -114,7 +114,7 @@ async fn show(
         // An operator-registered confidential client asking for what was granted
         // before: its identity is assured at the token endpoint, so no need to ask.
         return Ok(
-            match authorize::approve(&s, &id, &req, &user, &requested).await {
+            match authorize::approve(&s.auth, &id, &req, &user, &requested).await {
                 Ok(location) => pages::see_other(&location),
                 Err(e) => respond_error(&s, e),
             },
@@ -138,7 +138,7 @@ async fn page(
     granted: &ScopeSet,
 ) -> PageResult {
     let descriptions: std::collections::HashMap<String, String> =
-        s.store.scopes().await?.into_iter().collect();
+        s.auth.store.scopes().await?.into_iter().collect();
     let scopes = requested
         .iter()
         .map(|name| ScopeLine {
@@ -161,7 +161,7 @@ async fn page(
             request_id: id,
             client_name: &client.name,
             verified: authorize::operator_vouches_for(client),
-            vouched_by: authorize::voucher_text(s, client).await?,
+            vouched_by: authorize::voucher_text(&s.auth, client).await?,
             redirect_host: redirect_host(&req.redirect_uri),
             localhost_only,
             username: &user.username,
@@ -191,7 +191,7 @@ async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     let Some(id) = f.get("request") else {
         return Ok(expired());
     };
-    let Some((req, _client)) = authorize::pending(&s, id).await? else {
+    let Some((req, _client)) = authorize::pending(&s.auth, id).await? else {
         return Ok(expired());
     };
     let requested = req.scope.clone();
@@ -201,12 +201,12 @@ async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
             // Only scopes that were asked for can be granted, whatever the form says.
             let approved = chosen.intersection(&requested);
             if approved.is_empty() {
-                authorize::deny(&s, id, &req, &user).await
+                authorize::deny(&s.auth, id, &req, &user).await
             } else {
-                authorize::approve(&s, id, &req, &user, &approved).await
+                authorize::approve(&s.auth, id, &req, &user, &approved).await
             }
         }
-        _ => authorize::deny(&s, id, &req, &user).await,
+        _ => authorize::deny(&s.auth, id, &req, &user).await,
     };
     Ok(match outcome {
         Ok(location) => pages::see_other(&location),

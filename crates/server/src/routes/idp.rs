@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use mcpgate_core::secret::{Secret, hash_token};
-use mcpgate_store::{IdpLogin, User};
+use mcpgate_domain::model::{IdpLogin, User};
 use serde::Deserialize;
 
 use mcpgate_domain::ErrorCode;
@@ -37,7 +37,7 @@ pub fn router() -> Router<AuthServer> {
 }
 
 fn redirect_uri(s: &AuthServer, name: &str) -> String {
-    s.cfg.endpoint(&format!("/login/idp/{name}/callback"))
+    s.cfg.rules.endpoint(&format!("/login/idp/{name}/callback"))
 }
 
 #[derive(Deserialize)]
@@ -67,14 +67,14 @@ async fn start(
     if let Err(l) = limits::hit(&s, "idp_start", source, limit).await {
         return l.page();
     }
-    let Some(p) = s.idps.find(&s.store, &name).await else {
+    let Some(p) = s.idps.find(s.auth.store.as_ref(), &name).await else {
         return pages::error_page(
             StatusCode::NOT_FOUND,
             "Unknown sign-in provider",
             "This sign-in provider is not set up here.",
         );
     };
-    let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
+    let next = pages::safe_next(&s.cfg.rules.issuer, q.next.as_deref());
     let started = match s.idps.begin(&p, &redirect_uri(&s, &p.name)).await {
         Ok(x) => x,
         Err(e) => {
@@ -83,7 +83,7 @@ async fn start(
         }
     };
     let browser = Secret::generate();
-    let now = s.now();
+    let now = s.auth.now();
     let pending = IdpLogin {
         state_hash: started.state.hash(),
         provider: p.name.clone(),
@@ -94,7 +94,7 @@ async fn start(
         created_at: now,
         expires_at: now + LOGIN_TTL_SECS,
     };
-    if s.store.insert_idp_login(&pending).await.is_err() {
+    if s.auth.store.insert_idp_login(&pending).await.is_err() {
         return unavailable("The sign-in service");
     }
     let mut resp = pages::see_other(&started.authorize_url);
@@ -124,8 +124,8 @@ async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let now = s.now();
-    let Some(p) = s.idps.find(&s.store, &name).await else {
+    let now = s.auth.now();
+    let Some(p) = s.idps.find(s.auth.store.as_ref(), &name).await else {
         return pages::error_page(
             StatusCode::NOT_FOUND,
             "Unknown sign-in provider",
@@ -143,7 +143,7 @@ async fn callback(
     let Some(state) = q.state.as_deref().filter(|v| v.len() <= 512) else {
         return expired();
     };
-    let pending = match s.store.take_idp_login(&hash_token(state), now).await {
+    let pending = match s.auth.store.take_idp_login(&hash_token(state), now).await {
         Ok(Some(l)) => l,
         Ok(None) => {
             audit_refusal(&s, &p, "unknown or replayed state".into(), None, None).await;
@@ -238,11 +238,11 @@ async fn callback(
 
 /// Applies the admission decision: links, creates, or refuses, then opens a session.
 async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &str) -> Response {
-    let now = s.now();
+    let now = s.auth.now();
     // A database failure ends here: read as "no such person", it would create a
     // second account for someone who has one.
-    let linked_user = match s.store.user_identity(&p.name, &id.subject).await {
-        Ok(Some(link)) => match s.store.user(&link.user_id).await {
+    let linked_user = match s.auth.store.user_identity(&p.name, &id.subject).await {
+        Ok(Some(link)) => match s.auth.store.user(&link.user_id).await {
             Ok(u) => u,
             Err(_) => return unavailable("The sign-in service"),
         },
@@ -250,7 +250,7 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
         Err(_) => return unavailable("The sign-in service"),
     };
     let by_email = match (&id.email, id.email_verified, &linked_user) {
-        (Some(e), true, None) => match s.store.users_by_email(e).await {
+        (Some(e), true, None) => match s.auth.store.users_by_email(e).await {
             Ok(users) => users,
             Err(_) => return unavailable("The sign-in service"),
         },
@@ -269,12 +269,13 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
     let user: User = match admit::decide(p, &id, linked_user, by_email) {
         Admission::Linked(u) => {
             let _ = s
+                .auth
                 .store
                 .touch_identity(&p.name, &id.subject, id.email.as_deref(), now)
                 .await;
             u
         }
-        Admission::LinkByEmail(u) => match identities::link_by_email(s, who, &u).await {
+        Admission::LinkByEmail(u) => match identities::link_by_email(&s.auth, who, &u).await {
             Ok(()) => u,
             // The rules refuse an administrator's account even if the decision did not.
             Err(e) if e.code == ErrorCode::AccessDenied => {
@@ -286,7 +287,7 @@ async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &st
             }
         },
         Admission::Create { email } => {
-            match identities::provision(s, who, &username_of(&email, &id), &email).await {
+            match identities::provision(&s.auth, who, &username_of(&email, &id), &email).await {
                 Ok(u) => u,
                 Err(e) => {
                     tracing::error!(error = ?e, "creating a user failed");
@@ -326,7 +327,7 @@ async fn audit_refusal(
         email: who.and_then(|i| i.email.clone()),
         error,
     };
-    s.audit(event, None, None).await;
+    s.auth.audit(event, None, None).await;
 }
 
 /// The user name a new account is given: the provider's preferred one, else the
@@ -338,7 +339,3 @@ fn username_of(email: &str, id: &Identity) -> String {
         .filter(|u| u != "user")
         .unwrap_or_else(|| admit::username_for(email))
 }
-
-#[cfg(test)]
-#[path = "idp_tests.rs"]
-mod tests;

@@ -32,6 +32,6 @@ async fn handle(
         });
     }
     let token = f.require("token")?;
-    let answer = introspect::introspect(&s, token, &client.client_id).await?;
+    let answer = introspect::introspect(&s.auth, token, &client.client_id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
 }

@@ -19,7 +19,7 @@ use crate::forms::Form;
 use crate::limits::{self, Source};
 use crate::pages::{self, PageResult, passwords};
 use crate::state::AuthServer;
-use mcpgate_store::Reservation;
+use mcpgate_domain::model::Reservation;
 
 /// Failures allowed before each further attempt must wait.
 const FREE_FAILURES: i64 = 5;
@@ -51,7 +51,7 @@ struct LoginPage<'a> {
 async fn provider_buttons(s: &AuthServer, next: &str) -> Vec<(String, String)> {
     let next_q: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     s.idps
-        .all(&s.store)
+        .all(s.auth.store.as_ref())
         .await
         .into_iter()
         .map(|p| {
@@ -80,7 +80,7 @@ async fn form(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> PageResult {
-    let next = pages::safe_next(&s.cfg.issuer, q.next.as_deref());
+    let next = pages::safe_next(&s.cfg.rules.issuer, q.next.as_deref());
     if pages::current_user(&s, &headers).await?.is_some() {
         return Ok(pages::see_other(&next));
     }
@@ -122,7 +122,7 @@ async fn submit(
     if !pages::csrf_ok(&s, &headers, &f) {
         return pages::csrf_failure();
     }
-    let next = pages::safe_next(&s.cfg.issuer, f.get("next"));
+    let next = pages::safe_next(&s.cfg.rules.issuer, f.get("next"));
     if !s.cfg.password_login {
         return pages::error_page(
             StatusCode::FORBIDDEN,
@@ -182,8 +182,9 @@ async fn submit(
         );
     };
     let key = username.to_lowercase();
-    let now = s.now();
+    let now = s.auth.now();
     match s
+        .auth
         .store
         .reserve_login_attempt(&key, now, FREE_FAILURES, lock_after)
         .await
@@ -209,7 +210,7 @@ async fn submit(
             );
         }
     }
-    let user = match s.store.user_by_name(username).await {
+    let user = match s.auth.store.user_by_name(username).await {
         Ok(user) => user,
         // Not "wrong password": the person's password may be right.
         Err(_) => {
@@ -226,7 +227,7 @@ async fn submit(
     .await;
     match user.filter(|u| ok && !u.disabled) {
         Some(u) => {
-            let _ = s.store.clear_login_throttle(&key).await;
+            let _ = s.auth.store.clear_login_throttle(&key).await;
             limits::refund(&s, source_hit).await;
             sign_ins("ok");
             let login = Event::LoginSucceeded {
@@ -245,14 +246,15 @@ async fn submit(
         None => {
             sign_ins("failed");
             // The reservation already counted this failure.
-            s.audit(
-                Event::LoginFailed {
-                    username: username.chars().take(64).collect(),
-                },
-                None,
-                None,
-            )
-            .await;
+            s.auth
+                .audit(
+                    Event::LoginFailed {
+                        username: username.chars().take(64).collect(),
+                    },
+                    None,
+                    None,
+                )
+                .await;
             page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
         }
     }
@@ -266,13 +268,14 @@ pub(crate) async fn open_session(
     next: &str,
     login: Event,
 ) -> Option<Response> {
-    let now = s.now();
+    let now = s.auth.now();
     let sid = Secret::generate();
-    s.store
+    s.auth
+        .store
         .insert_session(&sid.hash(), user_id, now, now + s.cfg.session_ttl_secs)
         .await
         .ok()?;
-    s.audit(login, Some(user_id), None).await;
+    s.auth.audit(login, Some(user_id), None).await;
     let mut resp = pages::see_other(next);
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -286,7 +289,7 @@ async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         return pages::csrf_failure();
     }
     if let Some(id) = pages::Jar::Session.read(&s.cfg, &headers) {
-        let _ = s.store.delete_session(&hash_token(&id)).await;
+        let _ = s.auth.store.delete_session(&hash_token(&id)).await;
     }
     let mut resp = pages::see_other("/login").into_response();
     resp.headers_mut().append(

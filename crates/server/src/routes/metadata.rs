@@ -31,7 +31,7 @@ pub fn router() -> Router<AuthServer> {
 /// The path-inserted forms at the origin, for an issuer with a path; empty otherwise
 /// (the forms of [`router`] are the same URLs then).
 pub fn discovery(s: AuthServer) -> Router {
-    let base = crate::mount::base_path(&s.cfg.issuer);
+    let base = crate::mount::base_path(&s.cfg.rules.issuer);
     if base.is_empty() {
         return Router::new();
     }
@@ -49,18 +49,18 @@ pub fn discovery(s: AuthServer) -> Router {
 
 async fn metadata(State(s): State<AuthServer>) -> Response {
     // A store failure is a 500, not a document that silently lists fewer scopes.
-    let scopes: Vec<String> = match known_scopes(&s).await {
+    let scopes: Vec<String> = match known_scopes(&s.auth).await {
         Ok(known) => known.iter().map(String::from).collect(),
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
     let doc = json!({
-        "issuer": s.cfg.issuer,
-        "authorization_endpoint": s.cfg.endpoint("/authorize"),
-        "token_endpoint": s.cfg.endpoint("/token"),
-        "registration_endpoint": s.cfg.endpoint("/register"),
-        "introspection_endpoint": s.cfg.endpoint("/introspect"),
-        "revocation_endpoint": s.cfg.endpoint("/revoke"),
-        "jwks_uri": s.cfg.endpoint("/jwks.json"),
+        "issuer": s.cfg.rules.issuer,
+        "authorization_endpoint": s.cfg.rules.endpoint("/authorize"),
+        "token_endpoint": s.cfg.rules.endpoint("/token"),
+        "registration_endpoint": s.cfg.rules.endpoint("/register"),
+        "introspection_endpoint": s.cfg.rules.endpoint("/introspect"),
+        "revocation_endpoint": s.cfg.rules.endpoint("/revoke"),
+        "jwks_uri": s.cfg.rules.endpoint("/jwks.json"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -90,6 +90,6 @@ async fn jwks(State(s): State<AuthServer>) -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        Json(s.keys.jwks()),
+        Json(s.auth.keys.jwks()),
     )
 }

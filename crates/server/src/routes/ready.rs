@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
-use mcpgate_store::Store;
+use mcpgate_domain::store::Store;
 use serde_json::json;
 
 use crate::state::AuthServer;
@@ -42,7 +42,7 @@ pub struct DbProbe {
 impl DbProbe {
     /// Whether the database answers: the last answer if younger than [`PING_REUSE`],
     /// else a new ping.
-    pub async fn database_ok(&self, store: &Store) -> bool {
+    pub async fn database_ok(&self, store: &dyn Store) -> bool {
         let mut last = self.last.lock().await;
         if let Some((at, ok)) = *last
             && at.elapsed() < PING_REUSE
@@ -69,8 +69,8 @@ pub fn router() -> Router<AuthServer> {
 }
 
 async fn handle(State(s): State<AuthServer>) -> Response {
-    let db_ok = s.db_probe.database_ok(&s.store).await;
-    let keys_ok = !s.keys.kids().is_empty();
+    let db_ok = s.db_probe.database_ok(s.auth.store.as_ref()).await;
+    let keys_ok = !s.auth.keys.kids().is_empty();
     let notify = s.notifications.get();
     let ready = db_ok && keys_ok && matches!(notify, NotifyState::Connected | NotifyState::NotUsed);
     let body = json!({

@@ -50,7 +50,7 @@ async fn handle(
             format!("invalid registration JSON: {e}"),
         ))
     })?;
-    let answer = register::register(&s, body).await?;
+    let answer = register::register(&s.auth, body).await?;
     metrics::counter!("mcpgate_registrations_total").increment(1);
     Ok((
         StatusCode::CREATED,

@@ -23,6 +23,6 @@ async fn handle(
 ) -> ApiResult<Response> {
     let client = client_auth::authenticate(&s, &headers, &f).await?;
     let token = f.require("token")?;
-    revoke::revoke_token(&s, &client, token).await?;
+    revoke::revoke_token(&s.auth, &client, token).await?;
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response())
 }

@@ -45,7 +45,7 @@ async fn handle(
                 code_verifier: f.require("code_verifier")?,
                 resource: f.get("resource"),
             };
-            authorization_code::exchange(&s, &client, req).await?
+            authorization_code::exchange(&s.auth, &client, req).await?
         }
         _ => {
             let req = RefreshRequest {
@@ -53,7 +53,7 @@ async fn handle(
                 scope: f.get("scope"),
                 resource: f.get("resource"),
             };
-            refresh::refresh(&s, &client, req).await?
+            refresh::refresh(&s.auth, &client, req).await?
         }
     };
     match grant_type {

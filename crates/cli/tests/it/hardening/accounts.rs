@@ -20,7 +20,7 @@ async fn disabling_a_user_ends_grants_tokens_and_sessions_at_once() {
     b.login("alice", PASSWORD).await;
     assert!(signed_in(&mut b).await);
     assert_eq!(
-        accounts::disable_user(&app.auth, "alice", "operator")
+        accounts::disable_user(&app.rules, "alice", &mcpgate_domain::Actor::Operator)
             .await
             .unwrap(),
         AccountOutcome::Done
@@ -33,7 +33,7 @@ async fn disabling_a_user_ends_grants_tokens_and_sessions_at_once() {
     .await;
     assert_eq!((s, e.as_str()), (400, "invalid_grant"));
     // re-enabling brings nothing back: the session and the grant are gone
-    accounts::enable_user(&app.auth, "alice", "operator")
+    accounts::enable_user(&app.rules, "alice", &mcpgate_domain::Actor::Operator)
         .await
         .unwrap();
     assert!(!signed_in(&mut b).await, "the session ended");
@@ -44,7 +44,7 @@ async fn disabling_a_user_ends_grants_tokens_and_sessions_at_once() {
     .await;
     assert_eq!(e, "invalid_grant");
     assert_eq!(
-        accounts::disable_user(&app.auth, "nobody", "operator")
+        accounts::disable_user(&app.rules, "nobody", &mcpgate_domain::Actor::Operator)
             .await
             .unwrap(),
         AccountOutcome::NoSuchUser
@@ -62,7 +62,7 @@ async fn token_endpoint_refuses_a_disabled_user() {
     let code = app
         .code_for(&client, &mcpgate_core::pkce::challenge_of(&v), None, None)
         .await;
-    app.auth
+    app.rules
         .store
         .set_user_disabled("alice", true)
         .await
@@ -89,9 +89,15 @@ async fn changing_a_password_keeps_only_the_session_that_made_it() {
     assert!(signed_in(&mut keeper).await && signed_in(&mut other).await);
     let keep = hash_token(&keeper.cookies["mcpgate_session"]);
     let hash = mcpgate_server::pages::passwords::hash("a new password entirely".into()).await;
-    accounts::change_password(&app.auth, "alice", &hash, Some(&keep), "person")
-        .await
-        .unwrap();
+    accounts::change_password(
+        &app.rules,
+        "alice",
+        &hash,
+        Some(&keep),
+        &mcpgate_domain::Actor::Person("alice".into()),
+    )
+    .await
+    .unwrap();
     assert!(signed_in(&mut keeper).await, "the changing session stays");
     assert!(!signed_in(&mut other).await, "every other session ends");
     assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
@@ -133,8 +139,14 @@ async fn an_operator_links_a_provider_identity_by_hand() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let linked = app.auth.store.user_identity("gh", "12345").await.unwrap();
-    let alice = app.auth.store.user_by_name("alice").await.unwrap().unwrap();
+    let linked = app.rules.store.user_identity("gh", "12345").await.unwrap();
+    let alice = app
+        .rules
+        .store
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(linked.unwrap().user_id, alice.id);
     for (args, err) in [
         (link.to_vec(), "linked to an account already"),

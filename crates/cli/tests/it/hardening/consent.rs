@@ -83,7 +83,13 @@ async fn only_operator_registered_confidential_clients_skip_repeated_consent() {
 #[tokio::test]
 async fn self_service_clients_are_shown_with_who_vouches_never_as_verified() {
     let app = TestApp::spawn().await;
-    let alice = app.auth.store.user_by_name("alice").await.unwrap().unwrap();
+    let alice = app
+        .rules
+        .store
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
     let secret = mcpgate_core::secret::Secret::generate();
     let operator = operator_client(&app, Some(&secret), None).await;
     let self_service = operator_client(&app, Some(&secret), Some(&alice.id)).await;

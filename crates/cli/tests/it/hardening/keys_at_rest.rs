@@ -8,13 +8,15 @@ use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcpgate_store::{IdentityProviderRow, Store};
+use mcpgate_domain::model::IdentityProviderRow;
+use mcpgate_domain::store::prelude::*;
+use mcpgate_store::Database;
 
 use crate::support::{TestApp, body_json, temp_dir};
 
 /// Every byte SQLite holds for the database: the file and its write-ahead log.
 async fn database_bytes(app: &TestApp) -> Vec<u8> {
-    app.auth.store.checkpoint().await.unwrap();
+    app.rules.store.checkpoint().await.unwrap();
     let mut bytes = std::fs::read(app.data_dir.join("mcpgate.db")).unwrap();
     if let Ok(wal) = std::fs::read(app.data_dir.join("mcpgate.db-wal")) {
         bytes.extend(wal);
@@ -46,12 +48,12 @@ async fn the_database_alone_holds_no_private_key_material() {
         200,
         "signs and validates"
     );
-    mcpgate_server::flows::keys::rotate(&app.auth, "test")
+    mcpgate_server::flows::keys::rotate(&app.rules, &mcpgate_domain::Actor::Operator)
         .await
         .unwrap();
 
     let bytes = database_bytes(&app).await;
-    let seeds = app.auth.store.signing_keys().await.unwrap();
+    let seeds = app.rules.store.signing_keys().await.unwrap();
     assert_eq!(seeds.len(), 2);
     for k in &seeds {
         let (kid, raw) = (&k.kid, k.seed);
@@ -62,7 +64,7 @@ async fn the_database_alone_holds_no_private_key_material() {
     assert!(contains(&bytes, b"sealed:v1:"));
 
     // the database without the key-encryption key: the seeds do not open
-    let alone = Store::open_dir(&app.data_dir).await.unwrap();
+    let alone = Database::open_dir(&app.data_dir).await.unwrap();
     let err = alone.signing_keys().await.unwrap_err().to_string();
     assert!(err.contains("not configured"), "{err}");
     assert!(app.data_dir.join("key-encryption.key").exists());
@@ -74,7 +76,7 @@ async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
     let seed = URL_SAFE_NO_PAD.encode([7u8; 32]);
     {
         // a database written before sealing existed
-        let old = Store::open_dir(&dir).await.unwrap();
+        let old = Database::open_dir(&dir).await.unwrap();
         old.insert_signing_key(&mcpgate_core::jwt::StoredKey {
             kid: "legacy".into(),
             seed: [7u8; 32],
@@ -108,10 +110,10 @@ async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(kid_of(access), "legacy");
     assert_eq!(app.calc_status(access, "add", 1.0, 2.0).await, 200);
-    let idps = app.auth.store.identity_providers().await.unwrap();
+    let idps = app.rules.store.identity_providers().await.unwrap();
     assert_eq!(idps[0].client_secret, "provider-secret-in-clear");
     // that start recorded the database as sealed; the next start opens it as well
-    assert!(app.auth.store.is_sealed_at_rest().await.unwrap());
+    assert!(app.database.is_sealed_at_rest().await.unwrap());
     let out = mcpgate(&app.data_dir, &[], &["keys", "list"]);
     assert!(
         out.status.success(),
@@ -151,12 +153,12 @@ async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
     let real = kid_of(tokens["access_token"].as_str().unwrap());
     {
         // a process without the key-encryption key cannot write secrets in clear ...
-        let writer = Store::open_dir(&app.data_dir).await.unwrap();
+        let writer = Database::open_dir(&app.data_dir).await.unwrap();
         let err = writer
             .insert_signing_key(&mcpgate_core::jwt::StoredKey {
                 kid: "written".into(),
                 seed: [9u8; 32],
-                created_at: app.auth.now() + 60,
+                created_at: app.rules.now() + 60,
             })
             .await
             .unwrap_err()
@@ -190,7 +192,7 @@ async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
         .unwrap();
         sqlx::query("INSERT INTO signing_keys (kid, seed, created_at) VALUES ('planted', $1, $2)")
             .bind(URL_SAFE_NO_PAD.encode([9u8; 32]))
-            .bind(app.auth.now() + 60)
+            .bind(app.rules.now() + 60)
             .execute(&db)
             .await
             .unwrap();
@@ -212,7 +214,7 @@ async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
         "{err}"
     );
     let err = app
-        .auth
+        .rules
         .store
         .identity_providers()
         .await

@@ -45,15 +45,15 @@ pub async fn operator_client(
     owner: Option<&str>,
 ) -> String {
     let id = mcpgate_core::secret::random_id();
-    app.auth
+    app.rules
         .store
-        .insert_client(&mcpgate_store::Client {
+        .insert_client(&mcpgate_domain::model::Client {
             client_id: id.clone(),
             secret_hash: secret.map(|s| s.hash()),
             name: "Operator client".into(),
             redirect_uris: vec![crate::support::REDIRECT.into()],
-            kind: mcpgate_store::ClientKind::Preregistered,
-            auth_method: mcpgate_store::AuthMethod::for_secret(secret.is_some()),
+            kind: mcpgate_domain::model::ClientKind::Preregistered,
+            auth_method: mcpgate_domain::model::AuthMethod::for_secret(secret.is_some()),
             can_introspect: false,
             owner_user_id: owner.map(str::to_owned),
             registration_hash: None,

@@ -60,13 +60,13 @@ async fn counters_of_passed_windows_are_swept() {
         assert_eq!(register(&app, &[]).await.status(), 201);
     }
     assert_eq!(register(&app, &[]).await.status(), 429);
-    app.auth.housekeeping(app.auth.now()).await.unwrap();
+    app.auth.housekeeping(app.rules.now()).await.unwrap();
     assert_eq!(
         register(&app, &[]).await.status(),
         429,
         "the current window is kept"
     );
-    app.auth.housekeeping(app.auth.now() + 180).await.unwrap();
+    app.auth.housekeeping(app.rules.now() + 180).await.unwrap();
     assert_eq!(register(&app, &[]).await.status(), 201);
 }
 
@@ -231,7 +231,7 @@ async fn provider_sign_in_starts_are_limited_per_source_address() {
     assert!(r.text().await.unwrap().contains("Try again"));
     assert_eq!(start("198.51.100.2").await.unwrap().status(), 303);
     // The default is the documented 60 a minute.
-    let defaults = mcpgate_server::AsConfig::new(
+    let defaults = mcpgate_server::ServerConfig::new(
         "https://as.example",
         "https://as.example/mcp",
         Default::default(),

@@ -11,15 +11,15 @@ use crate::support::{REDIRECT, TestApp, body_json, pkce_verifier};
 /// is unambiguous), as `/register` would store it.
 async fn dynamic_client(app: &TestApp, created_at: i64) -> String {
     let id = mcpgate_core::secret::random_id();
-    app.auth
+    app.rules
         .store
-        .insert_client(&mcpgate_store::Client {
+        .insert_client(&mcpgate_domain::model::Client {
             client_id: id.clone(),
             secret_hash: None,
             name: format!("Dynamic {created_at}"),
             redirect_uris: vec![REDIRECT.into()],
-            kind: mcpgate_store::ClientKind::Dynamic,
-            auth_method: mcpgate_store::AuthMethod::None,
+            kind: mcpgate_domain::model::ClientKind::Dynamic,
+            auth_method: mcpgate_domain::model::AuthMethod::None,
             can_introspect: false,
             owner_user_id: None,
             registration_hash: None,
@@ -43,12 +43,12 @@ async fn register(app: &TestApp, name: &str, method: &str) -> reqwest::Response 
 }
 
 async fn exists(app: &TestApp, id: &str) -> bool {
-    app.auth.store.client(id).await.unwrap().is_some()
+    app.rules.store.client(id).await.unwrap().is_some()
 }
 
 #[tokio::test]
 async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
-    let app = TestApp::spawn_with(|c| c.max_dynamic_clients = 3).await;
+    let app = TestApp::spawn_with(|c| c.rules.max_dynamic_clients = 3).await;
     let used = dynamic_client(&app, 1).await;
     let oldest_unused = dynamic_client(&app, 2).await;
     let next_unused = dynamic_client(&app, 3).await;
@@ -75,7 +75,7 @@ async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
     let confidential = body_json(r).await["client_id"].as_str().unwrap().to_owned();
     assert!(!exists(&app, &next_unused).await);
     assert!(exists(&app, &used).await);
-    assert_eq!(app.auth.store.count_dynamic_clients().await.unwrap(), 3);
+    assert_eq!(app.rules.store.count_dynamic_clients().await.unwrap(), 3);
 
     // registrations of the last minutes may be sign-ins in progress: at the cap with
     // only those (and a used one) left, a newcomer is refused and nothing is evicted
@@ -85,7 +85,7 @@ async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
     assert!(exists(&app, &confidential).await);
 
     // an eviction is audited
-    let events = app.auth.store.audit_events(50).await.unwrap();
+    let events = app.rules.store.audit_events(50).await.unwrap();
     assert!(
         events.iter().any(|e| e.event == "client_evicted"),
         "no client_evicted audit event"
@@ -97,7 +97,7 @@ async fn at_the_cap_the_oldest_unused_registration_is_evicted() {
 /// `temporarily_unavailable`), and nothing is evicted.
 #[tokio::test]
 async fn used_registrations_are_never_evicted() {
-    let app = TestApp::spawn_with(|c| c.max_dynamic_clients = 1).await;
+    let app = TestApp::spawn_with(|c| c.rules.max_dynamic_clients = 1).await;
     let used = dynamic_client(&app, 1).await;
     let verifier = pkce_verifier();
     app.code_for(&used, &pkce::challenge_of(&verifier), None, None)

@@ -6,11 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mcpgate_store::Store;
+use mcpgate_domain::store::prelude::*;
+use mcpgate_store::Database;
 
 /// The store of a data directory, as the CLI opens it.
-async fn open_store(dir: &Path) -> Store {
-    mcpgate::config::Database {
+async fn open_store(dir: &Path) -> Database {
+    mcpgate::config::Storage {
         url: None,
         dir: dir.to_owned(),
         kek: Default::default(),
@@ -335,7 +336,8 @@ async fn passwords_database_urls_and_provider_secrets_are_read_from_files() {
 #[tokio::test]
 async fn the_introspection_secret_is_read_from_a_file() {
     let app =
-        TestApp::spawn_with(|c| c.extra_resources = vec!["http://127.0.0.1:1/mcp".into()]).await;
+        TestApp::spawn_with(|c| c.rules.extra_resources = vec!["http://127.0.0.1:1/mcp".into()])
+            .await;
     let secret = app.rs_credentials().await;
     let dir = temp_dir();
     for (file_secret, expected) in [(secret.expose(), 200), ("wrong", 503)] {

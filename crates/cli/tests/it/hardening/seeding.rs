@@ -29,8 +29,8 @@ async fn configuring_before_the_first_start_keeps_the_presets_and_the_edits() {
     let b = TestApp::spawn_in(after.clone(), |_| {}).await;
     mcpgate(&after, &["clients", "allowed", "add", uri]);
     mcpgate(&after, &["clients", "allowed", "disable", "cursor"]);
-    let mut list_a = a.auth.store.allowed_redirects().await.unwrap();
-    let mut list_b = b.auth.store.allowed_redirects().await.unwrap();
+    let mut list_a = a.rules.store.allowed_redirects().await.unwrap();
+    let mut list_b = b.rules.store.allowed_redirects().await.unwrap();
     list_a.sort();
     list_b.sort();
     assert!(list_a.contains(&"preset:claude".to_owned()), "{list_a:?}");

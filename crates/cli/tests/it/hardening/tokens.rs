@@ -12,7 +12,8 @@ use crate::support::{
 #[tokio::test]
 async fn refresh_for_a_resource_the_grant_does_not_cover_is_invalid_target() {
     let app =
-        TestApp::spawn_with(|c| c.extra_resources = vec!["https://other.example/mcp".into()]).await;
+        TestApp::spawn_with(|c| c.rules.extra_resources = vec!["https://other.example/mcp".into()])
+            .await;
     let (client_id, tok) = app.tokens(None).await;
     let refresh = tok["refresh_token"].as_str().unwrap();
     for other in [

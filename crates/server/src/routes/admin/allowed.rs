@@ -43,7 +43,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let entries = match s.store.allowed_redirects().await {
+    let entries = match s.auth.store.allowed_redirects().await {
         Ok(e) => e,
         Err(e) => return db_error(e),
     };
@@ -75,7 +75,7 @@ async fn preset(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         Err(r) => return r,
     };
     let name = f.get("preset").unwrap_or("");
-    match admin::set_preset(&s, name, f.get("on") == Some("yes"), &by(&me)).await {
+    match admin::set_preset(&s.auth, name, f.get("on") == Some("yes"), &by(&me)).await {
         Ok(_) => pages::see_other("/admin/allowed"),
         Err(e) => super::act_error(e),
     }
@@ -87,7 +87,7 @@ async fn uri(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> 
         Err(r) => return r,
     };
     let uri = f.get("uri").unwrap_or("").trim();
-    match admin::set_redirect_uri(&s, uri, f.get("on") == Some("yes"), &by(&me)).await {
+    match admin::set_redirect_uri(&s.auth, uri, f.get("on") == Some("yes"), &by(&me)).await {
         Ok(_) => pages::see_other("/admin/allowed"),
         Err(e) => super::act_error(e),
     }

@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, StatusCode};
-use mcpgate_store::AuditFilter;
+use mcpgate_domain::model::AuditFilter;
 
 use super::chart::{self, Chart};
 use super::{admin_view, db_error, field, query};
@@ -83,7 +83,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
     };
     let user_id = match v["user"] {
         "" => None,
-        name => match s.store.user_by_name(name).await {
+        name => match s.auth.store.user_by_name(name).await {
             Ok(Some(u)) => Some(u.id),
             Ok(None) => Some(name.to_owned()), // an id, or a subject from elsewhere
             Err(e) => return db_error(e),
@@ -98,14 +98,15 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
         from,
         to,
     };
-    let now = s.now();
+    let now = s.auth.now();
     let chart = match (from, to) {
         (None, None) => super::overview::activity_chart(&s, now, 3600, CHART_BUCKETS).await,
         _ => {
             let start = from.unwrap_or(to.unwrap_or(now) - 86_400);
             let end = to.unwrap_or(now).max(start + 1);
             let width = (end - start + CHART_BUCKETS as i64 - 1) / CHART_BUCKETS as i64;
-            s.store
+            s.auth
+                .store
                 .activity(start, width, CHART_BUCKETS)
                 .await
                 .map(|act| chart::chart(start, width, &act))
@@ -115,7 +116,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(c) => c,
         Err(e) => return db_error(e),
     };
-    let events = match s.store.search_audit(&filter, AUDIT_LIMIT).await {
+    let events = match s.auth.store.search_audit(&filter, AUDIT_LIMIT).await {
         Ok(e) => e,
         Err(e) => return db_error(e),
     };
@@ -128,7 +129,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
             Some(id) => match names.get(id) {
                 Some(n) => n.clone(),
                 None => {
-                    let n = match s.store.user(id).await {
+                    let n = match s.auth.store.user(id).await {
                         Ok(Some(u)) => u.username,
                         Ok(None) => id.clone(),
                         Err(e) => return db_error(e),

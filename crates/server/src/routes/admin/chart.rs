@@ -3,7 +3,7 @@
 //! pages' CSP (`default-src 'none'; style-src 'self'`) holds: shapes are coloured by
 //! classes of the page's own stylesheet.
 
-use mcpgate_store::Activity;
+use mcpgate_domain::model::Activity;
 
 use crate::pages;
 

@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
-use mcpgate_store::Client;
+use mcpgate_domain::model::Client;
 
 use super::{Admin, LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
 use crate::flows::admin::{self, NewClient};
@@ -79,7 +79,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(v) => v,
         Err(r) => return r,
     };
-    let clients = match s.store.search_clients(&search, LIST_LIMIT).await {
+    let clients = match s.auth.store.search_clients(&search, LIST_LIMIT).await {
         Ok(c) => c,
         Err(e) => return db_error(e),
     };
@@ -99,7 +99,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
 async fn client_page(s: &AuthServer, a: Admin, c: &Client, secret: Option<String>) -> Response {
     let owner = match &c.owner_user_id {
         None => "the operator".to_owned(),
-        Some(id) => match s.store.user(id).await {
+        Some(id) => match s.auth.store.user(id).await {
             Ok(Some(u)) => u.username,
             Ok(None) => id.clone(),
             Err(e) => return db_error(e),
@@ -129,7 +129,7 @@ async fn show(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(None) => return super::not_found("client"),
         Err(r) => return r,
     };
-    match s.store.client(&id).await {
+    match s.auth.store.client(&id).await {
         Ok(Some(c)) => client_page(&s, a, &c, None).await,
         Ok(None) => super::not_found("client"),
         Err(e) => db_error(e),
@@ -149,7 +149,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         introspection: kind == "introspection",
         owner: None,
     };
-    let (client, secret) = match admin::create_client(&s, new, &by(&me)).await {
+    let (client, secret) = match admin::create_client(&s.auth, new, &by(&me)).await {
         Ok(c) => c,
         Err(e) => return super::act_error(e),
     };
@@ -171,7 +171,7 @@ async fn remove(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     let Some(id) = f.get("client_id") else {
         return super::not_found("client");
     };
-    match revoke::delete_client(&s, id, None, &by(&me)).await {
+    match revoke::delete_client(&s.auth, id, None, &by(&me)).await {
         Ok(true) => pages::see_other("/admin/clients"),
         Ok(false) => super::not_found("client"),
         Err(e) => super::act_error(e),

@@ -57,7 +57,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
     };
     let user_id = match user {
         "" => None,
-        name => match s.store.user_by_name(name).await {
+        name => match s.auth.store.user_by_name(name).await {
             Ok(Some(u)) => Some(u.id),
             Ok(None) => {
                 return render(
@@ -73,6 +73,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
     };
     let client_id = (!client.is_empty()).then_some(client);
     let rows = match s
+        .auth
         .store
         .search_grants(user_id.as_deref(), client_id, LIST_LIMIT)
         .await
@@ -130,7 +131,7 @@ async fn revoke_grant(State(s): State<AuthServer>, headers: HeaderMap, Form(f): 
     let Some(id) = f.get("grant") else {
         return super::not_found("grant");
     };
-    match revoke::revoke_grant(&s, id, &by(&me)).await {
+    match revoke::revoke_grant(&s.auth, id, &by(&me)).await {
         Ok(true) => pages::see_other("/admin/grants"),
         Ok(false) => super::not_found("live grant"),
         Err(e) => super::act_error(e),

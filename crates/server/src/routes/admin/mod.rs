@@ -27,7 +27,10 @@ mod users;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use mcpgate_store::{StoreError, User};
+use mcpgate_domain::StoreError;
+use mcpgate_domain::model::User;
+
+use mcpgate_domain::Actor;
 
 use crate::forms::Params;
 use crate::pages;
@@ -56,9 +59,9 @@ pub(super) struct Admin {
     pub set_cookie: Option<HeaderValue>,
 }
 
-/// What the audit events of an administrator's acts record as `by`.
-pub(super) fn by(user: &User) -> String {
-    format!("admin:{}", user.username)
+/// Who an administrator's acts are recorded as.
+pub(super) fn by(user: &User) -> Actor {
+    Actor::Administrator(user.username.clone())
 }
 
 pub(super) fn forbidden() -> Response {

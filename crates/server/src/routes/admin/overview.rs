@@ -45,9 +45,9 @@ pub(super) async fn activity_chart(
     now: i64,
     width: i64,
     buckets: usize,
-) -> Result<Chart, mcpgate_store::StoreError> {
+) -> Result<Chart, mcpgate_domain::StoreError> {
     let from = (now.div_euclid(width) + 1 - buckets as i64) * width;
-    let activity = s.store.activity(from, width, buckets).await?;
+    let activity = s.auth.store.activity(from, width, buckets).await?;
     Ok(chart::chart(from, width, &activity))
 }
 
@@ -71,15 +71,19 @@ async fn overview(
     let Some(&(range, _, width, buckets)) = RANGES.iter().find(|r| r.0 == name) else {
         return super::not_found("range");
     };
-    let chart = match activity_chart(&s, s.now(), width, buckets).await {
+    let chart = match activity_chart(&s, s.auth.now(), width, buckets).await {
         Ok(c) => c,
         Err(e) => return db_error(e),
     };
     let counts = async {
-        Ok::<_, mcpgate_store::StoreError>((
-            s.store.search_users("", LIST_LIMIT).await?.len(),
-            s.store.search_clients("", LIST_LIMIT).await?.len(),
-            s.store.search_grants(None, None, LIST_LIMIT).await?.len(),
+        Ok::<_, mcpgate_domain::StoreError>((
+            s.auth.store.search_users("", LIST_LIMIT).await?.len(),
+            s.auth.store.search_clients("", LIST_LIMIT).await?.len(),
+            s.auth
+                .store
+                .search_grants(None, None, LIST_LIMIT)
+                .await?
+                .len(),
         ))
     };
     let (users, clients, grants) = match counts.await {

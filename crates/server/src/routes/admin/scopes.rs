@@ -31,7 +31,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let scopes = match s.store.scopes().await {
+    let scopes = match s.auth.store.scopes().await {
         Ok(v) => v,
         Err(e) => return db_error(e),
     };
@@ -53,7 +53,7 @@ async fn set(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> 
     };
     let name = f.get("name").unwrap_or("").trim();
     let description = f.get("description").unwrap_or("");
-    match admin::set_scope(&s, name, description, &by(&me)).await {
+    match admin::set_scope(&s.auth, name, description, &by(&me)).await {
         Ok(()) => pages::see_other("/admin/scopes"),
         Err(e) => super::act_error(e),
     }

@@ -61,7 +61,7 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
         ),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let users = match s.store.search_users(search, LIST_LIMIT).await {
+    let users = match s.auth.store.search_users(search, LIST_LIMIT).await {
         Ok(u) => u,
         Err(e) => return db_error(e),
     };
@@ -122,7 +122,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         admin: f.get("admin") == Some("yes"),
         password: f.get("password").map(String::from),
     };
-    match admin::create_user(&s, new, &by(&me)).await {
+    match admin::create_user(&s.auth, new, &by(&me)).await {
         Ok(u) => done(&u.username, "created"),
         Err(e) => super::act_error(e),
     }
@@ -151,8 +151,8 @@ async fn account(
                 "You cannot disable your own account here: another administrator, or the command line, can.",
             );
         }
-        "disable" => accounts::disable_user(s, name, &by).await,
-        "enable" => accounts::enable_user(s, name, &by).await,
+        "disable" => accounts::disable_user(&s.auth, name, &by).await,
+        "enable" => accounts::enable_user(&s.auth, name, &by).await,
         _ => {
             let password = f.get("password").unwrap_or("").to_owned();
             // One's own new password keeps the session that set it.
@@ -160,7 +160,7 @@ async fn account(
                 .then(|| pages::Jar::Session.read(&s.cfg, headers))
                 .flatten()
                 .map(|id| hash_token(&id));
-            admin::reset_password(s, name, password, own.as_deref(), &by).await
+            admin::reset_password(&s.auth, name, password, own.as_deref(), &by).await
         }
     };
     match outcome {

@@ -1,0 +1,107 @@
+//! `mcpgate client`: clients registered by hand (an AI client that takes a client id,
+//! a resource server's introspection credentials).
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use mcpgate_core::secret::Secret;
+use mcpgate_domain::Actor;
+use mcpgate_domain::flows::{admin, revoke};
+use serde_json::json;
+
+use super::views::ClientRow;
+use super::{Context, print_list, refused};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client by hand (for AI clients that take a client id, or a
+    /// resource server's introspection credentials). A secret is shown once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Redirect URI (repeatable); must be on the allowed list.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A confidential client, with a secret.
+        #[arg(long)]
+        confidential: bool,
+        /// May call the introspection endpoint (implies --confidential).
+        #[arg(long)]
+        introspection: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+    Remove {
+        // Ids are base64url and may begin with '-': never read as a flag.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+}
+
+pub async fn run(ctx: &Context, cmd: ClientCmd) -> anyhow::Result<()> {
+    match cmd {
+        ClientCmd::Add {
+            name,
+            redirect_uris,
+            confidential,
+            introspection,
+            json,
+        } => {
+            let new = admin::NewClient {
+                name,
+                redirect_uris,
+                confidential,
+                introspection,
+                owner: None,
+            };
+            let (c, secret) = admin::create_client(&ctx.authority().await?, new, &Actor::Operator)
+                .await
+                .map_err(|e| refused("creating the client", e))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"client_id": c.client_id, "client_secret": secret.as_ref().map(Secret::expose)})
+                );
+            } else {
+                println!("client_id:     {}", c.client_id);
+                if let Some(s) = &secret {
+                    println!("client_secret: {}", s.expose());
+                    println!("(the secret is shown once and stored only as a hash)");
+                }
+            }
+        }
+        ClientCmd::List { json } => {
+            let clients = ctx.store().await?.clients(None).await?;
+            let rows: Vec<ClientRow> = clients.iter().map(ClientRow::from).collect();
+            print_list(&rows, json)?;
+        }
+        ClientCmd::Show { client_id } => {
+            let c = ctx
+                .store()
+                .await?
+                .client(&client_id)
+                .await?
+                .with_context(|| format!("no client {client_id}"))?;
+            println!("{}", serde_json::to_string_pretty(&ClientRow::from(&c))?);
+        }
+        ClientCmd::Remove { client_id } => {
+            let a = ctx.authority().await?;
+            if !revoke::delete_client(&a, &client_id, None, &Actor::Operator)
+                .await
+                .map_err(|e| refused(&format!("removing {client_id}"), e))?
+            {
+                bail!("no client {client_id}");
+            }
+            println!("removed {client_id} and revoked its grants");
+        }
+    }
+    Ok(())
+}

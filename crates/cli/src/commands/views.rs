@@ -1,0 +1,265 @@
+//! What the listings show, one struct per kind of row: `--json` is its serialization
+//! (field names are the contract of scripts), the text listing its `Display`.
+
+use std::fmt;
+
+use mcpgate_core::jwt::StoredKey;
+use mcpgate_domain::model::{AuditEvent, Client, GrantView, User};
+use serde::Serialize;
+
+fn when(t: i64) -> String {
+    mcpgate_server::pages::when(Some(t))
+}
+
+#[derive(Serialize)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl From<&User> for UserRow {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            admin: u.is_admin,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+impl fmt::Display for UserRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = if self.admin { "admin" } else { "user" };
+        write!(f, "{}\t{role}", self.username)?;
+        if self.disabled {
+            f.write_str("\tdisabled")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub confidential: bool,
+    pub introspection: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&Client> for ClientRow {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            kind: c.kind.as_str(),
+            redirect_uris: c.redirect_uris.clone(),
+            confidential: !c.is_public(),
+            introspection: c.can_introspect,
+            created_at: c.created_at,
+            last_used_at: c.last_used_at,
+        }
+    }
+}
+
+impl fmt::Display for ClientRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\t{}\t{}\t{}",
+            self.client_id,
+            self.kind,
+            self.name,
+            self.redirect_uris.join(" ")
+        )
+    }
+}
+
+#[derive(Serialize)]
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+}
+
+impl fmt::Display for ScopeRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\t{}", self.name, self.description)
+    }
+}
+
+#[derive(Serialize)]
+pub struct GrantRow {
+    pub grant_id: String,
+    pub user: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&GrantView> for GrantRow {
+    fn from(g: &GrantView) -> Self {
+        Self {
+            grant_id: g.id.clone(),
+            user: g.username.clone(),
+            client_id: g.client_id.clone(),
+            client_name: g.client_name.clone(),
+            scope: g.scope.clone(),
+            resource: g.resource.clone(),
+            created_at: g.created_at,
+            last_used_at: g.last_used_at,
+        }
+    }
+}
+
+impl fmt::Display for GrantRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\t{}\t{}\t{}",
+            self.grant_id, self.user, self.client_name, self.scope
+        )
+    }
+}
+
+#[derive(Serialize)]
+pub struct KeyRow {
+    pub kid: String,
+    pub created_at: i64,
+    /// The key that signs now (the newest); the others verify until retired.
+    pub signing: bool,
+}
+
+impl KeyRow {
+    /// Live keys, oldest first: the last one signs.
+    pub fn list(keys: &[StoredKey]) -> Vec<Self> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| Self {
+                kid: k.kid.clone(),
+                created_at: k.created_at,
+                signing: i + 1 == keys.len(),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for KeyRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\t{}", self.kid, when(self.created_at))?;
+        if self.signing {
+            f.write_str("\tsigning")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl From<&AuditEvent> for AuditRow {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at,
+            event: e.event.clone(),
+            user_id: e.user_id.clone(),
+            client_id: e.client_id.clone(),
+            detail: serde_json::from_str(&e.detail).unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for AuditRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\t{}\tuser={}\tclient={}\t{}",
+            when(self.at),
+            self.event,
+            self.user_id.as_deref().unwrap_or("-"),
+            self.client_id.as_deref().unwrap_or("-"),
+            self.detail
+        )
+    }
+}
+
+#[derive(Serialize)]
+pub struct PresetRow {
+    pub preset: &'static str,
+    pub title: &'static str,
+    pub enabled: bool,
+    pub redirect_uris: &'static [&'static str],
+}
+
+impl fmt::Display for PresetRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}] {:<14} {}  ({})",
+            if self.enabled { "x" } else { " " },
+            self.preset,
+            self.title,
+            self.redirect_uris.join(", ")
+        )
+    }
+}
+
+#[derive(Serialize)]
+pub struct ProviderRow {
+    pub name: String,
+    pub display_name: String,
+    pub preset: &'static str,
+    pub issuer: String,
+    pub client_id: String,
+    pub allowed_domains: Vec<String>,
+    pub auto_create: bool,
+}
+
+impl From<&mcpgate_server::idp::IdpSettings> for ProviderRow {
+    fn from(p: &mcpgate_server::idp::IdpSettings) -> Self {
+        Self {
+            name: p.name.clone(),
+            display_name: p.display_name.clone(),
+            preset: p.preset.as_str(),
+            issuer: p.issuer.clone(),
+            client_id: p.client_id.clone(),
+            allowed_domains: p.allowed_domains.clone(),
+            auto_create: p.auto_create,
+        }
+    }
+}
+
+impl fmt::Display for ProviderRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\t{}\t{}\tclient {}\tauto-create {}\t{:?}",
+            self.name,
+            self.preset,
+            self.issuer,
+            self.client_id,
+            self.auto_create,
+            self.allowed_domains
+        )
+    }
+}

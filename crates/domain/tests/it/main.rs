@@ -1,0 +1,18 @@
+//! The authorization server's rules at the domain level: the flows of
+//! `mcpgate-domain` called directly (no HTTP) over the real store (`mcpgate-store`, a
+//! dev-dependency: the rules themselves depend on no storage crate), a real SQLite
+//! database in a temporary directory. The HTTP suite keeps what only HTTP can show
+//! (status codes, headers, forms, redirects).
+//!
+//! - [`grants`]: the code's bindings, single use, replay, rotation and reuse, scope
+//!   narrowing, revocation; and fault injection: the database itself refuses one
+//!   statement of a store step (a trigger that aborts the write to one table), once
+//!   per table the step writes, and nothing half-done remains.
+//! - [`authorize`]: the authorization request's checks, consent and denial.
+//! - [`acts`]: ending a person's access, and the rules every way of creating a
+//!   client shares.
+
+mod acts;
+mod authorize;
+mod grants;
+mod world;
