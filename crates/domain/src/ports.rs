@@ -35,4 +35,8 @@ pub trait DocumentFetcher: Send + Sync {
 pub trait PasswordHasher: Send + Sync {
     /// A PHC string for `password` (already checked against the password rules).
     async fn hash(&self, password: String) -> String;
+    /// Whether `password` matches the PHC string `phc`. With no PHC string (no such
+    /// account) it checks against a dummy all the same, so the time taken does not
+    /// tell whether an account exists.
+    async fn verify(&self, password: String, phc: Option<String>) -> bool;
 }

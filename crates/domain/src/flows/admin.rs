@@ -53,6 +53,9 @@ pub fn check_password(p: &str) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// Most clients one person may own (created on their own pages).
+pub const MAX_OWN_CLIENTS: i64 = 50;
+
 /// A user to create. Without a password the person signs in through an identity
 /// provider whose verified email matches `email` (an invitation).
 pub struct NewUser {
@@ -210,7 +213,21 @@ pub async fn create_client(
         created_at: s.now(),
         last_used_at: None,
     };
-    s.store.insert_client(&client).await?;
+    match &client.owner_user_id {
+        // A person's own clients are bounded, in the same step as the insert.
+        Some(_) => {
+            if !s
+                .store
+                .insert_owned_client(&client, MAX_OWN_CLIENTS)
+                .await?
+            {
+                return Err(invalid(format!(
+                    "You can own at most {MAX_OWN_CLIENTS} clients."
+                )));
+            }
+        }
+        None => s.store.insert_client(&client).await?,
+    }
     s.audit(
         Event::ClientCreated {
             name: client.name.clone(),

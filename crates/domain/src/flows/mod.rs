@@ -4,8 +4,10 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admission;
 pub mod authorization_code;
 pub mod authorize;
+pub mod client_auth;
 pub mod identities;
 pub mod introspect;
 pub mod keys;
@@ -13,6 +15,7 @@ pub mod metadata_document;
 pub mod refresh;
 pub mod register;
 pub mod revoke;
+pub mod sign_in;
 pub mod tokens;
 
 #[cfg(test)]

@@ -10,6 +10,11 @@ use crate::model::*;
 pub trait Clients: Send + Sync {
     async fn insert_client(&self, c: &Client) -> StoreResult<()>;
 
+    /// One step: inserts a client a person owns (`c.owner_user_id`) unless they own
+    /// `max` already; false, writing nothing, when they do. Atomic: concurrent
+    /// requests of one person cannot together pass the bound.
+    async fn insert_owned_client(&self, c: &Client, max: i64) -> StoreResult<bool>;
+
     /// Inserts or refreshes a metadata-document client (its id is its URL).
     async fn upsert_document_client(&self, c: &Client) -> StoreResult<()>;
 

@@ -11,8 +11,15 @@
 //! - [`authorize`]: the authorization request's checks, consent and denial.
 //! - [`acts`]: ending a person's access, and the rules every way of creating a
 //!   client shares.
+//! - [`sign_in`]: password sign-in (throttle, lock, disabled, audit) and sessions.
+//! - [`clients`]: client authentication, the introspection right, the bound on a
+//!   person's own clients under concurrent requests.
+//! - [`admission`]: who enters through an identity provider, over the store.
 
 mod acts;
+mod admission;
 mod authorize;
+mod clients;
 mod grants;
+mod sign_in;
 mod world;

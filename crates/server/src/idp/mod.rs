@@ -8,9 +8,10 @@
 //!   `resource` is ever sent upstream).
 //! - [`github`]: GitHub, which is OAuth 2.0 without OpenID Connect: the person is the
 //!   user API's `id`, the email the verified primary one of the emails API.
-//! - [`admit`]: who may enter, once a provider has vouched for someone.
+//!
+//! Who may enter once a provider has vouched for someone is the domain's rule
+//! ([`mcpgate_domain::flows::admission`]).
 
-pub mod admit;
 pub mod github;
 pub mod oidc;
 
@@ -182,26 +183,23 @@ impl IdpSettings {
 
     /// Whether an email domain (or a Google Workspace `hd`) is one of the allowed ones.
     pub fn domain_allowed(&self, domain: &str) -> bool {
-        self.allowed_domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(domain))
+        self.trust().domain_allowed(domain)
+    }
+
+    /// What this provider is trusted for, as the admission rules read it.
+    pub fn trust(&self) -> mcpgate_domain::flows::admission::Trust<'_> {
+        mcpgate_domain::flows::admission::Trust {
+            name: &self.name,
+            allowed_domains: &self.allowed_domains,
+            auto_create: self.auto_create,
+            hosted_domains: self.preset == Preset::Google,
+        }
     }
 }
 
-/// Who the provider says the person is, after every check of the protocol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The provider's stable identifier of the person (`sub`, GitHub's numeric `id`).
-    pub subject: String,
-    pub email: Option<String>,
-    /// Whether the provider vouches for the email (OIDC `email_verified`, GitHub's
-    /// verified primary email, Entra's `xms_edov`).
-    pub email_verified: bool,
-    /// The organisation domain the provider asserts (Google's `hd`), if any.
-    pub hosted_domain: Option<String>,
-    /// A name to suggest for a new account.
-    pub preferred_username: Option<String>,
-}
+/// Who the provider says the person is, after every check of the protocol (the
+/// domain's [`Vouched`], which decides who may enter).
+pub use mcpgate_domain::flows::admission::Vouched as Identity;
 
 /// What went wrong at or with the provider. The text is for the log; people see a
 /// page chosen by the variant.

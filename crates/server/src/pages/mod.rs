@@ -1,7 +1,7 @@
 //! The HTML side, one concern per module:
 //!
 //! - [`cookies`]: reading and setting cookies; CSRF (double-submit).
-//! - [`session`]: who is signed in.
+//! - [`extract`]: the prologue of every page as extractors: CSRF first, then who.
 //! - [`render`]: pages, error pages, redirects and [`PageError`].
 //! - [`headers`]: the security headers of every page (CSP, anti-framing).
 //! - [`next`]: where to go after signing in, never off our origin.
@@ -10,15 +10,15 @@
 
 pub mod cookies;
 pub mod dates;
+pub mod extract;
 pub mod headers;
 pub mod next;
 pub mod passwords;
 pub mod render;
-pub mod session;
 
 pub use cookies::{Csrf, Jar, cookie, csrf, csrf_ok};
 pub use dates::when;
+pub use extract::{Administrator, Anyone, FormToken, MaybeSignedIn, Posted, SignedIn};
 pub use headers::{add_security_headers, csp, security_headers};
 pub use next::safe_next;
 pub use render::{ErrorPage, PageError, PageResult, csrf_failure, error_page, render, see_other};
-pub use session::current_user;

@@ -17,6 +17,10 @@ impl mcpgate_domain::ports::PasswordHasher for Argon2id {
     async fn hash(&self, password: String) -> String {
         hash(password).await
     }
+
+    async fn verify(&self, password: String, phc: Option<String>) -> bool {
+        verify(password, phc).await
+    }
 }
 
 pub async fn hash(password: String) -> String {

@@ -5,12 +5,11 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use mcpgate_domain::Actor;
 
 use crate::flows::{authorize, revoke};
-use crate::forms::Form;
-use crate::pages::{self, PageResult};
+use crate::pages::{self, FormToken, PageResult, Posted, SignedIn};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -41,10 +40,11 @@ struct AppsPage<'a> {
     grants: Vec<GrantLine>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
-    let Some(user) = pages::current_user(&s, &headers).await? else {
-        return Ok(pages::see_other("/login?next=/apps"));
-    };
+async fn list(
+    State(s): State<AuthServer>,
+    SignedIn(user): SignedIn,
+    FormToken(csrf): FormToken,
+) -> PageResult {
     let mut grants = Vec::new();
     for g in s.auth.store.grant_views(Some(&user.id)).await? {
         let client = s.auth.store.client(&g.client_id).await?;
@@ -71,7 +71,6 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
             client_name: g.client_name,
         });
     }
-    let csrf = pages::csrf(&s, &headers);
     Ok(pages::render(
         &AppsPage {
             csrf: &csrf.token,
@@ -86,15 +85,11 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
 
 async fn revoke_grant(
     State(s): State<AuthServer>,
-    headers: HeaderMap,
-    Form(f): Form,
+    Posted {
+        who: SignedIn(user),
+        form: f,
+    }: Posted<SignedIn>,
 ) -> PageResult {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return Ok(pages::csrf_failure());
-    }
-    let Some(user) = pages::current_user(&s, &headers).await? else {
-        return Ok(pages::see_other("/login?next=/apps"));
-    };
     let Some(id) = f.get("grant") else {
         return Ok(pages::see_other("/apps"));
     };

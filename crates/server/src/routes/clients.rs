@@ -6,15 +6,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use mcpgate_core::ErrorCode;
 use mcpgate_domain::Actor;
 use mcpgate_domain::model::User;
 
 use crate::flows::register::clean_name;
 use crate::flows::{admin, revoke};
-use crate::forms::Form;
-use crate::pages;
+use crate::pages::{self, FormToken, Posted, SignedIn};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -22,9 +21,6 @@ pub fn router() -> Router<AuthServer> {
         .route("/clients", get(list).post(create))
         .route("/clients/delete", post(delete))
 }
-
-/// Most clients one person may own.
-const MAX_OWN_CLIENTS: usize = 50;
 
 pub struct ClientLine {
     pub client_id: String,
@@ -53,7 +49,7 @@ struct ClientsPage<'a> {
 
 async fn page(
     s: &AuthServer,
-    headers: &HeaderMap,
+    csrf: pages::Csrf,
     user: &User,
     created: Option<Created>,
     error: Option<String>,
@@ -71,7 +67,6 @@ async fn page(
             redirect_uris: c.redirect_uris,
         })
         .collect();
-    let csrf = pages::csrf(s, headers);
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -91,46 +86,27 @@ async fn page(
     )
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let user = match pages::current_user(&s, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return pages::see_other("/login?next=/clients"),
-        Err(e) => return e.into_response(),
-    };
-    page(&s, &headers, &user, None, None).await
+async fn list(
+    State(s): State<AuthServer>,
+    SignedIn(user): SignedIn,
+    FormToken(csrf): FormToken,
+) -> Response {
+    page(&s, csrf, &user, None, None).await
 }
 
-async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return pages::csrf_failure();
-    }
-    let user = match pages::current_user(&s, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return pages::see_other("/login?next=/clients"),
-        Err(e) => return e.into_response(),
-    };
+async fn create(
+    State(s): State<AuthServer>,
+    FormToken(csrf): FormToken,
+    Posted {
+        who: SignedIn(user),
+        form: f,
+    }: Posted<SignedIn>,
+) -> Response {
     let name = match clean_name(f.get("name")) {
         Ok(n) => n,
-        Err(e) => return page(&s, &headers, &user, None, Some(e.description.into_owned())).await,
+        Err(e) => return page(&s, csrf, &user, None, Some(e.description.into_owned())).await,
     };
     let uris = admin::uri_lines(f.get("redirect_uris"));
-    if s.auth
-        .store
-        .clients(Some(&user.id))
-        .await
-        .map(|c| c.len())
-        .unwrap_or(0)
-        >= MAX_OWN_CLIENTS
-    {
-        return page(
-            &s,
-            &headers,
-            &user,
-            None,
-            Some(format!("You can own at most {MAX_OWN_CLIENTS} clients.")),
-        )
-        .await;
-    }
     let new = admin::NewClient {
         name: name.clone(),
         redirect_uris: uris,
@@ -142,7 +118,7 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     let (client, secret) = match admin::create_client(&s.auth, new, &by).await {
         Ok(c) => c,
         Err(e) if e.code != ErrorCode::ServerError => {
-            return page(&s, &headers, &user, None, Some(e.description.into_owned())).await;
+            return page(&s, csrf, &user, None, Some(e.description.into_owned())).await;
         }
         Err(e) => {
             tracing::error!(error = ?e, "creating a client failed");
@@ -158,18 +134,16 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
         client_id: client.client_id,
         secret: secret.map(|s| s.expose().to_owned()),
     };
-    page(&s, &headers, &user, Some(created), None).await
+    page(&s, csrf, &user, Some(created), None).await
 }
 
-async fn delete(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return pages::csrf_failure();
-    }
-    let user = match pages::current_user(&s, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return pages::see_other("/login?next=/clients"),
-        Err(e) => return e.into_response(),
-    };
+async fn delete(
+    State(s): State<AuthServer>,
+    Posted {
+        who: SignedIn(user),
+        form: f,
+    }: Posted<SignedIn>,
+) -> Response {
     if let Some(id) = f.get("client_id")
         && let Err(e) =
             revoke::delete_client(&s.auth, id, Some(&user.id), &Actor::Person(user.id.clone()))

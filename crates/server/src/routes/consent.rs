@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use mcpgate_core::ScopeSet;
 use mcpgate_core::redirect_uri::is_loopback;
 use mcpgate_domain::model::{AuthRequest, Client, User};
@@ -23,8 +23,7 @@ use serde::Deserialize;
 
 use super::authorize::respond_error;
 use crate::flows::authorize;
-use crate::forms::Form;
-use crate::pages::{self, PageResult};
+use crate::pages::{self, FormToken, MaybeSignedIn, PageResult, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -88,7 +87,8 @@ fn form_action_target(uri: &str) -> String {
 
 async fn show(
     State(s): State<AuthServer>,
-    headers: HeaderMap,
+    MaybeSignedIn(user): MaybeSignedIn,
+    FormToken(csrf): FormToken,
     Query(q): Query<RequestQuery>,
 ) -> PageResult {
     let Some(id) = q.request else {
@@ -97,7 +97,7 @@ async fn show(
     let Some((req, client)) = authorize::pending(&s.auth, &id).await? else {
         return Ok(expired());
     };
-    let Some(user) = pages::current_user(&s, &headers).await? else {
+    let Some(user) = user else {
         let next = format!("/consent?request={id}");
         return Ok(pages::see_other(&format!(
             "/login?next={}",
@@ -120,16 +120,13 @@ async fn show(
             },
         );
     }
-    page(
-        &s, &headers, &id, &req, &client, &user, &requested, &granted,
-    )
-    .await
+    page(&s, csrf, &id, &req, &client, &user, &requested, &granted).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn page(
     s: &AuthServer,
-    headers: &HeaderMap,
+    csrf: pages::Csrf,
     id: &str,
     req: &AuthRequest,
     client: &Client,
@@ -154,7 +151,6 @@ async fn page(
         .redirect_uris
         .iter()
         .all(|u| url::Url::parse(u).is_ok_and(|u| is_loopback(&u)));
-    let csrf = pages::csrf(s, headers);
     let mut resp = pages::render(
         &ConsentPage {
             csrf: &csrf.token,
@@ -177,11 +173,14 @@ async fn page(
     Ok(resp)
 }
 
-async fn decide(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> PageResult {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return Ok(pages::csrf_failure());
-    }
-    let Some(user) = pages::current_user(&s, &headers).await? else {
+async fn decide(
+    State(s): State<AuthServer>,
+    Posted {
+        who: MaybeSignedIn(user),
+        form: f,
+    }: Posted<MaybeSignedIn>,
+) -> PageResult {
+    let Some(user) = user else {
         return Ok(pages::error_page(
             StatusCode::UNAUTHORIZED,
             "Signed out",

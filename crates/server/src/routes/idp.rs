@@ -13,14 +13,12 @@ use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use mcpgate_core::secret::{Secret, hash_token};
-use mcpgate_domain::model::{IdpLogin, User};
+use mcpgate_domain::model::IdpLogin;
 use serde::Deserialize;
 
-use mcpgate_domain::ErrorCode;
 use mcpgate_domain::audit::Event;
-use mcpgate_domain::flows::identities::{self, ProviderIdentity};
+use mcpgate_domain::flows::admission::{self, NotAdmitted};
 
-use crate::idp::admit::{self, Admission, Refusal};
 use crate::idp::{Identity, IdpError, IdpSettings};
 use crate::limits::{self, Source};
 use crate::pages;
@@ -146,7 +144,14 @@ async fn callback(
     let pending = match s.auth.store.take_idp_login(&hash_token(state), now).await {
         Ok(Some(l)) => l,
         Ok(None) => {
-            audit_refusal(&s, &p, "unknown or replayed state".into(), None, None).await;
+            admission::audit_refused(
+                &s.auth,
+                &p.name,
+                "unknown or replayed state".into(),
+                None,
+                None,
+            )
+            .await;
             return expired();
         }
         Err(_) => return unavailable("The sign-in service"),
@@ -158,7 +163,7 @@ async fn callback(
         });
     if pending.provider != p.name || !same_browser {
         let reason = "state of another browser or provider".into();
-        audit_refusal(&s, &p, reason, None, None).await;
+        admission::audit_refused(&s.auth, &p.name, reason, None, None).await;
         return refused(
             "This sign-in was started elsewhere",
             "This sign-in was not started in this browser. Start again from the sign-in page.",
@@ -173,7 +178,7 @@ async fn callback(
             .take(200)
             .collect();
         let code = Some(error.chars().take(64).collect());
-        audit_refusal(&s, &p, "provider error".into(), None, code).await;
+        admission::audit_refused(&s.auth, &p.name, "provider error".into(), None, code).await;
         return if error == "access_denied" {
             refused(
                 "Sign-in cancelled",
@@ -220,7 +225,7 @@ async fn callback(
         Err(e) => {
             tracing::warn!(provider = %p.name, error = %e, "identity provider sign-in refused");
             let reason = e.to_string().chars().take(300).collect();
-            audit_refusal(&s, &p, reason, None, None).await;
+            admission::audit_refused(&s.auth, &p.name, reason, None, None).await;
             return match e {
                 IdpError::Discovery(_) => unavailable(&p.display_name),
                 _ => refused(
@@ -236,106 +241,27 @@ async fn callback(
     admit_identity(&s, &p, identity, &pending.next).await
 }
 
-/// Applies the admission decision: links, creates, or refuses, then opens a session.
+/// Admits the person the provider vouched for (the domain's rules: link, create or
+/// refuse), then opens a session.
 async fn admit_identity(s: &AuthServer, p: &IdpSettings, id: Identity, next: &str) -> Response {
-    let now = s.auth.now();
-    // A database failure ends here: read as "no such person", it would create a
-    // second account for someone who has one.
-    let linked_user = match s.auth.store.user_identity(&p.name, &id.subject).await {
-        Ok(Some(link)) => match s.auth.store.user(&link.user_id).await {
-            Ok(u) => u,
-            Err(_) => return unavailable("The sign-in service"),
-        },
-        Ok(None) => None,
-        Err(_) => return unavailable("The sign-in service"),
-    };
-    let by_email = match (&id.email, id.email_verified, &linked_user) {
-        (Some(e), true, None) => match s.auth.store.users_by_email(e).await {
-            Ok(users) => users,
-            Err(_) => return unavailable("The sign-in service"),
-        },
-        _ => Vec::new(),
+    let user = match admission::admit(&s.auth, &p.trust(), &id).await {
+        Ok(u) => u,
+        Err(NotAdmitted::Refused(r)) => {
+            let (title, message) = r.message(&p.display_name);
+            return refused(title, &message);
+        }
+        Err(NotAdmitted::Unavailable(e)) => {
+            tracing::error!(error = ?e, "admitting a provider's identity failed");
+            return unavailable("The sign-in service");
+        }
     };
     let detail = Event::LoginSucceeded {
         provider: Some(p.name.clone()),
         subject: Some(id.subject.clone()),
         email: id.email.clone(),
     };
-    let who = ProviderIdentity {
-        provider: &p.name,
-        subject: &id.subject,
-        email: id.email.as_deref(),
-    };
-    let user: User = match admit::decide(p, &id, linked_user, by_email) {
-        Admission::Linked(u) => {
-            let _ = s
-                .auth
-                .store
-                .touch_identity(&p.name, &id.subject, id.email.as_deref(), now)
-                .await;
-            u
-        }
-        Admission::LinkByEmail(u) => match identities::link_by_email(&s.auth, who, &u).await {
-            Ok(()) => u,
-            // The rules refuse an administrator's account even if the decision did not.
-            Err(e) if e.code == ErrorCode::AccessDenied => {
-                return refuse(s, p, &id, Refusal::AdministratorNotLinked).await;
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "linking an identity failed");
-                return unavailable("The sign-in service");
-            }
-        },
-        Admission::Create { email } => {
-            match identities::provision(&s.auth, who, &username_of(&email, &id), &email).await {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::error!(error = ?e, "creating a user failed");
-                    return unavailable("The sign-in service");
-                }
-            }
-        }
-        Admission::Refuse(r) => return refuse(s, p, &id, r).await,
-    };
     match open_session(s, &user.id, next, detail).await {
         Some(resp) => resp,
         None => unavailable("The sign-in service"),
     }
-}
-
-/// Refuses a sign-in the provider verified: audited with who it was (so an operator
-/// can link the identity by hand when that is the remedy), and a page saying why.
-async fn refuse(s: &AuthServer, p: &IdpSettings, id: &Identity, r: Refusal) -> Response {
-    audit_refusal(s, p, format!("{r:?}"), Some(id), None).await;
-    let (title, message) = r.message(&p.display_name);
-    refused(title, &message)
-}
-
-/// Records a refused sign-in at provider `p`: why, who the provider said it was (once
-/// verified), and the provider's own error code when it sent one.
-async fn audit_refusal(
-    s: &AuthServer,
-    p: &IdpSettings,
-    reason: String,
-    who: Option<&Identity>,
-    error: Option<String>,
-) {
-    let event = Event::IdpLoginRefused {
-        provider: p.name.clone(),
-        reason,
-        subject: who.map(|i| i.subject.clone()),
-        email: who.and_then(|i| i.email.clone()),
-        error,
-    };
-    s.auth.audit(event, None, None).await;
-}
-
-/// The user name a new account is given: the provider's preferred one, else the
-/// email's local part.
-fn username_of(email: &str, id: &Identity) -> String {
-    id.preferred_username
-        .as_deref()
-        .map(|u| admit::username_for(&format!("{u}@")))
-        .filter(|u| u != "user")
-        .unwrap_or_else(|| admit::username_for(email))
 }

@@ -5,11 +5,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use http::{HeaderMap, header};
-use mcpgate_core::OAuthError;
 
 use crate::client_auth;
 use crate::error::{ApiError, ApiResult};
-use crate::flows::introspect;
+use crate::flows::{self, introspect};
 use crate::forms::Form;
 use crate::state::AuthServer;
 
@@ -23,14 +22,7 @@ async fn handle(
     Form(f): Form,
 ) -> ApiResult<Response> {
     let client = client_auth::authenticate(&s, &headers, &f).await?;
-    // RFC 7662 §2.1: the endpoint MUST require authorization; public clients and
-    // clients without the introspection right are refused.
-    if client.is_public() || !client.can_introspect {
-        return Err(ApiError {
-            error: OAuthError::invalid_client("this client may not introspect tokens"),
-            basic: true,
-        });
-    }
+    flows::client_auth::may_introspect(&client).map_err(|error| ApiError { error, basic: true })?;
     let token = f.require("token")?;
     let answer = introspect::introspect(&s.auth, token, &client.client_id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())

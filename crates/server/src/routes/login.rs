@@ -1,9 +1,8 @@
-//! Signing in and out. Failed sign-ins slow down per account name, with the same
-//! message for an unknown name and a wrong password; each attempt is reserved (counted)
-//! atomically before the password is checked, so concurrent guesses cannot all pass a
-//! check made before any of them failed. Beside it, a per-source limit on attempts
-//! (generous: people behind one address share it), and a bound on password hashes
-//! computed at once.
+//! Signing in and out: the forms, and the domain's flow
+//! ([`mcpgate_domain::flows::sign_in`]: the per-account throttle, the lock policy, the
+//! disabled check, the audit). The edge adds what is about addresses and this process:
+//! a per-source limit on attempts (generous: people behind one address share it), and
+//! a bound on password hashes computed at once.
 
 use askama::Template;
 use axum::Router;
@@ -11,20 +10,13 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
-use mcpgate_core::secret::{Secret, hash_token};
 use mcpgate_domain::audit::Event;
+use mcpgate_domain::flows::sign_in::{self, SignInRefusal};
 use serde::Deserialize;
 
-use crate::forms::Form;
 use crate::limits::{self, Source};
-use crate::pages::{self, PageResult, passwords};
+use crate::pages::{self, Anyone, FormToken, MaybeSignedIn, Posted};
 use crate::state::AuthServer;
-use mcpgate_domain::model::Reservation;
-
-/// Failures allowed before each further attempt must wait.
-const FREE_FAILURES: i64 = 5;
-/// Longest wait, in seconds.
-const MAX_LOCK_SECS: i64 = 900;
 
 pub fn router() -> Router<AuthServer> {
     Router::new()
@@ -68,24 +60,24 @@ struct NextQuery {
     next: Option<String>,
 }
 
-async fn home(State(s): State<AuthServer>, headers: HeaderMap) -> PageResult {
-    Ok(match pages::current_user(&s, &headers).await? {
+async fn home(MaybeSignedIn(user): MaybeSignedIn) -> Response {
+    match user {
         Some(_) => pages::see_other("/apps"),
         None => pages::see_other("/login"),
-    })
+    }
 }
 
 async fn form(
     State(s): State<AuthServer>,
-    headers: HeaderMap,
+    MaybeSignedIn(user): MaybeSignedIn,
+    FormToken(csrf): FormToken,
     Query(q): Query<NextQuery>,
-) -> PageResult {
+) -> Response {
     let next = pages::safe_next(&s.cfg.rules.issuer, q.next.as_deref());
-    if pages::current_user(&s, &headers).await?.is_some() {
-        return Ok(pages::see_other(&next));
+    if user.is_some() {
+        return pages::see_other(&next);
     }
-    let csrf = pages::csrf(&s, &headers);
-    Ok(pages::render(
+    pages::render(
         &LoginPage {
             csrf: &csrf.token,
             next: &next,
@@ -96,32 +88,15 @@ async fn form(
         },
         StatusCode::OK,
         csrf.set_cookie,
-    ))
-}
-
-/// The lock after the n-th counted failure: doubling from 2 s, at most 15 minutes.
-fn lock_after(n: i64) -> i64 {
-    if n > FREE_FAILURES {
-        (1i64 << (n - FREE_FAILURES).min(10)).min(MAX_LOCK_SECS)
-    } else {
-        0
-    }
-}
-
-/// Counts a password sign-in in `mcpgate_sign_ins_total` (ok, failed, throttled).
-fn sign_ins(outcome: &'static str) {
-    metrics::counter!("mcpgate_sign_ins_total", "outcome" => outcome).increment(1);
+    )
 }
 
 async fn submit(
     State(s): State<AuthServer>,
     source: Source,
-    headers: HeaderMap,
-    Form(f): Form,
+    FormToken(csrf): FormToken,
+    Posted { form: f, .. }: Posted<Anyone>,
 ) -> Response {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return pages::csrf_failure();
-    }
     let next = pages::safe_next(&s.cfg.rules.issuer, f.get("next"));
     if !s.cfg.password_login {
         return pages::error_page(
@@ -132,7 +107,6 @@ async fn submit(
     }
     let username = f.get("username").unwrap_or("").trim();
     let password = f.get("password").unwrap_or("");
-    let csrf = pages::csrf(&s, &headers);
     let providers = provider_buttons(&s, &next).await;
     let page = |status, error: &str| {
         pages::render(
@@ -148,17 +122,13 @@ async fn submit(
             None,
         )
     };
-    if username.is_empty() || username.len() > 128 || password.len() > passwords::MAX_PASSWORD_LEN {
-        sign_ins("failed");
-        return page(StatusCode::UNAUTHORIZED, "Invalid username or password.");
-    }
     // Counted before the password is checked (so concurrent guesses cannot race it)
     // and refunded on success: the per-source limit is on failures.
     let source_hit = match limits::hit(&s, "login", source, s.cfg.login_per_source_per_minute).await
     {
         Ok(h) => h,
         Err(l) => {
-            sign_ins("throttled");
+            sign_in::count_sign_in("throttled");
             return limits::with_retry_after(
                 page(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -181,55 +151,9 @@ async fn submit(
             1,
         );
     };
-    let key = username.to_lowercase();
-    let now = s.auth.now();
-    match s
-        .auth
-        .store
-        .reserve_login_attempt(&key, now, FREE_FAILURES, lock_after)
-        .await
-    {
-        Ok(Reservation::Granted) => {}
-        Ok(Reservation::LockedUntil(until)) => {
-            sign_ins("throttled");
-            return limits::with_retry_after(
-                page(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &format!(
-                        "Too many failed attempts for this account. Try again in {} seconds.",
-                        until - now
-                    ),
-                ),
-                until - now,
-            );
-        }
-        Err(_) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is unavailable right now. Try again later.",
-            );
-        }
-    }
-    let user = match s.auth.store.user_by_name(username).await {
-        Ok(user) => user,
-        // Not "wrong password": the person's password may be right.
-        Err(_) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is unavailable right now. Try again later.",
-            );
-        }
-    };
-    let ok = passwords::verify(
-        password.to_owned(),
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await;
-    match user.filter(|u| ok && !u.disabled) {
-        Some(u) => {
-            let _ = s.auth.store.clear_login_throttle(&key).await;
+    match sign_in::with_password(&s.auth, username, password).await {
+        Ok(u) => {
             limits::refund(&s, source_hit).await;
-            sign_ins("ok");
             let login = Event::LoginSucceeded {
                 provider: None,
                 subject: None,
@@ -243,39 +167,40 @@ async fn submit(
                 ),
             }
         }
-        None => {
-            sign_ins("failed");
-            // The reservation already counted this failure.
-            s.auth
-                .audit(
-                    Event::LoginFailed {
-                        username: username.chars().take(64).collect(),
-                    },
-                    None,
-                    None,
-                )
-                .await;
+        Err(SignInRefusal::Invalid) => {
             page(StatusCode::UNAUTHORIZED, "Invalid username or password.")
+        }
+        Err(SignInRefusal::Locked { retry_after }) => limits::with_retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed attempts for this account. Try again in {retry_after} seconds."
+                ),
+            ),
+            retry_after,
+        ),
+        Err(SignInRefusal::Unavailable(e)) => {
+            tracing::error!(error = ?e, "password sign-in failed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable right now. Try again later.",
+            )
         }
     }
 }
 
-/// Signs a user in, whichever way they proved who they are: a new session, its cookie,
-/// the audit event, and a redirect to `next`. `None` when the session cannot be stored.
+/// Signs a user in, whichever way they proved who they are: a new session (the
+/// domain's [`sign_in::open_session`], which records how), its cookie, and a
+/// redirect to `next`. `None` when the session cannot be stored.
 pub(crate) async fn open_session(
     s: &AuthServer,
     user_id: &str,
     next: &str,
     login: Event,
 ) -> Option<Response> {
-    let now = s.auth.now();
-    let sid = Secret::generate();
-    s.auth
-        .store
-        .insert_session(&sid.hash(), user_id, now, now + s.cfg.session_ttl_secs)
+    let sid = sign_in::open_session(&s.auth, user_id, s.cfg.session_ttl_secs, login)
         .await
         .ok()?;
-    s.auth.audit(login, Some(user_id), None).await;
     let mut resp = pages::see_other(next);
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -284,12 +209,9 @@ pub(crate) async fn open_session(
     Some(resp)
 }
 
-async fn logout(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    if !pages::csrf_ok(&s, &headers, &f) {
-        return pages::csrf_failure();
-    }
+async fn logout(State(s): State<AuthServer>, headers: HeaderMap, _: Posted<Anyone>) -> Response {
     if let Some(id) = pages::Jar::Session.read(&s.cfg, &headers) {
-        let _ = s.auth.store.delete_session(&hash_token(&id)).await;
+        let _ = sign_in::end_session(&s.auth, &id).await;
     }
     let mut resp = pages::see_other("/login").into_response();
     resp.headers_mut().append(

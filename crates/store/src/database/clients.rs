@@ -7,7 +7,7 @@ use crate::timing::timed;
 
 use sqlx::Row;
 
-use super::{Database, Pool};
+use super::{Database, Error, Pool};
 use crate::model::*;
 use crate::notify::Change;
 
@@ -87,6 +87,66 @@ impl Clients for Database {
                 .await?;
                 Ok(())
             })
+        })
+        .await
+    }
+
+    async fn insert_owned_client(&self, c: &Client, max: i64) -> StoreResult<bool> {
+        timed("insert_owned_client", async move {
+            let Some(owner) = c.owner_user_id.as_deref() else {
+                return Err(Error::Conflict("an owned client needs its owner".into()));
+            };
+            // One transaction, the count and the insert together. PostgreSQL locks the
+            // owner's row first, so two requests of one person are counted one after the
+            // other; SQLite runs one writer at a time, and the transaction takes the
+            // write lock at its first statement (the count reads after it).
+            let sql = concat!(
+                "INSERT INTO clients (",
+                client_columns!(),
+                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
+                "WHERE (SELECT COUNT(*) FROM clients WHERE owner_user_id = $8) < $14"
+            );
+            macro_rules! insert {
+                ($conn:expr) => {
+                    sqlx::query(sql)
+                        .bind(&c.client_id)
+                        .bind(&c.secret_hash)
+                        .bind(&c.name)
+                        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+                        .bind(c.kind.as_str())
+                        .bind(c.auth_method.as_str())
+                        .bind(c.can_introspect)
+                        .bind(owner)
+                        .bind(&c.registration_hash)
+                        .bind(c.metadata.to_string())
+                        .bind(c.fetched_until)
+                        .bind(c.created_at)
+                        .bind(c.last_used_at)
+                        .bind(max)
+                        .execute($conn)
+                        .await?
+                        .rows_affected()
+                };
+            }
+            let inserted = match &self.pool {
+                Pool::Postgres(pool) => {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?;
+                    let n = insert!(&mut *tx);
+                    tx.commit().await?;
+                    n
+                }
+                Pool::Sqlite(pool) => {
+                    let mut tx = pool.begin().await?;
+                    let n = insert!(&mut *tx);
+                    tx.commit().await?;
+                    n
+                }
+            };
+            Ok(inserted == 1)
         })
         .await
     }

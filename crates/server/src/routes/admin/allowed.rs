@@ -6,13 +6,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use mcpgate_core::redirect_uri::{AllowEntry, PRESETS};
 
-use super::{admin_act, admin_view, by, db_error};
+use super::{Admin, by, db_error};
 use crate::flows::admin;
-use crate::forms::Form;
 use crate::pages;
+use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -38,11 +38,7 @@ struct AllowedPage<'a> {
     custom: Vec<String>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/allowed").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin) -> Response {
     let entries = match s.auth.store.allowed_redirects().await {
         Ok(e) => e,
         Err(e) => return db_error(e),
@@ -69,11 +65,13 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
     )
 }
 
-async fn preset(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn preset(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let name = f.get("preset").unwrap_or("");
     match admin::set_preset(&s.auth, name, f.get("on") == Some("yes"), &by(&me)).await {
         Ok(_) => pages::see_other("/admin/allowed"),
@@ -81,11 +79,13 @@ async fn preset(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     }
 }
 
-async fn uri(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn uri(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let uri = f.get("uri").unwrap_or("").trim();
     match admin::set_redirect_uri(&s.auth, uri, f.get("on") == Some("yes"), &by(&me)).await {
         Ok(_) => pages::see_other("/admin/allowed"),

@@ -8,11 +8,11 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use mcpgate_domain::model::AuditFilter;
 
 use super::chart::{self, Chart};
-use super::{admin_view, db_error, field, query};
+use super::{Admin, db_error, field, query};
 use crate::pages;
 use crate::state::AuthServer;
 
@@ -57,11 +57,7 @@ fn bad_time(name: &str) -> Response {
     )
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/audit").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let q = match query(q) {
         Ok(q) => q,
         Err(r) => return r,

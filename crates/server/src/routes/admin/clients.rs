@@ -7,14 +7,14 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use mcpgate_domain::model::Client;
 
-use super::{Admin, LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use super::{Admin, LIST_LIMIT, by, db_error, field, query};
 use crate::flows::admin::{self, NewClient};
 use crate::flows::revoke;
-use crate::forms::Form;
 use crate::pages;
+use crate::pages::{Administrator, FormToken, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -70,11 +70,7 @@ struct ClientPage<'a> {
     secret: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/clients").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let search = match query(q).and_then(|q| Ok(field(&q, "q")?.unwrap_or("").to_owned())) {
         Ok(v) => v,
         Err(r) => return r,
@@ -119,11 +115,7 @@ async fn client_page(s: &AuthServer, a: Admin, c: &Client, secret: Option<String
     )
 }
 
-async fn show(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/clients").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn show(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let id = match query(q).and_then(|q| Ok(field(&q, "client_id")?.map(String::from))) {
         Ok(Some(id)) => id,
         Ok(None) => return super::not_found("client"),
@@ -136,11 +128,14 @@ async fn show(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQ
     }
 }
 
-async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn create(
+    State(s): State<AuthServer>,
+    FormToken(csrf): FormToken,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let kind = f.get("kind").unwrap_or("public");
     let new = NewClient {
         name: f.get("name").unwrap_or("").to_owned(),
@@ -155,19 +150,22 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
     };
     // The page renders right here (not after a redirect) so the secret is never in
     // a URL and is shown exactly once.
-    let a = match admin_view(&s, &headers, "/admin/clients").await {
-        Ok(a) => a,
-        Err(r) => return r,
+    let a = Admin {
+        user: me,
+        csrf: csrf.token,
+        set_cookie: csrf.set_cookie,
     };
     let secret = secret.map(|s| s.expose().to_owned());
     client_page(&s, a, &client, secret).await
 }
 
-async fn remove(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn remove(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let Some(id) = f.get("client_id") else {
         return super::not_found("client");
     };

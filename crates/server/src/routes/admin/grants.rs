@@ -6,12 +6,12 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
-use super::{LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use super::{Admin, LIST_LIMIT, by, db_error, field, query};
 use crate::flows::revoke;
-use crate::forms::Form;
 use crate::pages;
+use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -42,11 +42,7 @@ struct GrantsPage<'a> {
     notice: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/grants").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let q = match query(q) {
         Ok(q) => q,
         Err(r) => return r,
@@ -123,11 +119,13 @@ fn render(
     )
 }
 
-async fn revoke_grant(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn revoke_grant(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let Some(id) = f.get("grant") else {
         return super::not_found("grant");
     };

@@ -25,8 +25,10 @@ mod scopes;
 mod users;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
 use mcpgate_domain::StoreError;
 use mcpgate_domain::model::User;
 
@@ -34,6 +36,7 @@ use mcpgate_domain::Actor;
 
 use crate::forms::Params;
 use crate::pages;
+use crate::pages::{Administrator, FormToken};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -59,60 +62,26 @@ pub(super) struct Admin {
     pub set_cookie: Option<HeaderValue>,
 }
 
+impl FromRequestParts<AuthServer> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AuthServer) -> Result<Self, Response> {
+        let Administrator(user) = Administrator::from_request_parts(parts, s).await?;
+        let FormToken(csrf) = match FormToken::from_request_parts(parts, s).await {
+            Ok(t) => t,
+            Err(never) => match never {},
+        };
+        Ok(Self {
+            user,
+            csrf: csrf.token,
+            set_cookie: csrf.set_cookie,
+        })
+    }
+}
+
 /// Who an administrator's acts are recorded as.
 pub(super) fn by(user: &User) -> Actor {
     Actor::Administrator(user.username.clone())
-}
-
-pub(super) fn forbidden() -> Response {
-    pages::error_page(
-        StatusCode::FORBIDDEN,
-        "Administrators only",
-        "Your account does not have the admin role.",
-    )
-}
-
-/// The administrator viewing a page: someone not signed in is sent to sign in
-/// (and back here), anyone else without the role gets 403.
-pub(super) async fn admin_view(
-    s: &AuthServer,
-    headers: &HeaderMap,
-    here: &str,
-) -> Result<Admin, Response> {
-    let Some(user) = pages::current_user(s, headers)
-        .await
-        .map_err(IntoResponse::into_response)?
-    else {
-        return Err(pages::see_other(&format!("/login?next={here}")));
-    };
-    if !user.is_admin {
-        return Err(forbidden());
-    }
-    let csrf = pages::csrf(s, headers);
-    Ok(Admin {
-        user,
-        csrf: csrf.token,
-        set_cookie: csrf.set_cookie,
-    })
-}
-
-/// The administrator making a POST: the CSRF check comes first, then the role
-/// (403 for both, and for a request without a session).
-pub(super) async fn admin_act(
-    s: &AuthServer,
-    headers: &HeaderMap,
-    form: &Params,
-) -> Result<User, Response> {
-    if !pages::csrf_ok(s, headers, form) {
-        return Err(pages::csrf_failure());
-    }
-    match pages::current_user(s, headers)
-        .await
-        .map_err(IntoResponse::into_response)?
-    {
-        Some(u) if u.is_admin => Ok(u),
-        _ => Err(forbidden()),
-    }
 }
 
 /// The query string of a GET as parameters, each bounded; `Err` is a 400 page.

@@ -6,10 +6,10 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
 use super::chart::{self, Chart};
-use super::{LIST_LIMIT, admin_view, db_error, field, query};
+use super::{Admin, LIST_LIMIT, db_error, field, query};
 use crate::pages;
 use crate::state::AuthServer;
 
@@ -51,15 +51,7 @@ pub(super) async fn activity_chart(
     Ok(chart::chart(from, width, &activity))
 }
 
-async fn overview(
-    State(s): State<AuthServer>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let a = match admin_view(&s, &headers, "/admin").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn overview(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let q = match query(q) {
         Ok(q) => q,
         Err(r) => return r,

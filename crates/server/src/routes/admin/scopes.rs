@@ -6,12 +6,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
-use super::{admin_act, admin_view, by, db_error};
+use super::{Admin, by, db_error};
 use crate::flows::admin;
-use crate::forms::Form;
 use crate::pages;
+use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
@@ -26,11 +26,7 @@ struct ScopesPage<'a> {
     scopes: Vec<(String, String)>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/scopes").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin) -> Response {
     let scopes = match s.auth.store.scopes().await {
         Ok(v) => v,
         Err(e) => return db_error(e),
@@ -46,11 +42,13 @@ async fn list(State(s): State<AuthServer>, headers: HeaderMap) -> Response {
     )
 }
 
-async fn set(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn set(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let name = f.get("name").unwrap_or("").trim();
     let description = f.get("description").unwrap_or("");
     match admin::set_scope(&s.auth, name, description, &by(&me)).await {

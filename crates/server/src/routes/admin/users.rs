@@ -10,12 +10,13 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use mcpgate_core::secret::hash_token;
 
-use super::{LIST_LIMIT, admin_act, admin_view, by, db_error, field, query};
+use super::{Admin, LIST_LIMIT, by, db_error, field, query};
 use crate::flows::accounts::{self, AccountOutcome};
 use crate::flows::admin::{self, NewUser};
-use crate::forms::Form;
 use crate::pages;
+use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
+use mcpgate_domain::model::User;
 
 pub fn router() -> Router<AuthServer> {
     Router::new()
@@ -43,11 +44,7 @@ struct UsersPage<'a> {
     notice: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let a = match admin_view(&s, &headers, "/admin/users").await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let q = match query(q) {
         Ok(q) => q,
         Err(r) => return r,
@@ -111,11 +108,13 @@ fn done(name: &str, what: &str) -> Response {
     pages::see_other(&format!("/admin/users?{q}"))
 }
 
-async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    let me = match admin_act(&s, &headers, &f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn create(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
     let new = NewUser {
         username: f.get("username").unwrap_or("").trim().to_owned(),
         email: f.get("email").map(|e| e.trim().to_owned()),
@@ -131,14 +130,11 @@ async fn create(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) 
 /// One account act on the user named in the form.
 async fn account(
     s: &AuthServer,
-    headers: &HeaderMap,
+    session: Option<String>,
+    me: User,
     f: &crate::forms::Params,
     act: &str,
 ) -> Response {
-    let me = match admin_act(s, headers, f).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let Some(name) = f.get("username") else {
         return super::not_found("user");
     };
@@ -157,7 +153,7 @@ async fn account(
             let password = f.get("password").unwrap_or("").to_owned();
             // One's own new password keeps the session that set it.
             let own = (name == me.username)
-                .then(|| pages::Jar::Session.read(&s.cfg, headers))
+                .then_some(session)
                 .flatten()
                 .map(|id| hash_token(&id));
             admin::reset_password(&s.auth, name, password, own.as_deref(), &by).await
@@ -170,14 +166,38 @@ async fn account(
     }
 }
 
-async fn disable(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    account(&s, &headers, &f, "disable").await
+async fn disable(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
+    let session = pages::Jar::Session.read(&s.cfg, &headers);
+    account(&s, session, me, &f, "disable").await
 }
 
-async fn enable(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    account(&s, &headers, &f, "enable").await
+async fn enable(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
+    let session = pages::Jar::Session.read(&s.cfg, &headers);
+    account(&s, session, me, &f, "enable").await
 }
 
-async fn password(State(s): State<AuthServer>, headers: HeaderMap, Form(f): Form) -> Response {
-    account(&s, &headers, &f, "password").await
+async fn password(
+    State(s): State<AuthServer>,
+    headers: HeaderMap,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
+    let session = pages::Jar::Session.read(&s.cfg, &headers);
+    account(&s, session, me, &f, "password").await
 }

@@ -10,10 +10,52 @@
 //! (a consumer account may carry any address, and Google documents `hd` as the claim to
 //! check, "Authenticate with a backend server"). An administrator's account is never
 //! taken over by email: an operator links it by hand (`mcpgate idp link`).
+//!
+//! The flow [`admit`] reads what is known of the person, applies [`decide`] (a pure
+//! function, every case in its table test), and does what it says: touch the link,
+//! link by email, create the account, or refuse, audited with who it was.
 
-use mcpgate_domain::model::User;
+use crate::audit::Event;
+use crate::flows::identities::{self, ProviderIdentity};
+use crate::model::User;
+use crate::{Authority, ErrorCode, OAuthError};
 
-use super::{Identity, IdpSettings, Preset};
+/// What a provider is trusted for, from its settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The provider's name (as the links and the audit name it).
+    pub name: &'a str,
+    /// Email domains whose people it may vouch for (lower case); none: every domain.
+    pub allowed_domains: &'a [String],
+    /// Create an account on a first sign-in in an allowed domain.
+    pub auto_create: bool,
+    /// The provider asserts an account's organisation domain in the ID token (Google's
+    /// `hd`), and only that decides the domain (a consumer account may carry any email).
+    pub hosted_domains: bool,
+}
+
+impl Trust<'_> {
+    pub fn domain_allowed(&self, domain: &str) -> bool {
+        self.allowed_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// Who the provider vouched for, after every check of its protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    /// The provider's stable identifier of the person (`sub`, GitHub's numeric `id`).
+    pub subject: String,
+    pub email: Option<String>,
+    /// Whether the provider vouches for the email (OIDC `email_verified`, GitHub's
+    /// verified primary email, Entra's `xms_edov`).
+    pub email_verified: bool,
+    /// The organisation domain the provider asserts (Google's `hd`), if any.
+    pub hosted_domain: Option<String>,
+    /// A name to suggest for a new account.
+    pub preferred_username: Option<String>,
+}
 
 /// The decision for one sign-in.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,12 +136,7 @@ impl Refusal {
 
 /// Decides a sign-in. `linked`: the user (provider, subject) is linked to, if any;
 /// `by_email`: users whose email is the identity's email.
-pub fn decide(
-    p: &IdpSettings,
-    id: &Identity,
-    linked: Option<User>,
-    by_email: Vec<User>,
-) -> Admission {
+pub fn decide(p: &Trust<'_>, id: &Vouched, linked: Option<User>, by_email: Vec<User>) -> Admission {
     if let Some(u) = linked {
         return if u.disabled {
             Admission::Refuse(Refusal::Disabled)
@@ -143,7 +180,7 @@ pub fn decide(
 /// token (never from the request), which must be the email's own domain and an allowed
 /// one, so a consumer account (no `hd`) or another Workspace's is refused whatever its
 /// address; every other provider, the email's domain.
-fn domain_trusted(p: &IdpSettings, id: &Identity, email: &str) -> bool {
+fn domain_trusted(p: &Trust<'_>, id: &Vouched, email: &str) -> bool {
     if p.allowed_domains.is_empty() {
         return true;
     }
@@ -151,12 +188,12 @@ fn domain_trusted(p: &IdpSettings, id: &Identity, email: &str) -> bool {
     if email_domain.is_empty() {
         return false;
     }
-    match p.preset {
-        Preset::Google => id
+    match p.hosted_domains {
+        true => id
             .hosted_domain
             .as_deref()
             .is_some_and(|hd| hd.eq_ignore_ascii_case(email_domain) && p.domain_allowed(hd)),
-        _ => p.domain_allowed(email_domain),
+        false => p.domain_allowed(email_domain),
     }
 }
 
@@ -176,26 +213,142 @@ pub fn username_for(email: &str) -> String {
     name
 }
 
+/// Why [`admit`] let nobody in.
+#[derive(Debug)]
+pub enum NotAdmitted {
+    /// A rule refused the person (audited); the page says why.
+    Refused(Refusal),
+    /// The store failed: read as "no such person", it would create a second account
+    /// for someone who has one.
+    Unavailable(OAuthError),
+}
+
+impl From<OAuthError> for NotAdmitted {
+    fn from(e: OAuthError) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+impl From<crate::StoreError> for NotAdmitted {
+    fn from(e: crate::StoreError) -> Self {
+        Self::Unavailable(e.into())
+    }
+}
+
+/// Admits the person `id` the provider `p` vouched for: the user to sign in, or why
+/// not. Refusals are audited with who it was, so an operator can link the identity by
+/// hand when that is the remedy.
+pub async fn admit(s: &Authority, p: &Trust<'_>, id: &Vouched) -> Result<User, NotAdmitted> {
+    let linked = match s.store.user_identity(p.name, &id.subject).await? {
+        Some(link) => s.store.user(&link.user_id).await?,
+        None => None,
+    };
+    let by_email = match (&id.email, id.email_verified, &linked) {
+        (Some(e), true, None) => s.store.users_by_email(e).await?,
+        _ => Vec::new(),
+    };
+    let who = ProviderIdentity {
+        provider: p.name,
+        subject: &id.subject,
+        email: id.email.as_deref(),
+    };
+    let refused = |r| async move {
+        audit_refused(s, p.name, format!("{r:?}"), Some(id), None).await;
+        NotAdmitted::Refused(r)
+    };
+    match decide(p, id, linked, by_email) {
+        Admission::Linked(u) => {
+            let _ = s
+                .store
+                .touch_identity(p.name, &id.subject, id.email.as_deref(), s.now())
+                .await;
+            Ok(u)
+        }
+        Admission::LinkByEmail(u) => match identities::link_by_email(s, who, &u).await {
+            Ok(()) => Ok(u),
+            // The rules refuse an administrator's account even if the decision did not.
+            Err(e) if e.code == ErrorCode::AccessDenied => {
+                Err(refused(Refusal::AdministratorNotLinked).await)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Admission::Create { email } => {
+            let name = username_of(&email, id);
+            Ok(identities::provision(s, who, &name, &email).await?)
+        }
+        Admission::Refuse(r) => Err(refused(r).await),
+    }
+}
+
+/// Records a refused sign-in at provider `provider`: why, who the provider said it
+/// was (once verified), and the provider's own error code when it sent one.
+pub async fn audit_refused(
+    s: &Authority,
+    provider: &str,
+    reason: String,
+    who: Option<&Vouched>,
+    error: Option<String>,
+) {
+    let event = Event::IdpLoginRefused {
+        provider: provider.to_owned(),
+        reason,
+        subject: who.map(|i| i.subject.clone()),
+        email: who.and_then(|i| i.email.clone()),
+        error,
+    };
+    s.audit(event, None, None).await;
+}
+
+/// The user name a new account is given: the provider's preferred one, else the
+/// email's local part.
+fn username_of(email: &str, id: &Vouched) -> String {
+    id.preferred_username
+        .as_deref()
+        .map(|u| username_for(&format!("{u}@")))
+        .filter(|u| u != "user")
+        .unwrap_or_else(|| username_for(email))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpgate_core::secret::Secret;
 
-    fn provider(preset: Preset, auto: bool, domains: &[&str]) -> IdpSettings {
-        IdpSettings {
-            name: "p".into(),
-            display_name: "P".into(),
-            preset,
-            issuer: "https://idp.example".into(),
-            client_id: "c".into(),
-            client_secret: Secret::new("s"),
-            allowed_domains: domains.iter().map(|d| d.to_string()).collect(),
-            auto_create: auto,
+    /// What kind of provider a case is about: Google's accounts carry `hd`.
+    #[derive(Clone, Copy)]
+    enum Preset {
+        Oidc,
+        Google,
+        Github,
+    }
+
+    /// A provider's trust, owned for the table.
+    struct Provider {
+        domains: Vec<String>,
+        auto: bool,
+        hosted: bool,
+    }
+
+    impl Provider {
+        fn trust(&self) -> Trust<'_> {
+            Trust {
+                name: "p",
+                allowed_domains: &self.domains,
+                auto_create: self.auto,
+                hosted_domains: self.hosted,
+            }
         }
     }
 
-    fn identity(email: &str, verified: bool, hd: Option<&str>) -> Identity {
-        Identity {
+    fn provider(preset: Preset, auto: bool, domains: &[&str]) -> Provider {
+        Provider {
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            auto,
+            hosted: matches!(preset, Preset::Google),
+        }
+    }
+
+    fn identity(email: &str, verified: bool, hd: Option<&str>) -> Vouched {
+        Vouched {
             subject: "sub-1".into(),
             email: Some(email.into()).filter(|e: &String| !e.is_empty()),
             email_verified: verified,
@@ -219,8 +372,8 @@ mod tests {
     /// (name, provider, identity, linked, by_email, expected)
     type Case = (
         &'static str,
-        IdpSettings,
-        Identity,
+        Provider,
+        Vouched,
         Option<User>,
         Vec<User>,
         Want,
@@ -287,7 +440,7 @@ mod tests {
             ("Google, no allowed domains, no hd: links", provider(Google, false, &[]), identity("a@example.com", true, None), None, vec![a("a@example.com")], LinkByEmail),
         ];
         for (name, p, id, linked, by_email, want) in cases {
-            let got = decide(&p, &id, linked, by_email);
+            let got = decide(&p.trust(), &id, linked, by_email);
             let ok = match (&want, &got) {
                 (Linked, Admission::Linked(_)) => true,
                 (LinkByEmail, Admission::LinkByEmail(_)) => true,
