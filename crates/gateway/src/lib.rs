@@ -165,7 +165,7 @@ async fn handle(State(up): State<Arc<Upstream>>, req: Request) -> Response {
             return GatewayError::BadGateway.respond(None);
         };
         if let Some(method) = e.method.as_deref() {
-            let mcp = stdio::modern::McpHeaders::read(req.headers());
+            let mcp = stdio::stateless::McpHeaders::read(req.headers());
             if mcp.agree(method, e.target(), mcp.is_modern()).is_err() {
                 return GatewayError::HeaderMismatch.respond(id.as_ref());
             }

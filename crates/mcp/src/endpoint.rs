@@ -24,8 +24,8 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::direct::{self, DirectGate, DirectTools};
 use crate::guard::Envelope;
+use crate::plain_calls::{self, DirectGate, DirectTools};
 use crate::principal::Principal;
 
 /// Largest JSON-RPC request body accepted on `/mcp`. A calculator call is a few hundred
@@ -162,7 +162,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 /// The tower service that answers `/mcp` for a tool set: rmcp's Streamable HTTP
 /// service, plus, for tool sets that opt in, the direct answer to plain tool calls
-/// (see [`crate::direct`]).
+/// (see [`crate::plain_calls`]).
 pub struct McpEndpoint<H> {
     rmcp: Arc<StreamableHttpService<H, LocalSessionManager>>,
     direct: Option<(Arc<dyn DirectTools>, DirectGate)>,
@@ -230,7 +230,7 @@ impl<H: ServerHandler + Send + 'static> tower::Service<Request<Body>> for McpEnd
         if let Some((tools, gate)) = &self.direct
             && req.method() == Method::POST
             && let Some(envelope) = req.extensions_mut().remove::<Envelope>()
-            && let Some(response) = direct::answer(
+            && let Some(response) = plain_calls::answer(
                 tools.as_ref(),
                 gate,
                 req.headers(),

@@ -4,13 +4,13 @@
 //! Layout:
 //! - [`endpoint`]: mounts an rmcp [`ServerHandler`](rmcp::ServerHandler) on `/mcp` over
 //!   Streamable HTTP, stateless, serving the `2025-11-25` and `2026-07-28` revisions.
-//! - [`direct`]: answers plain `tools/call` requests of tool sets that opt in without an
+//! - [`plain_calls`]: answers plain `tools/call` requests of tool sets that opt in without an
 //!   rmcp service per request; rmcp answers everything else.
 //! - [`policy`]: which scopes each tool call needs, declared by the tool set as data.
 //! - [`guard`]: the tower layer: bearer token, challenges, envelope checks, per-tool scopes.
 //! - [`validator`]: local JWT, remote JWKS and RFC 7662 introspection.
 //! - [`metadata`]: the RFC 9728 Protected Resource Metadata document and routes.
-//! - [`memory`]: sweeps of the token caches, and their sizes for a long run's log.
+//! - [`housekeeping`]: sweeps of the token caches, and their sizes for a long run's log.
 //! - [`principal`]: the authenticated caller, and the [`Auth`] extractor tools use to see it.
 //!
 //! This is the only crate of the workspace that speaks rmcp's transport; tool sets
@@ -18,11 +18,11 @@
 
 pub mod audit;
 pub mod cors;
-pub mod direct;
 pub mod endpoint;
 pub mod guard;
-pub mod memory;
+pub mod housekeeping;
 pub mod metadata;
+pub mod plain_calls;
 pub mod policy;
 mod prehashed;
 pub mod principal;
@@ -30,10 +30,10 @@ pub mod trace;
 pub mod validator;
 
 pub use audit::{AuditSink, TallyWriter, ToolCallCount, ToolCallEvent, ToolCallTally};
-pub use direct::DirectTools;
 pub use endpoint::{EndpointConfig, McpEndpoint};
 pub use guard::Guard;
 pub use metadata::ResourceMetadata;
+pub use plain_calls::DirectTools;
 pub use policy::{ToolRule, ToolScopePolicy};
 pub use principal::{Auth, Principal};
 pub use rmcp;

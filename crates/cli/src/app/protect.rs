@@ -9,7 +9,9 @@ use std::sync::Arc;
 use axum::Router;
 use mcpgate_core::ScopeSet;
 use mcpgate_mcp::audit::AuditSink;
-use mcpgate_mcp::{Guard, ResourceMetadata, TokenValidator, ToolScopePolicy, memory, metadata};
+use mcpgate_mcp::{
+    Guard, ResourceMetadata, TokenValidator, ToolScopePolicy, housekeeping, metadata,
+};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -51,7 +53,12 @@ pub fn protect(
     cancel: CancellationToken,
     sizes: impl Fn(&mut Map<String, Value>) + Send + 'static,
 ) -> Protected {
-    memory::spawn_housekeeping(validator.clone(), memory::HOUSEKEEPING_EVERY, cancel, sizes);
+    housekeeping::spawn_housekeeping(
+        validator.clone(),
+        housekeeping::HOUSEKEEPING_EVERY,
+        cancel,
+        sizes,
+    );
     let guard = Guard::new(
         validator,
         r.policy,

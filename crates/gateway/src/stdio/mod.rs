@@ -9,13 +9,13 @@
 //!
 //! 2026-07-28 requests come without a session: [`pool`] serves them from a few
 //! processes the gateway initialized itself, shaped for the modern revision by
-//! [`modern`].
+//! [`stateless`].
 
-pub mod modern;
 pub mod pool;
 pub mod process;
 mod routes;
 mod sse;
+pub mod stateless;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -37,10 +37,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::UpstreamConfig;
 use crate::errors::GatewayError;
 use crate::{SESSION_HEADER, Upstream};
-use modern::Shape;
 use process::Process;
 use routes::{BACKLOG, Peek, Routes};
 use sse::{sse_event, sse_response};
+use stateless::Shape;
 
 /// Messages buffered per open stream before the server is slowed down.
 const STREAM_BUFFER: usize = 64;
@@ -77,7 +77,7 @@ struct Session {
 /// `Mcp-Session-Id` header (other than initialization) with HTTP 400" (MCP transport,
 /// "Session Management"; the TypeScript SDK's server answers the same).
 fn sessionless(headers: &http::HeaderMap) -> GatewayError {
-    if modern::is_modern_header(headers) {
+    if stateless::is_modern_header(headers) {
         GatewayError::NoStream
     } else {
         GatewayError::SessionRequired
@@ -192,7 +192,7 @@ impl StdioPool {
                 return GatewayError::BadGateway.respond(id.as_ref());
             };
             return match serde_json::from_slice::<Value>(&body) {
-                Ok(msg) if modern::is_modern(&msg, &headers) => {
+                Ok(msg) if stateless::is_modern(&msg, &headers) => {
                     self.stateless.handle(up, &p, &headers, msg).await
                 }
                 _ if rpc_method.as_deref() == Some("initialize") => {
@@ -445,7 +445,7 @@ impl Session {
                 return GatewayError::Timeout.respond(reply.as_ref());
             }
         };
-        if shape.modern && modern::is_method_not_found(&first) {
+        if shape.modern && stateless::is_method_not_found(&first) {
             let msg = shape.apply(first).unwrap_or_default();
             let json = [(header::CONTENT_TYPE, "application/json")];
             return (StatusCode::NOT_FOUND, json, msg).into_response();

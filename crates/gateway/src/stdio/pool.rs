@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::Session;
-use super::modern::{self, Shape};
+use super::stateless::{self, Shape};
 use crate::Upstream;
 use crate::config::UpstreamConfig;
 use crate::errors::GatewayError;
@@ -248,7 +248,7 @@ impl Pool {
         headers: &HeaderMap,
         mut msg: Value,
     ) -> Response {
-        let method = match modern::check(&msg, headers) {
+        let method = match stateless::check(&msg, headers) {
             Ok(m) => m,
             Err(r) => return json_response(r.status, &r.body),
         };
@@ -278,7 +278,7 @@ impl Pool {
             let Some(init) = init else {
                 return GatewayError::BadGateway.respond(Some(&client_id));
             };
-            let result = modern::discover(&init);
+            let result = stateless::discover(&init);
             return json_response(
                 StatusCode::OK,
                 &json!({"jsonrpc": "2.0", "id": client_id, "result": result}),

@@ -279,7 +279,7 @@ async fn guard(g: Guard, req: Request, next: Next) -> Response {
     if let Some(p) = principal {
         parts.extensions.insert(p);
     }
-    // The endpoint answers plain tool calls from this reading (crate::direct).
+    // The endpoint answers plain tool calls from this reading (crate::plain_calls).
     parts.extensions.insert(envelope);
     let run = next.run(Request::from_parts(parts, Body::from(bytes)));
     match tool_span {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::{Rejection, TokenValidator};
-use crate::memory::CacheSize;
+use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 
 /// Settings of the introspection validator.

@@ -27,7 +27,7 @@ use super::jose::{self, ProviderKeys, TokenRules};
 use super::local::jwt_reason;
 use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
-use crate::memory::CacheSize;
+use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 
 /// When the key set is fetched again.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::token_map::TokenMap;
 use super::{Rejection, TokenValidator};
-use crate::memory::CacheSize;
+use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::clock::Clock;
 use mcpgate_core::jwt::{AccessClaims, Expectations, KeyRing, LEEWAY_SECS, header_kid, key_handle};

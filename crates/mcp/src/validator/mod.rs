@@ -19,7 +19,7 @@ pub mod token_map;
 
 use std::sync::Arc;
 
-use crate::memory::CacheSize;
+use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::jwt::AccessClaims;
 
@@ -49,7 +49,7 @@ pub trait TokenValidator: Send + Sync + 'static {
     }
 
     /// Drops what it keeps for tokens that have expired. Called off the request path
-    /// ([`crate::memory::spawn_housekeeping`]).
+    /// ([`crate::housekeeping::spawn_housekeeping`]).
     fn sweep(&self) {}
 }
 

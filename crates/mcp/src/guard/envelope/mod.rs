@@ -40,7 +40,7 @@ pub struct Envelope {
     pub arguments: Option<Map<String, Value>>,
     /// Set when the body is a plain `tools/call` request: a JSON-RPC 2.0 request with
     /// only the members the protocol defines. Such a request can be answered without
-    /// an rmcp service (see [`crate::direct`]); anything else goes to rmcp whole.
+    /// an rmcp service (see [`crate::plain_calls`]); anything else goes to rmcp whole.
     pub plain_call: Option<PlainCall>,
 }
 
