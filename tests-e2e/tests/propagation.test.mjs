@@ -14,6 +14,8 @@ import { obtainTokens } from '../lib/flow.mjs';
 import { Browser, field } from '../lib/browser.mjs';
 
 const PG = process.env.TEST_DATABASE_URL;
+// Under CI a missing database fails rather than skipping: these tests must not pass vacuously.
+if (!PG && process.env.CI) throw new Error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests cannot run');
 const skip = PG ? false : 'SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)';
 let a; let b; let lb; let dbUrl; let password; let pub;
 /** The propagation bound every case must meet (the measured values are far lower). */

@@ -37,4 +37,4 @@ pub use plain_calls::DirectTools;
 pub use policy::{ToolRule, ToolScopePolicy};
 pub use principal::{Auth, Principal};
 pub use rmcp;
-pub use validator::{Rejection, TokenValidator};
+pub use validator::{Reason, Rejection, TokenValidator};

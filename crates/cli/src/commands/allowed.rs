@@ -35,11 +35,8 @@ pub enum AllowedCmd {
 }
 
 pub async fn run(ctx: &Context, cmd: AllowedCmd) -> anyhow::Result<()> {
-    let a = ctx.authority().await?;
     // The operator edits the seeded list, whether or not the server ever ran.
-    admin::seed_allowed_presets(&a)
-        .await
-        .map_err(|e| refused("seeding the allowed clients", e))?;
+    let a = ctx.authority().await?;
     let by = Actor::Operator;
     match cmd {
         AllowedCmd::List { json } => {
@@ -67,10 +64,17 @@ pub async fn run(ctx: &Context, cmd: AllowedCmd) -> anyhow::Result<()> {
             }
         }
         AllowedCmd::Enable { preset } => {
-            admin::set_preset(&a, &preset, true, &by)
+            let changed = admin::set_preset(&a, &preset, true, &by)
                 .await
                 .map_err(|e| refused(&format!("enabling {preset}"), e))?;
-            println!("enabled {preset}");
+            println!(
+                "{} {preset}",
+                if changed {
+                    "enabled"
+                } else {
+                    "already enabled:"
+                }
+            );
         }
         AllowedCmd::Disable { preset } => {
             if !admin::set_preset(&a, &preset, false, &by)
@@ -82,10 +86,17 @@ pub async fn run(ctx: &Context, cmd: AllowedCmd) -> anyhow::Result<()> {
             println!("disabled {preset}");
         }
         AllowedCmd::Add { uri } => {
-            admin::set_redirect_uri(&a, &uri, true, &by)
+            let changed = admin::set_redirect_uri(&a, &uri, true, &by)
                 .await
                 .map_err(|e| refused(&format!("allowing {uri}"), e))?;
-            println!("allowed {uri}");
+            println!(
+                "{} {uri}",
+                if changed {
+                    "allowed"
+                } else {
+                    "already allowed:"
+                }
+            );
         }
         AllowedCmd::Remove { uri } => {
             if !admin::set_redirect_uri(&a, &uri, false, &by)

@@ -44,13 +44,17 @@ impl Context {
     /// The rules over the store, with the settings `serve` would have in this
     /// environment (the same configuration file and `MCPGATE_*` variables): a grant
     /// revoked here is remembered as long as the server's own tokens live, not a
-    /// default's.
+    /// default's. The allow-list is seeded as `serve` seeds it on first run, so that
+    /// an operator who configures before ever serving sees (and can use) the presets.
     pub async fn authority(&self) -> anyhow::Result<Authority> {
         let args = serve::from_environment()?;
         let (_, cfg) = serve::app_config(&args, &self.file, &self.storage)?;
         let store = self.store().await?;
         let server =
             crate::app::start_server(&cfg, store, crate::app::Overrides::default()).await?;
+        mcpgate_domain::flows::admin::seed_allowed_presets(&server.auth)
+            .await
+            .map_err(|e| refused("seeding the allowed clients", e))?;
         Ok(server.auth)
     }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use mcpgate_core::clock::SystemClock;
 use mcpgate_core::secret::Secret;
 use mcpgate_mcp::validator::introspection::{Introspection, IntrospectionConfig};
-use mcpgate_mcp::{Rejection, TokenValidator};
+use mcpgate_mcp::{Reason, Rejection, TokenValidator};
 
-use crate::support::TestApp;
+use serde_json::json;
+
+use crate::support::{TestApp, body_json};
 
 fn validator(app: &TestApp, secret: &Secret, cache: i64, audience: &str) -> Introspection {
     validator_at(app.url("/introspect"), app, secret, cache, audience)
@@ -62,7 +64,7 @@ async fn cached_answers_are_reused_and_uncached_ones_see_revocation() {
         .unwrap();
     assert_eq!(
         uncached.validate(access).await,
-        Err(Rejection::Invalid("inactive")),
+        Err(Rejection::Invalid(Reason::Inactive)),
         "no cache: revocation seen at once"
     );
     assert!(
@@ -98,7 +100,7 @@ async fn wrong_audience_and_bad_credentials_are_refused() {
     let elsewhere = validator(&app, &secret, 0, "https://other.example/mcp");
     assert_eq!(
         elsewhere.validate(access).await,
-        Err(Rejection::Invalid("wrong audience"))
+        Err(Rejection::Invalid(Reason::WrongAudience))
     );
     let refresh = validator(&app, &secret, 0, &app.mcp_url());
     assert!(matches!(
@@ -255,4 +257,55 @@ async fn introspection_names_the_person() {
         serde_json::json!({"active": false}),
         "a disabled person's token"
     );
+}
+
+#[tokio::test]
+async fn introspection_needs_credentials_and_reports_revocation() {
+    let app = TestApp::spawn().await;
+    let (client_id, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    // a public client cannot introspect; nor can an unauthenticated caller
+    let r = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", access), ("client_id", &client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // a resource server's credentials
+    let secret = app.rs_credentials().await;
+    let introspect = |t: String| {
+        app.http
+            .post(app.url("/introspect"))
+            .basic_auth("rs", Some(secret.expose()))
+            .form(&[("token", t)])
+            .send()
+    };
+    let v = body_json(introspect(access.to_owned()).await.unwrap()).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["aud"], app.mcp_url());
+    assert_eq!(v["username"], "alice");
+    assert_eq!(v["client_id"], client_id);
+    let v = body_json(introspect("garbage".into()).await.unwrap()).await;
+    assert_eq!(v, json!({"active": false}));
+    app.http
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", tok["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v = body_json(introspect(access.to_owned()).await.unwrap()).await;
+    assert_eq!(v, json!({"active": false}));
 }

@@ -1,15 +1,27 @@
 //! Integration tests of the whole `mcpgate` app over real HTTP on loopback.
-//! One test binary: each module is a concern, `support` spawns apps.
+//! One test binary: one module per endpoint or concern (mirroring the server's
+//! `routes/`), `support` spawns apps.
 
+mod account_pages;
 mod admin_pages;
-mod direct;
+mod authorize;
+mod consent;
+mod flow;
 mod guard;
-mod hardening;
 mod introspection;
+mod keys_at_rest;
+mod limits;
+mod login;
 mod mcp_transport;
+mod metadata;
 mod metadata_document;
-mod oauth;
 mod observability;
+mod plain_calls;
 mod propagation;
+mod rate_limits;
+mod register;
 mod rmcp_oauth;
+mod secrets;
+mod seeding;
 mod support;
+mod token;

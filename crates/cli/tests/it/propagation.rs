@@ -213,8 +213,7 @@ async fn readiness_reports_database_keys_and_notifications() {
 /// after one with a higher number must still be applied by the poll.
 #[tokio::test]
 async fn revocations_committed_out_of_order_are_not_missed() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
+    let Some(admin_url) = crate::support::pg_admin_url() else {
         return;
     };
     install_crypto();

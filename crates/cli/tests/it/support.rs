@@ -52,10 +52,7 @@ pub fn install_crypto() {
 /// A fresh, empty PostgreSQL database on `TEST_DATABASE_URL`, or `None` (the test
 /// then says it is skipped) when that is not set.
 pub async fn pg_database() -> Option<String> {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
-        return None;
-    };
+    let admin_url = pg_admin_url()?;
     let name = format!("mcpgate_t_{}", random_id().to_ascii_lowercase())
         .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
@@ -65,6 +62,21 @@ pub async fn pg_database() -> Option<String> {
         .unwrap();
     admin.close().await;
     Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
+}
+
+/// `TEST_DATABASE_URL`, or `None` with a loud skip. Under CI (`CI` set) a missing
+/// database fails the test instead: PostgreSQL tests must not pass vacuously there.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests cannot run")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)");
+            None
+        }
+    }
 }
 
 pub fn temp_dir() -> PathBuf {
@@ -620,4 +632,62 @@ pub fn location(r: &reqwest::Response) -> String {
 pub async fn body_json(r: reqwest::Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// (status, error code) of a token-endpoint error answer, which is never cached
+/// (RFC 6749 §5.1).
+pub async fn token_error(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    (
+        status,
+        body_json(r).await["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The query parameters of a redirect.
+pub fn query_of(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Registers an operator's client directly in the store (what `mcpgate client add`
+/// does): confidential when `secret` is given, created by a person when `owner` is.
+pub async fn operator_client(
+    app: &TestApp,
+    secret: Option<&mcpgate_core::secret::Secret>,
+    owner: Option<&str>,
+) -> String {
+    let id = mcpgate_core::secret::random_id();
+    app.rules
+        .store
+        .insert_client(&mcpgate_domain::model::Client {
+            client_id: id.clone(),
+            secret_hash: secret.map(|s| s.hash()),
+            name: "Operator client".into(),
+            redirect_uris: vec![crate::support::REDIRECT.into()],
+            kind: mcpgate_domain::model::ClientKind::Preregistered,
+            auth_method: mcpgate_domain::model::AuthMethod::for_secret(secret.is_some()),
+            can_introspect: false,
+            owner_user_id: owner.map(str::to_owned),
+            registration_hash: None,
+            metadata: serde_json::json!({}),
+            fetched_until: None,
+            created_at: 0,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    id
 }

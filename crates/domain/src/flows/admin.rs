@@ -320,8 +320,8 @@ pub async fn seed_allowed_presets(s: &Authority) -> OAuthResult<()> {
     Ok(())
 }
 
-/// Enables (`on`) or disables a preset of the allow-list. False when disabling one
-/// that was not enabled.
+/// Enables (`on`) or disables a preset of the allow-list. False when nothing changed
+/// (enabling one already enabled, disabling one that was not): no event then.
 pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &Actor) -> OAuthResult<bool> {
     if redirect_uri::preset(preset).is_none() {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
@@ -332,8 +332,7 @@ pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &Actor) -> OA
     }
     let entry = AllowEntry::Preset(preset.to_owned()).stored();
     let changed = if on {
-        s.store.allow_redirect(&entry, s.now()).await?;
-        true
+        s.store.allow_redirect(&entry, s.now()).await?
     } else {
         s.store.disallow_redirect(&entry).await?
     };
@@ -349,7 +348,7 @@ pub async fn set_preset(s: &Authority, preset: &str, on: bool, by: &Actor) -> OA
 }
 
 /// Allows (`on`) or stops allowing a custom redirect URI (loopback URIs match any
-/// port, RFC 8252 §7.3). False when removing one that was not on the list.
+/// port, RFC 8252 §7.3). False when nothing changed: no event then.
 pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &Actor) -> OAuthResult<bool> {
     if AllowEntry::looks_like_preset(uri) {
         return Err(invalid("presets are enabled by name"));
@@ -357,8 +356,7 @@ pub async fn set_redirect_uri(s: &Authority, uri: &str, on: bool, by: &Actor) ->
     let changed = if on {
         redirect_uri::validate_form(uri)
             .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
-        s.store.allow_redirect(uri, s.now()).await?;
-        true
+        s.store.allow_redirect(uri, s.now()).await?
     } else {
         s.store.disallow_redirect(uri).await?
     };

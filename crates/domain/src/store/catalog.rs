@@ -15,7 +15,8 @@ pub trait Catalog: Send + Sync {
     /// The allow-list's entries as stored (see [`mcpgate_core::redirect_uri::AllowEntry`]).
     async fn allowed_redirects(&self) -> StoreResult<Vec<String>>;
 
-    async fn allow_redirect(&self, entry: &str, now: i64) -> StoreResult<()>;
+    /// True when the entry was not on the list before.
+    async fn allow_redirect(&self, entry: &str, now: i64) -> StoreResult<bool>;
 
     async fn disallow_redirect(&self, entry: &str) -> StoreResult<bool>;
 

@@ -154,6 +154,32 @@ async fn refresh_rotates_narrows_and_detects_reuse() {
     assert!(!w.active(&narrowed.access_token).await);
 }
 
+/// RFC 6749 §6: a refresh token is bound to the client it was issued to; another
+/// client presenting it learns nothing and the token stays its owner's.
+#[tokio::test]
+async fn a_refresh_token_is_its_clients_only() {
+    let w = world().await;
+    let first = w.exchange(&w.code().await).await.unwrap();
+    let r0 = first.refresh_token.unwrap();
+    let req = mcpgate_domain::flows::refresh::RefreshRequest {
+        refresh_token: &r0,
+        scope: None,
+        resource: None,
+    };
+    let err = mcpgate_domain::flows::refresh::refresh(&w.s, &w.other, req)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidGrant);
+    assert!(
+        w.active(&first.access_token).await,
+        "the owner's access stands"
+    );
+    assert!(
+        w.refresh(&r0, &[]).await.is_ok(),
+        "the owner can still refresh"
+    );
+}
+
 #[tokio::test]
 async fn revoking_a_grant_ends_its_tokens_and_its_unspent_codes() {
     let w = world().await;

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use mcpgate_core::ScopeSet;
 use mcpgate_gateway::config::DEFAULT_SCOPE;
 use mcpgate_gateway::{Identity, IdentityMode, Upstream, UpstreamConfig};
-use mcpgate_mcp::{EndpointConfig, Guard, Principal, Rejection, TokenValidator};
+use mcpgate_mcp::{EndpointConfig, Guard, Principal, Reason, Rejection, TokenValidator};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -33,7 +33,7 @@ impl TokenValidator for OneToken {
         let subject = match token {
             "good" => "alice",
             "bob" => "bob",
-            _ => return Err(Rejection::Invalid("bad signature")),
+            _ => return Err(Rejection::Invalid(Reason::BadSignature)),
         };
         Ok(Arc::new(Principal {
             subject: subject.into(),

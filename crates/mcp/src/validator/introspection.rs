@@ -19,7 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::{Rejection, TokenValidator};
+use super::{Reason, Rejection, TokenValidator};
 use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 
@@ -138,17 +138,17 @@ impl Introspection {
 
     fn judge(&self, r: IntrospectionResponse, now: i64) -> Result<Arc<Principal>, Rejection> {
         if !r.active {
-            return Err(Rejection::Invalid("inactive"));
+            return Err(Rejection::Invalid(Reason::Inactive));
         }
         // Refresh tokens and other kinds are not access tokens.
         if r.token_type
             .as_deref()
             .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && t != "access_token")
         {
-            return Err(Rejection::Invalid("not an access token"));
+            return Err(Rejection::Invalid(Reason::NotAnAccessToken));
         }
         if r.iss.as_deref().is_some_and(|i| i != self.cfg.issuer) {
-            return Err(Rejection::Invalid("wrong issuer"));
+            return Err(Rejection::Invalid(Reason::WrongIssuer));
         }
         // MCP: the resource MUST check that the token was issued for it; an answer
         // without an audience cannot show that.
@@ -157,20 +157,20 @@ impl Introspection {
             .as_ref()
             .is_some_and(|a| a.contains(&self.cfg.audience))
         {
-            return Err(Rejection::Invalid("wrong audience"));
+            return Err(Rejection::Invalid(Reason::WrongAudience));
         }
         let exp = r.exp.unwrap_or(i64::MAX);
         if exp <= now {
-            return Err(Rejection::Invalid("expired"));
+            return Err(Rejection::Invalid(Reason::Expired));
         }
         let scopes = r
             .scope
             .as_deref()
             .map(ScopeSet::parse)
             .transpose()
-            .map_err(|_| Rejection::Invalid("bad scope"))?;
+            .map_err(|_| Rejection::Invalid(Reason::BadScope))?;
         Ok(Arc::new(Principal {
-            subject: r.sub.ok_or(Rejection::Invalid("no subject"))?,
+            subject: r.sub.ok_or(Rejection::Invalid(Reason::NoSubject))?,
             username: r.username,
             email: r.email.filter(|e| e.len() <= super::MAX_EMAIL_LEN),
             client_id: r.client_id.unwrap_or_default(),
@@ -230,7 +230,7 @@ impl Introspection {
 impl TokenValidator for Introspection {
     async fn validate(&self, token: &str) -> Result<Arc<Principal>, Rejection> {
         if token.len() > 8 * 1024 {
-            return Err(Rejection::Invalid("too long"));
+            return Err(Rejection::Invalid(Reason::Malformed));
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();

@@ -24,9 +24,9 @@ use serde_json::Value;
 
 use super::discovery::{MAX_DOCUMENT_BYTES, read_json};
 use super::jose::{self, ProviderKeys, TokenRules};
-use super::local::jwt_reason;
+
 use super::token_map::TokenMap;
-use super::{Rejection, TokenValidator};
+use super::{Reason, Rejection, TokenValidator};
 use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 
@@ -261,9 +261,9 @@ impl TokenValidator for Jwks {
                     tracing::warn!(error = %e, "JWKS refetch failed");
                 }
                 self.check(token)
-                    .map_err(|e| Rejection::Invalid(jwt_reason(&e)))
+                    .map_err(|e| Rejection::Invalid(Reason::from(&e)))
             }
-            other => other.map_err(|e| Rejection::Invalid(jwt_reason(&e))),
+            other => other.map_err(|e| Rejection::Invalid(Reason::from(&e))),
         }
     }
 

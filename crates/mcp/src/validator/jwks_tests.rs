@@ -120,7 +120,7 @@ async fn a_key_withdrawn_by_the_issuer_stops_verifying_after_the_periodic_refres
     .await;
     assert_eq!(
         v.validate(&ta).await,
-        Err(Rejection::Invalid("unknown key"))
+        Err(Rejection::Invalid(Reason::UnknownKey))
     );
     assert!(v.validate(&tb).await.is_ok(), "the key kept still verifies");
 }

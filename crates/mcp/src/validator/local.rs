@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::token_map::TokenMap;
-use super::{Rejection, TokenValidator};
+use super::{Reason, Rejection, TokenValidator};
 use crate::housekeeping::CacheSize;
 use crate::principal::Principal;
 use mcpgate_core::clock::Clock;
@@ -61,7 +61,7 @@ impl LocalJwt {
     /// Expiry and revocation, checked on every use, cached or not.
     fn admit(&self, v: &Verified, now: i64) -> Result<Arc<Principal>, Rejection> {
         if v.principal.expires_at + LEEWAY_SECS <= now {
-            return Err(Rejection::Invalid("expired"));
+            return Err(Rejection::Invalid(Reason::Expired));
         }
         // Look the ids up only when something was revoked since the last look.
         let generation = self.revoked.generation();
@@ -73,7 +73,7 @@ impl LocalJwt {
                     .as_deref()
                     .is_some_and(|s| self.revoked.is_revoked(s))
             {
-                return Err(Rejection::Invalid("revoked"));
+                return Err(Rejection::Invalid(Reason::Revoked));
             }
             v.clear_at.store(generation, Ordering::Relaxed);
         }
@@ -96,7 +96,7 @@ impl TokenValidator for LocalJwt {
         let claims: AccessClaims = self
             .keys
             .verify(token, &self.expect, now)
-            .map_err(|e| Rejection::Invalid(jwt_reason(&e)))?;
+            .map_err(|e| Rejection::Invalid(Reason::from(&e)))?;
         let v = Verified {
             jti: claims.jti.clone().into(),
             key: key_handle(&header_kid(token).unwrap_or_default()).into(),
@@ -129,20 +129,6 @@ impl TokenValidator for LocalJwt {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|c| c.principal.expires_at + LEEWAY_SECS > now);
-    }
-}
-
-pub(crate) fn jwt_reason(e: &mcpgate_core::jwt::JwtError) -> &'static str {
-    use mcpgate_core::jwt::JwtError::*;
-    match e {
-        Malformed | TooLong | BadClaims => "malformed",
-        UnsupportedHeader => "unsupported header",
-        UnknownKey => "unknown key",
-        BadSignature => "bad signature",
-        WrongIssuer => "wrong issuer",
-        WrongAudience => "wrong audience",
-        Expired => "expired",
-        NotYetValid => "not yet valid",
     }
 }
 
@@ -194,12 +180,18 @@ mod tests {
         assert!(v.validate(&t).await.is_ok());
         assert!(v.validate(&t).await.is_ok(), "served from the cache");
         revoked.revoke("s", 2000);
-        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
+        assert_eq!(
+            v.validate(&t).await,
+            Err(Rejection::Invalid(Reason::Revoked))
+        );
         let (keys2, _, clock2, v2) = setup();
         let t2 = token(&keys2);
         assert!(v2.validate(&t2).await.is_ok());
         clock2.advance(100 + LEEWAY_SECS);
-        assert_eq!(v2.validate(&t2).await, Err(Rejection::Invalid("expired")));
+        assert_eq!(
+            v2.validate(&t2).await,
+            Err(Rejection::Invalid(Reason::Expired))
+        );
         let _ = clock;
     }
 
@@ -216,8 +208,14 @@ mod tests {
             "other revocations leave it valid"
         );
         revoked.revoke("j", 2000);
-        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
-        assert_eq!(v.validate(&t).await, Err(Rejection::Invalid("revoked")));
+        assert_eq!(
+            v.validate(&t).await,
+            Err(Rejection::Invalid(Reason::Revoked))
+        );
+        assert_eq!(
+            v.validate(&t).await,
+            Err(Rejection::Invalid(Reason::Revoked))
+        );
     }
 
     fn token_with(keys: &KeyRing, jti: &str, exp: i64) -> String {

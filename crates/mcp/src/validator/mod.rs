@@ -31,10 +31,80 @@ pub const MAX_EMAIL_LEN: usize = 254;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// The token is not valid for this resource (401 `invalid_token`). The reason is
-    /// for the log, never for the client.
-    Invalid(&'static str),
+    /// for the log and the metrics, never for the client.
+    Invalid(Reason),
     /// Validity could not be decided (the authorization server is unreachable): 503.
     Unavailable(String),
+}
+
+/// Why a token is not valid here. A closed set, so that every refusal has one bounded
+/// metric label (`mcpgate_token_validation_failures_total{reason}`) and a new reason
+/// is a compile error where labels are named, not a silent "malformed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Not a JWT, bad claims, or longer than any token we would issue.
+    Malformed,
+    /// A JOSE header we do not accept (`alg`, `typ`, `crit`).
+    UnsupportedHeader,
+    UnknownKey,
+    BadSignature,
+    WrongIssuer,
+    /// Issued for another resource (RFC 8707).
+    WrongAudience,
+    Expired,
+    NotYetValid,
+    /// Revoked at the authorization server before it expired.
+    Revoked,
+    /// Introspection answered `active: false` (RFC 7662 §2.2).
+    Inactive,
+    /// Introspection described a token that is not an access token.
+    NotAnAccessToken,
+    /// The scope claim is not a valid scope list (RFC 6749 §3.3).
+    BadScope,
+    NoSubject,
+}
+
+impl Reason {
+    /// The metric label: snake_case, one per variant.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::UnsupportedHeader => "unsupported_header",
+            Reason::UnknownKey => "unknown_key",
+            Reason::BadSignature => "bad_signature",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Revoked => "revoked",
+            Reason::Inactive => "inactive",
+            Reason::NotAnAccessToken => "not_an_access_token",
+            Reason::BadScope => "bad_scope",
+            Reason::NoSubject => "no_subject",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl From<&mcpgate_core::jwt::JwtError> for Reason {
+    fn from(e: &mcpgate_core::jwt::JwtError) -> Self {
+        use mcpgate_core::jwt::JwtError::*;
+        match e {
+            Malformed | TooLong | BadClaims => Reason::Malformed,
+            UnsupportedHeader => Reason::UnsupportedHeader,
+            UnknownKey => Reason::UnknownKey,
+            BadSignature => Reason::BadSignature,
+            WrongIssuer => Reason::WrongIssuer,
+            WrongAudience => Reason::WrongAudience,
+            Expired => Reason::Expired,
+            NotYetValid => Reason::NotYetValid,
+        }
+    }
 }
 
 /// Validates a bearer token and names its principal. The principal is shared: a
@@ -64,6 +134,40 @@ impl From<AccessClaims> for Principal {
             scopes: c.scope,
             session_id: c.session_id,
             expires_at: c.exp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason::{self, *};
+
+    const ALL: [Reason; 13] = [
+        Malformed,
+        UnsupportedHeader,
+        UnknownKey,
+        BadSignature,
+        WrongIssuer,
+        WrongAudience,
+        Expired,
+        NotYetValid,
+        Revoked,
+        Inactive,
+        NotAnAccessToken,
+        BadScope,
+        NoSubject,
+    ];
+
+    /// Labels are metric label values: distinct, bounded, snake_case.
+    #[test]
+    fn every_reason_has_its_own_label() {
+        let labels: std::collections::HashSet<_> = ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), ALL.len());
+        for l in labels {
+            assert!(
+                l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{l}"
+            );
         }
     }
 }

@@ -47,11 +47,11 @@ impl Catalog for Database {
         .await
     }
 
-    async fn allow_redirect(&self, entry: &str, now: i64) -> StoreResult<()> {
+    async fn allow_redirect(&self, entry: &str, now: i64) -> StoreResult<bool> {
         timed("allow_redirect", async move {
         notifying!(self, Change::Config, pool, {
-            sqlx::query("INSERT INTO allowed_redirects (entry, created_at) VALUES ($1, $2) ON CONFLICT (entry) DO NOTHING").bind(entry).bind(now).execute(pool).await?;
-            Ok(())
+            let r = sqlx::query("INSERT INTO allowed_redirects (entry, created_at) VALUES ($1, $2) ON CONFLICT (entry) DO NOTHING").bind(entry).bind(now).execute(pool).await?;
+            Ok(r.rows_affected() > 0)
         })
     })
         .await

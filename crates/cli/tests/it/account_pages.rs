@@ -1,11 +1,98 @@
-//! Disabling a person and changing a password end access at once, through the one
-//! function the command line (`mcpgate user disable|passwd`) and pages call.
+//! What a person controls: connected apps, their own clients, and the account acts
+//! (disabling a person, changing a password) that end access at once, through the one
+//! function the command line and the pages call.
 
 use mcpgate_core::secret::hash_token;
 use mcpgate_server::flows::accounts::{self, AccountOutcome};
 
-use super::token_error;
-use crate::support::{Browser, PASSWORD, TestApp};
+use crate::support::*;
+
+#[tokio::test]
+async fn connected_apps_lists_the_grant_and_revoking_it_ends_access() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tokens(None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let html = b.get("/apps").await.text().await.unwrap();
+    assert!(html.contains("Test client"));
+    let grant = crate::support::hidden(&html, "grant");
+    let csrf = Browser::csrf_of(&html);
+    let r = b
+        .post("/apps/revoke", &[("csrf", &csrf), ("grant", &grant)])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
+    let html = b.get("/apps").await.text().await.unwrap();
+    assert!(html.contains("No application has access"));
+    // and the refresh token is dead too
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tok["refresh_token"].as_str().unwrap()),
+            ("client_id", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn deleting_a_client_on_my_clients_page_ends_its_tokens() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let html = b.get("/clients").await.text().await.unwrap();
+    let csrf = Browser::csrf_of(&html);
+    let r = b
+        .post(
+            "/clients",
+            &[
+                ("csrf", &csrf),
+                ("name", "Mine"),
+                ("redirect_uris", REDIRECT),
+                ("kind", "public"),
+            ],
+        )
+        .await;
+    let html = r.text().await.unwrap();
+    let client_id = html
+        .split("id=\"new-client-id\" class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let tok = app.tokens_for(&client_id, None).await;
+    let access = tok["access_token"].as_str().unwrap();
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 200);
+    // another person cannot delete it
+    app.add_user("mallory", PASSWORD).await;
+    let mut m = Browser::new(&app);
+    m.login("mallory", PASSWORD).await;
+    let mcsrf = Browser::csrf_of(&m.get("/clients").await.text().await.unwrap());
+    m.post(
+        "/clients/delete",
+        &[("csrf", &mcsrf), ("client_id", &client_id)],
+    )
+    .await;
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 200);
+    // the owner can, and its tokens end at once
+    let r = b
+        .post(
+            "/clients/delete",
+            &[("csrf", &csrf), ("client_id", &client_id)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.calc_status(access, "add", 1.0, 1.0).await, 401);
+    assert!(app.rules.store.client(&client_id).await.unwrap().is_none());
+}
 
 async fn signed_in(b: &mut Browser<'_>) -> bool {
     b.get("/apps").await.status() == 200

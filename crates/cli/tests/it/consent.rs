@@ -1,10 +1,147 @@
-//! Consent and sign-in: no silent consent for public clients; return paths after
-//! sign-in stay on this origin.
+//! The consent page: what it shows, no silent consent for public clients, return paths
+//! after sign-in that stay on this origin, and forms that only this origin can post.
 
 use mcpgate_core::pkce;
+use serde_json::json;
 
-use super::{operator_client, query_of};
-use crate::support::{Browser, PASSWORD, REDIRECT, TestApp, location, pkce_verifier};
+use crate::support::*;
+
+#[tokio::test]
+async fn consent_page_marks_scopes_already_granted_and_asks_for_new_ones() {
+    let app = TestApp::spawn().await;
+    let client_id = app.register(REDIRECT).await;
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let v = pkce_verifier();
+    let ch = pkce::challenge_of(&v);
+    let consent = b
+        .authorize(&client_id, REDIRECT, &ch, Some("op:add"), None)
+        .await;
+    b.consent(&consent, None).await;
+    // more: the page shows the new scope and marks the old one
+    let consent = b
+        .authorize(&client_id, REDIRECT, &ch, Some("op:add op:div"), None)
+        .await;
+    let html = b.get(&consent).await.text().await.unwrap();
+    assert!(html.contains("value=\"op:div\""));
+    assert!(html.contains("already allowed"));
+}
+
+#[tokio::test]
+async fn hostile_client_name_is_escaped_and_flagged_unverified() {
+    let app = TestApp::spawn().await;
+    let r = app.http.post(app.url("/register"))
+        .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "<script>alert(1)</script>ChatGPT"}))
+        .send().await.unwrap();
+    let client_id = body_json(r).await["client_id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&app);
+    b.login("alice", PASSWORD).await;
+    let consent = b
+        .authorize(
+            &client_id,
+            REDIRECT,
+            &pkce::challenge_of(&pkce_verifier()),
+            None,
+            None,
+        )
+        .await;
+    let r = b.get(&consent).await;
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)</script>"));
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;ChatGPT")
+            || html.contains("&lt;script&gt;"),
+        "escaped"
+    );
+    assert!(html.contains("unverified"));
+    assert!(html.contains("127.0.0.1"), "the redirect host is shown");
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = b
+        .post("/login", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(!b.cookies.contains_key("mcpgate_session"));
+}
+
+/// A sibling subdomain is the same site: it can plant the CSRF cookie and post a
+/// matching field. The browser's own word on where the form came from (Fetch Metadata,
+/// `Origin`) must say this origin.
+#[tokio::test]
+async fn forms_from_another_origin_are_refused_even_with_a_matching_token() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let page = b.get("/login").await.text().await.unwrap();
+    let csrf = Browser::csrf_of(&page);
+    let post = |extra: Vec<(&'static str, String)>| {
+        let mut req = app
+            .http
+            .post(app.url("/login"))
+            .header("cookie", b.cookie_header())
+            .form(&[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+            ]);
+        for (k, v) in extra {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let sibling = "https://evil.sibling.example".to_owned();
+    for extra in [
+        vec![("sec-fetch-site", "same-site".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("origin", sibling.clone())],
+        vec![
+            ("sec-fetch-site", "same-site".to_owned()),
+            ("origin", "null".to_owned()),
+        ],
+    ] {
+        let r = post(extra.clone()).await.unwrap();
+        assert_eq!(r.status(), 403, "{extra:?}");
+        assert!(
+            r.headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().contains("mcpgate_session")),
+            "{extra:?}"
+        );
+    }
+    // The same form from this origin signs in (a browser on our no-referrer page
+    // sends `Origin: null`).
+    let r = post(vec![
+        ("sec-fetch-site", "same-origin".to_owned()),
+        ("origin", "null".to_owned()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+}
 
 /// A second request of a public client whose grant covers the scopes still shows the
 /// page (pre-ticked, marked "already allowed"), and Deny answers `access_denied` with

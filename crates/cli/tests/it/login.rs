@@ -1,9 +1,28 @@
-//! Sign-in throttling that cannot be raced, a bound on password hashes computed at
-//! once, and a per-source limit beside the per-account one.
+//! Sign-in: the same answer for unknown accounts and wrong passwords, throttling that
+//! cannot be raced, a bound on password hashes computed at once, and a per-source limit
+//! beside the per-account one.
 
 use mcpgate_core::pkce;
 
-use crate::support::{Browser, PASSWORD, REDIRECT, TestApp, pkce_verifier};
+use crate::support::*;
+
+#[tokio::test]
+async fn login_errors_are_the_same_for_unknown_users_and_slow_down_per_account() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let unknown = b.login("nobody", "x").await.text().await.unwrap();
+    let wrong = b.login("alice", "wrong").await.text().await.unwrap();
+    assert!(
+        unknown.contains("Invalid username or password.")
+            && wrong.contains("Invalid username or password.")
+    );
+    for _ in 0..5 {
+        b.login("alice", "wrong").await;
+    }
+    let r = b.login("alice", PASSWORD).await;
+    assert_eq!(r.status(), 429, "throttled even with the right password");
+    assert!(r.text().await.unwrap().contains("Too many failed attempts"));
+}
 
 async fn attempt(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
     let mut b = Browser::new(app);

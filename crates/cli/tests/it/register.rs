@@ -1,11 +1,58 @@
-//! Dynamic registration cannot be exhausted: at the cap the oldest registration never
-//! used makes room, confidential registrations count like public ones, and a used
-//! registration is never evicted.
+//! Dynamic client registration (RFC 7591): the redirect allow-list, and a registration
+//! table that cannot be exhausted (at the cap the oldest registration never used makes
+//! room; a used one is never evicted).
 
 use mcpgate_core::pkce;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::support::{REDIRECT, TestApp, body_json, pkce_verifier};
+use crate::support::*;
+
+#[tokio::test]
+async fn registration_rules() {
+    let app = TestApp::spawn().await;
+    let reg = |body: Value| app.http.post(app.url("/register")).json(&body).send();
+    // Cursor registers its three URIs, custom scheme included, in one request
+    let r = reg(json!({"redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "https://www.cursor.com/agents/mcp/oauth/callback", "http://localhost:8787/callback"], "token_endpoint_auth_method": "none", "client_name": "Cursor"})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    // outside the allow-list: refused, naming the URI
+    let r = reg(
+        json!({"redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let e = body_json(r).await;
+    assert_eq!(e["error"], "invalid_redirect_uri");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("https://evil.example/cb")
+    );
+    // one bad URI fails the whole registration
+    let r = reg(json!({"redirect_uris": [REDIRECT, "http://example.com/cb"], "token_endpoint_auth_method": "none"})).await.unwrap();
+    assert_eq!(body_json(r).await["error"], "invalid_redirect_uri");
+    // oversized: 413 with a JSON error (issue 13)
+    let r = reg(json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(20_000)}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(body_json(r).await["error"], "invalid_request");
+    // identical public registrations get the same client
+    let body = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "Same"});
+    let a = body_json(reg(body.clone()).await.unwrap()).await;
+    let b = body_json(reg(body).await.unwrap()).await;
+    assert_eq!(a["client_id"], b["client_id"]);
+    // confidential: a secret, shown once, usable with client_secret_basic
+    let c = body_json(
+        reg(json!({"redirect_uris": [REDIRECT], "client_name": "Conf"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(c["client_secret"].as_str().unwrap().len(), 43);
+}
 
 /// A dynamic registration made `created_at` seconds after the epoch (so that "oldest"
 /// is unambiguous), as `/register` would store it.

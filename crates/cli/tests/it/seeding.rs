@@ -38,3 +38,37 @@ async fn configuring_before_the_first_start_keeps_the_presets_and_the_edits() {
     assert!(!list_a.contains(&"preset:cursor".to_owned()));
     assert_eq!(list_a, list_b);
 }
+
+/// An operator's first command may be `client add` with a known client's redirect
+/// URI: the presets are there for it as they are for `serve`. Enabling a preset that
+/// is already enabled changes nothing and records nothing.
+#[tokio::test]
+async fn the_first_command_sees_the_presets_and_repeats_change_nothing() {
+    let dir = temp_dir();
+    mcpgate(
+        &dir,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Cursor for the team",
+            "--redirect-uri",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ],
+    );
+    mcpgate(&dir, &["clients", "allowed", "enable", "cursor"]);
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    let filter = mcpgate_domain::model::AuditFilter {
+        event: Some("redirect_allowed".into()),
+        ..Default::default()
+    };
+    let events = app.rules.store.search_audit(&filter, 1000).await.unwrap();
+    let cursor_enabled = events
+        .iter()
+        .filter(|e| e.detail.contains("\"preset\":\"cursor\""))
+        .count();
+    assert_eq!(
+        cursor_enabled, 1,
+        "seeded once, the repeat recorded nothing"
+    );
+}
