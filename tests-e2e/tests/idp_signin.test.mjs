@@ -49,7 +49,8 @@ before(async () => {
   writeFileSync(configFile, `[[idp]]\nname = "partner"\ndisplay_name = "Partner SSO"\nissuer = "${provider.issuer}"\nclient_id = "mcpgate-es"\nclient_secret_env = "PARTNER_SECRET"\n`);
   server = await startMcpgate({ port, args: ['--config', configFile], env: { PARTNER_SECRET: SECRETS.es } });
   const add = await mcpgate(['idp', 'add', 'corp', '--issuer', provider.issuer, '--client-id', 'mcpgate-rs', '--client-secret-stdin',
-    '--display-name', 'Corp', '--allowed-domain', 'example.com', '--auto-create', '--public-url', base], { input: `${SECRETS.rs}\n`, dataDir: server.dataDir });
+    '--display-name', 'Corp', '--allowed-domain', 'example.com', '--auto-create', '--public-url', base,
+    '--groups-claim', 'groups', '--groups-scope', 'groups'], { input: `${SECRETS.rs}\n`, dataDir: server.dataDir });
   assert.equal(add.code, 0, add.stderr);
   assert.match(add.stdout, new RegExp(`${base}/login/idp/corp/callback`), 'the redirect URI to register is printed');
   assert.ok(!add.stdout.includes(SECRETS.rs) && !add.stderr.includes(SECRETS.rs), 'the secret is never echoed');
@@ -284,4 +285,42 @@ test('--password-login=false leaves only the providers', async () => {
     assert.equal((await mcpgate(['idp', 'remove', 'corp'], { dataDir: off.dataDir })).code, 0);
     assert.doesNotMatch(await (await fetch(`${off.base}/login`)).text(), /Continue with Corp/);
   } finally { await off.stop(); }
+});
+
+test('the provider\'s groups claim sets the memberships of the groups linked to it, at each sign-in', async () => {
+  const run = async (...args) => {
+    const r = await mcpgate(args, { dataDir: server.dataDir });
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const setGroups = async (login, groups) => {
+    const r = await fetch(`${provider.issuer}/_test/groups/${encodeURIComponent(login)}`, { method: 'PUT', body: JSON.stringify(groups) });
+    assert.equal(r.status, 204);
+  };
+  const members = async (name) => JSON.parse(await run('group', 'list', '--json')).find((g) => g.name === name).members;
+  await run('group', 'add', 'finance', '--from-idp', 'corp');
+  await run('group', 'add', 'staff');
+  await run('scope', 'add', 'op:div', '--group', 'finance');
+  const signIn = async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.base}/login`);
+    await viaProvider(page, 'Corp', 'gina@example.com');
+    assert.equal(new URL(page.url()).pathname, '/apps', 'signed in');
+    await context.close();
+  };
+  // The provider lists finance (linked to corp), staff (not linked) and a name no group has.
+  await setGroups('gina@example.com', ['finance', 'staff', 'never-created']);
+  await signIn();
+  assert.deepEqual(await members('finance'), [{ user: 'gina', source: 'provider' }]);
+  assert.deepEqual(await members('staff'), [], 'a group not linked to the provider is not set by it');
+  assert.ok(!JSON.parse(await run('group', 'list', '--json')).some((g) => g.name === 'never-created'), 'never created');
+  // An operator adds gina to staff by hand; the provider drops finance.
+  await run('group', 'member', 'add', 'staff', 'gina');
+  await setGroups('gina@example.com', ['staff']);
+  await signIn();
+  assert.deepEqual(await members('finance'), [], 'the sign-in without the group removes it');
+  assert.deepEqual(await members('staff'), [{ user: 'gina', source: 'manual' }], 'a membership added by hand stays');
+  const events = await auditEvents();
+  assert.ok(events.some((e) => e.event === 'member_removed' && e.detail?.by === 'idp:corp' && e.detail?.group === 'finance'), 'the provider is named as who removed it');
 });

@@ -152,7 +152,7 @@ fn format_number(r: f64) -> String {
 }
 
 /// The calculator is a plain function of its arguments: its calls can be answered
-/// without an rmcp service per request (see `mcpgate_mcp::direct`).
+/// without an rmcp service per request (see `mcpgate_mcp::plain_calls`).
 impl DirectTools for Calculator {
     fn call_direct(
         &self,

@@ -121,6 +121,8 @@ pub struct IdpFileEntry {
     pub display_name: Option<String>,
     pub allowed_domains: Option<Vec<String>>,
     pub auto_create: Option<bool>,
+    pub groups_claim: Option<String>,
+    pub groups_scope: Option<String>,
 }
 
 impl FileConfig {

@@ -2,7 +2,7 @@
 //! administration commands. `main` parses arguments and hands over; the work lives in
 //! the library crates.
 
-use mcpgate::commands::{self, allowed, clients, grants, idp, keys, scopes, users};
+use mcpgate::commands::{self, allowed, clients, grants, groups, idp, keys, scopes, users};
 use mcpgate::{config, observe};
 
 use std::path::PathBuf;
@@ -58,9 +58,12 @@ enum Command {
         #[command(subcommand)]
         cmd: ClientsCmd,
     },
-    /// Manage scopes and their descriptions.
+    /// Manage scopes, their descriptions and who may hold them.
     #[command(subcommand)]
     Scope(scopes::ScopeCmd),
+    /// Groups of people, to which scopes can be restricted.
+    #[command(subcommand)]
+    Group(groups::GroupCmd),
     /// List and revoke people's grants.
     #[command(subcommand)]
     Grants(grants::GrantsCmd),
@@ -148,6 +151,7 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
                 cmd: ClientsCmd::Allowed(c),
             } => allowed::run(&ctx, c).await,
             Command::Scope(c) => scopes::run(&ctx, c).await,
+            Command::Group(c) => groups::run(&ctx, c).await,
             Command::Grants(c) => grants::run(&ctx, c).await,
             Command::Idp(c) => idp::run(&ctx, c).await,
             Command::Keys(c) => keys::run(&ctx, c).await,

@@ -12,6 +12,9 @@ pub enum Actor {
     Administrator(String),
     /// A person acting on their own things (their grants, their clients), by user id.
     Person(String),
+    /// An identity provider's word at a sign-in through it (its groups claim), by the
+    /// provider's name.
+    Provider(String),
 }
 
 impl std::fmt::Display for Actor {
@@ -21,6 +24,7 @@ impl std::fmt::Display for Actor {
             Self::Operator => f.write_str("operator"),
             Self::Administrator(name) => write!(f, "admin:{name}"),
             Self::Person(id) => write!(f, "user:{id}"),
+            Self::Provider(name) => write!(f, "idp:{name}"),
         }
     }
 }
@@ -40,6 +44,7 @@ mod tests {
         assert_eq!(Actor::Operator.to_string(), "operator");
         assert_eq!(Actor::Administrator("ada".into()).to_string(), "admin:ada");
         assert_eq!(Actor::Person("u1".into()).to_string(), "user:u1");
+        assert_eq!(Actor::Provider("okta".into()).to_string(), "idp:okta");
         assert_eq!(
             serde_json::to_value(Actor::Person("u1".into())).unwrap(),
             "user:u1"

@@ -87,6 +87,39 @@ pub enum Event {
         description: String,
         by: Actor,
     },
+    GroupAdded {
+        group: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        by: Actor,
+    },
+    GroupRemoved {
+        group: String,
+        by: Actor,
+    },
+    /// The person (the record's user) joined a group; `source` says how.
+    MemberAdded {
+        group: String,
+        source: crate::model::MemberSource,
+        by: Actor,
+    },
+    MemberRemoved {
+        group: String,
+        source: crate::model::MemberSource,
+        by: Actor,
+    },
+    /// The groups a scope is restricted to (none: open to everyone again).
+    ScopeGroupsSet {
+        scope: String,
+        groups: Vec<String>,
+        by: Actor,
+    },
+    /// The person lost scopes their grant held (they left a group, or a scope was
+    /// restricted): the grant narrowed, its access tokens carrying them revoked.
+    ScopesWithdrawn {
+        grant: String,
+        scope: ScopeSet,
+    },
     /// A preset or a custom URI added to the redirect allow-list.
     RedirectAllowed {
         #[serde(flatten)]
@@ -178,6 +211,8 @@ pub const NAMES: &[&str] = &[
     "consent_denied",
     "consent_granted",
     "grant_revoked",
+    "group_added",
+    "group_removed",
     "idp_added",
     "idp_identity_linked",
     "idp_login_refused",
@@ -186,11 +221,15 @@ pub const NAMES: &[&str] = &[
     "key_rotated",
     "login_failed",
     "login_succeeded",
+    "member_added",
+    "member_removed",
     "password_changed",
     "redirect_allowed",
     "redirect_disallowed",
     "refresh_reuse",
+    "scope_groups_set",
     "scope_set",
+    "scopes_withdrawn",
     "token_issued",
     "token_refreshed",
     "token_revoked",

@@ -146,6 +146,10 @@ pub struct Grant {
     pub client_id: String,
     pub resource: String,
     pub scope: ScopeSet,
+    /// Scopes the client asked for that the person may not hold (their groups do not
+    /// allow them), or that were taken back when the person lost them: shown to the
+    /// person, never issued.
+    pub withheld: ScopeSet,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -235,6 +239,8 @@ pub struct GrantView {
     pub client_kind: String,
     pub resource: String,
     pub scope: String,
+    /// See [`Grant::withheld`].
+    pub withheld: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
@@ -272,6 +278,11 @@ pub struct IdentityProviderRow {
     /// JSON array of email domains.
     pub allowed_domains: String,
     pub auto_create: bool,
+    /// The claim (ID token or userinfo) listing the person's groups at the provider;
+    /// `None`: the provider's groups are not read.
+    pub groups_claim: Option<String>,
+    /// A scope to ask for so that the provider sends the groups claim.
+    pub groups_scope: Option<String>,
     pub created_at: i64,
 }
 
@@ -282,6 +293,8 @@ impl std::fmt::Debug for IdentityProviderRow {
             .field("kind", &self.kind)
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
+            .field("groups_claim", &self.groups_claim)
+            .field("groups_scope", &self.groups_scope)
             .field("client_secret", &"<redacted>")
             .finish()
     }
@@ -328,4 +341,51 @@ pub enum Reservation {
     Granted,
     /// Locked until this time (seconds since the epoch).
     LockedUntil(i64),
+}
+
+/// A group of people, to which scopes can be restricted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub description: String,
+    /// The identity provider whose groups claim sets the provider memberships of this
+    /// group at each sign-in through it.
+    pub provider: Option<String>,
+    pub created_at: i64,
+}
+
+/// Where a membership comes from. A person may be a member by both; the provider's
+/// claim replaces only its own memberships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberSource {
+    /// Added by an operator or an administrator.
+    Manual,
+    /// The provider's groups claim at the person's last sign-in through it.
+    Provider,
+}
+
+impl MemberSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberSource::Manual => "manual",
+            MemberSource::Provider => "provider",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(MemberSource::Manual),
+            "provider" => Some(MemberSource::Provider),
+            _ => None,
+        }
+    }
+}
+
+/// A member of a group, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    pub username: String,
+    pub source: MemberSource,
 }

@@ -148,6 +148,11 @@ fn default_idle() -> u64 {
 pub struct ScopeDecl {
     pub name: String,
     pub description: String,
+    /// The groups whose members may hold it (created when missing: the configuration
+    /// is the source of truth); `[]` opens it to every signed-in person; absent, the
+    /// operator's `mcpgate scope add --group` decides.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// A tool (or pattern) and the scope it needs.
@@ -241,6 +246,7 @@ impl UpstreamConfig {
             scopes: vec![ScopeDecl {
                 name: DEFAULT_SCOPE.to_owned(),
                 description: "Use the tools of the protected MCP server".to_owned(),
+                groups: None,
             }],
             tools: Vec::new(),
             default: Some(DEFAULT_SCOPE.to_owned()),

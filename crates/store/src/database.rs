@@ -123,6 +123,7 @@ mod audit;
 mod catalog;
 pub(crate) mod clients;
 mod grants;
+mod groups;
 mod identities;
 mod keys;
 mod reports;

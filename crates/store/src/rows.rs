@@ -4,7 +4,7 @@
 
 use mcpgate_core::ScopeSet;
 use mcpgate_domain::model::{
-    AuditEvent, AuthCode, AuthRequest, Grant, GrantView, IdentityProviderRow, IdpLogin,
+    AuditEvent, AuthCode, AuthRequest, Grant, GrantView, Group, IdentityProviderRow, IdpLogin,
     RefreshToken, TokenFamily, User, UserIdentity,
 };
 
@@ -74,6 +74,7 @@ pub(crate) struct GrantRow {
     client_id: String,
     resource: String,
     scope: String,
+    withheld: String,
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
@@ -87,6 +88,7 @@ impl From<GrantRow> for Grant {
             client_id: r.client_id,
             resource: r.resource,
             scope: scopes(&r.scope),
+            withheld: scopes(&r.withheld),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             revoked_at: r.revoked_at,
@@ -219,6 +221,7 @@ pub(crate) struct GrantViewRow {
     client_kind: String,
     resource: String,
     scope: String,
+    withheld: String,
     created_at: i64,
     last_used_at: Option<i64>,
 }
@@ -233,6 +236,7 @@ impl From<GrantViewRow> for GrantView {
             client_kind: r.client_kind,
             resource: r.resource,
             scope: r.scope,
+            withheld: r.withheld,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
         }
@@ -251,6 +255,8 @@ pub(crate) struct ProviderRow {
     allowed_domains: String,
     auto_create: bool,
     created_at: i64,
+    groups_claim: Option<String>,
+    groups_scope: Option<String>,
 }
 
 impl From<ProviderRow> for IdentityProviderRow {
@@ -264,6 +270,8 @@ impl From<ProviderRow> for IdentityProviderRow {
             client_secret: r.client_secret,
             allowed_domains: r.allowed_domains,
             auto_create: r.auto_create,
+            groups_claim: r.groups_claim,
+            groups_scope: r.groups_scope,
             created_at: r.created_at,
         }
     }
@@ -316,6 +324,25 @@ impl From<IdpLoginRow> for IdpLogin {
             next: r.next,
             created_at: r.created_at,
             expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GroupRow {
+    name: String,
+    description: String,
+    provider: Option<String>,
+    created_at: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group {
+            name: r.name,
+            description: r.description,
+            provider: r.provider,
+            created_at: r.created_at,
         }
     }
 }

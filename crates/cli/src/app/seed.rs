@@ -3,8 +3,10 @@
 //! first administrator. Idempotent: a later start changes nothing it need not.
 
 use mcpgate_core::secret::Secret;
+use mcpgate_domain::Actor;
 use mcpgate_domain::Authority;
 use mcpgate_domain::flows::admin::{self, Offered};
+use mcpgate_domain::flows::groups;
 
 use super::AppConfig;
 
@@ -16,6 +18,21 @@ pub struct FirstRun {
 
 /// Seeds what `cfg` offers; the first administrator when there is nobody yet.
 pub async fn first_run(auth: &Authority, cfg: &AppConfig) -> anyhow::Result<Option<FirstRun>> {
+    catalog(auth, cfg).await?;
+    let first = admin::create_first_administrator(auth)
+        .await
+        .map_err(|e| crate::commands::refused("seeding the database", e))?;
+    Ok(first.map(|(user, password)| FirstRun {
+        username: user.username,
+        password,
+    }))
+}
+
+/// What this deployment offers, as `serve` seeds it: its scopes (and who may hold an
+/// upstream's, as its configuration says) and the allowed-client presets. The
+/// administration commands seed it too, so that an operator who configures before the
+/// first start sees the same lists.
+pub async fn catalog(auth: &Authority, cfg: &AppConfig) -> anyhow::Result<()> {
     let refused =
         |e: mcpgate_domain::OAuthError| crate::commands::refused("seeding the database", e);
     if cfg.upstreams.is_empty() {
@@ -30,17 +47,27 @@ pub async fn first_run(auth: &Authority, cfg: &AppConfig) -> anyhow::Result<Opti
             .iter()
             .map(|s| (s.name.as_str(), s.description.as_str()))
             .collect();
-        // The configuration is the source of truth: its descriptions win.
+        // The configuration is the source of truth: its descriptions win, and so do
+        // the groups it names for a scope.
         admin::offer_scopes(auth, &scopes, Offered::AsDeclared)
             .await
             .map_err(refused)?;
+        for decl in &u.scopes {
+            let Some(names) = &decl.groups else {
+                continue;
+            };
+            for g in names {
+                if auth.store.group(g).await?.is_none() {
+                    groups::add_group(auth, g, "", None, &Actor::Operator)
+                        .await
+                        .map_err(refused)?;
+                }
+            }
+            groups::set_scope_groups(auth, &decl.name, names, &Actor::Operator)
+                .await
+                .map_err(refused)?;
+        }
     }
     admin::seed_allowed_presets(auth).await.map_err(refused)?;
-    let first = admin::create_first_administrator(auth)
-        .await
-        .map_err(refused)?;
-    Ok(first.map(|(user, password)| FirstRun {
-        username: user.username,
-        password,
-    }))
+    Ok(())
 }

@@ -51,6 +51,15 @@ pub enum IdpCmd {
         /// Create accounts on first sign-in for verified emails of an allowed domain.
         #[arg(long)]
         auto_create: bool,
+        /// The claim listing the person's groups (`groups`; Entra: `groups` or `roles`):
+        /// each sign-in sets the person's memberships of the groups created with
+        /// `mcpgate group add NAME --from-idp PROVIDER`.
+        #[arg(long)]
+        groups_claim: Option<String>,
+        /// A scope to ask for so that the provider sends the groups claim (Okta:
+        /// `groups`).
+        #[arg(long, requires = "groups_claim")]
+        groups_scope: Option<String>,
         /// The public URL of this server, for the redirect URI printed.
         #[arg(long, env = "MCPGATE_PUBLIC_URL")]
         public_url: Option<String>,
@@ -80,24 +89,31 @@ pub enum IdpCmd {
     },
 }
 
+/// What a provider is trusted for and how it is shown, from flags or from the file.
+#[derive(Debug, Default)]
+struct Options {
+    display_name: Option<String>,
+    allowed_domains: Vec<String>,
+    auto_create: bool,
+    groups_claim: Option<String>,
+    groups_scope: Option<String>,
+}
+
 /// Builds and checks a provider's settings, from flags or from the file.
-#[allow(clippy::too_many_arguments)]
 fn settings(
     name: &str,
     preset: &str,
     issuer: Option<String>,
     client_id: &str,
     secret: Secret,
-    display_name: Option<String>,
-    allowed_domains: Vec<String>,
-    auto_create: bool,
+    o: Options,
 ) -> anyhow::Result<IdpSettings> {
     let preset = Preset::parse(preset)
         .with_context(|| format!("unknown preset {preset:?} (oidc, google, entra, github)"))?;
     let issuer = issuer
         .or_else(|| preset.default_issuer().map(str::to_owned))
         .context("--issuer is required for this preset")?;
-    let display_name = display_name.unwrap_or_else(|| match preset {
+    let display_name = o.display_name.unwrap_or_else(|| match preset {
         Preset::Oidc => name.to_owned(),
         p => p.default_display_name().to_owned(),
     });
@@ -108,11 +124,14 @@ fn settings(
         issuer: issuer.trim_end_matches('/').to_owned(),
         client_id: client_id.to_owned(),
         client_secret: secret,
-        allowed_domains: allowed_domains
+        allowed_domains: o
+            .allowed_domains
             .into_iter()
             .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
             .collect(),
-        auto_create,
+        auto_create: o.auto_create,
+        groups_claim: o.groups_claim,
+        groups_scope: o.groups_scope,
     };
     s.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(s)
@@ -144,9 +163,13 @@ pub fn from_file(file: &FileConfig) -> anyhow::Result<Vec<IdpSettings>> {
                 e.issuer.clone(),
                 &e.client_id,
                 Secret::new(secret),
-                e.display_name.clone(),
-                e.allowed_domains.clone().unwrap_or_default(),
-                e.auto_create.unwrap_or(false),
+                Options {
+                    display_name: e.display_name.clone(),
+                    allowed_domains: e.allowed_domains.clone().unwrap_or_default(),
+                    auto_create: e.auto_create.unwrap_or(false),
+                    groups_claim: e.groups_claim.clone(),
+                    groups_scope: e.groups_scope.clone(),
+                },
             )
             .with_context(|| format!("idp {}", e.name))
         })
@@ -178,6 +201,8 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
             display_name,
             allowed_domains,
             auto_create,
+            groups_claim,
+            groups_scope,
             public_url,
             json,
         } => {
@@ -203,9 +228,13 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
                 issuer,
                 &client_id,
                 Secret::new(secret),
-                display_name,
-                allowed_domains,
-                auto_create,
+                Options {
+                    display_name,
+                    allowed_domains,
+                    auto_create,
+                    groups_claim,
+                    groups_scope,
+                },
             )?;
             let a = ctx.authority().await?;
             identities::add_provider(&a, &s.to_row(a.now()), &Actor::Operator)

@@ -12,6 +12,7 @@ pub mod allowed;
 pub mod audit;
 pub mod clients;
 pub mod grants;
+pub mod groups;
 pub mod idp;
 pub mod keys;
 pub mod resource_server;
@@ -44,17 +45,15 @@ impl Context {
     /// The rules over the store, with the settings `serve` would have in this
     /// environment (the same configuration file and `MCPGATE_*` variables): a grant
     /// revoked here is remembered as long as the server's own tokens live, not a
-    /// default's. The allow-list is seeded as `serve` seeds it on first run, so that
-    /// an operator who configures before ever serving sees (and can use) the presets.
+    /// default's. The scopes and the allow-list are seeded as `serve` seeds them, so
+    /// that an operator who configures before ever serving sees (and can use) them.
     pub async fn authority(&self) -> anyhow::Result<Authority> {
         let args = serve::from_environment()?;
         let (_, cfg) = serve::app_config(&args, &self.file, &self.storage)?;
         let store = self.store().await?;
         let server =
             crate::app::start_server(&cfg, store, crate::app::Overrides::default()).await?;
-        mcpgate_domain::flows::admin::seed_allowed_presets(&server.auth)
-            .await
-            .map_err(|e| refused("seeding the allowed clients", e))?;
+        crate::app::seed::catalog(&server.auth, &cfg).await?;
         Ok(server.auth)
     }
 }

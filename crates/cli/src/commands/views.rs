@@ -89,11 +89,90 @@ impl fmt::Display for ClientRow {
 pub struct ScopeRow {
     pub name: String,
     pub description: String,
+    /// The groups whose members may hold it; empty: every signed-in person.
+    pub groups: Vec<String>,
 }
 
 impl fmt::Display for ScopeRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\t{}", self.name, self.description)
+        let who = if self.groups.is_empty() {
+            "open".to_owned()
+        } else {
+            format!("groups: {}", self.groups.join(", "))
+        };
+        write!(f, "{}\t{}\t{}", self.name, who, self.description)
+    }
+}
+
+#[derive(Serialize)]
+pub struct GroupRow {
+    pub name: String,
+    pub description: String,
+    /// The identity provider whose groups claim sets members, if any.
+    pub from_idp: Option<String>,
+    pub members: Vec<MemberRow>,
+    /// The scopes restricted to this group.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct MemberRow {
+    pub user: String,
+    /// `manual` or `provider`.
+    pub source: &'static str,
+}
+
+impl From<mcpgate_domain::flows::groups::GroupListing> for GroupRow {
+    fn from(l: mcpgate_domain::flows::groups::GroupListing) -> Self {
+        Self {
+            name: l.group.name,
+            description: l.group.description,
+            from_idp: l.group.provider,
+            members: l
+                .members
+                .into_iter()
+                .map(|m| MemberRow {
+                    user: m.username,
+                    source: m.source.as_str(),
+                })
+                .collect(),
+            scopes: l.scopes.iter().map(str::to_owned).collect(),
+        }
+    }
+}
+
+impl fmt::Display for GroupRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let members: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| match m.source {
+                "provider" => format!("{} (from the provider)", m.user),
+                _ => m.user.clone(),
+            })
+            .collect();
+        write!(
+            f,
+            "{}\tmembers: {}\tscopes: {}",
+            self.name,
+            if members.is_empty() {
+                "-".into()
+            } else {
+                members.join(", ")
+            },
+            if self.scopes.is_empty() {
+                "-".into()
+            } else {
+                self.scopes.join(" ")
+            },
+        )?;
+        if let Some(p) = &self.from_idp {
+            write!(f, "\tfrom idp {p}")?;
+        }
+        if !self.description.is_empty() {
+            write!(f, "\t{}", self.description)?;
+        }
+        Ok(())
     }
 }
 
@@ -233,6 +312,7 @@ pub struct ProviderRow {
     pub client_id: String,
     pub allowed_domains: Vec<String>,
     pub auto_create: bool,
+    pub groups_claim: Option<String>,
 }
 
 impl From<&mcpgate_server::idp::IdpSettings> for ProviderRow {
@@ -245,6 +325,7 @@ impl From<&mcpgate_server::idp::IdpSettings> for ProviderRow {
             client_id: p.client_id.clone(),
             allowed_domains: p.allowed_domains.clone(),
             auto_create: p.auto_create,
+            groups_claim: p.groups_claim.clone(),
         }
     }
 }
@@ -260,6 +341,10 @@ impl fmt::Display for ProviderRow {
             self.client_id,
             self.auto_create,
             self.allowed_domains
-        )
+        )?;
+        if let Some(c) = &self.groups_claim {
+            write!(f, "\tgroups from claim {c}")?;
+        }
+        Ok(())
     }
 }

@@ -3,8 +3,9 @@
 //! act is the domain call the command line makes and is audited, and a database
 //! failure is an error page, never an empty list.
 
-use mcpgate_core::secret::random_id;
-use mcpgate_domain::model::{AuditFilter, User};
+use mcpgate_domain::model::AuditFilter;
+
+use mcpgate_domain::flows::groups;
 
 use crate::support::{Browser, PASSWORD, TestApp};
 
@@ -16,6 +17,7 @@ const PAGES: &[&str] = &[
     "/admin/clients/show?client_id=x",
     "/admin/allowed",
     "/admin/scopes",
+    "/admin/groups",
     "/admin/grants",
     "/admin/audit",
 ];
@@ -67,24 +69,24 @@ fn actions(grant: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
             ],
         ),
         ("/admin/grants/revoke", vec![("grant", grant.to_owned())]),
+        (
+            "/admin/groups",
+            vec![("name", "sneaky".into()), ("description", "".into())],
+        ),
+        ("/admin/groups/remove", vec![("name", "keepers".into())]),
+        (
+            "/admin/groups/members",
+            vec![
+                ("group", "keepers".into()),
+                ("user", "bob".into()),
+                ("on", "no".into()),
+            ],
+        ),
+        (
+            "/admin/scopes/groups",
+            vec![("name", "op:add".into()), ("groups", "keepers".into())],
+        ),
     ]
-}
-
-async fn add_admin(app: &TestApp, name: &str) {
-    let hash = mcpgate_server::pages::passwords::hash(PASSWORD.to_owned()).await;
-    app.rules
-        .store
-        .create_user(&User {
-            id: random_id(),
-            username: name.into(),
-            email: None,
-            password_hash: hash,
-            is_admin: true,
-            disabled: false,
-            created_at: 0,
-        })
-        .await
-        .unwrap();
 }
 
 /// An app with alice (a person with a grant), bob, a disabled carol, a client
@@ -98,7 +100,7 @@ async fn world() -> (TestApp, String, String) {
         .set_user_disabled("carol", true)
         .await
         .unwrap();
-    add_admin(&app, "root").await;
+    app.add_admin("root").await;
     let (_, tok) = app.tokens(None).await;
     let grant = app.rules.store.grant_views(None).await.unwrap()[0]
         .id
@@ -107,6 +109,13 @@ async fn world() -> (TestApp, String, String) {
     keep.client_id = "keep-me".into();
     keep.registration_hash = None;
     app.rules.store.insert_client(&keep).await.unwrap();
+    let op = mcpgate_domain::Actor::Operator;
+    groups::add_group(&app.rules, "keepers", "", None, &op)
+        .await
+        .unwrap();
+    groups::add_member(&app.rules, "keepers", "bob", &op)
+        .await
+        .unwrap();
     let access = tok["access_token"].as_str().unwrap().to_owned();
     (app, grant, access)
 }
@@ -136,6 +145,12 @@ async fn nothing_changed(app: &TestApp, grant: &str, access: &str) {
             .any(|(_, d)| d == "hijacked")
     );
     assert!(st.grant(grant).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(st.group("sneaky").await.unwrap().is_none());
+    assert_eq!(st.members("keepers").await.unwrap().len(), 1, "bob stays");
+    assert!(
+        st.scope_groups().await.unwrap().is_empty(),
+        "op:add stays open"
+    );
     assert_eq!(app.calc_status(access, "add", 1.0, 2.0).await, 200);
     let mut b = Browser::new(app);
     assert_eq!(b.login("bob", PASSWORD).await.status(), 303);
@@ -477,6 +492,7 @@ async fn a_database_failure_is_an_error_page_not_an_empty_list() {
         ("audit_events", "/admin/audit"),
         ("allowed_redirects", "/admin/allowed"),
         ("scopes", "/admin/scopes"),
+        ("user_groups", "/admin/groups"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "ALTER TABLE {table} RENAME TO {table}_away"

@@ -93,6 +93,8 @@ async fn clear_secrets_of_an_existing_database_are_sealed_on_first_start() {
             client_secret: "provider-secret-in-clear".into(),
             allowed_domains: "[]".into(),
             auto_create: false,
+            groups_claim: None,
+            groups_scope: None,
             created_at: 1,
         })
         .await
@@ -177,6 +179,8 @@ async fn a_clear_key_planted_in_a_sealed_database_is_refused() {
                 client_secret: "secret-in-clear".into(),
                 allowed_domains: "[]".into(),
                 auto_create: false,
+                groups_claim: None,
+                groups_scope: None,
                 created_at: 1,
             })
             .await

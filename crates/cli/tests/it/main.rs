@@ -7,6 +7,7 @@ mod admin_pages;
 mod authorize;
 mod consent;
 mod flow;
+mod groups;
 mod guard;
 mod introspection;
 mod keys_at_rest;

@@ -1,4 +1,4 @@
-//! The direct answer to plain tool calls (`mcpgate_mcp::direct`) against rmcp's own:
+//! The direct answer to plain tool calls (`mcpgate_mcp::plain_calls`) against rmcp's own:
 //! two calculator endpoints over real HTTP, one answering plain calls directly and one
 //! leaving everything to rmcp, get the same requests. Every answer must be the same
 //! bytes, and the direct path must be taken exactly where it is meant to be.

@@ -191,6 +191,8 @@ fn github_provider() -> mcpgate_server::idp::IdpSettings {
         client_secret: mcpgate_core::secret::Secret::new("provider-secret"),
         allowed_domains: vec![],
         auto_create: false,
+        groups_claim: None,
+        groups_scope: None,
     }
 }
 

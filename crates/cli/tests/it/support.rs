@@ -188,6 +188,15 @@ impl TestApp {
     }
 
     pub async fn add_user(&self, name: &str, password: &str) {
+        self.add_person(name, password, false).await
+    }
+
+    /// An administrator (the admin role) signing in with `PASSWORD`.
+    pub async fn add_admin(&self, name: &str) {
+        self.add_person(name, PASSWORD, true).await
+    }
+
+    async fn add_person(&self, name: &str, password: &str, is_admin: bool) {
         let hash = mcpgate_server::pages::passwords::hash(password.to_owned()).await;
         self.rules
             .store
@@ -196,7 +205,7 @@ impl TestApp {
                 username: name.into(),
                 email: Some(format!("{name}@example.com")),
                 password_hash: hash,
-                is_admin: false,
+                is_admin,
                 disabled: false,
                 created_at: 0,
             })

@@ -13,9 +13,12 @@
 //!
 //! The flow [`admit`] reads what is known of the person, applies [`decide`] (a pure
 //! function, every case in its table test), and does what it says: touch the link,
-//! link by email, create the account, or refuse, audited with who it was.
+//! link by email, create the account, or refuse, audited with who it was. An admitted
+//! person's groups at the provider, when it is configured to send them, then set their
+//! memberships of the groups linked to it ([`groups::sync_from_provider`]).
 
 use crate::audit::Event;
+use crate::flows::groups;
 use crate::flows::identities::{self, ProviderIdentity};
 use crate::model::User;
 use crate::{Authority, ErrorCode, OAuthError};
@@ -55,6 +58,9 @@ pub struct Vouched {
     pub hosted_domain: Option<String>,
     /// A name to suggest for a new account.
     pub preferred_username: Option<String>,
+    /// The groups the provider lists for the person, when it is configured to be
+    /// read (`None`: memberships are not touched; empty: the person is in none).
+    pub groups: Option<Vec<String>>,
 }
 
 /// The decision for one sign-in.
@@ -256,28 +262,35 @@ pub async fn admit(s: &Authority, p: &Trust<'_>, id: &Vouched) -> Result<User, N
         audit_refused(s, p.name, format!("{r:?}"), Some(id), None).await;
         NotAdmitted::Refused(r)
     };
-    match decide(p, id, linked, by_email) {
+    let user = match decide(p, id, linked, by_email) {
         Admission::Linked(u) => {
             let _ = s
                 .store
                 .touch_identity(p.name, &id.subject, id.email.as_deref(), s.now())
                 .await;
-            Ok(u)
+            u
         }
         Admission::LinkByEmail(u) => match identities::link_by_email(s, who, &u).await {
-            Ok(()) => Ok(u),
+            Ok(()) => u,
             // The rules refuse an administrator's account even if the decision did not.
             Err(e) if e.code == ErrorCode::AccessDenied => {
-                Err(refused(Refusal::AdministratorNotLinked).await)
+                return Err(refused(Refusal::AdministratorNotLinked).await);
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         },
         Admission::Create { email } => {
             let name = username_of(&email, id);
-            Ok(identities::provision(s, who, &name, &email).await?)
+            identities::provision(s, who, &name, &email).await?
         }
-        Admission::Refuse(r) => Err(refused(r).await),
+        Admission::Refuse(r) => return Err(refused(r).await),
+    };
+    // The provider's word on the person's groups holds from this sign-in on.
+    if let Some(groups) = &id.groups {
+        groups::sync_from_provider(s, p.name, &user.id, groups)
+            .await
+            .map_err(OAuthError::from)?;
     }
+    Ok(user)
 }
 
 /// Records a refused sign-in at provider `provider`: why, who the provider said it
@@ -354,6 +367,7 @@ mod tests {
             email_verified: verified,
             hosted_domain: hd.map(str::to_owned),
             preferred_username: None,
+            groups: None,
         }
     }
 

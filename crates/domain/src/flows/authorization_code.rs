@@ -13,6 +13,7 @@
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, pkce, resource};
 
+use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
 use crate::model::{AuthCode, Client, Exchange, TokenFamily};
@@ -49,12 +50,17 @@ pub async fn exchange(
         s.store.redeem_code(&code_hash, now).await?;
         return Err(e);
     }
+    // The person may have lost a scope since consenting (they left a group): the
+    // token carries only what they may hold now.
+    let scope = entitlements::entitled(s, &row.user_id, &row.scope)
+        .await?
+        .held;
     let family = TokenFamily {
         id: random_id(),
         grant_id: row.grant_id.clone(),
         client_id: row.client_id.clone(),
         user_id: row.user_id.clone(),
-        scope: row.scope.clone(),
+        scope: scope.clone(),
         resource: row.resource.clone(),
         created_at: now,
         expires_at: now + s.cfg.refresh_ttl_secs,
@@ -80,7 +86,6 @@ pub async fn exchange(
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
     }
-    let scope = row.scope.clone();
     let username = tokens::username_of(s, &row.user_id).await;
     let access = tokens::access_token(s, &family, &scope, username);
     s.store.touch_client(&client.client_id, now).await?;

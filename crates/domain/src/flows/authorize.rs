@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::Authority;
 use crate::audit::Event;
+use crate::flows::entitlements;
 use crate::model::{AuthCode, AuthRequest, Client, ClientKind, Grant, User};
 use crate::ports::DocumentError;
 use crate::store::StoreError;
@@ -278,6 +279,28 @@ pub async fn pending(s: &Authority, id: &str) -> Result<Option<(AuthRequest, Cli
     Ok(s.store.client(&req.client_id).await?.map(|c| (req, c)))
 }
 
+/// What the consent page offers a person for a pending request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Offer {
+    /// Asked for, and the person may hold: the page's checkboxes.
+    pub offered: ScopeSet,
+    /// Asked for, but restricted to groups the person is not in: shown, not offered
+    /// (the client gets the rest, as OAuth allows: RFC 6749 §3.3).
+    pub withheld: ScopeSet,
+    /// Granted to this client before (pre-ticked, marked "already allowed").
+    pub granted: ScopeSet,
+}
+
+/// The consent page's offer to `user` for `req` ([`entitlements::entitled`]).
+pub async fn offer(s: &Authority, user: &User, req: &AuthRequest) -> Result<Offer, StoreError> {
+    let e = entitlements::entitled(s, &user.id, &req.scope).await?;
+    Ok(Offer {
+        offered: e.held,
+        withheld: e.withheld,
+        granted: granted(s, user, req).await?,
+    })
+}
+
 /// The scopes the person already granted this client for this resource.
 pub async fn granted(
     s: &Authority,
@@ -291,7 +314,8 @@ pub async fn granted(
         .unwrap_or_default())
 }
 
-/// Records consent for `approved` and returns the redirect carrying a fresh code.
+/// Records consent for `approved`, narrowed to what the person may hold, and returns
+/// the redirect carrying a fresh code (or `access_denied` when nothing remains).
 /// The request is consumed: a second approval of the same request fails.
 pub async fn approve(
     s: &Authority,
@@ -305,6 +329,20 @@ pub async fn approve(
             "This authorization request was already answered.".into(),
         ));
     }
+    // Whatever the form said, only what the person may hold is granted.
+    let asked = entitlements::entitled(s, &user.id, &req.scope).await?;
+    let approved = &approved.intersection(&asked.held);
+    if approved.is_empty() {
+        return Ok(error_redirect(
+            &s.cfg.issuer,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &OAuthError::new(
+                ErrorCode::AccessDenied,
+                "none of the requested scopes is available to this person",
+            ),
+        ));
+    }
     let now = s.now();
     let grant = match s
         .store
@@ -313,7 +351,8 @@ pub async fn approve(
     {
         Some(g) => {
             let merged = g.scope.union(approved);
-            s.store.set_grant_scope(&g.id, &merged).await?;
+            let withheld = g.withheld.union(&asked.withheld).difference(&merged);
+            s.store.set_grant_scope(&g.id, &merged, &withheld).await?;
             g
         }
         None => {
@@ -323,6 +362,7 @@ pub async fn approve(
                 client_id: req.client_id.clone(),
                 resource: req.resource.clone(),
                 scope: approved.clone(),
+                withheld: asked.withheld.clone(),
                 created_at: now,
                 last_used_at: None,
                 revoked_at: None,

@@ -17,6 +17,7 @@ use mcpgate_core::jwt::{self, Audience};
 use mcpgate_core::secret::hash_token;
 use serde_json::{Value, json};
 
+use crate::flows::entitlements;
 use crate::{Authority, OAuthResult};
 
 /// Introspects `token` for the authenticated client `requester`.
@@ -50,6 +51,15 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
             Some(u) => u.email,
             None => None,
         };
+        // A token carrying a scope its person may no longer hold is not active: the
+        // same answer the guard gives once the withdrawal's revocation reaches it.
+        if !entitlements::entitled(s, &claims.sub, &claims.scope)
+            .await?
+            .withheld
+            .is_empty()
+        {
+            return Ok(inactive);
+        }
         return Ok(without_nulls(json!({
             "active": true,
             "scope": claims.scope.to_string(),
@@ -74,9 +84,10 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
         && f.revoked_at.is_none()
         && f.client_id == requester
     {
+        let scope = entitlements::entitled(s, &f.user_id, &f.scope).await?.held;
         return Ok(json!({
             "active": true,
-            "scope": f.scope,
+            "scope": scope,
             "client_id": f.client_id,
             "sub": f.user_id,
             "aud": Audience::One(f.resource),

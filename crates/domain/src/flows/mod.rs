@@ -8,6 +8,8 @@ pub mod admission;
 pub mod authorization_code;
 pub mod authorize;
 pub mod client_auth;
+pub mod entitlements;
+pub mod groups;
 pub mod identities;
 pub mod introspect;
 pub mod keys;

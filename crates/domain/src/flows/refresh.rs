@@ -5,11 +5,13 @@
 //! - Reuse of a spent token revokes the whole family (RFC 9700 §4.14.2), except within
 //!   a short grace period, when the duplicate gets the same answer as the first
 //!   request (racing or retried requests must not break the client).
-//! - Scopes can only narrow; asking for more is `invalid_scope`.
+//! - Scopes can only narrow; asking for more is `invalid_scope`. A scope the person
+//!   may no longer hold ([`super::entitlements`]) is left out of the answer.
 //! - A `resource` must be the family's own (RFC 8707 §2.2), else `invalid_target`.
 //! - Rotation is one store step: the presented token is spent together with the
 //!   writing of its successor, so a failure leaves the old token usable and no new one.
 
+use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
 use crate::model::{Client, RefreshToken};
@@ -26,11 +28,36 @@ pub struct RefreshRequest<'a> {
     pub resource: Option<&'a str>,
 }
 
+/// How many times a refresh starts over when its token moved to a narrowed family
+/// while it ran (a person lost a scope mid-request): once is the rule, twice the
+/// bound.
+const ATTEMPTS: usize = 3;
+
 pub async fn refresh(
     s: &Authority,
     client: &Client,
     req: RefreshRequest<'_>,
 ) -> OAuthResult<TokenResponse> {
+    for _ in 1..ATTEMPTS {
+        if let Some(answer) = attempt(s, client, req).await? {
+            return Ok(answer);
+        }
+    }
+    attempt(s, client, req).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the grant is changing; try again",
+        )
+    })
+}
+
+/// One refresh; `None` when the token moved to a narrowed family meanwhile (read
+/// again and start over).
+async fn attempt(
+    s: &Authority,
+    client: &Client,
+    req: RefreshRequest<'_>,
+) -> OAuthResult<Option<TokenResponse>> {
     let presented = req.refresh_token;
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let now = s.now();
@@ -49,7 +76,7 @@ pub async fn refresh(
         return Err(invalid());
     }
     if row.rotated_at.is_some() {
-        return replay(s, presented, &row, &family.id, now).await;
+        return replay(s, presented, &row, &family.id, now).await.map(Some);
     }
     // RFC 8707 §2.2: a resource on a refresh request must be one the grant covers.
     if let Some(r) = req.resource
@@ -74,6 +101,11 @@ pub async fn refresh(
             req
         }
     };
+    // Never a scope the person may no longer hold (RFC 6749 §6 lets the answer be
+    // narrower than asked; the `scope` member says what was issued).
+    let scope = entitlements::entitled(s, &family.user_id, &scope)
+        .await?
+        .held;
     let username = tokens::username_of(s, &family.user_id).await;
     let (next, next_row) = tokens::refresh_token(&family, now);
     let answer = TokenResponse {
@@ -98,10 +130,14 @@ pub async fn refresh(
         )
         .await?
     {
-        // Another request rotated this token first (nothing of ours was written):
-        // answer as a duplicate.
+        // Nothing of ours was written. Either another request rotated this token
+        // first (answer as a duplicate), or the token moved to a narrowed family
+        // (start over, from the new family).
         let row = s.store.refresh(&hash).await?.ok_or_else(invalid)?;
-        return replay(s, presented, &row, &family.id, now).await;
+        if row.rotated_at.is_none() && row.family_id != family.id {
+            return Ok(None);
+        }
+        return replay(s, presented, &row, &family.id, now).await.map(Some);
     }
     s.store.touch_grant(&family.grant_id, now).await?;
     s.audit(
@@ -110,7 +146,7 @@ pub async fn refresh(
         Some(&client.client_id),
     )
     .await;
-    Ok(answer)
+    Ok(Some(answer))
 }
 
 /// A spent token presented again: the grace answer, or reuse detection.

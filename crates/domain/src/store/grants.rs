@@ -29,7 +29,33 @@ pub trait Grants: Send + Sync {
 
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()>;
 
-    async fn set_grant_scope(&self, id: &str, scope: &ScopeSet) -> StoreResult<()>;
+    /// Sets what the grant holds and what was withheld from it (consent added scopes).
+    async fn set_grant_scope(
+        &self,
+        id: &str,
+        scope: &ScopeSet,
+        withheld: &ScopeSet,
+    ) -> StoreResult<()>;
+
+    /// One step, when a person lost scopes: the grant holds `scope` and lists
+    /// `withheld`, and each live family `(old, new)` is replaced: `old` revoked (its
+    /// access tokens end with its revocation handle), `new` (the narrowed scope, same
+    /// grant, client, person, resource and expiry) inherits its unspent refresh tokens
+    /// and its code link, so the client's refresh token keeps working for what remains.
+    async fn narrow_grant(
+        &self,
+        id: &str,
+        scope: &ScopeSet,
+        withheld: &ScopeSet,
+        families: &[(String, TokenFamily)],
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// The live families under a grant.
+    async fn live_families_of_grant(&self, grant_id: &str) -> StoreResult<Vec<TokenFamily>>;
+
+    /// The people who hold at least one live grant.
+    async fn users_with_live_grants(&self) -> StoreResult<Vec<String>>;
 
     async fn touch_grant(&self, id: &str, now: i64) -> StoreResult<()>;
 

@@ -14,6 +14,7 @@
 //!   the operator offers.
 //! - [`Grants`], [`Tokens`], [`Keys`]: consents and pending requests; codes, token
 //!   families, refresh tokens and revocations; signing keys.
+//! - [`Groups`]: groups of people and the scopes restricted to them.
 //! - [`Identities`]: upstream identity providers and the accounts linked through them.
 //! - [`AuditLog`], [`Reports`]: the audit record, and the read models of the pages.
 
@@ -21,6 +22,7 @@ mod audit;
 mod catalog;
 mod clients;
 mod grants;
+mod groups;
 mod identities;
 mod keys;
 mod reports;
@@ -33,6 +35,7 @@ pub use audit::AuditLog;
 pub use catalog::Catalog;
 pub use clients::Clients;
 pub use grants::Grants;
+pub use groups::Groups;
 pub use identities::Identities;
 pub use keys::Keys;
 pub use reports::Reports;
@@ -67,6 +70,7 @@ pub trait Store:
     + Clients
     + Catalog
     + Grants
+    + Groups
     + Tokens
     + Keys
     + Identities
@@ -120,7 +124,7 @@ pub trait ChangeListener: Send {
 /// store is called through its trait.
 pub mod prelude {
     pub use super::{
-        AuditLog, Catalog, Clients, Grants, Identities, Keys, Reports, Sessions, Store, StoreError,
-        StoreResult, Throttles, Tokens, Users,
+        AuditLog, Catalog, Clients, Grants, Groups, Identities, Keys, Reports, Sessions, Store,
+        StoreError, StoreResult, Throttles, Tokens, Users,
     };
 }

@@ -46,7 +46,8 @@ pub trait Tokens: Send + Sync {
 
     /// One step: spends the refresh token (keeping `grace_answer` for duplicates until
     /// `grace_until`) and writes `next`; false, writing nothing, when another request
-    /// spent it first.
+    /// spent it first or the token left `next`'s family (its grant was narrowed, see
+    /// [`super::Grants::narrow_grant`]) since it was read.
     async fn rotate_refresh(
         &self,
         token_hash: &str,

@@ -16,6 +16,7 @@ fn vouched(subject: &str, email: &str) -> Vouched {
         email_verified: true,
         hosted_domain: None,
         preferred_username: None,
+        groups: None,
     }
 }
 

@@ -15,11 +15,14 @@
 //! - [`clients`]: client authentication, the introspection right, the bound on a
 //!   person's own clients under concurrent requests.
 //! - [`admission`]: who enters through an identity provider, over the store.
+//! - [`groups`]: who may hold which scope, everywhere a scope reaches a person, and
+//!   losing one at once (a removal racing a refresh included).
 
 mod acts;
 mod admission;
 mod authorize;
 mod clients;
 mod grants;
+mod groups;
 mod sign_in;
 mod world;

@@ -125,6 +125,7 @@ pub async fn world() -> World {
             client_id: "c1".into(),
             resource: RESOURCE.into(),
             scope: ScopeSet::parse("op:add op:mult").unwrap(),
+            withheld: ScopeSet::new(),
             created_at: NOW,
             last_used_at: None,
             revoked_at: None,

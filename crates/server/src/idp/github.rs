@@ -125,6 +125,7 @@ pub async fn finish(
         email: primary.map(|e| e.email),
         hosted_domain: None,
         preferred_username: Some(user.login),
+        groups: None,
     })
 }
 

@@ -87,6 +87,11 @@ pub struct IdpSettings {
     pub allowed_domains: Vec<String>,
     /// Create an account on first sign-in (only for a verified email of an allowed domain).
     pub auto_create: bool,
+    /// The claim listing the person's groups (ID token, else userinfo); when set, each
+    /// sign-in sets the person's memberships of the groups linked to this provider.
+    pub groups_claim: Option<String>,
+    /// A scope to ask for so that the provider sends that claim (Okta's `groups`).
+    pub groups_scope: Option<String>,
 }
 
 /// Why settings are refused.
@@ -146,6 +151,26 @@ impl IdpSettings {
                 "--auto-create needs at least one --allowed-domain".into(),
             ));
         }
+        let token = |v: &Option<String>| {
+            v.as_ref().is_none_or(|c| {
+                !c.is_empty()
+                    && c.len() <= 128
+                    && c.bytes().all(|b| b.is_ascii_graphic() && b != b'"')
+            })
+        };
+        if !token(&self.groups_claim) || !token(&self.groups_scope) {
+            return Err(SettingsError(
+                "a groups claim or scope is 1-128 printable characters without spaces".into(),
+            ));
+        }
+        if self.preset == Preset::Github && self.groups_claim.is_some() {
+            return Err(SettingsError(
+                "GitHub has no groups claim (it is not OpenID Connect)".into(),
+            ));
+        }
+        if self.groups_scope.is_some() && self.groups_claim.is_none() {
+            return Err(SettingsError("--groups-scope needs --groups-claim".into()));
+        }
         if self.display_name.is_empty() || self.display_name.len() > 64 {
             return Err(SettingsError(
                 "the display name must be 1-64 characters".into(),
@@ -164,6 +189,8 @@ impl IdpSettings {
             client_secret: Secret::new(r.client_secret.clone()),
             allowed_domains: serde_json::from_str(&r.allowed_domains).unwrap_or_default(),
             auto_create: r.auto_create,
+            groups_claim: r.groups_claim.clone(),
+            groups_scope: r.groups_scope.clone(),
         })
     }
 
@@ -177,6 +204,8 @@ impl IdpSettings {
             client_secret: self.client_secret.expose().to_owned(),
             allowed_domains: serde_json::to_string(&self.allowed_domains).unwrap_or_default(),
             auto_create: self.auto_create,
+            groups_claim: self.groups_claim.clone(),
+            groups_scope: self.groups_scope.clone(),
             created_at: now,
         }
     }

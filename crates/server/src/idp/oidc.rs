@@ -14,12 +14,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpgate_core::secret::Secret;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
 };
 
 use super::{Identity, IdpError, IdpSettings, Preset, Registry, Started};
@@ -110,16 +110,18 @@ fn client(
 pub fn begin(d: &Discovered, p: &IdpSettings, redirect_uri: &str) -> Result<Started, IdpError> {
     let client = client(d, p, redirect_uri)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
         .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .add_scope(Scope::new("profile".into()));
+    if let Some(scope) = &p.groups_scope {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
     Ok(Started {
         authorize_url: url.to_string(),
         state: Secret::new(state.secret().clone()),
@@ -178,31 +180,53 @@ pub async fn finish(
     {
         return Err(IdpError::IdToken("azp names another client".into()));
     }
-    let extra: ExtraClaims = id_token
+    // The verified ID token's payload, for the claims the library does not model.
+    let payload: serde_json::Map<String, serde_json::Value> = id_token
         .to_string()
         .split('.')
         .nth(1)
         .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
+    let extra: ExtraClaims =
+        serde_json::from_value(serde_json::Value::Object(payload.clone())).unwrap_or_default();
+    let mut groups = p
+        .groups_claim
+        .as_deref()
+        .and_then(|c| payload.get(c))
+        .map(group_names);
     let subject = claims.subject().to_string();
     let mut email = claims.email().map(|e| e.to_string());
     let mut verified = claims.email_verified();
     let mut username = claims.preferred_username().map(|u| u.to_string());
-    if email.is_none() {
+    let want_groups = p.groups_claim.is_some() && groups.is_none();
+    if email.is_none() || want_groups {
         // OpenID Connect Core §5.4: claims asked for by scope may come from the
         // UserInfo endpoint only; the library checks its `sub` against the ID token's.
         if let Ok(req) =
             client.user_info(token.access_token().clone(), Some(claims.subject().clone()))
         {
-            let info: CoreUserInfoClaims = req
+            let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = req
                 .request_async(&http)
                 .await
                 .map_err(|e| IdpError::UserInfo(format!("{e:?}")))?;
-            email = info.email().map(|e| e.to_string());
-            verified = info.email_verified();
+            if email.is_none() {
+                email = info.email().map(|e| e.to_string());
+                verified = info.email_verified();
+            }
             username = username.or(info.preferred_username().map(|u| u.to_string()));
+            if want_groups {
+                groups = p
+                    .groups_claim
+                    .as_deref()
+                    .and_then(|c| info.additional_claims().0.get(c))
+                    .map(group_names);
+            }
         }
+    }
+    // Configured but sent nowhere: the provider says the person is in no group.
+    if p.groups_claim.is_some() && groups.is_none() {
+        groups = Some(Vec::new());
     }
     let email_verified = match p.preset {
         // Entra ID has no email_verified; xms_edov says the domain's owner vouches.
@@ -223,5 +247,31 @@ pub async fn finish(
             None
         },
         preferred_username: username,
+        groups,
     })
 }
+
+/// Most group names read from one claim; the rest are ignored (a person in more groups
+/// than this has them matched against the first ones only).
+const MAX_GROUPS: usize = 1000;
+
+/// A groups claim's names: an array of strings (or one string); anything else in it is
+/// ignored. Bounded in count and length.
+fn group_names(v: &serde_json::Value) -> Vec<String> {
+    let keep = |s: &str| (!s.is_empty() && s.len() <= 256).then(|| s.to_owned());
+    match v {
+        serde_json::Value::String(s) => keep(s).into_iter().collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().and_then(keep))
+            .take(MAX_GROUPS)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The userinfo claims the library does not model, kept as they came.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+struct OtherClaims(serde_json::Map<String, serde_json::Value>);
+
+impl openidconnect::AdditionalClaims for OtherClaims {}

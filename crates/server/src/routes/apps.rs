@@ -26,6 +26,8 @@ pub struct GrantLine {
     /// Who vouches for a client the operator did not register.
     pub vouched_by: Option<String>,
     pub scopes: Vec<String>,
+    /// Asked for, but withheld: the person may not hold them (their groups).
+    pub withheld: Vec<String>,
     pub granted: String,
     pub last_used: String,
 }
@@ -58,12 +60,8 @@ async fn list(
         grants.push(GrantLine {
             unverified,
             vouched_by,
-            scopes: g
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            scopes: g.scope.split_whitespace().map(String::from).collect(),
+            withheld: g.withheld.split_whitespace().map(String::from).collect(),
             granted: pages::when(Some(g.created_at)),
             last_used: pages::when(g.last_used_at),
             id: g.id,

@@ -9,6 +9,9 @@
 //! for it would let an attacker have a signed-in victim's browser finish the attacker's
 //! flow (RFC 9700 §4.1, OAuth 2.1 §7.4.2, MCP "Confused Deputy"). The page for a
 //! returning person is pre-ticked and marks what was allowed before: one click.
+//!
+//! Only the scopes the person may hold are offered ([`authorize::offer`]); the others
+//! the client asked for are listed as not available, and the client gets the rest.
 
 use askama::Template;
 use axum::Router;
@@ -54,6 +57,8 @@ struct ConsentPage<'a> {
     localhost_only: bool,
     username: &'a str,
     scopes: Vec<ScopeLine>,
+    /// Asked for, but not available to this person (their groups do not allow it).
+    withheld: Vec<ScopeLine>,
 }
 
 fn expired() -> Response {
@@ -104,26 +109,25 @@ async fn show(
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
         )));
     };
-    let requested = req.scope.clone();
-    let granted = authorize::granted(&s.auth, &user, &req).await?;
+    let offer = authorize::offer(&s.auth, &user, &req).await?;
     if authorize::operator_vouches_for(&client)
         && !client.is_public()
-        && !requested.is_empty()
-        && granted.is_superset(&requested)
+        && !offer.offered.is_empty()
+        && offer.withheld.is_empty()
+        && offer.granted.is_superset(&offer.offered)
     {
         // An operator-registered confidential client asking for what was granted
         // before: its identity is assured at the token endpoint, so no need to ask.
         return Ok(
-            match authorize::approve(&s.auth, &id, &req, &user, &requested).await {
+            match authorize::approve(&s.auth, &id, &req, &user, &offer.offered).await {
                 Ok(location) => pages::see_other(&location),
                 Err(e) => respond_error(&s, e),
             },
         );
     }
-    page(&s, csrf, &id, &req, &client, &user, &requested, &granted).await
+    page(&s, csrf, &id, &req, &client, &user, &offer).await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn page(
     s: &AuthServer,
     csrf: pages::Csrf,
@@ -131,22 +135,20 @@ async fn page(
     req: &AuthRequest,
     client: &Client,
     user: &User,
-    requested: &ScopeSet,
-    granted: &ScopeSet,
+    offer: &authorize::Offer,
 ) -> PageResult {
     let descriptions: std::collections::HashMap<String, String> =
         s.auth.store.scopes().await?.into_iter().collect();
-    let scopes = requested
-        .iter()
-        .map(|name| ScopeLine {
-            name: name.to_owned(),
-            description: descriptions
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| format!("Use the scope {name}")),
-            already: granted.contains(name),
-        })
-        .collect();
+    let line = |name: &str| ScopeLine {
+        name: name.to_owned(),
+        description: descriptions
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| format!("Use the scope {name}")),
+        already: offer.granted.contains(name),
+    };
+    let scopes = offer.offered.iter().map(line).collect();
+    let withheld = offer.withheld.iter().map(line).collect();
     let localhost_only = client
         .redirect_uris
         .iter()
@@ -162,6 +164,7 @@ async fn page(
             localhost_only,
             username: &user.username,
             scopes,
+            withheld,
         },
         StatusCode::OK,
         csrf.set_cookie,

@@ -72,6 +72,8 @@ pub fn settings(issuer: &str) -> IdpSettings {
         client_secret: Secret::new("the-client-secret"),
         allowed_domains: vec![],
         auto_create: false,
+        groups_claim: None,
+        groups_scope: None,
     }
 }
 

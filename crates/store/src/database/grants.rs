@@ -88,8 +88,8 @@ impl Grants for Database {
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         timed("insert_grant", async move {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
-                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(g.scope.to_string()).bind(g.created_at).bind(g.last_used_at)
+            sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, withheld, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
+                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(g.scope.to_string()).bind(g.withheld.to_string()).bind(g.created_at).bind(g.last_used_at)
                 .execute(pool).await?;
             Ok(())
         })
@@ -97,15 +97,91 @@ impl Grants for Database {
         .await
     }
 
-    async fn set_grant_scope(&self, id: &str, scope: &ScopeSet) -> StoreResult<()> {
+    async fn set_grant_scope(
+        &self,
+        id: &str,
+        scope: &ScopeSet,
+        withheld: &ScopeSet,
+    ) -> StoreResult<()> {
         timed("set_grant_scope", async move {
             dispatch!(self, pool, {
-                sqlx::query("UPDATE grants SET scope = $1 WHERE id = $2")
+                sqlx::query("UPDATE grants SET scope = $1, withheld = $2 WHERE id = $3")
                     .bind(scope.to_string())
+                    .bind(withheld.to_string())
                     .bind(id)
                     .execute(pool)
                     .await?;
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn narrow_grant(
+        &self,
+        id: &str,
+        scope: &ScopeSet,
+        withheld: &ScopeSet,
+        families: &[(String, TokenFamily)],
+        now: i64,
+    ) -> StoreResult<()> {
+        timed("narrow_grant", async move {
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE grants SET scope = $1, withheld = $2 WHERE id = $3")
+                .bind(scope.to_string()).bind(withheld.to_string()).bind(id)
+                .execute(&mut *tx).await?;
+            for (old, f) in families {
+                let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = 'scope_withdrawn' WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now).bind(old).execute(&mut *tx).await?;
+                if r.rows_affected() != 1 {
+                    // Revoked meanwhile: nothing of it to carry over.
+                    continue;
+                }
+                sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+                    .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+                    .execute(&mut *tx).await?;
+                // Unspent tokens move; spent ones stay with the old family, so reuse of
+                // one is still detected there (and ends the old family, already ended).
+                sqlx::query("UPDATE refresh_tokens SET family_id = $1 WHERE family_id = $2 AND rotated_at IS NULL")
+                    .bind(&f.id).bind(old).execute(&mut *tx).await?;
+                // A replay of the code that started the family must still end it.
+                sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE family_id = $2")
+                    .bind(&f.id).bind(old).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    })
+        .await
+    }
+
+    async fn live_families_of_grant(&self, grant_id: &str) -> StoreResult<Vec<TokenFamily>> {
+        timed("live_families_of_grant", async move {
+            dispatch!(self, pool, {
+                Ok(sqlx::query_as::<_, FamilyRow>(
+                    "SELECT * FROM token_families WHERE grant_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(grant_id)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            })
+        })
+        .await
+    }
+
+    async fn users_with_live_grants(&self) -> StoreResult<Vec<String>> {
+        timed("users_with_live_grants", async move {
+            dispatch!(self, pool, {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT user_id FROM grants WHERE revoked_at IS NULL ORDER BY user_id",
+                )
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
             })
         })
         .await

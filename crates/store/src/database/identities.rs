@@ -32,9 +32,9 @@ impl Identities for Database {
             .seal(&idp_secret_row(&p.name), &p.client_secret)
             .await?;
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, client_secret, allowed_domains, auto_create, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET display_name = $2, kind = $3, issuer = $4, client_id = $5, client_secret = $6, allowed_domains = $7, auto_create = $8")
+            sqlx::query("INSERT INTO identity_providers (name, display_name, kind, issuer, client_id, client_secret, allowed_domains, auto_create, created_at, groups_claim, groups_scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO UPDATE SET display_name = $2, kind = $3, issuer = $4, client_id = $5, client_secret = $6, allowed_domains = $7, auto_create = $8, groups_claim = $10, groups_scope = $11")
                 .bind(&p.name).bind(&p.display_name).bind(&p.kind).bind(&p.issuer).bind(&p.client_id)
-                .bind(&secret).bind(&p.allowed_domains).bind(p.auto_create).bind(p.created_at)
+                .bind(&secret).bind(&p.allowed_domains).bind(p.auto_create).bind(p.created_at).bind(&p.groups_claim).bind(&p.groups_scope)
                 .execute(pool).await?;
             Ok(())
         })

@@ -95,7 +95,7 @@ impl Reports for Database {
         dispatch!(self, pool, {
             let rows = sqlx::query(
                 "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
-                 g.resource, g.scope, g.created_at, g.last_used_at, COALESCE(u.username, g.user_id) AS username \
+                 g.resource, g.scope, g.withheld, g.created_at, g.last_used_at, COALESCE(u.username, g.user_id) AS username \
                  FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                  WHERE g.revoked_at IS NULL AND ($1 IS NULL OR g.user_id = $1) AND ($2 IS NULL OR g.client_id = $2) \
                  ORDER BY g.created_at DESC LIMIT $3",
@@ -123,7 +123,7 @@ impl Reports for Database {
             Ok(match user_id {
                 Some(u) => sqlx::query_as::<_, GrantViewRow>(
                     "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
-                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.created_at, g.last_used_at \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.created_at, g.last_used_at \
                      FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL AND g.user_id = $1 ORDER BY g.created_at DESC",
                 )
@@ -135,7 +135,7 @@ impl Reports for Database {
                 .collect(),
                 None => sqlx::query_as::<_, GrantViewRow>(
                     "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
-                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.created_at, g.last_used_at \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.created_at, g.last_used_at \
                      FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL ORDER BY g.created_at DESC",
                 )

@@ -236,8 +236,8 @@ impl Tokens for Database {
         timed("rotate_refresh", async move {
         dispatch!(self, pool, {
             let mut tx = pool.begin().await?;
-            let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL")
-                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).execute(&mut *tx).await?;
+            let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1, grace_answer = $2, grace_until = $3 WHERE token_hash = $4 AND rotated_at IS NULL AND family_id = $5")
+                .bind(now).bind(grace_answer).bind(grace_until).bind(token_hash).bind(&next.family_id).execute(&mut *tx).await?;
             if r.rows_affected() != 1 {
                 return Ok(false);
             }

@@ -20,6 +20,7 @@ mod audit;
 mod chart;
 mod clients;
 mod grants;
+mod groups;
 mod overview;
 mod scopes;
 mod users;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AuthServer> {
         .merge(allowed::router())
         .merge(scopes::router())
         .merge(grants::router())
+        .merge(groups::router())
         .merge(audit::router())
 }
 

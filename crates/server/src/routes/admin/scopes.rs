@@ -1,11 +1,12 @@
-//! `/admin/scopes`: the scopes and the descriptions the consent page shows; add one
-//! or change a description.
+//! `/admin/scopes`: the scopes, the descriptions the consent page shows, and who may
+//! hold each (every signed-in person, or the members of some groups); add one, change
+//! a description, restrict or open one.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::StatusCode;
 
 use super::{Admin, by, db_error};
@@ -15,7 +16,16 @@ use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
-    Router::new().route("/admin/scopes", get(list).post(set))
+    Router::new()
+        .route("/admin/scopes", get(list).post(set))
+        .route("/admin/scopes/groups", post(restrict))
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+    /// Comma-separated groups; empty: open to everyone.
+    pub groups: String,
 }
 
 #[derive(Template)]
@@ -23,14 +33,28 @@ pub fn router() -> Router<AuthServer> {
 struct ScopesPage<'a> {
     csrf: &'a str,
     username: &'a str,
-    scopes: Vec<(String, String)>,
+    scopes: Vec<ScopeLine>,
 }
 
 async fn list(State(s): State<AuthServer>, a: Admin) -> Response {
-    let scopes = match s.auth.store.scopes().await {
-        Ok(v) => v,
-        Err(e) => return db_error(e),
-    };
+    let (scopes, restrictions) =
+        match tokio::try_join!(s.auth.store.scopes(), s.auth.store.scope_groups()) {
+            Ok(v) => v,
+            Err(e) => return db_error(e),
+        };
+    let scopes = scopes
+        .into_iter()
+        .map(|(name, description)| ScopeLine {
+            groups: restrictions
+                .iter()
+                .filter(|(sc, _)| *sc == name)
+                .map(|(_, g)| g.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            name,
+            description,
+        })
+        .collect();
     pages::render(
         &ScopesPage {
             csrf: &a.csrf,
@@ -52,6 +76,29 @@ async fn set(
     let name = f.get("name").unwrap_or("").trim();
     let description = f.get("description").unwrap_or("");
     match admin::set_scope(&s.auth, name, description, &by(&me)).await {
+        Ok(()) => pages::see_other("/admin/scopes"),
+        Err(e) => super::act_error(e),
+    }
+}
+
+/// Sets the groups a scope is restricted to: a comma-separated list, empty to open it.
+async fn restrict(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
+    let name = f.get("name").unwrap_or("");
+    let groups: Vec<String> = f
+        .get("groups")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match crate::flows::groups::set_scope_groups(&s.auth, name, &groups, &by(&me)).await {
         Ok(()) => pages::see_other("/admin/scopes"),
         Err(e) => super::act_error(e),
     }
