@@ -175,3 +175,13 @@ test('a user disabled by the CLI has every token refused on B at once', { skip }
     await cli(['user', 'enable', 'admin']);
   }
 });
+
+test('a person removed from a group by the CLI has their token carrying its scope refused on B at once', { skip }, async () => {
+  await cli(['group', 'add', 'finance']);
+  await cli(['group', 'member', 'add', 'finance', 'admin']);
+  await cli(['scope', 'add', 'op:div', '--group', 'finance']);
+  const tok = await obtainTokens(pub, password);
+  assert.match(tok.scope, /op:div/, 'a member holds op:div');
+  await cutOff('cli-group-member-remove', tok.access_token, () => cli(['group', 'member', 'remove', 'finance', 'admin']));
+  await cli(['scope', 'add', 'op:div', '--open']);
+});
