@@ -72,3 +72,50 @@ async fn the_first_command_sees_the_presets_and_repeats_change_nothing() {
         "seeded once, the repeat recorded nothing"
     );
 }
+
+/// What the command line and the first start change is audited as the operator's, like
+/// the pages' acts: the first administrator, an identity provider added and removed, a
+/// key rotated.
+#[tokio::test]
+async fn the_operators_acts_and_the_first_run_are_in_the_audit() {
+    let dir = temp_dir();
+    mcpgate(&dir, &["keys", "rotate"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "idp",
+            "add",
+            "corp",
+            "--issuer",
+            "http://127.0.0.1:9/",
+            "--client-id",
+            "mcpgate",
+        ])
+        .env("MCPGATE_IDP_CLIENT_SECRET", "a-client-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    mcpgate(&dir, &["idp", "remove", "corp"]);
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    let events = app
+        .rules
+        .store
+        .search_audit(&Default::default(), 1000)
+        .await
+        .unwrap();
+    for (event, needle) in [
+        ("key_rotated", "\"by\":\"operator\""),
+        ("idp_added", "\"provider\":\"corp\""),
+        ("idp_removed", "\"by\":\"operator\""),
+        ("user_created", "\"admin\":true"),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event == event && e.detail.contains(needle)),
+            "{event} with {needle}: {:?}",
+            events.iter().map(|e| &e.event).collect::<Vec<_>>()
+        );
+    }
+}
