@@ -35,6 +35,9 @@ pub enum Event {
     ConsentGranted {
         scope: ScopeSet,
         grant: String,
+        /// When the grant ends, as the person chose; absent: until revoked.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ends_at: Option<i64>,
     },
     ConsentDenied {},
     GrantRevoked {

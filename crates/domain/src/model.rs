@@ -153,6 +153,16 @@ pub struct Grant {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the grant ends, as the person chose at consent; `None`: until revoked. No
+    /// token outlives it.
+    pub expires_at: Option<i64>,
+}
+
+impl Grant {
+    /// Live at `now`: not revoked, not ended.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +242,7 @@ pub struct AuditEvent {
 #[derive(Debug, Clone)]
 pub struct GrantView {
     pub id: String,
+    pub user_id: String,
     /// Who granted it: the person's user name (their id if the account is gone).
     pub username: String,
     pub client_id: String,
@@ -243,6 +254,8 @@ pub struct GrantView {
     pub withheld: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// See [`Grant::expires_at`].
+    pub expires_at: Option<i64>,
 }
 
 /// An audit event to write in a batch ([`crate::store::AuditLog::audit_batch`]);
@@ -323,6 +336,18 @@ pub struct AuditFilter {
     pub from: Option<i64>,
     /// Exclusive upper bound, Unix seconds.
     pub to: Option<i64>,
+}
+
+/// One person's tool calls through one client on one day (from a report's start):
+/// allowed and refused apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallDay {
+    pub user_id: String,
+    pub client_id: String,
+    /// Days since the report's start.
+    pub day: usize,
+    pub allowed: i64,
+    pub refused: i64,
 }
 
 /// Tool calls and sign-ins in one time bucket of the activity chart.

@@ -78,6 +78,7 @@ pub(crate) struct GrantRow {
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    expires_at: Option<i64>,
 }
 
 impl From<GrantRow> for Grant {
@@ -92,6 +93,7 @@ impl From<GrantRow> for Grant {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             revoked_at: r.revoked_at,
+            expires_at: r.expires_at,
         }
     }
 }
@@ -215,6 +217,7 @@ impl From<AuditEventRow> for AuditEvent {
 #[derive(sqlx::FromRow)]
 pub(crate) struct GrantViewRow {
     id: String,
+    user_id: String,
     username: String,
     client_id: String,
     client_name: String,
@@ -224,12 +227,14 @@ pub(crate) struct GrantViewRow {
     withheld: String,
     created_at: i64,
     last_used_at: Option<i64>,
+    expires_at: Option<i64>,
 }
 
 impl From<GrantViewRow> for GrantView {
     fn from(r: GrantViewRow) -> Self {
         GrantView {
             id: r.id,
+            user_id: r.user_id,
             username: r.username,
             client_id: r.client_id,
             client_name: r.client_name,
@@ -239,6 +244,7 @@ impl From<GrantViewRow> for GrantView {
             withheld: r.withheld,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
         }
     }
 }

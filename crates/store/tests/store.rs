@@ -66,7 +66,10 @@ both!(
     keys_retire,
     admin_reads,
     changes_are_announced_on_commit_only,
-    eviction_takes_the_oldest_unused_registration
+    eviction_takes_the_oldest_unused_registration,
+    calls_by_day_counts_allowed_and_refused_per_app,
+    groups_memberships_and_restrictions,
+    a_grants_end_caps_its_tokens_and_ends_it
 );
 
 fn user(name: &str) -> User {
@@ -272,6 +275,7 @@ async fn grants_and_revocation(s: Database) {
         created_at: 1,
         last_used_at: None,
         revoked_at: None,
+        expires_at: None,
     };
     s.insert_grant(&g).await.unwrap();
     let mut dup = g.clone();
@@ -508,6 +512,7 @@ async fn admin_reads(s: Database) {
             created_at: 1,
             last_used_at: None,
             revoked_at: None,
+            expires_at: None,
         })
         .await
         .unwrap();
@@ -556,4 +561,157 @@ async fn admin_reads(s: Database) {
             },
         ]
     );
+}
+
+async fn calls_by_day_counts_allowed_and_refused_per_app(s: Database) {
+    let day = 86_400;
+    let row = |at, user: &str, client: &str, allowed, count| AuditRow {
+        at,
+        event: "tool_calls".into(),
+        user_id: Some(user.into()),
+        client_id: Some(client.into()),
+        detail: json!({ "allowed": allowed, "count": count, "tool": "calculator" }),
+    };
+    s.audit_batch(&[
+        row(10 * day + 5, "u", "c", true, 3),
+        row(10 * day + 50, "u", "c", false, 2),
+        row(11 * day, "u", "c", true, 1),
+        row(10 * day, "u", "other", true, 7),
+        row(10 * day, "v", "c", true, 9),
+        row(9 * day, "u", "c", true, 100), // before the window
+    ])
+    .await
+    .unwrap();
+    let mut got = s.calls_by_day(Some("u"), 10 * day, 30).await.unwrap();
+    got.sort_by(|a, b| (&a.client_id, a.day).cmp(&(&b.client_id, b.day)));
+    let seen: Vec<_> = got
+        .iter()
+        .map(|d| (d.client_id.as_str(), d.day, d.allowed, d.refused))
+        .collect();
+    assert_eq!(seen, [("c", 0, 3, 2), ("c", 1, 1, 0), ("other", 0, 7, 0)]);
+    assert_eq!(s.calls_by_day(None, 10 * day, 1).await.unwrap().len(), 3);
+}
+
+async fn groups_memberships_and_restrictions(s: Database) {
+    use mcpgate_domain::model::{Group, MemberSource};
+    let g = |name: &str| Group {
+        name: name.into(),
+        description: String::new(),
+        provider: None,
+        created_at: 1,
+    };
+    s.insert_group(&g("finance")).await.unwrap();
+    s.insert_group(&g("ops")).await.unwrap();
+    assert!(matches!(
+        s.insert_group(&g("finance")).await,
+        Err(mcpgate_domain::StoreError::Conflict(_))
+    ));
+    let u = user("gina");
+    s.create_user(&u).await.unwrap();
+    assert!(
+        s.add_member("finance", &u.id, MemberSource::Manual, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.add_member("finance", &u.id, MemberSource::Provider, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.add_member("finance", &u.id, MemberSource::Manual, 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.groups_of(&u.id).await.unwrap(),
+        ["finance"],
+        "each group once"
+    );
+    assert_eq!(s.members("finance").await.unwrap().len(), 2);
+    s.set_scope_groups("op:div", &["finance".into(), "ops".into()])
+        .await
+        .unwrap();
+    s.set_scope_groups("op:div", &["finance".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.scope_groups().await.unwrap(),
+        [("op:div".to_owned(), "finance".to_owned())],
+        "replaced, not added"
+    );
+    assert!(
+        s.remove_member("finance", &u.id, MemberSource::Provider)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.groups_of(&u.id).await.unwrap(),
+        ["finance"],
+        "the manual one stays"
+    );
+    assert_eq!(
+        s.delete_group("finance").await.unwrap(),
+        Some(vec![u.id.clone()])
+    );
+    assert!(
+        s.scope_groups().await.unwrap().is_empty(),
+        "its restrictions go with it"
+    );
+    assert!(s.groups_of(&u.id).await.unwrap().is_empty());
+    assert_eq!(s.delete_group("finance").await.unwrap(), None);
+}
+
+async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
+    use mcpgate_core::ScopeSet;
+    use mcpgate_domain::model::{Grant, RefreshToken, TokenFamily};
+    let scope = ScopeSet::parse("op:add").unwrap();
+    s.insert_grant(&Grant {
+        id: "g".into(),
+        user_id: "u".into(),
+        client_id: "c".into(),
+        resource: "r".into(),
+        scope: scope.clone(),
+        withheld: ScopeSet::new(),
+        created_at: 0,
+        last_used_at: None,
+        revoked_at: None,
+        expires_at: None,
+    })
+    .await
+    .unwrap();
+    s.insert_family(&TokenFamily {
+        id: "f".into(),
+        grant_id: "g".into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        scope: scope.clone(),
+        resource: "r".into(),
+        created_at: 0,
+        expires_at: 1000,
+        revoked_at: None,
+        revoked_reason: None,
+    })
+    .await
+    .unwrap();
+    s.insert_refresh(&RefreshToken {
+        token_hash: "t".into(),
+        family_id: "f".into(),
+        created_at: 0,
+        expires_at: 1000,
+        rotated_at: None,
+        grace_answer: None,
+        grace_until: None,
+    })
+    .await
+    .unwrap();
+    s.update_grant("g", &scope, &ScopeSet::new(), Some(100))
+        .await
+        .unwrap();
+    assert_eq!(s.family("f").await.unwrap().unwrap().expires_at, 100);
+    assert_eq!(s.refresh("t").await.unwrap().unwrap().expires_at, 100);
+    // Housekeeping after the end: the grant and its family are ended.
+    s.delete_expired(101, 0).await.unwrap();
+    assert!(s.grant("g").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(s.family("f").await.unwrap().unwrap().revoked_at.is_some());
 }

@@ -3,7 +3,7 @@
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use mcpgate_domain::Actor;
-use mcpgate_domain::flows::revoke;
+use mcpgate_domain::flows::{activity, revoke};
 use mcpgate_domain::store::Store;
 
 use super::views::GrantRow;
@@ -44,10 +44,19 @@ async fn user_id(store: &dyn Store, name: Option<String>) -> anyhow::Result<Opti
 pub async fn run(ctx: &Context, cmd: GrantsCmd) -> anyhow::Result<()> {
     match cmd {
         GrantsCmd::List { user, json } => {
-            let store = ctx.store().await?;
-            let uid = user_id(store.as_ref(), user).await?;
-            let grants = store.grant_views(uid.as_deref()).await?;
-            let rows: Vec<GrantRow> = grants.iter().map(GrantRow::from).collect();
+            let a = ctx.authority().await?;
+            let uid = user_id(a.store.as_ref(), user).await?;
+            let grants = a.store.grant_views(uid.as_deref()).await?;
+            let calls = activity::by_app(&a, uid.as_deref()).await?;
+            let now = a.now();
+            let rows: Vec<GrantRow> = grants
+                .iter()
+                .filter(|g| g.expires_at.is_none_or(|e| e > now))
+                .map(|g| {
+                    let key = (g.user_id.clone(), g.client_id.clone());
+                    GrantRow::new(g, &calls.get(&key).cloned().unwrap_or_default())
+                })
+                .collect();
             print_list(&rows, json)?;
         }
         GrantsCmd::Revoke {

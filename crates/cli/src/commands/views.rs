@@ -186,10 +186,22 @@ pub struct GrantRow {
     pub resource: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// When the grant ends, as the person chose at consent; `null`: until revoked.
+    pub expires_at: Option<i64>,
+    /// The app's tool calls for this person over the last thirty days.
+    pub calls_30d: Calls,
+    /// The same, per day, oldest first: `[allowed, refused]`.
+    pub calls_per_day: Vec<[i64; 2]>,
 }
 
-impl From<&GrantView> for GrantRow {
-    fn from(g: &GrantView) -> Self {
+#[derive(Serialize)]
+pub struct Calls {
+    pub allowed: i64,
+    pub refused: i64,
+}
+
+impl GrantRow {
+    pub fn new(g: &GrantView, calls: &mcpgate_domain::flows::activity::AppActivity) -> Self {
         Self {
             grant_id: g.id.clone(),
             user: g.username.clone(),
@@ -199,6 +211,12 @@ impl From<&GrantView> for GrantRow {
             resource: g.resource.clone(),
             created_at: g.created_at,
             last_used_at: g.last_used_at,
+            expires_at: g.expires_at,
+            calls_30d: Calls {
+                allowed: calls.allowed,
+                refused: calls.refused,
+            },
+            calls_per_day: calls.days.clone(),
         }
     }
 }
@@ -207,9 +225,18 @@ impl fmt::Display for GrantRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}\t{}\t{}\t{}",
-            self.grant_id, self.user, self.client_name, self.scope
-        )
+            "{}\t{}\t{}\t{}\t{} calls in 30 days ({} refused)",
+            self.grant_id,
+            self.user,
+            self.client_name,
+            self.scope,
+            self.calls_30d.allowed + self.calls_30d.refused,
+            self.calls_30d.refused
+        )?;
+        if let Some(e) = self.expires_at {
+            write!(f, "\tends {}", mcpgate_server::pages::when(Some(e)))?;
+        }
+        Ok(())
     }
 }
 

@@ -95,7 +95,11 @@ async fn the_operators_acts_and_the_first_run_are_in_the_audit() {
         .env("MCPGATE_IDP_CLIENT_SECRET", "a-client-secret")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     mcpgate(&dir, &["idp", "remove", "corp"]);
     let app = TestApp::spawn_in(dir, |_| {}).await;
     let events = app

@@ -16,7 +16,7 @@ use mcpgate_core::{ErrorCode, OAuthError, pkce, resource};
 use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
-use crate::model::{AuthCode, Client, Exchange, TokenFamily};
+use crate::model::{AuthCode, Client, Exchange, Grant, TokenFamily};
 use crate::{Authority, OAuthResult};
 
 /// A token request with `grant_type=authorization_code` (OAuth 2.1 §4.1.3).
@@ -44,12 +44,15 @@ pub async fn exchange(
     if row.used_at.is_some() || row.expires_at <= now {
         return Err(spent(s, client, &row, now).await?);
     }
-    if let Err(e) = check(s, client, &row, &req).await {
-        // Single use whatever the outcome: a failed attempt spends the code too, so a
-        // wrong verifier cannot be retried (OAuth 2.1 §4.1.3).
-        s.store.redeem_code(&code_hash, now).await?;
-        return Err(e);
-    }
+    let grant = match check(s, client, &row, &req).await {
+        Ok(g) => g,
+        Err(e) => {
+            // Single use whatever the outcome: a failed attempt spends the code too, so
+            // a wrong verifier cannot be retried (OAuth 2.1 §4.1.3).
+            s.store.redeem_code(&code_hash, now).await?;
+            return Err(e);
+        }
+    };
     // The person may have lost a scope since consenting (they left a group): the
     // token carries only what they may hold now.
     let scope = entitlements::entitled(s, &row.user_id, &row.scope)
@@ -63,7 +66,12 @@ pub async fn exchange(
         scope: scope.clone(),
         resource: row.resource.clone(),
         created_at: now,
-        expires_at: now + s.cfg.refresh_ttl_secs,
+        // No token outlives the grant's end, as its person chose it.
+        expires_at: grant
+            .expires_at
+            .map_or(now + s.cfg.refresh_ttl_secs, |end| {
+                end.min(now + s.cfg.refresh_ttl_secs)
+            }),
         revoked_at: None,
         revoked_reason: None,
     };
@@ -87,7 +95,7 @@ pub async fn exchange(
         }
     }
     let username = tokens::username_of(s, &row.user_id).await;
-    let access = tokens::access_token(s, &family, &scope, username);
+    let (access, expires_in) = tokens::access_token(s, &family, &scope, username);
     s.store.touch_client(&client.client_id, now).await?;
     s.store.touch_grant(&row.grant_id, now).await?;
     s.audit(
@@ -102,7 +110,7 @@ pub async fn exchange(
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer".into(),
-        expires_in: s.cfg.access_ttl_secs,
+        expires_in,
         refresh_token: Some(refresh.expose().to_owned()),
         scope: scope.to_string(),
     })
@@ -115,7 +123,7 @@ async fn check(
     client: &Client,
     row: &AuthCode,
     req: &CodeExchange<'_>,
-) -> OAuthResult<()> {
+) -> OAuthResult<Grant> {
     if row.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
@@ -137,14 +145,21 @@ async fn check(
             "resource does not match the authorization request",
         ));
     }
-    let grant = s.store.grant(&row.grant_id).await?;
-    if grant.is_none_or(|g| g.revoked_at.is_some()) {
+    let Some(grant) = s
+        .store
+        .grant(&row.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+    else {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
+    };
+    if !grant.is_live(s.now()) {
+        return Err(OAuthError::invalid_grant("the grant has ended"));
     }
     if !super::accounts::user_active(s, &row.user_id).await? {
         return Err(OAuthError::invalid_grant("the account is disabled"));
     }
-    Ok(())
+    Ok(grant)
 }
 
 /// A code already spent or expired. A second use by the code's own client means

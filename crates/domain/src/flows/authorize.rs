@@ -279,6 +279,40 @@ pub async fn pending(s: &Authority, id: &str) -> Result<Option<(AuthRequest, Cli
     Ok(s.store.client(&req.client_id).await?.map(|c| (req, c)))
 }
 
+/// How long a consent lasts, as the person chose it on the consent page. No token of the
+/// grant outlives its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lasting {
+    /// Until the person (or an administrator) revokes it.
+    #[default]
+    UntilRevoked,
+    /// For this many seconds from the consent.
+    For(i64),
+}
+
+impl Lasting {
+    /// The consent page's choices, in seconds: an hour, a day, thirty days, and 0 for
+    /// "until I revoke it" (the default).
+    pub const CHOICES: [i64; 4] = [3600, 86_400, 2_592_000, 0];
+
+    /// One of [`Lasting::CHOICES`]; anything else is not a choice the page offered.
+    pub fn from_secs(secs: i64) -> Option<Self> {
+        match secs {
+            0 => Some(Lasting::UntilRevoked),
+            s if Self::CHOICES.contains(&s) => Some(Lasting::For(s)),
+            _ => None,
+        }
+    }
+
+    /// When a grant consented to at `now` ends.
+    pub fn end(self, now: i64) -> Option<i64> {
+        match self {
+            Lasting::UntilRevoked => None,
+            Lasting::For(s) => Some(now + s),
+        }
+    }
+}
+
 /// What the consent page offers a person for a pending request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Offer {
@@ -310,12 +344,14 @@ pub async fn granted(
     Ok(s.store
         .live_grant(&user.id, &req.client_id, &req.resource)
         .await?
+        .filter(|g| g.is_live(s.now()))
         .map(|g| g.scope)
         .unwrap_or_default())
 }
 
-/// Records consent for `approved`, narrowed to what the person may hold, and returns
-/// the redirect carrying a fresh code (or `access_denied` when nothing remains).
+/// Records consent for `approved`, narrowed to what the person may hold, lasting as
+/// chosen (`None`: as the grant already lasts, when consent was not asked again), and
+/// returns the redirect carrying a fresh code (or `access_denied` when nothing remains).
 /// The request is consumed: a second approval of the same request fails.
 pub async fn approve(
     s: &Authority,
@@ -323,6 +359,7 @@ pub async fn approve(
     req: &AuthRequest,
     user: &User,
     approved: &ScopeSet,
+    lasting: Option<Lasting>,
 ) -> Result<String, AuthorizeError> {
     if !s.store.take_auth_request(&hash_token(id)).await? {
         return Err(AuthorizeError::Page(
@@ -344,16 +381,25 @@ pub async fn approve(
         ));
     }
     let now = s.now();
-    let grant = match s
+    let mut existing = s
         .store
         .live_grant(&user.id, &req.client_id, &req.resource)
-        .await?
-    {
+        .await?;
+    if let Some(g) = existing.take_if(|g| !g.is_live(now)) {
+        // Ended as its person chose: this consent starts a new grant.
+        s.store.revoke_grant(&g.id, now, "grant_ended").await?;
+    }
+    let (grant, ends) = match existing {
         Some(g) => {
             let merged = g.scope.union(approved);
             let withheld = g.withheld.union(&asked.withheld).difference(&merged);
-            s.store.set_grant_scope(&g.id, &merged, &withheld).await?;
-            g
+            // A new consent says how long it lasts from now: it may extend the grant or
+            // end it sooner.
+            let ends = lasting.map_or(g.expires_at, |l| l.end(now));
+            s.store
+                .update_grant(&g.id, &merged, &withheld, ends)
+                .await?;
+            (g, ends)
         }
         None => {
             let g = Grant {
@@ -363,12 +409,14 @@ pub async fn approve(
                 resource: req.resource.clone(),
                 scope: approved.clone(),
                 withheld: asked.withheld.clone(),
+                expires_at: lasting.unwrap_or_default().end(now),
                 created_at: now,
                 last_used_at: None,
                 revoked_at: None,
             };
             s.store.insert_grant(&g).await?;
-            g
+            let ends = g.expires_at;
+            (g, ends)
         }
     };
     let code = Secret::generate();
@@ -395,6 +443,7 @@ pub async fn approve(
         Event::ConsentGranted {
             scope: approved.clone(),
             grant: grant.id.clone(),
+            ends_at: ends,
         },
         Some(&user.id),
         Some(&req.client_id),

@@ -3,6 +3,7 @@
 //! input, call one of these and render the outcome.
 
 pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod admission;
 pub mod authorization_code;

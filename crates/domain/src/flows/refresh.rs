@@ -108,10 +108,11 @@ async fn attempt(
         .held;
     let username = tokens::username_of(s, &family.user_id).await;
     let (next, next_row) = tokens::refresh_token(&family, now);
+    let (access_token, expires_in) = tokens::access_token(s, &family, &scope, username);
     let answer = TokenResponse {
-        access_token: tokens::access_token(s, &family, &scope, username),
+        access_token,
         token_type: "Bearer".into(),
-        expires_in: s.cfg.access_ttl_secs,
+        expires_in,
         refresh_token: Some(next.expose().to_owned()),
         scope: scope.to_string(),
     };

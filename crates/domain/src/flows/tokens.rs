@@ -21,14 +21,17 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Signs an access token for `family` with `scope`.
+/// Signs an access token for `family` with `scope`; returns it with its lifetime in
+/// seconds (`expires_in`). It ends with the family, whose end is capped by the grant's
+/// (a consent that lasts an hour issues no token that lasts longer).
 pub fn access_token(
     s: &Authority,
     family: &TokenFamily,
     scope: &ScopeSet,
     username: Option<String>,
-) -> String {
+) -> (String, i64) {
     let now = s.now();
+    let exp = (now + s.cfg.access_ttl_secs).min(family.expires_at);
     let claims = AccessClaims {
         iss: s.cfg.issuer.clone(),
         sub: family.user_id.clone(),
@@ -37,12 +40,12 @@ pub fn access_token(
         scope: scope.clone(),
         jti: random_id(),
         iat: now,
-        exp: now + s.cfg.access_ttl_secs,
+        exp,
         nbf: None,
         username,
         session_id: Some(family.id.clone()),
     };
-    s.keys.sign(&claims)
+    (s.keys.sign(&claims), exp - now)
 }
 
 /// A new refresh token in `family`: the secret for the client and the row that

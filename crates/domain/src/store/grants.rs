@@ -29,12 +29,15 @@ pub trait Grants: Send + Sync {
 
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()>;
 
-    /// Sets what the grant holds and what was withheld from it (consent added scopes).
-    async fn set_grant_scope(
+    /// One step, at a new consent: what the grant holds, what was withheld from it, and
+    /// when it ends. An end earlier than before caps the grant's live token families and
+    /// refresh tokens, so that none outlives it.
+    async fn update_grant(
         &self,
         id: &str,
         scope: &ScopeSet,
         withheld: &ScopeSet,
+        expires_at: Option<i64>,
     ) -> StoreResult<()>;
 
     /// One step, when a person lost scopes: the grant holds `scope` and lists

@@ -34,4 +34,14 @@ pub trait Reports: Send + Sync {
     /// sign-ins in `buckets` equal slices of `[from, from + buckets * width)`; one
     /// entry per bucket, zero where nothing happened.
     async fn activity(&self, from: i64, width: i64, buckets: usize) -> StoreResult<Vec<Activity>>;
+
+    /// Tool calls (the `tool_calls` counts) per person, client and day in
+    /// `[from, from + days * 86400)`, of one person when given; days without calls are
+    /// left out.
+    async fn calls_by_day(
+        &self,
+        user_id: Option<&str>,
+        from: i64,
+        days: usize,
+    ) -> StoreResult<Vec<CallDay>>;
 }

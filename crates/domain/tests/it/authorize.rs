@@ -153,7 +153,7 @@ async fn approval_issues_one_code_for_the_request_and_consumes_it() {
     assert_eq!(client.client_id, "c1");
     assert_eq!(req.scope, ScopeSet::parse("op:add").unwrap());
     let approved = req.scope.clone();
-    let location = authorize::approve(&w.s, &handle, &req, &user, &approved)
+    let location = authorize::approve(&w.s, &handle, &req, &user, &approved, None)
         .await
         .unwrap();
     let q = query(&location);
@@ -162,7 +162,7 @@ async fn approval_issues_one_code_for_the_request_and_consumes_it() {
     assert_eq!(get(&q, "iss"), Some(w.s.cfg.issuer.as_str()));
     // The request is consumed: it cannot be approved, or found, again.
     assert!(matches!(
-        authorize::approve(&w.s, &handle, &req, &user, &approved).await,
+        authorize::approve(&w.s, &handle, &req, &user, &approved, None).await,
         Err(AuthorizeError::Page(_))
     ));
     assert!(authorize::pending(&w.s, &handle).await.unwrap().is_none());

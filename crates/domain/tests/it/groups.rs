@@ -64,7 +64,7 @@ async fn consent(
     let (req, _) = authorize::pending(&w.s, &handle).await.unwrap().unwrap();
     let user = ada(w).await;
     let offer = authorize::offer(&w.s, &user, &req).await.unwrap();
-    let location = authorize::approve(&w.s, &handle, &req, &user, &set(approved))
+    let location = authorize::approve(&w.s, &handle, &req, &user, &set(approved), None)
         .await
         .unwrap();
     let q: Vec<(String, String)> = Url::parse(&location)

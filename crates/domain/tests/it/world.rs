@@ -129,6 +129,7 @@ pub async fn world() -> World {
             created_at: NOW,
             last_used_at: None,
             revoked_at: None,
+            expires_at: None,
         })
         .await
         .unwrap();

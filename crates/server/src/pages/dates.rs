@@ -17,6 +17,25 @@ pub fn when(ts: Option<i64>) -> String {
     }
 }
 
+/// How long until `end`, seen at `now`, for people: "in 59 minutes", "in 23 hours",
+/// "in 29 days"; "ended" once past.
+pub fn until(now: i64, end: i64) -> String {
+    let left = end - now;
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("in 1 {unit}")
+        } else {
+            format!("in {n} {unit}s")
+        }
+    };
+    match left {
+        ..=0 => "ended".into(),
+        1..=3599 => plural((left + 59) / 60, "minute"),
+        3600..=172_799 => plural((left + 1800) / 3600, "hour"),
+        _ => plural((left + 43_200) / 86_400, "day"),
+    }
+}
+
 // Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -39,5 +58,11 @@ mod tests {
     fn dates() {
         assert_eq!(when(Some(0)), "1970-01-01 00:00 UTC");
         assert_eq!(when(Some(1_795_000_000)), "2026-11-18 11:06 UTC");
+        assert_eq!(until(0, 3600), "in 1 hour");
+        assert_eq!(until(0, 3599), "in 60 minutes");
+        assert_eq!(until(0, 60), "in 1 minute");
+        assert_eq!(until(0, 86_400), "in 24 hours");
+        assert_eq!(until(0, 2_592_000), "in 30 days");
+        assert_eq!(until(10, 10), "ended");
     }
 }

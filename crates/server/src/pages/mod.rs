@@ -8,6 +8,7 @@
 //! - [`dates`]: timestamps for people.
 //! - [`passwords`]: hashing and checking passwords off the async threads.
 
+pub mod chart;
 pub mod cookies;
 pub mod dates;
 pub mod extract;
@@ -17,7 +18,7 @@ pub mod passwords;
 pub mod render;
 
 pub use cookies::{Csrf, Jar, cookie, csrf, csrf_ok};
-pub use dates::when;
+pub use dates::{until, when};
 pub use extract::{Administrator, Anyone, FormToken, MaybeSignedIn, Posted, SignedIn};
 pub use headers::{add_security_headers, csp, security_headers};
 pub use next::safe_next;

@@ -1,5 +1,6 @@
-//! The connected-apps page: every grant the signed-in person made, with a revoke
-//! button that ends the grant's tokens at once.
+//! The connected-apps page: every grant the signed-in person made, when it ends (as
+//! chosen at consent), what the app did with it (tool calls per day over thirty days,
+//! allowed and refused), and a revoke button that ends the grant's tokens at once.
 
 use askama::Template;
 use axum::Router;
@@ -8,7 +9,8 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use mcpgate_domain::Actor;
 
-use crate::flows::{authorize, revoke};
+use crate::flows::{activity, authorize, revoke};
+use crate::pages::chart::{self, Chart};
 use crate::pages::{self, FormToken, PageResult, Posted, SignedIn};
 use crate::state::AuthServer;
 
@@ -30,6 +32,10 @@ pub struct GrantLine {
     pub withheld: Vec<String>,
     pub granted: String,
     pub last_used: String,
+    /// "ends in …" when the person chose an end at consent.
+    pub ends: Option<String>,
+    /// Its tool calls per day over the last thirty days, allowed and refused.
+    pub chart: Chart,
 }
 
 #[derive(Template)]
@@ -47,8 +53,19 @@ async fn list(
     SignedIn(user): SignedIn,
     FormToken(csrf): FormToken,
 ) -> PageResult {
+    let now = s.auth.now();
+    let activity = activity::by_app(&s.auth, Some(&user.id)).await?;
+    let from = activity::window_start(now);
     let mut grants = Vec::new();
     for g in s.auth.store.grant_views(Some(&user.id)).await? {
+        if g.expires_at.is_some_and(|e| e <= now) {
+            // Ended as the person chose: no longer connected.
+            continue;
+        }
+        let calls = activity
+            .get(&(user.id.clone(), g.client_id.clone()))
+            .cloned()
+            .unwrap_or_default();
         let client = s.auth.store.client(&g.client_id).await?;
         let (unverified, vouched_by) = match &client {
             Some(c) => (
@@ -64,6 +81,8 @@ async fn list(
             withheld: g.withheld.split_whitespace().map(String::from).collect(),
             granted: pages::when(Some(g.created_at)),
             last_used: pages::when(g.last_used_at),
+            ends: g.expires_at.map(|e| pages::until(now, e)),
+            chart: chart::pairs_chart(from, 86_400, &calls.days, chart::ALLOWED_AND_REFUSED),
             id: g.id,
             client_id: g.client_id,
             client_name: g.client_name,

@@ -10,6 +10,9 @@
 //! flow (RFC 9700 §4.1, OAuth 2.1 §7.4.2, MCP "Confused Deputy"). The page for a
 //! returning person is pre-ticked and marks what was allowed before: one click.
 //!
+//! The person also chooses how long the consent lasts (`duration`: an hour, a day,
+//! thirty days, or until revoked, the default); no token of the grant outlives it.
+//!
 //! Only the scopes the person may hold are offered ([`authorize::offer`]); the others
 //! the client asked for are listed as not available, and the client gets the rest.
 
@@ -25,7 +28,7 @@ use mcpgate_domain::model::{AuthRequest, Client, User};
 use serde::Deserialize;
 
 use super::authorize::respond_error;
-use crate::flows::authorize;
+use crate::flows::authorize::{self, Lasting};
 use crate::pages::{self, FormToken, MaybeSignedIn, PageResult, Posted};
 use crate::state::AuthServer;
 
@@ -119,7 +122,7 @@ async fn show(
         // An operator-registered confidential client asking for what was granted
         // before: its identity is assured at the token endpoint, so no need to ask.
         return Ok(
-            match authorize::approve(&s.auth, &id, &req, &user, &offer.offered).await {
+            match authorize::approve(&s.auth, &id, &req, &user, &offer.offered, None).await {
                 Ok(location) => pages::see_other(&location),
                 Err(e) => respond_error(&s, e),
             },
@@ -197,6 +200,20 @@ async fn decide(
         return Ok(expired());
     };
     let requested = req.scope.clone();
+    // How long the consent lasts: one of the page's choices (absent: until revoked).
+    let lasting = match f.get("duration") {
+        None => Some(Lasting::UntilRevoked),
+        Some(v) => match v.parse().ok().and_then(Lasting::from_secs) {
+            Some(l) => Some(l),
+            None => {
+                return Ok(pages::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "The chosen duration is not one this page offers.",
+                ));
+            }
+        },
+    };
     let outcome = match f.get("decision") {
         Some("approve") => {
             let chosen = ScopeSet::from_tokens(f.all("scope_choice").iter().cloned());
@@ -205,7 +222,7 @@ async fn decide(
             if approved.is_empty() {
                 authorize::deny(&s.auth, id, &req, &user).await
             } else {
-                authorize::approve(&s.auth, id, &req, &user, &approved).await
+                authorize::approve(&s.auth, id, &req, &user, &approved, lasting).await
             }
         }
         _ => authorize::deny(&s.auth, id, &req, &user).await,

@@ -88,8 +88,8 @@ impl Grants for Database {
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
         timed("insert_grant", async move {
         dispatch!(self, pool, {
-            sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, withheld, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
-                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(g.scope.to_string()).bind(g.withheld.to_string()).bind(g.created_at).bind(g.last_used_at)
+            sqlx::query("INSERT INTO grants (id, user_id, client_id, resource, scope, withheld, created_at, last_used_at, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)")
+                .bind(&g.id).bind(&g.user_id).bind(&g.client_id).bind(&g.resource).bind(g.scope.to_string()).bind(g.withheld.to_string()).bind(g.created_at).bind(g.last_used_at).bind(g.expires_at)
                 .execute(pool).await?;
             Ok(())
         })
@@ -97,23 +97,29 @@ impl Grants for Database {
         .await
     }
 
-    async fn set_grant_scope(
+    async fn update_grant(
         &self,
         id: &str,
         scope: &ScopeSet,
         withheld: &ScopeSet,
+        expires_at: Option<i64>,
     ) -> StoreResult<()> {
-        timed("set_grant_scope", async move {
-            dispatch!(self, pool, {
-                sqlx::query("UPDATE grants SET scope = $1, withheld = $2 WHERE id = $3")
-                    .bind(scope.to_string())
-                    .bind(withheld.to_string())
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            })
+        timed("update_grant", async move {
+        dispatch!(self, pool, {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE grants SET scope = $1, withheld = $2, expires_at = $3 WHERE id = $4")
+                .bind(scope.to_string()).bind(withheld.to_string()).bind(expires_at).bind(id)
+                .execute(&mut *tx).await?;
+            if let Some(end) = expires_at {
+                sqlx::query("UPDATE token_families SET expires_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL AND expires_at > $1")
+                    .bind(end).bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE refresh_tokens SET expires_at = $1 WHERE expires_at > $1 AND family_id IN (SELECT id FROM token_families WHERE grant_id = $2)")
+                    .bind(end).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
         })
+    })
         .await
     }
 

@@ -94,8 +94,8 @@ impl Reports for Database {
         timed("search_grants", async move {
         dispatch!(self, pool, {
             let rows = sqlx::query(
-                "SELECT g.id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
-                 g.resource, g.scope, g.withheld, g.created_at, g.last_used_at, COALESCE(u.username, g.user_id) AS username \
+                "SELECT g.id, g.user_id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, COALESCE(c.kind, 'unknown') AS client_kind, \
+                 g.resource, g.scope, g.withheld, g.expires_at, g.created_at, g.last_used_at, COALESCE(u.username, g.user_id) AS username \
                  FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                  WHERE g.revoked_at IS NULL AND ($1 IS NULL OR g.user_id = $1) AND ($2 IS NULL OR g.client_id = $2) \
                  ORDER BY g.created_at DESC LIMIT $3",
@@ -122,8 +122,8 @@ impl Reports for Database {
         dispatch!(self, pool, {
             Ok(match user_id {
                 Some(u) => sqlx::query_as::<_, GrantViewRow>(
-                    "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
-                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.created_at, g.last_used_at \
+                    "SELECT g.id, g.user_id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.expires_at, g.created_at, g.last_used_at \
                      FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL AND g.user_id = $1 ORDER BY g.created_at DESC",
                 )
@@ -134,8 +134,8 @@ impl Reports for Database {
                 .map(GrantView::from)
                 .collect(),
                 None => sqlx::query_as::<_, GrantViewRow>(
-                    "SELECT g.id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
-                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.created_at, g.last_used_at \
+                    "SELECT g.id, g.user_id, COALESCE(u.username, g.user_id) AS username, g.client_id, COALESCE(c.name, g.client_id) AS client_name, \
+                     COALESCE(c.kind, 'unknown') AS client_kind, g.resource, g.scope, g.withheld, g.expires_at, g.created_at, g.last_used_at \
                      FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id LEFT JOIN users u ON u.id = g.user_id \
                      WHERE g.revoked_at IS NULL ORDER BY g.created_at DESC",
                 )
@@ -207,6 +207,58 @@ impl Reports for Database {
             }
         });
         Ok(out)
+    })
+        .await
+    }
+
+    async fn calls_by_day(
+        &self,
+        user_id: Option<&str>,
+        from: i64,
+        days: usize,
+    ) -> StoreResult<Vec<CallDay>> {
+        timed("calls_by_day", async move {
+        let to = from.saturating_add(86_400 * days as i64);
+        // Only the JSON accessors differ between the backends.
+        let (count, allowed) = match self.pool {
+            Pool::Sqlite(_) => (
+                "CAST(json_extract(detail, '$.count') AS BIGINT)",
+                "json_extract(detail, '$.allowed') = 1",
+            ),
+            Pool::Postgres(_) => (
+                "CAST(detail::jsonb ->> 'count' AS BIGINT)",
+                "(detail::jsonb ->> 'allowed') = 'true'",
+            ),
+        };
+        // Only the constant accessors above are interpolated; every value is bound.
+        let sql = format!(
+            "SELECT user_id, client_id, (at - $1) / 86400 AS day, \
+             CAST(SUM(CASE WHEN {allowed} THEN COALESCE({count}, 1) ELSE 0 END) AS BIGINT) AS allowed, \
+             CAST(SUM(CASE WHEN {allowed} THEN 0 ELSE COALESCE({count}, 1) END) AS BIGINT) AS refused \
+             FROM audit_events WHERE event = 'tool_calls' AND at >= $1 AND at < $2 \
+             AND user_id IS NOT NULL AND client_id IS NOT NULL AND ($3 IS NULL OR user_id = $3) \
+             GROUP BY user_id, client_id, day"
+        );
+        dispatch!(self, pool, {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .bind(to)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let day: i64 = r.try_get("day")?;
+                out.push(CallDay {
+                    user_id: r.try_get("user_id")?,
+                    client_id: r.try_get("client_id")?,
+                    day: usize::try_from(day).unwrap_or(0),
+                    allowed: r.try_get::<Option<i64>, _>("allowed")?.unwrap_or(0),
+                    refused: r.try_get::<Option<i64>, _>("refused")?.unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
     })
         .await
     }

@@ -147,6 +147,16 @@ impl Tokens for Database {
                     .bind(now - revocation_cover)
                     .execute(pool)
                     .await?;
+                // A grant past the end its person chose is ended like a revoked one (its
+                // tokens expired with it: nothing to revoke).
+                sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = 'grant_ended' WHERE revoked_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at <= $1)")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+                sqlx::query("UPDATE grants SET revoked_at = expires_at WHERE revoked_at IS NULL AND expires_at <= $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
                 sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
                     .bind(now)
                     .execute(pool)

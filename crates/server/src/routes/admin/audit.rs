@@ -11,9 +11,9 @@ use axum::routing::get;
 use http::StatusCode;
 use mcpgate_domain::model::AuditFilter;
 
-use super::chart::{self, Chart};
 use super::{Admin, db_error, field, query};
 use crate::pages;
+use crate::pages::chart::{self, Chart};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {

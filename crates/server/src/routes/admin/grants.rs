@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use http::StatusCode;
 
 use super::{Admin, LIST_LIMIT, by, db_error, field, query};
-use crate::flows::revoke;
+use crate::flows::{activity, revoke};
 use crate::pages;
 use crate::pages::{Administrator, Posted};
 use crate::state::AuthServer;
@@ -29,6 +29,10 @@ pub struct GrantLine {
     pub resource: String,
     pub granted: String,
     pub last_used: String,
+    /// "ends in …", when the person chose an end at consent.
+    pub ends: Option<String>,
+    /// Tool calls over the last thirty days: allowed, refused.
+    pub calls_30d: [i64; 2],
 }
 
 #[derive(Template)]
@@ -77,9 +81,18 @@ async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> R
         Ok(r) => r,
         Err(e) => return db_error(e),
     };
+    let calls = match activity::by_app(&s.auth, user_id.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return db_error(e),
+    };
+    let now = s.auth.now();
     let grants = rows
         .into_iter()
         .map(|(g, username)| GrantLine {
+            calls_30d: calls
+                .get(&(g.user_id.clone(), g.client_id.clone()))
+                .map_or([0, 0], |a| [a.allowed, a.refused]),
+            ends: g.expires_at.map(|e| pages::until(now, e)),
             scopes: g
                 .scope
                 .split(' ')

@@ -17,7 +17,6 @@
 
 mod allowed;
 mod audit;
-mod chart;
 mod clients;
 mod grants;
 mod groups;

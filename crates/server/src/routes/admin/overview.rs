@@ -8,9 +8,9 @@ use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 
-use super::chart::{self, Chart};
 use super::{Admin, LIST_LIMIT, db_error, field, query};
 use crate::pages;
+use crate::pages::chart::{self, Chart};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {

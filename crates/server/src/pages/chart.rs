@@ -1,11 +1,44 @@
-//! The activity chart: tool calls and sign-ins per time bucket, drawn as inline SVG
-//! in the page itself. No script, no external asset and no inline style, so the
-//! pages' CSP (`default-src 'none'; style-src 'self'`) holds: shapes are coloured by
-//! classes of the page's own stylesheet.
+//! Activity charts: two counts per time bucket (tool calls and sign-ins on the admin
+//! pages; an app's allowed and refused calls on the connected-apps page), drawn as
+//! inline SVG in the page itself. No script, no external asset and no inline style, so
+//! the pages' CSP (`default-src 'none'; style-src 'self'`) holds: shapes are coloured
+//! by classes of the page's own stylesheet.
 
 use mcpgate_domain::model::Activity;
 
 use crate::pages;
+
+/// What one of a chart's two series counts: the stylesheet's class and the tooltip's
+/// words.
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    pub class: &'static str,
+    pub what: &'static str,
+}
+
+/// Tool calls and sign-ins (the admin pages).
+pub const CALLS_AND_SIGN_INS: [Series; 2] = [
+    Series {
+        class: "calls",
+        what: "tool calls",
+    },
+    Series {
+        class: "signins",
+        what: "sign-ins",
+    },
+];
+
+/// An app's tool calls, allowed and refused (the connected-apps page).
+pub const ALLOWED_AND_REFUSED: [Series; 2] = [
+    Series {
+        class: "calls",
+        what: "calls allowed",
+    },
+    Series {
+        class: "refused",
+        what: "calls refused",
+    },
+];
 
 pub const WIDTH: i64 = 720;
 pub const HEIGHT: i64 = 200;
@@ -31,8 +64,8 @@ pub struct Chart {
     pub max: i64,
     pub from_label: String,
     pub to_label: String,
-    pub total_calls: i64,
-    pub total_sign_ins: i64,
+    /// Each series' sum over the chart.
+    pub totals: [i64; 2],
     pub width: i64,
     pub height: i64,
     pub left: i64,
@@ -40,11 +73,17 @@ pub struct Chart {
     pub baseline: i64,
 }
 
-/// Lays out `buckets` (each `width` seconds from `from`) as paired bars.
+/// The admin pages' chart of tool calls and sign-ins.
 pub fn chart(from: i64, width: i64, buckets: &[Activity]) -> Chart {
+    let pairs: Vec<[i64; 2]> = buckets.iter().map(|b| [b.tool_calls, b.sign_ins]).collect();
+    pairs_chart(from, width, &pairs, CALLS_AND_SIGN_INS)
+}
+
+/// Lays out `buckets` (each `width` seconds from `from`) as paired bars of `series`.
+pub fn pairs_chart(from: i64, width: i64, buckets: &[[i64; 2]], series: [Series; 2]) -> Chart {
     let max = buckets
         .iter()
-        .map(|b| b.tool_calls.max(b.sign_ins))
+        .map(|b| b[0].max(b[1]))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -56,13 +95,7 @@ pub fn chart(from: i64, width: i64, buckets: &[Activity]) -> Chart {
     for (i, b) in buckets.iter().enumerate() {
         let x0 = LEFT + i as i64 * slot + 1;
         let at = pages::when(Some(from + i as i64 * width));
-        for (k, (n, class, what)) in [
-            (b.tool_calls, "calls", "tool calls"),
-            (b.sign_ins, "signins", "sign-ins"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (k, (n, Series { class, what })) in b.iter().copied().zip(series).enumerate() {
             let h = n * plot_h / max;
             bars.push(Bar {
                 x: x0 + k as i64 * bar_w,
@@ -79,8 +112,10 @@ pub fn chart(from: i64, width: i64, buckets: &[Activity]) -> Chart {
         max,
         from_label: pages::when(Some(from)),
         to_label: pages::when(Some(from + width * buckets.len() as i64)),
-        total_calls: buckets.iter().map(|b| b.tool_calls).sum(),
-        total_sign_ins: buckets.iter().map(|b| b.sign_ins).sum(),
+        totals: [
+            buckets.iter().map(|b| b[0]).sum(),
+            buckets.iter().map(|b| b[1]).sum(),
+        ],
         width: WIDTH,
         height: HEIGHT,
         left: LEFT,
@@ -113,7 +148,7 @@ mod tests {
         assert_eq!(c.bars[0].y + c.bars[0].h, c.baseline);
         assert_eq!(c.bars[1].h, (HEIGHT - TOP - BOTTOM) / 4);
         assert_eq!(c.bars[2].h, 0);
-        assert_eq!((c.total_calls, c.total_sign_ins), (4, 1));
+        assert_eq!(c.totals, [4, 1]);
         assert!(c.bars[0].title.ends_with("4 tool calls"));
     }
 }

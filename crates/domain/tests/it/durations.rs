@@ -1,0 +1,200 @@
+//! A consent that ends: the person chooses at consent how long the app may act for
+//! them, and no token of the grant outlives it. Time is the world's clock, advanced.
+
+use mcpgate_core::{ErrorCode, ScopeSet, pkce};
+use mcpgate_domain::flows::authorize::{self, AuthorizeRequest, Lasting};
+use mcpgate_domain::store::prelude::*;
+use url::Url;
+
+use crate::world::*;
+
+/// Consents through the authorization endpoint's flows for `op:add`, lasting as given;
+/// returns the code.
+async fn consent(w: &World, lasting: Option<Lasting>) -> String {
+    let challenge = pkce::challenge_of(VERIFIER);
+    let handle = authorize::validate(
+        &w.s,
+        &AuthorizeRequest {
+            client_id: Some("c1"),
+            redirect_uri: Some(REDIRECT),
+            response_type: Some("code"),
+            state: None,
+            code_challenge: Some(&challenge),
+            code_challenge_method: Some("S256"),
+            resource: Some(RESOURCE),
+            scope: Some("op:add"),
+        },
+    )
+    .await
+    .unwrap();
+    let (req, _) = authorize::pending(&w.s, &handle).await.unwrap().unwrap();
+    let user = w.store.user("u1").await.unwrap().unwrap();
+    let location = authorize::approve(
+        &w.s,
+        &handle,
+        &req,
+        &user,
+        &ScopeSet::parse("op:add").unwrap(),
+        lasting,
+    )
+    .await
+    .unwrap();
+    Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+fn exp_of(w: &World, access: &str) -> i64 {
+    w.s.keys
+        .verify(access, &w.s.cfg.expectations(), w.s.now())
+        .unwrap()
+        .exp
+}
+
+#[tokio::test]
+async fn only_the_pages_choices_are_durations() {
+    assert_eq!(Lasting::from_secs(0), Some(Lasting::UntilRevoked));
+    assert_eq!(Lasting::from_secs(3600), Some(Lasting::For(3600)));
+    assert_eq!(Lasting::from_secs(86_400), Some(Lasting::For(86_400)));
+    assert_eq!(Lasting::from_secs(2_592_000), Some(Lasting::For(2_592_000)));
+    for other in [-1, 1, 7200, 31_536_000] {
+        assert_eq!(Lasting::from_secs(other), None, "{other}");
+    }
+}
+
+#[tokio::test]
+async fn an_hour_long_consent_issues_nothing_that_outlives_it() {
+    let w = world().await;
+    let start = w.s.now();
+    let tokens = w
+        .exchange(&consent(&w, Some(Lasting::For(3600))).await)
+        .await
+        .unwrap();
+    let grant = w
+        .store
+        .live_grant("u1", "c1", RESOURCE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.expires_at, Some(start + 3600));
+    // Access tokens live their usual 15 minutes while the grant lasts…
+    assert_eq!(tokens.expires_in, w.s.cfg.access_ttl_secs);
+    // …and refreshing near the end caps them at it.
+    w.clock.advance(3600 - 60);
+    let late = w
+        .refresh(tokens.refresh_token.as_deref().unwrap(), &[])
+        .await
+        .unwrap();
+    assert_eq!(late.expires_in, 60);
+    assert_eq!(exp_of(&w, &late.access_token), start + 3600);
+    // Past the end: the refresh is refused, and a code of the ended grant too.
+    w.clock.advance(61);
+    assert_eq!(
+        w.refresh(late.refresh_token.as_deref().unwrap(), &[])
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+    // The access token ends with the grant (past the verifiers' clock-skew leeway).
+    w.clock.advance(120);
+    assert!(!w.active(&late.access_token).await);
+}
+
+#[tokio::test]
+async fn until_revoked_is_the_default_and_changes_nothing() {
+    let w = world().await;
+    let tokens = w.exchange(&consent(&w, None).await).await.unwrap();
+    let grant = w
+        .store
+        .live_grant("u1", "c1", RESOURCE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.expires_at, None);
+    w.clock.advance(40 * 86_400);
+    assert!(
+        w.refresh(tokens.refresh_token.as_deref().unwrap(), &[])
+            .await
+            .is_err(),
+        "the refresh token's own 30 days still bound it"
+    );
+    let w = world().await;
+    let tokens = w
+        .exchange(&consent(&w, Some(Lasting::UntilRevoked)).await)
+        .await
+        .unwrap();
+    w.clock.advance(29 * 86_400);
+    assert!(
+        w.refresh(tokens.refresh_token.as_deref().unwrap(), &[])
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_new_consent_may_shorten_or_extend_and_an_ended_grant_starts_over() {
+    let w = world().await;
+    let start = w.s.now();
+    let month = w
+        .exchange(&consent(&w, Some(Lasting::For(2_592_000))).await)
+        .await
+        .unwrap();
+    // A new consent for an hour caps what the month-long one issued.
+    let hour = w
+        .exchange(&consent(&w, Some(Lasting::For(3600))).await)
+        .await
+        .unwrap();
+    w.clock.advance(3601);
+    for (what, t) in [("the earlier family", &month), ("the new one", &hour)] {
+        assert_eq!(
+            w.refresh(t.refresh_token.as_deref().unwrap(), &[])
+                .await
+                .unwrap_err(),
+            ErrorCode::InvalidGrant,
+            "{what}"
+        );
+    }
+    // Once ended, a code issued before cannot be exchanged…
+    let g = w
+        .store
+        .live_grant("u1", "c1", RESOURCE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.expires_at, Some(start + 3600));
+    // …and a new consent starts a new grant (the ended one's scopes are not carried over).
+    let again = w
+        .exchange(&consent(&w, Some(Lasting::For(86_400))).await)
+        .await
+        .unwrap();
+    let g2 = w
+        .store
+        .live_grant("u1", "c1", RESOURCE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(g2.id, g.id);
+    assert_eq!(g2.scope, ScopeSet::parse("op:add").unwrap());
+    assert_eq!(g2.expires_at, Some(w.s.now() + 86_400));
+    assert!(w.active(&again.access_token).await);
+}
+
+#[tokio::test]
+async fn a_code_of_a_grant_that_ended_is_refused() {
+    let w = world().await;
+    let code = consent(&w, Some(Lasting::For(3600))).await;
+    w.clock.advance(3601);
+    // The code itself lives a minute; make it outlive the grant for the check.
+    sqlx::query("UPDATE auth_codes SET expires_at = expires_at + 7200")
+        .execute(&w.raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.exchange(&code).await.unwrap_err(),
+        ErrorCode::InvalidGrant
+    );
+}
