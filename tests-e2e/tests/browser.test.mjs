@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startMcpgate } from '../lib/server.mjs';
+import { startMcpgate, mcpgate } from '../lib/server.mjs';
 import { adminPassword } from '../lib/browser.mjs';
 import { callbackServer, MemoryProvider } from '../lib/oauth.mjs';
 
@@ -20,7 +20,7 @@ let server;
 let browser;
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  server = await startMcpgate();
+  server = await startMcpgate({ args: ['--audit-interval', '1'] });
   assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: ./scripts/test installs Debian's chromium`);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
@@ -138,5 +138,70 @@ test('my OAuth clients: create one, the secret is shown once, delete it', async 
   await page.getByLabel(/Redirect URIs/).fill('https://evil.example/cb');
   await page.getByRole('button', { name: 'Create client' }).click();
   assert.match(await page.getByRole('alert').innerText(), /evil\.example.*not on this server's list/);
+  await context.close();
+});
+
+test('consent for an hour, a day, 30 days or until revoked; the apps page says when each ends and what each app did', async () => {
+  const password = adminPassword(server.output());
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const choices = [['an hour', 'Duration hour', 3600], ['a day', 'Duration day', 86400], ['30 days', 'Duration month', 2592000], ['until I revoke it', 'Duration forever', 0]];
+  const url = new URL(server.mcpUrl);
+  const clients = [];
+  for (const [label, name, secs] of choices) {
+    const cb = await callbackServer();
+    const provider = new MemoryProvider(cb.redirectUri, name);
+    await assert.rejects(new Client({ name: 'd', version: '1' }).connect(new StreamableHTTPClientTransport(url, { authProvider: provider })), UnauthorizedError);
+    const callback = cb.next();
+    await page.goto(provider.authUrls.at(-1));
+    if (await page.locator('form[action="/login"]').count()) {
+      await page.getByLabel('Username').fill('admin');
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
+    await page.waitForSelector('form[action="/consent"]');
+    assert.ok(await page.getByLabel('until I revoke it').isChecked(), 'until revoked is the default');
+    await page.getByLabel(label, { exact: true }).check();
+    if (secs === 3600) await shot(page, '6-consent-duration');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    const params = await callback;
+    await new StreamableHTTPClientTransport(url, { authProvider: provider }).finishAuth(params.code);
+    const tokens = provider.tokens();
+    assert.ok(tokens.expires_in <= (secs || Infinity), `${name}: the access token does not outlive the grant`);
+    const client = new Client({ name: 'd', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+    await client.callTool({ name: 'calculator', arguments: { operation: 'add', a: 2, b: 2 } });
+    clients.push({ name, secs, client, provider });
+    await cb.close();
+  }
+  // grants list --json: each grant's end, and its calls once the audit is written
+  const grants = JSON.parse((await mcpgate(['grants', 'list', '--json'], { dataDir: server.dataDir })).stdout);
+  for (const { name, secs } of clients) {
+    const g = grants.find((x) => x.client_name === name);
+    assert.ok(g, name);
+    if (secs) assert.ok(Math.abs(g.expires_at - (Date.now() / 1000 + secs)) < 120, `${name}: expires_at ${g.expires_at}`);
+    else assert.equal(g.expires_at, null, `${name}: until revoked`);
+  }
+  // the apps page: when each ends, and a chart of its calls (the tool-call audit is
+  // written every second here)
+  const row = (name) => page.getByRole('row', { name: new RegExp(name) });
+  const counted = async () => {
+    for (const { name } of clients) if (!/\b1 allowed/.test(await row(name).innerText())) return false;
+    return true;
+  };
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    await page.goto(`${server.base}/apps`);
+    if (await counted() || Date.now() > deadline) break;
+    await page.waitForTimeout(250);
+  }
+  for (const { name } of clients) assert.match(await row(name).innerText(), /\b1 allowed/, `${name}: its call is counted in its own row`);
+  assert.match(await row('Duration hour').innerText(), /ends in (60 minutes|1 hour)/);
+  assert.match(await row('Duration day').innerText(), /ends in 24 hours/);
+  assert.match(await row('Duration month').innerText(), /ends in 30 days/);
+  assert.match(await row('Duration forever').innerText(), /until you revoke it/);
+  assert.ok(await row('Duration hour').locator('svg rect.calls').count() > 0, 'an inline SVG chart of the calls');
+  await shot(page, '7-connected-apps-activity');
+  for (const c of clients) await c.client.close().catch(() => {});
   await context.close();
 });

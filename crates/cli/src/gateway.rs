@@ -90,15 +90,19 @@ pub fn router(
     let client = mcpgate_gateway::http_client();
     let emails: Arc<dyn EmailDirectory> = Arc::new(StoreEmails::new(auth.auth.store.clone()));
     let mut router = Router::new();
+    let calls = Arc::new(crate::app::doctor::CallSteps::new(auth.auth.clone()));
     let several = cfg.upstreams.len() > 1;
     let base = cfg.base_path();
     for (u, resource) in resources(cfg)? {
-        let validator = Arc::new(LocalJwt::new(
-            auth.auth.keys.clone(),
-            auth.auth.revoked.clone(),
-            Expectations::new(cfg.issuer(), metadata::canonical_resource(&resource)),
-            cfg.clock.clone(),
-        ));
+        let validator = Arc::new(
+            LocalJwt::new(
+                auth.auth.keys.clone(),
+                auth.auth.revoked.clone(),
+                Expectations::new(cfg.issuer(), metadata::canonical_resource(&resource)),
+                cfg.clock.clone(),
+            )
+            .with_observer(calls.clone()),
+        );
         let audit_sink = Arc::new(UpstreamAudit {
             name: u.name.clone(),
             sink: audit.sink(),

@@ -73,6 +73,15 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Where each recent client's connection stopped (register, authorize, consent,
+    /// token, call, refresh), with what it usually means.
+    Doctor {
+        /// One client only.
+        #[arg(long = "client", value_name = "CLIENT_ID", allow_hyphen_values = true)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show recent audit events.
     Audit {
         #[arg(long, default_value_t = 100)]
@@ -156,6 +165,7 @@ fn run(cli: Cli, file: config::FileConfig, rt: &tokio::runtime::Runtime) -> anyh
             Command::Idp(c) => idp::run(&ctx, c).await,
             Command::Keys(c) => keys::run(&ctx, c).await,
             Command::Audit { limit, json } => commands::audit::run(&ctx, limit, json).await,
+            Command::Doctor { client, json } => commands::doctor::run(&ctx, client, json).await,
             Command::Migrate => {
                 let db = ctx.storage.open().await?;
                 println!(

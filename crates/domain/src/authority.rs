@@ -23,6 +23,8 @@ pub struct Authority {
     pub cfg: Arc<Settings>,
     pub documents: Arc<dyn DocumentFetcher>,
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Steps of clients' connections noted and not yet written (the doctor's record).
+    pub steps: Arc<crate::flows::doctor::StepBuffer>,
 }
 
 impl Authority {
@@ -43,6 +45,7 @@ impl Authority {
             cfg: Arc::new(cfg),
             documents,
             passwords,
+            steps: Arc::default(),
         })
     }
 

@@ -414,3 +414,83 @@ pub struct Member {
     pub username: String,
     pub source: MemberSource,
 }
+
+/// A step of a client's connection, as the doctor names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Dynamic registration, or a metadata document fetched.
+    Register,
+    /// The authorization request.
+    Authorize,
+    /// The person's answer on the consent page.
+    Consent,
+    /// The code exchanged at the token endpoint.
+    Token,
+    /// The first call at an MCP endpoint with the grant's token.
+    Call,
+    Refresh,
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 6] = [
+        StepKind::Register,
+        StepKind::Authorize,
+        StepKind::Consent,
+        StepKind::Token,
+        StepKind::Call,
+        StepKind::Refresh,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Register => "register",
+            StepKind::Authorize => "authorize",
+            StepKind::Consent => "consent",
+            StepKind::Token => "token",
+            StepKind::Call => "call",
+            StepKind::Refresh => "refresh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Refused,
+    /// Begun and not (yet) answered: the consent page shown.
+    Pending,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Pending => "pending",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Outcome::Ok, Outcome::Refused, Outcome::Pending]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// One step of one client's connection, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientStep {
+    pub client_id: String,
+    pub at: i64,
+    pub step: StepKind,
+    pub outcome: Outcome,
+    /// What happened, for people: why it was refused, what was granted.
+    pub detail: String,
+}

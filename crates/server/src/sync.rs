@@ -218,6 +218,9 @@ impl AuthServer {
                 if let Err(e) = s.sync().await {
                     tracing::warn!(error = %e, "revocation sync failed");
                 }
+                if let Err(e) = s.auth.flush_steps().await {
+                    tracing::warn!(error = %e, "writing connection steps failed");
+                }
                 n += 1;
                 // SQLite: the write-ahead log is folded back into the database every
                 // few ticks, or it grows without end under continuous writes.
@@ -236,7 +239,8 @@ impl AuthServer {
     }
 
     /// Deletes what no longer counts at `now`: expired codes, tokens, sessions and
-    /// revocations, registrations never used, and rate-limit windows that have passed
+    /// revocations, registrations never used, connection steps past their week or
+    /// their bounds, and rate-limit windows that have passed
     /// (every source address makes one row a minute: without this the table grows
     /// without end under load).
     /// Each part runs whether or not another failed; the first failure is returned.
@@ -256,9 +260,15 @@ impl AuthServer {
             .store
             .sweep_rate_limits(now - 2 * crate::limits::WINDOW_SECS)
             .await;
+        let steps = self
+            .auth
+            .store
+            .prune_steps(now - mcpgate_domain::store::STEPS_KEPT_SECS)
+            .await;
         expired?;
         unused?;
         windows?;
+        steps?;
         Ok(())
     }
 

@@ -122,6 +122,7 @@ macro_rules! notifying {
 mod audit;
 mod catalog;
 pub(crate) mod clients;
+mod diagnostics;
 mod grants;
 mod groups;
 mod identities;

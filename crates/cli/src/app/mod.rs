@@ -9,6 +9,7 @@
 //! - [`serving`]: serving until stopped, with a bounded drain.
 
 pub mod audit;
+pub mod doctor;
 pub mod protect;
 pub mod seed;
 pub mod serving;
@@ -273,12 +274,15 @@ fn calculator(
     cancel: CancellationToken,
 ) -> Protected {
     let resource = cfg.resource();
-    let validator: Arc<dyn TokenValidator> = Arc::new(LocalJwt::new(
-        auth.auth.keys.clone(),
-        auth.auth.revoked.clone(),
-        Expectations::new(cfg.issuer(), metadata::canonical_resource(&resource)),
-        cfg.clock.clone(),
-    ));
+    let validator: Arc<dyn TokenValidator> = Arc::new(
+        LocalJwt::new(
+            auth.auth.keys.clone(),
+            auth.auth.revoked.clone(),
+            Expectations::new(cfg.issuer(), metadata::canonical_resource(&resource)),
+            cfg.clock.clone(),
+        )
+        .with_observer(Arc::new(doctor::CallSteps::new(auth.auth.clone()))),
+    );
     let policy = mcpgate_calculator::scope_policy();
     let base = cfg.base_path();
     let revoked = auth.auth.revoked.clone();

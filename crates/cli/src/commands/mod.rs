@@ -11,6 +11,7 @@
 pub mod allowed;
 pub mod audit;
 pub mod clients;
+pub mod doctor;
 pub mod grants;
 pub mod groups;
 pub mod idp;

@@ -147,6 +147,9 @@ pub async fn run(args: ServeArgs, file: FileConfig, db: Storage) -> anyhow::Resu
     app.audit
         .finish_within(std::time::Duration::from_secs(5))
         .await;
+    if let Err(e) = app.auth.auth.flush_steps().await {
+        tracing::warn!(error = %e, "writing the last connection steps failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

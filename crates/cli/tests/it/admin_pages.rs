@@ -20,6 +20,7 @@ const PAGES: &[&str] = &[
     "/admin/groups",
     "/admin/grants",
     "/admin/audit",
+    "/admin/doctor",
 ];
 
 /// Every admin action, with a form that would do something if it were allowed.

@@ -6,6 +6,7 @@ mod account_pages;
 mod admin_pages;
 mod authorize;
 mod consent;
+mod doctor;
 mod flow;
 mod groups;
 mod guard;

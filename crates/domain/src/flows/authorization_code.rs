@@ -16,7 +16,7 @@ use mcpgate_core::{ErrorCode, OAuthError, pkce, resource};
 use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
-use crate::model::{AuthCode, Client, Exchange, Grant, TokenFamily};
+use crate::model::{AuthCode, Client, Exchange, Grant, Outcome, StepKind, TokenFamily};
 use crate::{Authority, OAuthResult};
 
 /// A token request with `grant_type=authorization_code` (OAuth 2.1 §4.1.3).
@@ -29,7 +29,31 @@ pub struct CodeExchange<'a> {
     pub resource: Option<&'a str>,
 }
 
+/// Exchanges a code; the outcome is noted for the connection doctor.
 pub async fn exchange(
+    s: &Authority,
+    client: &Client,
+    req: CodeExchange<'_>,
+) -> OAuthResult<TokenResponse> {
+    let result = redeem(s, client, req).await;
+    match &result {
+        Ok(t) => s.note(
+            &client.client_id,
+            StepKind::Token,
+            Outcome::Ok,
+            format!("code exchanged for {}", t.scope),
+        ),
+        Err(e) => s.note(
+            &client.client_id,
+            StepKind::Token,
+            Outcome::Refused,
+            format!("{}: {}", e.code.as_str(), e.description),
+        ),
+    }
+    result
+}
+
+async fn redeem(
     s: &Authority,
     client: &Client,
     req: CodeExchange<'_>,

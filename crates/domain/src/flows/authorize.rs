@@ -11,7 +11,7 @@ use url::Url;
 use crate::Authority;
 use crate::audit::Event;
 use crate::flows::entitlements;
-use crate::model::{AuthCode, AuthRequest, Client, ClientKind, Grant, User};
+use crate::model::{AuthCode, AuthRequest, Client, ClientKind, Grant, Outcome, StepKind, User};
 use crate::ports::DocumentError;
 use crate::store::StoreError;
 
@@ -75,8 +75,47 @@ fn with_query(redirect: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// Validates an authorization request and stores it pending consent; returns the
-/// pending request's handle.
+/// pending request's handle. The outcome is noted for the connection doctor once the
+/// client is known (an unknown client id is nobody's step).
 pub async fn validate(s: &Authority, p: &AuthorizeRequest<'_>) -> Result<String, AuthorizeError> {
+    let result = check_request(s, p).await;
+    if let Some(client_id) = p.client_id {
+        match &result {
+            Ok(_) => s.note(
+                client_id,
+                StepKind::Authorize,
+                Outcome::Ok,
+                format!(
+                    "accepted for resource {}",
+                    p.resource.unwrap_or(s.cfg.resource.as_str())
+                ),
+            ),
+            Err(AuthorizeError::Redirect { error, .. }) => s.note(
+                client_id,
+                StepKind::Authorize,
+                Outcome::Refused,
+                format!("{}: {}", error.code.as_str(), error.description),
+            ),
+            Err(AuthorizeError::Page(msg)) if msg.starts_with(REDIRECT_MISMATCH) => s.note(
+                client_id,
+                StepKind::Authorize,
+                Outcome::Refused,
+                format!(
+                    "redirect_uri {} is not one the client registered",
+                    p.redirect_uri.unwrap_or("(none)")
+                ),
+            ),
+            Err(_) => {}
+        }
+    }
+    result
+}
+
+/// The page's words when a redirect URI is not the client's.
+const REDIRECT_MISMATCH: &str =
+    "The application asked to return to an address it did not register.";
+
+async fn check_request(s: &Authority, p: &AuthorizeRequest<'_>) -> Result<String, AuthorizeError> {
     let client_id = p.client_id.ok_or_else(|| {
         AuthorizeError::Page("The request names no client (client_id is missing).".into())
     })?;
@@ -105,9 +144,9 @@ pub async fn validate(s: &Authority, p: &AuthorizeRequest<'_>) -> Result<String,
             r.to_owned()
         }
         Some(_) => {
-            return Err(AuthorizeError::Page(
-                "The application asked to return to an address it did not register. For your safety, you were not sent there.".into(),
-            ));
+            return Err(AuthorizeError::Page(format!(
+                "{REDIRECT_MISMATCH} For your safety, you were not sent there."
+            )));
         }
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => {
@@ -328,6 +367,12 @@ pub struct Offer {
 /// The consent page's offer to `user` for `req` ([`entitlements::entitled`]).
 pub async fn offer(s: &Authority, user: &User, req: &AuthRequest) -> Result<Offer, StoreError> {
     let e = entitlements::entitled(s, &user.id, &req.scope).await?;
+    s.note(
+        &req.client_id,
+        StepKind::Consent,
+        Outcome::Pending,
+        "the consent page was shown",
+    );
     Ok(Offer {
         offered: e.held,
         withheld: e.withheld,
@@ -369,7 +414,13 @@ pub async fn approve(
     // Whatever the form said, only what the person may hold is granted.
     let asked = entitlements::entitled(s, &user.id, &req.scope).await?;
     let approved = &approved.intersection(&asked.held);
-    if approved.is_empty() {
+    if approved.is_empty() && !req.scope.is_empty() {
+        s.note(
+            &req.client_id,
+            StepKind::Consent,
+            Outcome::Refused,
+            "none of the requested scopes is available to this person",
+        );
         return Ok(error_redirect(
             &s.cfg.issuer,
             &req.redirect_uri,
@@ -449,6 +500,12 @@ pub async fn approve(
         Some(&req.client_id),
     )
     .await;
+    s.note(
+        &req.client_id,
+        StepKind::Consent,
+        Outcome::Ok,
+        format!("given for {approved}"),
+    );
     let mut pairs = vec![("code", code.expose())];
     if let Some(st) = req.state.as_deref() {
         pairs.push(("state", st));
@@ -471,6 +528,12 @@ pub async fn deny(
         Some(&req.client_id),
     )
     .await;
+    s.note(
+        &req.client_id,
+        StepKind::Consent,
+        Outcome::Refused,
+        "the person denied the request",
+    );
     Ok(error_redirect(
         &s.cfg.issuer,
         &req.redirect_uri,

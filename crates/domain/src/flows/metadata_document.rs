@@ -18,7 +18,7 @@ use url::Url;
 use super::register::{check_redirects, clean_name};
 use crate::Authority;
 use crate::audit::Event;
-use crate::model::{AuthMethod, Client, ClientKind};
+use crate::model::{AuthMethod, Client, ClientKind, Outcome, StepKind};
 pub use crate::ports::DocumentError;
 
 /// Largest document read (the fetcher stops there).
@@ -43,12 +43,34 @@ pub async fn client_for(s: &Authority, client_id: &str) -> Result<Client, Docume
     {
         return Ok(c);
     }
-    let fetched = s.documents.fetch(client_id).await?;
+    let fetched = match s.documents.fetch(client_id).await {
+        Ok(f) => f,
+        Err(e) => {
+            s.note(
+                client_id,
+                StepKind::Register,
+                Outcome::Refused,
+                e.to_string(),
+            );
+            return Err(e);
+        }
+    };
     let max_age = fetched
         .max_age
         .unwrap_or(DEFAULT_CACHE_SECS)
         .clamp(MIN_CACHE_SECS, MAX_CACHE_SECS);
-    let client = validate(s, client_id, &fetched.body, now + max_age).await?;
+    let client = match validate(s, client_id, &fetched.body, now + max_age).await {
+        Ok(c) => c,
+        Err(e) => {
+            s.note(
+                client_id,
+                StepKind::Register,
+                Outcome::Refused,
+                e.to_string(),
+            );
+            return Err(e);
+        }
+    };
     s.store.upsert_document_client(&client).await?;
     s.audit(
         Event::ClientDocumentFetched {
@@ -58,6 +80,12 @@ pub async fn client_for(s: &Authority, client_id: &str) -> Result<Client, Docume
         Some(client_id),
     )
     .await;
+    s.note(
+        client_id,
+        StepKind::Register,
+        Outcome::Ok,
+        "metadata document fetched",
+    );
     Ok(client)
 }
 

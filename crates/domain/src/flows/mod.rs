@@ -9,6 +9,7 @@ pub mod admission;
 pub mod authorization_code;
 pub mod authorize;
 pub mod client_auth;
+pub mod doctor;
 pub mod entitlements;
 pub mod groups;
 pub mod identities;

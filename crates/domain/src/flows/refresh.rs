@@ -14,7 +14,7 @@
 use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
-use crate::model::{Client, RefreshToken};
+use crate::model::{Client, Outcome, RefreshToken, StepKind};
 use crate::{Authority, OAuthResult};
 use mcpgate_core::secret::hash_token;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
@@ -28,12 +28,40 @@ pub struct RefreshRequest<'a> {
     pub resource: Option<&'a str>,
 }
 
+/// The reason a family is revoked when its grant narrows and a narrowed family takes
+/// its unspent refresh tokens ([`crate::store::Grants::narrow_grant`]).
+pub const NARROWED: &str = "scope_withdrawn";
+
 /// How many times a refresh starts over when its token moved to a narrowed family
 /// while it ran (a person lost a scope mid-request): once is the rule, twice the
 /// bound.
 const ATTEMPTS: usize = 3;
 
+/// Refreshes; the outcome is noted for the connection doctor.
 pub async fn refresh(
+    s: &Authority,
+    client: &Client,
+    req: RefreshRequest<'_>,
+) -> OAuthResult<TokenResponse> {
+    let result = rotate(s, client, req).await;
+    match &result {
+        Ok(t) => s.note(
+            &client.client_id,
+            StepKind::Refresh,
+            Outcome::Ok,
+            format!("refreshed for {}", t.scope),
+        ),
+        Err(e) => s.note(
+            &client.client_id,
+            StepKind::Refresh,
+            Outcome::Refused,
+            format!("{}: {}", e.code.as_str(), e.description),
+        ),
+    }
+    result
+}
+
+async fn rotate(
     s: &Authority,
     client: &Client,
     req: RefreshRequest<'_>,
@@ -68,6 +96,17 @@ async fn attempt(
     let Some(family) = s.store.family(&row.family_id).await? else {
         return Err(invalid());
     };
+    if family.revoked_at.is_some()
+        && family.revoked_reason.as_deref() == Some(NARROWED)
+        && s.store
+            .refresh(&hash)
+            .await?
+            .is_some_and(|r| r.family_id != family.id)
+    {
+        // The token moved to a narrowed family between our two reads (its person lost
+        // a scope): start over from the new family.
+        return Ok(None);
+    }
     if family.client_id != client.client_id || family.revoked_at.is_some() || row.expires_at <= now
     {
         return Err(invalid());

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::Event;
-use crate::model::{AuthMethod, Client, ClientKind};
+use crate::model::{AuthMethod, Client, ClientKind, Outcome, StepKind};
 use crate::{Authority, OAuthResult};
 
 pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
@@ -184,6 +184,12 @@ pub async fn register(s: &Authority, req: RegistrationRequest) -> OAuthResult<Va
     let public = method == AuthMethod::None;
     let reg_hash = hash_token(&metadata.to_string());
     if public && let Some(existing) = s.store.client_by_registration_hash(&reg_hash).await? {
+        s.note(
+            &existing.client_id,
+            StepKind::Register,
+            Outcome::Ok,
+            "registered again with the same metadata: the same client",
+        );
         return Ok(response(&existing, None));
     }
     make_room(s).await?;
@@ -213,6 +219,12 @@ pub async fn register(s: &Authority, req: RegistrationRequest) -> OAuthResult<Va
         Some(&client.client_id),
     )
     .await;
+    s.note(
+        &client.client_id,
+        StepKind::Register,
+        Outcome::Ok,
+        format!("registered dynamically (RFC 7591) as {}", client.name),
+    );
     Ok(response(&client, secret.as_ref()))
 }
 

@@ -17,10 +17,12 @@
 //! - [`Groups`]: groups of people and the scopes restricted to them.
 //! - [`Identities`]: upstream identity providers and the accounts linked through them.
 //! - [`AuditLog`], [`Reports`]: the audit record, and the read models of the pages.
+//! - [`Diagnostics`]: the steps of clients' connections, for the connection doctor.
 
 mod audit;
 mod catalog;
 mod clients;
+mod diagnostics;
 mod grants;
 mod groups;
 mod identities;
@@ -34,6 +36,7 @@ mod users;
 pub use audit::AuditLog;
 pub use catalog::Catalog;
 pub use clients::Clients;
+pub use diagnostics::{Diagnostics, STEPS_IN_ALL, STEPS_KEPT_SECS, STEPS_PER_CLIENT};
 pub use grants::Grants;
 pub use groups::Groups;
 pub use identities::Identities;
@@ -76,6 +79,7 @@ pub trait Store:
     + Identities
     + AuditLog
     + Reports
+    + Diagnostics
     + Send
     + Sync
 {
@@ -124,7 +128,7 @@ pub trait ChangeListener: Send {
 /// store is called through its trait.
 pub mod prelude {
     pub use super::{
-        AuditLog, Catalog, Clients, Grants, Groups, Identities, Keys, Reports, Sessions, Store,
-        StoreError, StoreResult, Throttles, Tokens, Users,
+        AuditLog, Catalog, Clients, Diagnostics, Grants, Groups, Identities, Keys, Reports,
+        Sessions, Store, StoreError, StoreResult, Throttles, Tokens, Users,
     };
 }

@@ -15,6 +15,7 @@
 //! - [`clients`]: client authentication, the introspection right, the bound on a
 //!   person's own clients under concurrent requests.
 //! - [`admission`]: who enters through an identity provider, over the store.
+//! - [`doctor`]: the connection doctor's steps, noted by the flows and read back.
 //! - [`durations`]: a consent that ends, and nothing of the grant outliving it.
 //! - [`groups`]: who may hold which scope, everywhere a scope reaches a person, and
 //!   losing one at once (a removal racing a refresh included).
@@ -23,6 +24,7 @@ mod acts;
 mod admission;
 mod authorize;
 mod clients;
+mod doctor;
 mod durations;
 mod grants;
 mod groups;

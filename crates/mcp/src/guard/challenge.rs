@@ -38,11 +38,17 @@ fn quote(s: &str) -> String {
 impl Challenger {
     pub fn www_authenticate(&self, refusal: &Refusal) -> Option<String> {
         let md = quote(&self.metadata_url);
-        let scope = quote(&self.scope_hint);
+        // RFC 6750 §3: `scope` is optional; a resource with no scopes sends none rather
+        // than an empty one (which a client would send back as a scope named `""`).
+        let scope = if self.scope_hint.is_empty() {
+            String::new()
+        } else {
+            format!(r#", scope="{}""#, quote(&self.scope_hint))
+        };
         Some(match refusal {
-            Refusal::MissingToken => format!(r#"Bearer resource_metadata="{md}", scope="{scope}""#),
+            Refusal::MissingToken => format!(r#"Bearer resource_metadata="{md}"{scope}"#),
             Refusal::InvalidToken => format!(
-                r#"Bearer error="invalid_token", error_description="The access token is invalid or expired", resource_metadata="{md}", scope="{scope}""#
+                r#"Bearer error="invalid_token", error_description="The access token is invalid or expired", resource_metadata="{md}"{scope}"#
             ),
             Refusal::InsufficientScope(need) => format!(
                 r#"Bearer error="insufficient_scope", scope="{}", resource_metadata="{md}", error_description="This operation needs the scope {}""#,
@@ -134,5 +140,15 @@ mod tests {
         assert!(h.starts_with(
             r#"Bearer error="insufficient_scope", scope="op:div", resource_metadata=""#
         ));
+    }
+
+    #[test]
+    fn a_resource_without_scopes_sends_no_empty_scope() {
+        let mut ch = c();
+        ch.scope_hint.clear();
+        for r in [Refusal::MissingToken, Refusal::InvalidToken] {
+            let h = ch.www_authenticate(&r).unwrap();
+            assert!(!h.contains("scope="), "{h}");
+        }
     }
 }

@@ -29,6 +29,16 @@ pub struct LocalJwt {
     expect: Expectations,
     clock: Arc<dyn Clock>,
     verified: Mutex<TokenMap<Verified>>,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Told of the tokens a validator meets: each token the first time it is verified
+/// (a client's first call with it), and each refused one our keys signed, with why
+/// (another resource's, expired, revoked). The connection doctor's view of calls. Never
+/// called for a token already verified and remembered: not on the hot path of a
+/// validated call.
+pub trait CallObserver: Send + Sync + 'static {
+    fn seen(&self, client_id: &str, accepted: bool, detail: String);
 }
 
 /// A token that verified: who it names, and what revocation may name it by.
@@ -55,7 +65,34 @@ impl LocalJwt {
             expect,
             clock,
             verified: Mutex::new(TokenMap::default()),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of first uses and refusals.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Says why a token was refused, when our keys signed it (so the client it names
+    /// is the one that holds it).
+    fn observe_refusal(&self, token: &str, reason: Reason) {
+        let Some(o) = &self.observer else { return };
+        let Ok(claims) = self.keys.signed_claims(token) else {
+            return;
+        };
+        let here = self.expect.audiences.first().map_or("", String::as_str);
+        let detail = match reason {
+            Reason::WrongAudience => format!(
+                "audience: the token is for {}, not {here}",
+                audiences(&claims.aud)
+            ),
+            Reason::Expired => format!("expired: the token ended at {} (Unix time)", claims.exp),
+            Reason::Revoked => "revoked: the grant or token was revoked".to_owned(),
+            other => format!("{}: refused at {here}", other.label()),
+        };
+        o.seen(&claims.client_id, false, detail);
     }
 
     /// Expiry and revocation, checked on every use, cached or not.
@@ -93,10 +130,15 @@ impl TokenValidator for LocalJwt {
         {
             return self.admit(v, now);
         }
-        let claims: AccessClaims = self
-            .keys
-            .verify(token, &self.expect, now)
-            .map_err(|e| Rejection::Invalid(Reason::from(&e)))?;
+        let claims: AccessClaims = match self.keys.verify(token, &self.expect, now) {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = Reason::from(&e);
+                self.observe_refusal(token, reason);
+                return Err(Rejection::Invalid(reason));
+            }
+        };
+        let client_id = self.observer.as_ref().map(|_| claims.client_id.clone());
         let v = Verified {
             jti: claims.jti.clone().into(),
             key: key_handle(&header_kid(token).unwrap_or_default()).into(),
@@ -104,6 +146,20 @@ impl TokenValidator for LocalJwt {
             clear_at: AtomicU64::new(u64::MAX),
         };
         let admitted = self.admit(&v, now);
+        if let (Some(o), Some(client)) = (&self.observer, client_id) {
+            match &admitted {
+                Ok(_) => o.seen(
+                    &client,
+                    true,
+                    format!(
+                        "a new token accepted at {}",
+                        self.expect.audiences.first().map_or("", String::as_str)
+                    ),
+                ),
+                Err(Rejection::Invalid(r)) => self.observe_refusal(token, *r),
+                Err(Rejection::Unavailable(_)) => {}
+            }
+        }
         let value_bytes = v.principal.heap_bytes() + v.jti.len();
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         let weight = TokenMap::<Verified>::weight(token, value_bytes);
@@ -129,6 +185,13 @@ impl TokenValidator for LocalJwt {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|c| c.principal.expires_at + LEEWAY_SECS > now);
+    }
+}
+
+fn audiences(aud: &mcpgate_core::jwt::Audience) -> String {
+    match aud {
+        mcpgate_core::jwt::Audience::One(a) => a.clone(),
+        mcpgate_core::jwt::Audience::Many(v) => v.join(", "),
     }
 }
 

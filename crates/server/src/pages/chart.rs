@@ -40,11 +40,34 @@ pub const ALLOWED_AND_REFUSED: [Series; 2] = [
     },
 ];
 
-pub const WIDTH: i64 = 720;
-pub const HEIGHT: i64 = 200;
-const LEFT: i64 = 40;
-const BOTTOM: i64 = 24;
-const TOP: i64 = 10;
+/// A chart's drawing area, in SVG user units (the page scales it to its width).
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    pub width: i64,
+    pub height: i64,
+    pub left: i64,
+    pub top: i64,
+    pub bottom: i64,
+}
+
+/// The admin pages' chart, a page wide.
+pub const FULL: Frame = Frame {
+    width: 720,
+    height: 200,
+    left: 40,
+    top: 10,
+    bottom: 24,
+};
+
+/// A table cell's chart (an app's thirty days): fewer units, so its bars stay visible
+/// when drawn small.
+pub const SMALL: Frame = Frame {
+    width: 186,
+    height: 60,
+    left: 24,
+    top: 6,
+    bottom: 4,
+};
 
 /// One bar, in SVG user units.
 pub struct Bar {
@@ -76,30 +99,44 @@ pub struct Chart {
 /// The admin pages' chart of tool calls and sign-ins.
 pub fn chart(from: i64, width: i64, buckets: &[Activity]) -> Chart {
     let pairs: Vec<[i64; 2]> = buckets.iter().map(|b| [b.tool_calls, b.sign_ins]).collect();
-    pairs_chart(from, width, &pairs, CALLS_AND_SIGN_INS)
+    pairs_chart(FULL, from, width, &pairs, CALLS_AND_SIGN_INS)
 }
 
-/// Lays out `buckets` (each `width` seconds from `from`) as paired bars of `series`.
-pub fn pairs_chart(from: i64, width: i64, buckets: &[[i64; 2]], series: [Series; 2]) -> Chart {
+/// Lays out `buckets` (each `width` seconds from `from`) as paired bars of `series`
+/// in `frame`.
+pub fn pairs_chart(
+    frame: Frame,
+    from: i64,
+    width: i64,
+    buckets: &[[i64; 2]],
+    series: [Series; 2],
+) -> Chart {
+    let Frame {
+        width: fw,
+        height: fh,
+        left,
+        top,
+        bottom,
+    } = frame;
     let max = buckets
         .iter()
         .map(|b| b[0].max(b[1]))
         .max()
         .unwrap_or(0)
         .max(1);
-    let plot_w = WIDTH - LEFT - 4;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+    let plot_w = fw - left - 4;
+    let plot_h = fh - top - bottom;
     let slot = plot_w / (buckets.len().max(1) as i64);
     let bar_w = ((slot - 2) / 2).max(1);
     let mut bars = Vec::with_capacity(buckets.len() * 2);
     for (i, b) in buckets.iter().enumerate() {
-        let x0 = LEFT + i as i64 * slot + 1;
+        let x0 = left + i as i64 * slot + 1;
         let at = pages::when(Some(from + i as i64 * width));
         for (k, (n, Series { class, what })) in b.iter().copied().zip(series).enumerate() {
             let h = n * plot_h / max;
             bars.push(Bar {
                 x: x0 + k as i64 * bar_w,
-                y: TOP + plot_h - h,
+                y: top + plot_h - h,
                 w: bar_w,
                 h,
                 class,
@@ -116,11 +153,11 @@ pub fn pairs_chart(from: i64, width: i64, buckets: &[[i64; 2]], series: [Series;
             buckets.iter().map(|b| b[0]).sum(),
             buckets.iter().map(|b| b[1]).sum(),
         ],
-        width: WIDTH,
-        height: HEIGHT,
-        left: LEFT,
-        top: TOP,
-        baseline: TOP + plot_h,
+        width: fw,
+        height: fh,
+        left,
+        top,
+        baseline: top + plot_h,
     }
 }
 
@@ -142,11 +179,11 @@ mod tests {
         assert_eq!(c.max, 4);
         assert_eq!(
             c.bars[0].h,
-            HEIGHT - TOP - BOTTOM,
+            FULL.height - FULL.top - FULL.bottom,
             "the largest fills the plot"
         );
         assert_eq!(c.bars[0].y + c.bars[0].h, c.baseline);
-        assert_eq!(c.bars[1].h, (HEIGHT - TOP - BOTTOM) / 4);
+        assert_eq!(c.bars[1].h, (FULL.height - FULL.top - FULL.bottom) / 4);
         assert_eq!(c.bars[2].h, 0);
         assert_eq!(c.totals, [4, 1]);
         assert!(c.bars[0].title.ends_with("4 tool calls"));

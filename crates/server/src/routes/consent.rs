@@ -219,7 +219,9 @@ async fn decide(
             let chosen = ScopeSet::from_tokens(f.all("scope_choice").iter().cloned());
             // Only scopes that were asked for can be granted, whatever the form says.
             let approved = chosen.intersection(&requested);
-            if approved.is_empty() {
+            // Nothing ticked of what was asked is a no; a request for no scope at all (a
+            // resource that has none) is approved as asked.
+            if approved.is_empty() && !requested.is_empty() {
                 authorize::deny(&s.auth, id, &req, &user).await
             } else {
                 authorize::approve(&s.auth, id, &req, &user, &approved, lasting).await

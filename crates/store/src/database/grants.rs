@@ -138,8 +138,8 @@ impl Grants for Database {
                 .bind(scope.to_string()).bind(withheld.to_string()).bind(id)
                 .execute(&mut *tx).await?;
             for (old, f) in families {
-                let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = 'scope_withdrawn' WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now).bind(old).execute(&mut *tx).await?;
+                let r = sqlx::query("UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                    .bind(now).bind(mcpgate_domain::flows::refresh::NARROWED).bind(old).execute(&mut *tx).await?;
                 if r.rows_affected() != 1 {
                     // Revoked meanwhile: nothing of it to carry over.
                     continue;

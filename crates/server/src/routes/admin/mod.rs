@@ -18,6 +18,7 @@
 mod allowed;
 mod audit;
 mod clients;
+mod doctor;
 mod grants;
 mod groups;
 mod overview;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AuthServer> {
         .merge(grants::router())
         .merge(groups::router())
         .merge(audit::router())
+        .merge(doctor::router())
 }
 
 /// Most rows a list shows; the search narrows it.
