@@ -7,7 +7,7 @@ use mcpgate_domain::flows::doctor;
 use mcpgate_domain::model::StepKind;
 use serde_json::Value;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, mcpgate_in};
 
 async fn report(app: &TestApp, client: &str) -> doctor::ClientReport {
     app.rules.flush_steps().await.unwrap();
@@ -96,12 +96,6 @@ async fn mcpgate_doctor_prints_the_steps_and_where_each_client_stopped() {
             "{s}"
         );
     }
-    let text = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
-        .arg("--data-dir")
-        .arg(&app.data_dir)
-        .arg("doctor")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = mcpgate_in(&app.data_dir, &["doctor"], &[]);
     assert!(text.contains("stopped at: call"), "{text}");
 }

@@ -1,19 +1,9 @@
 //! First-run seeding does not depend on the order of commands.
 
-use crate::support::{TestApp, temp_dir};
+use crate::support::{TestApp, mcpgate_in, temp_dir};
 
 fn mcpgate(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mcpgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mcpgate_in(dir, args, &[]);
 }
 
 /// `clients allowed add` (or `disable`) before the first `serve` gives the same list as

@@ -79,6 +79,24 @@ pub fn pg_admin_url() -> Option<String> {
     }
 }
 
+/// Runs `mcpgate --data-dir DIR ARGS…` (with `env` set), asserting that it succeeds;
+/// returns what it printed.
+pub fn mcpgate_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcpgate"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mcpgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("mcpgate-it-{}", random_id()));
     std::fs::create_dir_all(&d).unwrap();

@@ -43,34 +43,24 @@ pub async fn client_for(s: &Authority, client_id: &str) -> Result<Client, Docume
     {
         return Ok(c);
     }
-    let fetched = match s.documents.fetch(client_id).await {
-        Ok(f) => f,
-        Err(e) => {
-            s.note(
-                client_id,
-                StepKind::Register,
-                Outcome::Refused,
-                e.to_string(),
-            );
-            return Err(e);
-        }
+    // A document that cannot be fetched or read is where the client's connection stops.
+    let refused = |e: DocumentError| {
+        s.note(
+            client_id,
+            StepKind::Register,
+            Outcome::Refused,
+            e.to_string(),
+        );
+        e
     };
+    let fetched = s.documents.fetch(client_id).await.map_err(refused)?;
     let max_age = fetched
         .max_age
         .unwrap_or(DEFAULT_CACHE_SECS)
         .clamp(MIN_CACHE_SECS, MAX_CACHE_SECS);
-    let client = match validate(s, client_id, &fetched.body, now + max_age).await {
-        Ok(c) => c,
-        Err(e) => {
-            s.note(
-                client_id,
-                StepKind::Register,
-                Outcome::Refused,
-                e.to_string(),
-            );
-            return Err(e);
-        }
-    };
+    let client = validate(s, client_id, &fetched.body, now + max_age)
+        .await
+        .map_err(refused)?;
     s.store.upsert_document_client(&client).await?;
     s.audit(
         Event::ClientDocumentFetched {

@@ -1,51 +1,14 @@
 //! A consent that ends: the person chooses at consent how long the app may act for
 //! them, and no token of the grant outlives it. Time is the world's clock, advanced.
 
-use mcpgate_core::{ErrorCode, ScopeSet, pkce};
-use mcpgate_domain::flows::authorize::{self, AuthorizeRequest, Lasting};
-use mcpgate_domain::store::prelude::*;
-use url::Url;
+use mcpgate_core::{ErrorCode, ScopeSet};
+use mcpgate_domain::flows::authorize::Lasting;
 
 use crate::world::*;
 
-/// Consents through the authorization endpoint's flows for `op:add`, lasting as given;
-/// returns the code.
+/// A consent for `op:add`, lasting as given; returns the code.
 async fn consent(w: &World, lasting: Option<Lasting>) -> String {
-    let challenge = pkce::challenge_of(VERIFIER);
-    let handle = authorize::validate(
-        &w.s,
-        &AuthorizeRequest {
-            client_id: Some("c1"),
-            redirect_uri: Some(REDIRECT),
-            response_type: Some("code"),
-            state: None,
-            code_challenge: Some(&challenge),
-            code_challenge_method: Some("S256"),
-            resource: Some(RESOURCE),
-            scope: Some("op:add"),
-        },
-    )
-    .await
-    .unwrap();
-    let (req, _) = authorize::pending(&w.s, &handle).await.unwrap().unwrap();
-    let user = w.store.user("u1").await.unwrap().unwrap();
-    let location = authorize::approve(
-        &w.s,
-        &handle,
-        &req,
-        &user,
-        &ScopeSet::parse("op:add").unwrap(),
-        lasting,
-    )
-    .await
-    .unwrap();
-    Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned()
+    w.consent("op:add", "op:add", lasting).await.1.unwrap()
 }
 
 fn exp_of(w: &World, access: &str) -> i64 {
@@ -74,12 +37,7 @@ async fn an_hour_long_consent_issues_nothing_that_outlives_it() {
         .exchange(&consent(&w, Some(Lasting::For(3600))).await)
         .await
         .unwrap();
-    let grant = w
-        .store
-        .live_grant("u1", "c1", RESOURCE)
-        .await
-        .unwrap()
-        .unwrap();
+    let grant = w.grant().await;
     assert_eq!(grant.expires_at, Some(start + 3600));
     // Access tokens live their usual 15 minutes while the grant lasts…
     assert_eq!(tokens.expires_in, w.s.cfg.access_ttl_secs);
@@ -108,12 +66,7 @@ async fn an_hour_long_consent_issues_nothing_that_outlives_it() {
 async fn until_revoked_is_the_default_and_changes_nothing() {
     let w = world().await;
     let tokens = w.exchange(&consent(&w, None).await).await.unwrap();
-    let grant = w
-        .store
-        .live_grant("u1", "c1", RESOURCE)
-        .await
-        .unwrap()
-        .unwrap();
+    let grant = w.grant().await;
     assert_eq!(grant.expires_at, None);
     w.clock.advance(40 * 86_400);
     assert!(
@@ -159,24 +112,14 @@ async fn a_new_consent_may_shorten_or_extend_and_an_ended_grant_starts_over() {
         );
     }
     // Once ended, a code issued before cannot be exchanged…
-    let g = w
-        .store
-        .live_grant("u1", "c1", RESOURCE)
-        .await
-        .unwrap()
-        .unwrap();
+    let g = w.grant().await;
     assert_eq!(g.expires_at, Some(start + 3600));
     // …and a new consent starts a new grant (the ended one's scopes are not carried over).
     let again = w
         .exchange(&consent(&w, Some(Lasting::For(86_400))).await)
         .await
         .unwrap();
-    let g2 = w
-        .store
-        .live_grant("u1", "c1", RESOURCE)
-        .await
-        .unwrap()
-        .unwrap();
+    let g2 = w.grant().await;
     assert_ne!(g2.id, g.id);
     assert_eq!(g2.scope, ScopeSet::parse("op:add").unwrap());
     assert_eq!(g2.expires_at, Some(w.s.now() + 86_400));

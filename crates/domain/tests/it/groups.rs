@@ -3,13 +3,12 @@
 //! once. `op:mult` is restricted to the group `finance` in these tests; `op:add` stays
 //! open.
 
-use mcpgate_core::{ScopeSet, pkce};
+use mcpgate_core::ScopeSet;
 use mcpgate_domain::Actor;
-use mcpgate_domain::flows::authorize::{self, AuthorizeRequest};
+use mcpgate_domain::flows::authorize;
 use mcpgate_domain::flows::{entitlements, groups, introspect};
-use mcpgate_domain::model::{MemberSource, User};
+use mcpgate_domain::model::MemberSource;
 use mcpgate_domain::store::prelude::*;
-use url::Url;
 
 use crate::world::*;
 
@@ -34,46 +33,12 @@ async fn restricted(w: &World, member: bool) {
         .unwrap();
 }
 
-async fn ada(w: &World) -> User {
-    w.store.user("u1").await.unwrap().unwrap()
-}
-
-/// Consents through the authorization endpoint's flows, approving `approved` whatever
-/// the page offered (as a forged form would); returns the code, or the error code.
 async fn consent(
     w: &World,
     scope: &str,
     approved: &str,
 ) -> (authorize::Offer, Result<String, String>) {
-    let challenge = pkce::challenge_of(VERIFIER);
-    let handle = authorize::validate(
-        &w.s,
-        &AuthorizeRequest {
-            client_id: Some("c1"),
-            redirect_uri: Some(REDIRECT),
-            response_type: Some("code"),
-            state: Some("st"),
-            code_challenge: Some(&challenge),
-            code_challenge_method: Some("S256"),
-            resource: Some(RESOURCE),
-            scope: Some(scope),
-        },
-    )
-    .await
-    .unwrap();
-    let (req, _) = authorize::pending(&w.s, &handle).await.unwrap().unwrap();
-    let user = ada(w).await;
-    let offer = authorize::offer(&w.s, &user, &req).await.unwrap();
-    let location = authorize::approve(&w.s, &handle, &req, &user, &set(approved), None)
-        .await
-        .unwrap();
-    let q: Vec<(String, String)> = Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    (offer, get("code").ok_or_else(|| get("error").unwrap()))
+    w.consent(scope, approved, None).await
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use mcpgate_core::clock::ManualClock;
 use mcpgate_core::{ErrorCode, ScopeSet, pkce};
 use mcpgate_domain::flows::authorization_code::CodeExchange;
+use mcpgate_domain::flows::authorize::{self, AuthorizeRequest, Lasting};
 use mcpgate_domain::flows::refresh::RefreshRequest;
 use mcpgate_domain::flows::tokens::TokenResponse;
 use mcpgate_domain::flows::{authorization_code, introspect, refresh};
@@ -245,4 +246,56 @@ pub type Tokens = TokenResponse;
 /// The value of `name` among a request's parameters.
 fn param<'a>(pairs: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+impl World {
+    /// ada's consent through the authorization endpoint's flows: a request for `scope`,
+    /// approving `approved` whatever the page offered (as a forged form would), lasting
+    /// as given. Returns what the page offered, and the code (or the error code).
+    pub async fn consent(
+        &self,
+        scope: &str,
+        approved: &str,
+        lasting: Option<Lasting>,
+    ) -> (authorize::Offer, Result<String, String>) {
+        let challenge = pkce::challenge_of(VERIFIER);
+        let handle = authorize::validate(
+            &self.s,
+            &AuthorizeRequest {
+                client_id: Some("c1"),
+                redirect_uri: Some(REDIRECT),
+                response_type: Some("code"),
+                state: Some("st"),
+                code_challenge: Some(&challenge),
+                code_challenge_method: Some("S256"),
+                resource: Some(RESOURCE),
+                scope: Some(scope),
+            },
+        )
+        .await
+        .unwrap();
+        let (req, _) = authorize::pending(&self.s, &handle).await.unwrap().unwrap();
+        let user = self.store.user("u1").await.unwrap().unwrap();
+        let offer = authorize::offer(&self.s, &user, &req).await.unwrap();
+        let approved = ScopeSet::parse(approved).unwrap();
+        let location = authorize::approve(&self.s, &handle, &req, &user, &approved, lasting)
+            .await
+            .unwrap();
+        let q: Vec<(String, String)> = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        (offer, get("code").ok_or_else(|| get("error").unwrap()))
+    }
+
+    /// ada's live grant to c1.
+    pub async fn grant(&self) -> Grant {
+        self.store
+            .live_grant("u1", "c1", RESOURCE)
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
