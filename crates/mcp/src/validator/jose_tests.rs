@@ -3,7 +3,9 @@
 //! tokens end to end (tests-e2e/tests/oidc_provider.test.mjs).
 
 use super::*;
-use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
@@ -67,9 +69,9 @@ impl TestKey {
     }
 }
 
-fn set(keys: &[&TestKey], rules: &TokenRules) -> ProviderKeys {
+fn set(keys: &[&TestKey]) -> ProviderKeys {
     let jwks = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
-    ProviderKeys::from_jwks(&jwks, rules)
+    ProviderKeys::from_jwks(&jwks)
 }
 
 pub(crate) fn rules() -> TokenRules {
@@ -83,7 +85,7 @@ fn b64(v: &Value) -> String {
 #[test]
 fn accepts_es256_and_eddsa_tokens_for_this_audience() {
     let (ec, ed) = (es256("ec"), eddsa("ed"));
-    let keys = set(&[&ec, &ed], &rules());
+    let keys = set(&[&ec, &ed]);
     assert_eq!(keys.len(), 2);
     for k in [&ec, &ed] {
         let p = verify(&k.sign(&claims()), &keys, &rules(), NOW).unwrap();
@@ -101,7 +103,7 @@ fn accepts_es256_and_eddsa_tokens_for_this_audience() {
 #[test]
 fn scopes_come_from_scope_or_scp_and_the_client_from_azp() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     let mut c = claims();
     c.as_object_mut().unwrap().remove("scope");
     c.as_object_mut().unwrap().remove("client_id");
@@ -128,7 +130,7 @@ fn scopes_come_from_scope_or_scp_and_the_client_from_azp() {
 #[test]
 fn refuses_another_audience_issuer_and_missing_claims() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     let with = |f: &dyn Fn(&mut Value)| {
         let mut c = claims();
         f(&mut c);
@@ -160,7 +162,7 @@ fn refuses_another_audience_issuer_and_missing_claims() {
 #[test]
 fn expiry_and_not_before_allow_only_a_small_leeway() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     let mut c = claims();
     c["exp"] = json!(NOW - LEEWAY_SECS + 1);
     assert!(verify(&k.sign(&c), &keys, &rules(), NOW).is_ok());
@@ -182,7 +184,7 @@ fn expiry_and_not_before_allow_only_a_small_leeway() {
 #[test]
 fn typ_must_be_at_jwt_unless_the_operator_allows_jwt() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     for typ in [Some("JWT"), None, Some("application/jwt")] {
         let t = k.sign_with(typ, &claims());
         assert_eq!(
@@ -220,7 +222,7 @@ fn typ_must_be_at_jwt_unless_the_operator_allows_jwt() {
 #[test]
 fn an_altered_token_fails_its_signature() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     let t = k.sign(&claims());
     let parts: Vec<&str> = t.split('.').collect();
     let mut c = claims();
@@ -247,7 +249,7 @@ fn an_altered_token_fails_its_signature() {
 #[test]
 fn alg_none_is_refused() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     for alg in ["none", "None", "NONE"] {
         let h = json!({"alg": alg, "typ": "at+jwt", "kid": "k"});
         for sig in ["", "AAAA"] {
@@ -262,7 +264,7 @@ fn alg_none_is_refused() {
 #[test]
 fn hmac_signed_with_the_public_key_is_refused() {
     let (ec, ed) = (es256("ec"), eddsa("ed"));
-    let keys = set(&[&ec, &ed], &rules());
+    let keys = set(&[&ec, &ed]);
     for k in [&ec, &ed] {
         let mut secrets: Vec<Vec<u8>> = vec![
             serde_json::to_vec(&k.jwk).unwrap(),
@@ -302,7 +304,7 @@ fn hmac_signed_with_the_public_key_is_refused() {
 #[test]
 fn the_algorithm_is_the_one_pinned_to_the_key() {
     let (ec, ed) = (es256("ec"), eddsa("ed"));
-    let keys = set(&[&ec, &ed], &rules());
+    let keys = set(&[&ec, &ed]);
     // A valid EdDSA signature presented under the EC key's kid, and the reverse.
     let mut h = Header::new(Algorithm::EdDSA);
     h.typ = Some("at+jwt".into());
@@ -353,7 +355,7 @@ fn keys_that_cannot_be_used_safely_are_skipped() {
         {"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"},
         {"kty": "weird"}, "not an object",
     ]});
-    let keys = ProviderKeys::from_jwks(&jwks, &rules());
+    let keys = ProviderKeys::from_jwks(&jwks);
     assert_eq!(keys.len(), 0, "nothing here may verify a token");
     // The HMAC key is not there to be used, whatever the token says.
     let mut h = Header::new(Algorithm::HS256);
@@ -377,13 +379,13 @@ fn a_token_without_kid_needs_a_set_of_one() {
     let mut h = Header::new(Algorithm::ES256);
     h.typ = Some("at+jwt".into());
     let t = jsonwebtoken::encode(&h, &claims(), &a.enc).unwrap();
-    assert!(verify(&t, &set(&[&a], &rules()), &rules(), NOW).is_ok());
+    assert!(verify(&t, &set(&[&a]), &rules(), NOW).is_ok());
     assert_eq!(
-        verify(&t, &set(&[&a, &b], &rules()), &rules(), NOW).unwrap_err(),
+        verify(&t, &set(&[&a, &b]), &rules(), NOW).unwrap_err(),
         JwtError::UnknownKey
     );
     assert_eq!(
-        verify(&a.sign(&claims()), &set(&[&b], &rules()), &rules(), NOW).unwrap_err(),
+        verify(&a.sign(&claims()), &set(&[&b]), &rules(), NOW).unwrap_err(),
         JwtError::UnknownKey
     );
 }
@@ -396,7 +398,7 @@ fn a_configured_resource_claim_replaces_aud() {
         audiences: vec!["api://calculator".into()],
         ..rules()
     };
-    let keys = set(&[&k], &r);
+    let keys = set(&[&k]);
     let mut c = claims();
     c["aud"] = json!("something-else");
     c["resource"] = json!(["api://calculator"]);
@@ -416,7 +418,7 @@ fn a_configured_resource_claim_replaces_aud() {
 #[test]
 fn oversized_and_garbage_tokens_are_refused_cheaply() {
     let k = es256("k");
-    let keys = set(&[&k], &rules());
+    let keys = set(&[&k]);
     let big = "a".repeat(MAX_EXTERNAL_TOKEN_LEN + 1);
     assert_eq!(
         verify(&big, &keys, &rules(), NOW).unwrap_err(),

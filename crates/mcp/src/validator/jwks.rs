@@ -185,7 +185,7 @@ impl Jwks {
         let body = read_json(resp, MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| format!("{}: {e}", self.jwks_uri))?;
-        let keys = ProviderKeys::from_jwks(&body, &self.rules);
+        let keys = ProviderKeys::from_jwks(&body);
         if keys.is_empty() {
             return Err(format!(
                 "{} has no usable signing keys (RSA of 2048 bits or more, P-256, P-384, Ed25519)",
