@@ -30,6 +30,8 @@ pub struct FileConfig {
     /// Reverse proxies (CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name the
     /// client; none by default.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Require DPoP proofs to carry this instance's nonce (default false).
+    pub dpop_nonces: Option<bool>,
     /// `[rate_limits]`: requests per source address per minute.
     pub rate_limits: Option<RateLimits>,
     /// Address of the Prometheus `/metrics` listener (off unless set).

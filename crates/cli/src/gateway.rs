@@ -117,6 +117,7 @@ pub fn router(
                 name: format!("mcpgate gateway: {}", u.name),
                 root_metadata_under: (!several).then_some(base.as_str()),
                 max_body_bytes: cfg.max_body_bytes,
+                dpop: crate::app::protect::DpopSetup::shared(auth, cfg.clock.clone()),
             },
             validator,
             audit_sink,

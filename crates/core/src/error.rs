@@ -39,6 +39,10 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 6749 §4.1.2.1: temporarily overloaded; also our answer to rate limits.
     TemporarilyUnavailable,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing, invalid, or not for this request.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the server's nonce (`DPoP-Nonce`).
+    UseDpopNonce,
     /// RFC 6749 §4.1.2.1: an unexpected condition; details go to the log, never the client.
     ServerError,
 }
@@ -61,6 +65,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
         }
     }

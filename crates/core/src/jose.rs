@@ -89,6 +89,11 @@ impl PublicKeys {
         self.len() == 0
     }
 
+    /// Whether a key of this `kid` is in the set.
+    pub fn has(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
     fn find(&self, kid: Option<&str>) -> Option<&PinnedKey> {
         match kid {
             Some(kid) => self.keys.get(kid),
@@ -97,6 +102,16 @@ impl PublicKeys {
             None => None,
         }
     }
+}
+
+/// The claims of a compact JWS, unverified: only to choose how to verify it (whose
+/// keys), never to act on.
+pub fn unverified_claims(token: &str) -> Option<Value> {
+    if token.len() > MAX_LEN {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
 /// The header of a compact JWS, unverified: to choose how to verify it.
@@ -156,7 +171,10 @@ pub fn thumbprint(jwk: &Jwk) -> Option<String> {
                 EllipticCurve::P384 => "P-384",
                 _ => return None,
             };
-            format!(r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#, p.x, p.y)
+            format!(
+                r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                p.x, p.y
+            )
         }
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
             format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, p.x)

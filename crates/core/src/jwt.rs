@@ -43,6 +43,16 @@ pub struct AccessClaims {
     /// under, ends the token.
     #[serde(default, rename = "sid", skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.1, `cnf.jkt`): a DPoP token, valid
+    /// only with a proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800 §3.1), with the DPoP key's thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
@@ -423,6 +433,7 @@ mod tests {
             nbf: None,
             username: Some("alice".into()),
             session_id: Some("g1".into()),
+            cnf: None,
         }
     }
 

@@ -153,6 +153,7 @@ fn claims(now: i64) -> AccessClaims {
         nbf: None,
         username: Some("alice".into()),
         session_id: Some("g1".into()),
+        cnf: None,
     }
 }
 

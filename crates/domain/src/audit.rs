@@ -171,6 +171,24 @@ pub enum Event {
         email: Option<String>,
         by: &'static str,
     },
+    /// A trusted provider's ID-JAG accepted: a person's grant to a client, by the
+    /// provider's word (enterprise-managed authorization).
+    IdJagAccepted {
+        provider: String,
+        subject: String,
+        scope: ScopeSet,
+        grant: String,
+    },
+    /// An identity provider trusted for ID-JAGs, or no longer.
+    IssuerTrusted {
+        provider: String,
+        issuer: String,
+        by: Actor,
+    },
+    IssuerDistrusted {
+        provider: String,
+        by: Actor,
+    },
     /// An identity provider added or replaced (never its secret).
     IdpAdded {
         provider: String,
@@ -217,9 +235,12 @@ pub const NAMES: &[&str] = &[
     "group_added",
     "group_removed",
     "idp_added",
+    "id_jag_accepted",
     "idp_identity_linked",
     "idp_login_refused",
     "idp_removed",
+    "issuer_distrusted",
+    "issuer_trusted",
     "key_retired",
     "key_rotated",
     "login_failed",

@@ -25,6 +25,8 @@ pub struct Authority {
     pub passwords: Arc<dyn PasswordHasher>,
     /// Steps of clients' connections noted and not yet written (the doctor's record).
     pub steps: Arc<crate::flows::doctor::StepBuffer>,
+    /// Others' public keys, fetched and kept (client assertions, ID-JAGs).
+    pub key_sets: Arc<crate::flows::keysets::KeySets>,
 }
 
 impl Authority {
@@ -46,6 +48,7 @@ impl Authority {
             documents,
             passwords,
             steps: Arc::default(),
+            key_sets: Arc::default(),
         })
     }
 

@@ -69,16 +69,25 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// The secret in the form body (RFC 6749 §2.3.1).
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2), verified with the
+    /// keys it registered ([`ClientKeys`]).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [Self::None, Self::ClientSecretBasic, Self::ClientSecretPost];
+    pub const ALL: [AuthMethod; 4] = [
+        Self::None,
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -118,12 +127,34 @@ pub struct Client {
     pub fetched_until: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// A machine (client_credentials): what the operator lets it get with no person.
+    pub machine: Option<Machine>,
+    /// The keys of a `private_key_jwt` client.
+    pub keys: Option<ClientKeys>,
 }
 
 impl Client {
+    /// No credential at all: a secret or keys make a client confidential.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.auth_method != AuthMethod::PrivateKeyJwt
     }
+}
+
+/// What a machine client may get with the client_credentials grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    pub scopes: ScopeSet,
+    /// The resources (RFC 8707) it may get tokens for, in canonical form.
+    pub resources: Vec<String>,
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set given at registration.
+    Set(serde_json::Value),
+    /// A JWK Set fetched (and cached) from this URL.
+    Uri(String),
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +224,9 @@ pub struct TokenFamily {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// The DPoP key the family is bound to (RFC 9449 §5): refreshing it needs a proof
+    /// of that key, and its access tokens carry it (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -493,4 +527,20 @@ pub struct ClientStep {
     pub outcome: Outcome,
     /// What happened, for people: why it was refused, what was granted.
     pub detail: String,
+}
+
+/// An identity provider trusted to issue ID-JAGs (enterprise-managed authorization):
+/// its ID-JAGs name people here by (its name, their subject), like a sign-in through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// Short name, as identities and the audit name the provider.
+    pub name: String,
+    /// The `iss` of its ID-JAGs, compared exactly.
+    pub issuer: String,
+    pub jwks_uri: String,
+    /// Email domains whose people it may vouch for (none: any); see admission.
+    pub allowed_domains: Vec<String>,
+    /// Create an account for a verified email of an allowed domain.
+    pub auto_create: bool,
+    pub created_at: i64,
 }

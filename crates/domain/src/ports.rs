@@ -27,8 +27,16 @@ pub struct FetchedDocument {
 
 #[async_trait]
 pub trait DocumentFetcher: Send + Sync {
-    /// Fetches the Client ID Metadata Document at `url`, an `https` URL with a path.
+    /// Fetches the Client ID Metadata Document at `url`, an `https` URL with a path,
+    /// or a JWK Set a stranger named (a document's `jwks_uri`): public addresses only.
     async fn fetch(&self, url: &str) -> Result<FetchedDocument, DocumentError>;
+
+    /// Fetches a JSON document the operator configured (a machine client's or a trusted
+    /// identity provider's `jwks_uri`): any address, since an organisation's provider
+    /// may well be internal; `https`, or `http` on loopback.
+    async fn fetch_configured(&self, url: &str) -> Result<FetchedDocument, DocumentError> {
+        self.fetch(url).await
+    }
 }
 
 #[async_trait]

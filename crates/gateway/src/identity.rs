@@ -121,6 +121,7 @@ impl Identity {
             nbf: None,
             username: p.username.clone(),
             session_id: None,
+            cnf: None,
         };
         // Its own `typ`: an upstream that replays it at mcpgate (at another upstream,
         // or a resource sharing its audience) presents no access token.
@@ -151,6 +152,7 @@ mod tests {
             scopes: ScopeSet::parse(scopes).unwrap(),
             session_id: None,
             expires_at: 0,
+            jkt: None,
         }
     }
 

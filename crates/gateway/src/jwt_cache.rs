@@ -110,6 +110,7 @@ mod tests {
             scopes: ScopeSet::parse("a").unwrap(),
             session_id: None,
             expires_at: 0,
+            jkt: None,
         }
     }
 

@@ -304,6 +304,7 @@ mod tests {
             scopes: ScopeSet::new(),
             session_id: None,
             expires_at: 0,
+            jkt: None,
         })
     }
 

@@ -24,6 +24,10 @@ pub struct ResourceMetadata {
     /// Only the `Authorization` header: tokens in queries or bodies are refused.
     pub bearer_methods_supported: Vec<&'static str>,
     pub resource_name: String,
+    /// DPoP proofs this resource checks (RFC 9728 §2, RFC 9449 §7).
+    pub dpop_signing_alg_values_supported: &'static [&'static str],
+    /// Bearer tokens stay accepted.
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 impl ResourceMetadata {
@@ -38,6 +42,8 @@ impl ResourceMetadata {
                 .collect(),
             bearer_methods_supported: vec!["header"],
             resource_name: name.to_owned(),
+            dpop_signing_alg_values_supported: &mcpgate_core::dpop::ALGS,
+            dpop_bound_access_tokens_required: false,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// The token's expiry, in seconds since the epoch.
     pub expires_at: i64,
+    /// The DPoP key the token is bound to (`cnf.jkt`), if it is: then every request
+    /// must carry a proof signed by that key (RFC 9449 §7.1).
+    pub jkt: Option<String>,
 }
 
 impl Principal {

@@ -39,6 +39,24 @@ pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Presented, ApiErr
         error: OAuthError::invalid_client("client authentication failed"),
         basic,
     };
+    let assertion = form.get("client_assertion");
+    if assertion.is_some() || form.get("client_assertion_type").is_some() {
+        if form.get("client_assertion_type") != Some(client_auth::CLIENT_ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                client_auth::CLIENT_ASSERTION_TYPE
+            ))
+            .into());
+        }
+        if basic_credentials(headers).is_some() || form.get("client_secret").is_some() {
+            // RFC 6749 §2.3: only one authentication method per request.
+            return Err(OAuthError::invalid_request("use one client authentication method").into());
+        }
+        return Ok(Presented::Assertion {
+            client_id: form.get("client_id").map(str::to_owned),
+            assertion: assertion.ok_or_else(|| fail(false))?.to_owned(),
+        });
+    }
     match basic_credentials(headers) {
         Some(Ok((client_id, secret))) => {
             if form.get("client_secret").is_some() {

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// Reverse proxies whose forwarding headers name the client (see
     /// [`crate::forwarded`]); none by default.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// DPoP proofs must carry a nonce this process gives (RFC 9449 §8, §9); `None`:
+    /// no nonce is required. Shared with this process's guards.
+    pub dpop_nonces: Option<std::sync::Arc<mcpgate_core::dpop::Nonces>>,
 }
 
 impl ServerConfig {
@@ -54,6 +57,7 @@ impl ServerConfig {
             document_authorizations_per_source_per_minute: 60,
             idp_starts_per_source_per_minute: 60,
             trusted_proxies: Vec::new(),
+            dpop_nonces: None,
         }
     }
 

@@ -82,41 +82,77 @@ impl DocumentFetcher for Fetcher {
         if self.reach == Reach::LoopbackOverHttp {
             let _ = target.set_scheme("http");
         }
-        let mut resp = http
+        let resp = http
             .get(target)
             .header("accept", "application/json")
             .send()
             .await
             .map_err(|e| DocumentError::Fetch(e.without_url().to_string()))?;
-        if !resp.status().is_success() {
-            return Err(DocumentError::Fetch(format!("HTTP {}", resp.status())));
-        }
-        let max_age = resp
-            .headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(',')
-                    .find_map(|d| d.trim().strip_prefix("max-age="))
-                    .and_then(|n| n.parse::<i64>().ok())
-            });
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| DocumentError::Fetch(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(DocumentError::Invalid(format!(
-                    "larger than {MAX_DOCUMENT_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body: Value = serde_json::from_slice(&body)
-            .map_err(|e| DocumentError::Invalid(format!("not JSON: {e}")))?;
-        Ok(FetchedDocument { body, max_age })
+        read_json(resp).await
     }
+
+    async fn fetch_configured(&self, url: &str) -> Result<FetchedDocument, DocumentError> {
+        self.fetch_any(url).await
+    }
+}
+
+impl Fetcher {
+    /// A JSON document at a URL the operator configured: any address (an
+    /// organisation's identity provider may be internal), `https` or loopback `http`;
+    /// no redirects, 5 s, bounded body.
+    async fn fetch_any(&self, url: &str) -> Result<FetchedDocument, DocumentError> {
+        let u = Url::parse(url).map_err(|e| DocumentError::Fetch(e.to_string()))?;
+        let loopback = u
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]");
+        if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+            return Err(DocumentError::Invalid("not an https URL".into()));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| DocumentError::Fetch(e.to_string()))?;
+        let resp = http
+            .get(u)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| DocumentError::Fetch(e.without_url().to_string()))?;
+        read_json(resp).await
+    }
+}
+
+/// The body of a successful answer as JSON, bounded, with its `max-age`.
+async fn read_json(mut resp: reqwest::Response) -> Result<FetchedDocument, DocumentError> {
+    if !resp.status().is_success() {
+        return Err(DocumentError::Fetch(format!("HTTP {}", resp.status())));
+    }
+    let max_age = resp
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|d| d.trim().strip_prefix("max-age="))
+                .and_then(|n| n.parse::<i64>().ok())
+        });
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| DocumentError::Fetch(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(DocumentError::Invalid(format!(
+                "larger than {MAX_DOCUMENT_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| DocumentError::Invalid(format!("not JSON: {e}")))?;
+    Ok(FetchedDocument { body, max_age })
 }
 
 /// Addresses a server must never be made to call.

@@ -27,6 +27,7 @@
 pub mod client_auth;
 pub mod config;
 pub mod documents;
+pub mod dpop;
 pub mod error;
 pub mod forms;
 pub mod forwarded;

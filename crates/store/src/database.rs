@@ -119,6 +119,7 @@ macro_rules! notifying {
         }
     };
 }
+mod assertions;
 mod audit;
 mod catalog;
 pub(crate) mod clients;

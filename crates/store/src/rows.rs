@@ -145,6 +145,7 @@ pub(crate) struct FamilyRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<FamilyRow> for TokenFamily {
@@ -160,6 +161,7 @@ impl From<FamilyRow> for TokenFamily {
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             revoked_reason: r.revoked_reason,
+            dpop_jkt: r.dpop_jkt,
         }
     }
 }

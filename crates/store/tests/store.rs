@@ -116,6 +116,8 @@ fn client(id: &str, owner: Option<&str>) -> Client {
         fetched_until: None,
         created_at: 10,
         last_used_at: None,
+        machine: None,
+        keys: None,
     }
 }
 
@@ -296,6 +298,7 @@ async fn grants_and_revocation(s: Database) {
             expires_at: 100,
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt: None,
         })
         .await
         .unwrap();
@@ -691,6 +694,7 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
         expires_at: 1000,
         revoked_at: None,
         revoked_reason: None,
+        dpop_jkt: None,
     })
     .await
     .unwrap();

@@ -65,6 +65,8 @@ pub struct AppConfig {
     pub upstreams: Vec<mcpgate_gateway::UpstreamConfig>,
     /// Reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<mcpgate_server::forwarded::IpNet>,
+    /// DPoP proofs must carry this instance's nonce.
+    pub dpop_nonces: bool,
     /// The keys that seal secrets at rest (default: generated in the data directory).
     pub key_encryption: crate::secrets::KeyEncryption,
     /// Per-source rate limits: (flags and environment, file).
@@ -104,6 +106,7 @@ impl AppConfig {
             password_login: true,
             upstreams: Vec::new(),
             trusted_proxies: Vec::new(),
+            dpop_nonces: false,
             rate_limits: Default::default(),
             key_encryption: Default::default(),
             http_metrics: false,
@@ -199,6 +202,10 @@ pub fn server_config(cfg: &AppConfig) -> anyhow::Result<ServerConfig> {
     }
     server.password_login = cfg.password_login;
     server.trusted_proxies = cfg.trusted_proxies.clone();
+    if cfg.dpop_nonces {
+        // A nonce is good for its five minutes and the next.
+        server.dpop_nonces = Some(Arc::new(mcpgate_core::dpop::Nonces::new(300)));
+    }
     cfg.rate_limits
         .0
         .apply(cfg.rate_limits.1.as_ref(), &mut server);
@@ -296,6 +303,7 @@ fn calculator(
             name: "mcpgate calculator".into(),
             root_metadata_under: Some(&base),
             max_body_bytes: cfg.max_body_bytes,
+            dpop: protect::DpopSetup::shared(auth, cfg.clock.clone()),
         },
         validator,
         audit.sink(),

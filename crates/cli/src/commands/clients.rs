@@ -3,9 +3,11 @@
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use mcpgate_core::ScopeSet;
 use mcpgate_core::secret::Secret;
 use mcpgate_domain::Actor;
 use mcpgate_domain::flows::{admin, revoke};
+use mcpgate_domain::model::{ClientKeys, Machine};
 use serde_json::json;
 
 use super::views::ClientRow;
@@ -27,6 +29,24 @@ pub enum ClientCmd {
         /// May call the introspection endpoint (implies --confidential).
         #[arg(long)]
         introspection: bool,
+        /// A machine: gets tokens with the client_credentials grant, acting as itself,
+        /// for the --scope and --resource given (a secret, unless --jwks-uri or
+        /// --jwks-file).
+        #[arg(long, requires_all = ["scopes", "resources"])]
+        machine: bool,
+        /// A scope the machine may get (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE", requires = "machine")]
+        scopes: Vec<String>,
+        /// A resource the machine may get tokens for (repeatable).
+        #[arg(long = "resource", value_name = "URL", requires = "machine")]
+        resources: Vec<String>,
+        /// Authenticate with private_key_jwt (RFC 7523) and the JWK Set at this URL,
+        /// instead of a secret.
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// Authenticate with private_key_jwt and the JWK Set in this file.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -53,14 +73,48 @@ pub async fn run(ctx: &Context, cmd: ClientCmd) -> anyhow::Result<()> {
             redirect_uris,
             confidential,
             introspection,
+            machine,
+            scopes,
+            resources,
+            jwks_uri,
+            jwks_file,
             json,
         } => {
+            let keys = match (jwks_uri, jwks_file) {
+                (Some(u), _) => Some(ClientKeys::Uri(u)),
+                (None, Some(f)) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    Some(ClientKeys::Set(serde_json::from_str(&text).with_context(
+                        || format!("{} is not a JWK Set (JSON)", f.display()),
+                    )?))
+                }
+                (None, None) => None,
+            };
+            let machine = machine
+                .then(|| -> anyhow::Result<Machine> {
+                    Ok(Machine {
+                        scopes: ScopeSet::parse(&scopes.join(" "))
+                            .map_err(|e| anyhow::anyhow!("--scope: {e}"))?,
+                        resources: resources
+                            .iter()
+                            .map(|r| {
+                                mcpgate_core::resource::indicator(r).with_context(|| {
+                                    format!("--resource {r} is not a resource URL")
+                                })
+                            })
+                            .collect::<anyhow::Result<_>>()?,
+                    })
+                })
+                .transpose()?;
             let new = admin::NewClient {
                 name,
                 redirect_uris,
                 confidential,
                 introspection,
                 owner: None,
+                machine,
+                keys,
             };
             let (c, secret) = admin::create_client(&ctx.authority().await?, new, &Actor::Operator)
                 .await

@@ -13,9 +13,10 @@ use mcpgate_server::ServerConfig;
 use mcpgate_server::idp::{IdpSettings, Preset};
 use serde_json::json;
 
-use super::views::ProviderRow;
+use super::views::{ProviderRow, TrustedRow};
 use super::{Context as Ctx, print_list, refused};
 use crate::config::{self, FileConfig, IdpFileEntry};
+use mcpgate_domain::model::TrustedIssuer;
 
 #[derive(Debug, Subcommand)]
 pub enum IdpCmd {
@@ -72,6 +73,34 @@ pub enum IdpCmd {
     },
     Remove {
         name: String,
+    },
+    /// Trust a provider's ID-JAGs (enterprise-managed authorization): its people get
+    /// tokens for the clients it names, with no browser, by its policy.
+    Trust {
+        /// Short name (a-z, 0-9, -); the same name as a sign-in provider makes its people
+        /// the same accounts.
+        name: String,
+        /// The `iss` of its ID-JAGs.
+        #[arg(long)]
+        issuer: String,
+        /// Where its signing keys are (a JWK Set).
+        #[arg(long)]
+        jwks_uri: String,
+        /// Email domain whose people it may vouch for (repeatable; none: any).
+        #[arg(long = "allowed-domain")]
+        allowed_domains: Vec<String>,
+        /// Create an account for a verified email of an allowed domain.
+        #[arg(long)]
+        auto_create: bool,
+    },
+    /// Stop trusting a provider's ID-JAGs.
+    Distrust {
+        name: String,
+    },
+    /// The providers whose ID-JAGs are trusted.
+    Trusted {
+        #[arg(long)]
+        json: bool,
     },
     /// Link a person's identity at a provider to an existing account by hand: the only
     /// way for an administrator's account, which is never linked by email. The subject
@@ -256,6 +285,51 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
                 .map(|p| ProviderRow::from(&p))
                 .collect();
             print_list(&list, json)?;
+        }
+        IdpCmd::Trust {
+            name,
+            issuer,
+            jwks_uri,
+            allowed_domains,
+            auto_create,
+        } => {
+            let a = ctx.authority().await?;
+            let t = TrustedIssuer {
+                name: name.clone(),
+                issuer,
+                jwks_uri,
+                allowed_domains: allowed_domains
+                    .iter()
+                    .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+                    .collect(),
+                auto_create,
+                created_at: a.now(),
+            };
+            identities::trust_issuer(&a, &t, &Actor::Operator)
+                .await
+                .map_err(|e| refused(&format!("trusting {name}"), e))?;
+            println!("trusting ID-JAGs of {name} ({})", t.issuer);
+        }
+        IdpCmd::Distrust { name } => {
+            let a = ctx.authority().await?;
+            if !identities::distrust_issuer(&a, &name, &Actor::Operator)
+                .await
+                .map_err(|e| refused(&format!("distrusting {name}"), e))?
+            {
+                bail!("no trusted provider named {name}");
+            }
+            println!("no longer trusting ID-JAGs of {name}");
+        }
+        IdpCmd::Trusted { json } => {
+            let rows: Vec<TrustedRow> = ctx
+                .store()
+                .await?
+                .trusted_issuers()
+                .await?
+                .into_iter()
+                .map(TrustedRow::from)
+                .collect();
+            print_list(&rows, json)?;
         }
         IdpCmd::Remove { name } => {
             let a = ctx.authority().await?;

@@ -192,6 +192,9 @@ pub async fn run(args: McpArgs, file: FileConfig) -> anyhow::Result<()> {
                 name: "mcpgate calculator".into(),
                 root_metadata_under: Some(&cfg.base_path()),
                 max_body_bytes: cfg.max_body_bytes,
+                dpop: crate::app::protect::DpopSetup::local(Arc::new(
+                    mcpgate_core::clock::SystemClock,
+                )),
             },
             validator,
             audit.sink(),

@@ -42,6 +42,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Require DPoP proofs (RFC 9449) to carry a nonce this instance gives (`DPoP-Nonce`),
+    /// at the token endpoint and at every resource: a proof cannot be made in advance.
+    #[arg(long, env = "MCPGATE_DPOP_NONCES", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    dpop_nonces: Option<bool>,
     #[command(flatten)]
     rate_limits: crate::config::RateLimits,
     /// On first run, write the administrator's password to this file (created with
@@ -82,6 +86,7 @@ pub fn app_config(
     cfg.access_ttl_secs = args.access_token_ttl;
     cfg.password_login = args.password_login.or(file.password_login).unwrap_or(true);
     cfg.trusted_proxies = crate::config::trusted_proxies(&args.trusted_proxies, file)?;
+    cfg.dpop_nonces = args.dpop_nonces.or(file.dpop_nonces).unwrap_or(false);
     cfg.rate_limits = (args.rate_limits, file.rate_limits);
     for r in &args.resources {
         let c = mcpgate_core::resource::canonicalize(r)

@@ -375,3 +375,34 @@ impl fmt::Display for ProviderRow {
         Ok(())
     }
 }
+
+#[derive(Serialize)]
+pub struct TrustedRow {
+    pub name: String,
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub allowed_domains: Vec<String>,
+    pub auto_create: bool,
+}
+
+impl From<mcpgate_domain::model::TrustedIssuer> for TrustedRow {
+    fn from(t: mcpgate_domain::model::TrustedIssuer) -> Self {
+        Self {
+            name: t.name,
+            issuer: t.issuer,
+            jwks_uri: t.jwks_uri,
+            allowed_domains: t.allowed_domains,
+            auto_create: t.auto_create,
+        }
+    }
+}
+
+impl fmt::Display for TrustedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\t{}\tkeys {}\tauto-create {}\t{:?}",
+            self.name, self.issuer, self.jwks_uri, self.auto_create, self.allowed_domains
+        )
+    }
+}

@@ -17,8 +17,36 @@ async fn metadata_advertises_what_is_implemented() {
     assert_eq!(m["response_types_supported"], json!(["code"]));
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        json!(["none", "client_secret_basic", "client_secret_post"])
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
+    // The machine and enterprise grants (MCP extensions: client credentials,
+    // enterprise-managed authorization), and what signs their assertions and proofs.
+    assert_eq!(
+        m["grant_types_supported"],
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
+    );
+    assert_eq!(
+        m["authorization_grant_profiles_supported"],
+        json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
+    );
+    for list in [
+        "token_endpoint_auth_signing_alg_values_supported",
+        "dpop_signing_alg_values_supported",
+    ] {
+        let algs = m[list].as_array().unwrap();
+        assert!(algs.contains(&json!("ES256")), "{list}: {algs:?}");
+        assert!(!algs.iter().any(|a| a.as_str().unwrap().starts_with("HS")), "{list}");
+    }
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     for ep in [
         "authorization_endpoint",

@@ -112,6 +112,7 @@ async fn token(s: &Served, scope: &str) -> String {
         nbf: None,
         username: Some("alice".into()),
         session_id: Some(random_id()),
+        cnf: None,
     })
 }
 

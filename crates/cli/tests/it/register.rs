@@ -74,6 +74,8 @@ async fn dynamic_client(app: &TestApp, created_at: i64) -> String {
             fetched_until: None,
             created_at,
             last_used_at: None,
+            machine: None,
+            keys: None,
         })
         .await
         .unwrap();

@@ -247,6 +247,7 @@ impl TestApp {
             nbf: None,
             username: Some("alice".into()),
             session_id: Some(random_id()),
+            cnf: None,
         };
         tweak(&mut c);
         self.rules.keys.sign(&c)
@@ -275,6 +276,8 @@ impl TestApp {
                 fetched_until: None,
                 created_at: 0,
                 last_used_at: None,
+                machine: None,
+                keys: None,
             })
             .await
             .unwrap();
@@ -713,6 +716,8 @@ pub async fn operator_client(
             fetched_until: None,
             created_at: 0,
             last_used_at: None,
+            machine: None,
+            keys: None,
         })
         .await
         .unwrap();

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::Actor;
 use crate::audit::{AllowedEntry, Event};
 use crate::flows::register::{allow_list, check_redirects, clean_name};
-use crate::model::{AuthMethod, Client, ClientKind, User};
+use crate::model::{AuthMethod, Client, ClientKeys, ClientKind, Machine, User};
 use crate::store::StoreError;
 use crate::{Authority, OAuthResult};
 
@@ -181,6 +181,11 @@ pub struct NewClient {
     pub introspection: bool,
     /// The person who owns it; `None` for the operator's clients.
     pub owner: Option<String>,
+    /// A machine: the scopes and resources it may get with client_credentials (the
+    /// operator's clients only).
+    pub machine: Option<Machine>,
+    /// Authenticates with `private_key_jwt` and these keys instead of a secret.
+    pub keys: Option<ClientKeys>,
 }
 
 /// Creates a client: the name and the redirect URIs are checked (the URIs against the
@@ -196,7 +201,20 @@ pub async fn create_client(
     if !n.redirect_uris.is_empty() || n.owner.is_some() {
         check_redirects(&allow_list(s).await?, &n.redirect_uris)?;
     }
-    let confidential = n.confidential || n.introspection;
+    if n.owner.is_some() && (n.machine.is_some() || n.keys.is_some()) {
+        return Err(invalid(
+            "machine clients and key-authenticated clients are the operator's",
+        ));
+    }
+    if let Some(m) = &n.machine {
+        check_machine(s, m).await?;
+    }
+    if let Some(k) = &n.keys {
+        check_keys(k)?;
+    }
+    let with_keys = n.keys.is_some();
+    // A machine without keys authenticates with a secret.
+    let confidential = !with_keys && (n.confidential || n.introspection || n.machine.is_some());
     let secret = confidential.then(Secret::generate);
     let client = Client {
         client_id: random_id(),
@@ -204,7 +222,11 @@ pub async fn create_client(
         name: name.clone(),
         redirect_uris: n.redirect_uris,
         kind: ClientKind::Preregistered,
-        auth_method: AuthMethod::for_secret(confidential),
+        auth_method: if with_keys {
+            AuthMethod::PrivateKeyJwt
+        } else {
+            AuthMethod::for_secret(confidential)
+        },
         can_introspect: n.introspection,
         owner_user_id: n.owner,
         registration_hash: None,
@@ -212,6 +234,8 @@ pub async fn create_client(
         fetched_until: None,
         created_at: s.now(),
         last_used_at: None,
+        machine: n.machine,
+        keys: n.keys,
     };
     match &client.owner_user_id {
         // A person's own clients are bounded, in the same step as the insert.
@@ -238,6 +262,59 @@ pub async fn create_client(
     )
     .await;
     Ok((client, secret))
+}
+
+/// A machine's scopes are ones this server offers, and its resources ones it protects
+/// (compared in canonical form, RFC 8707).
+async fn check_machine(s: &Authority, m: &Machine) -> OAuthResult<()> {
+    if m.scopes.is_empty() {
+        return Err(invalid("a machine client needs at least one --scope"));
+    }
+    let known = super::authorize::known_scopes(s).await?;
+    if let Some(unknown) = m.scopes.iter().find(|sc| !known.contains(sc)) {
+        return Err(invalid(format!(
+            "no scope named {unknown} (see `mcpgate scope list`)"
+        )));
+    }
+    let served = s.cfg.resources();
+    if m.resources.is_empty() {
+        return Err(invalid("a machine client needs at least one --resource"));
+    }
+    if let Some(other) = m.resources.iter().find(|r| !served.contains(*r)) {
+        return Err(invalid(format!(
+            "{other} is not a resource this server issues tokens for ({})",
+            served.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A client's keys: a JWK Set with at least one usable signing key, or an https URL
+/// to fetch one from.
+fn check_keys(k: &ClientKeys) -> OAuthResult<()> {
+    match k {
+        ClientKeys::Set(set) => {
+            if mcpgate_core::jose::PublicKeys::from_jwks(set).is_empty() {
+                return Err(invalid(
+                    "the JWK Set has no usable signing key (RSA of 2048 bits or more, P-256, P-384 or Ed25519)",
+                ));
+            }
+        }
+        ClientKeys::Uri(u) => {
+            let ok = url::Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "https"
+                    || (u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
+            });
+            if !ok {
+                return Err(invalid("a jwks_uri must be https (http only on loopback)"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_host(h: &str) -> bool {
+    h == "localhost" || h == "127.0.0.1" || h == "[::1]"
 }
 
 /// Adds a scope or changes its description (shown on the consent page).

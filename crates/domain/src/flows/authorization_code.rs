@@ -27,6 +27,9 @@ pub struct CodeExchange<'a> {
     pub code_verifier: &'a str,
     /// RFC 8707 §2.2: when present, it must be the resource the code was issued for.
     pub resource: Option<&'a str>,
+    /// The thumbprint of the key of a valid DPoP proof sent with the request (RFC 9449
+    /// §5): the tokens are bound to it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Exchanges a code; the outcome is noted for the connection doctor.
@@ -98,6 +101,7 @@ async fn redeem(
             }),
         revoked_at: None,
         revoked_reason: None,
+        dpop_jkt: req.dpop_jkt.map(str::to_owned),
     };
     let (refresh, first) = tokens::refresh_token(&family, now);
     match s
@@ -133,7 +137,7 @@ async fn redeem(
     .await;
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer".into(),
+        token_type: tokens::token_type(&family).into(),
         expires_in,
         refresh_token: Some(refresh.expose().to_owned()),
         scope: scope.to_string(),

@@ -6,7 +6,7 @@
 use crate::Actor;
 use crate::audit::Event;
 use crate::flows::admin::check_username;
-use crate::model::IdentityProviderRow;
+use crate::model::{IdentityProviderRow, TrustedIssuer};
 use crate::model::{User, UserIdentity};
 use crate::store::StoreError;
 use crate::{Authority, ErrorCode, OAuthError, OAuthResult};
@@ -191,4 +191,69 @@ pub async fn remove_provider(s: &Authority, name: &str, by: &Actor) -> OAuthResu
     )
     .await;
     Ok(true)
+}
+
+/// Trusts an identity provider to issue ID-JAGs (enterprise-managed authorization):
+/// its `issuer` (`https`, or `http` on loopback) and the JWK Set its keys are at. A
+/// provider of the same name is replaced. Audited.
+pub async fn trust_issuer(s: &Authority, t: &TrustedIssuer, by: &Actor) -> OAuthResult<()> {
+    let name_ok = !t.name.is_empty()
+        && t.name.len() <= 32
+        && t.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !name_ok {
+        return Err(OAuthError::invalid_request(
+            "a provider name is 1-32 characters of a-z, 0-9 and -",
+        ));
+    }
+    for (what, u) in [("issuer", &t.issuer), ("jwks_uri", &t.jwks_uri)] {
+        let ok = url::Url::parse(u).is_ok_and(|u| {
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && u.host_str()
+                        .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]"))
+        });
+        if !ok || u.len() > 2048 {
+            return Err(OAuthError::invalid_request(format!(
+                "{what} must be an https URL (http only on loopback)"
+            )));
+        }
+    }
+    if t.auto_create && t.allowed_domains.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "--auto-create needs at least one --allowed-domain",
+        ));
+    }
+    s.store.upsert_trusted_issuer(t).await?;
+    s.audit(
+        Event::IssuerTrusted {
+            provider: t.name.clone(),
+            issuer: t.issuer.clone(),
+            by: by.clone(),
+        },
+        None,
+        None,
+    )
+    .await;
+    Ok(())
+}
+
+/// Stops trusting a provider's ID-JAGs. False when there was none of that name. The
+/// tokens already issued live out their (short) lives; its people's grants stay, as
+/// consents do.
+pub async fn distrust_issuer(s: &Authority, name: &str, by: &Actor) -> OAuthResult<bool> {
+    let removed = s.store.delete_trusted_issuer(name).await?;
+    if removed {
+        s.audit(
+            Event::IssuerDistrusted {
+                provider: name.to_owned(),
+                by: by.clone(),
+            },
+            None,
+            None,
+        )
+        .await;
+    }
+    Ok(removed)
 }

@@ -17,7 +17,7 @@ use mcpgate_core::jwt::{self, Audience};
 use mcpgate_core::secret::hash_token;
 use serde_json::{Value, json};
 
-use crate::flows::entitlements;
+use crate::flows::{client_credentials, entitlements};
 use crate::{Authority, OAuthResult};
 
 /// Introspects `token` for the authenticated client `requester`.
@@ -36,6 +36,12 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
                 .as_deref()
                 .is_some_and(|f| s.revoked.is_revoked(f));
         let family_live = match claims.session_id.as_deref() {
+            // A machine's token lives as long as the machine does.
+            Some(sid) if let Some(machine) = client_credentials::machine_of(sid) => s
+                .store
+                .client(machine)
+                .await?
+                .is_some_and(|c| c.machine.is_some()),
             Some(f) => s
                 .store
                 .family(f)
@@ -46,6 +52,10 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
         if revoked || !family_live {
             return Ok(inactive);
         }
+        let machine = claims
+            .session_id
+            .as_deref()
+            .is_some_and(|sid| client_credentials::machine_of(sid).is_some());
         let email = match s.store.user(&claims.sub).await? {
             Some(u) if u.disabled => return Ok(inactive),
             Some(u) => u.email,
@@ -53,10 +63,11 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
         };
         // A token carrying a scope its person may no longer hold is not active: the
         // same answer the guard gives once the withdrawal's revocation reaches it.
-        if !entitlements::entitled(s, &claims.sub, &claims.scope)
-            .await?
-            .withheld
-            .is_empty()
+        if !machine
+            && !entitlements::entitled(s, &claims.sub, &claims.scope)
+                .await?
+                .withheld
+                .is_empty()
         {
             return Ok(inactive);
         }
@@ -74,7 +85,9 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
             "iat": claims.iat,
             "jti": claims.jti,
             "sid": claims.session_id,
-            "token_type": "Bearer",
+            // RFC 9449 §6.2: a bound token says so, with its key.
+            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+            "cnf": claims.cnf,
         })));
     }
     if let Some(row) = s.store.refresh(&hash_token(token)).await?

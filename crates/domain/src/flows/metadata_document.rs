@@ -18,7 +18,7 @@ use url::Url;
 use super::register::{check_redirects, clean_name};
 use crate::Authority;
 use crate::audit::Event;
-use crate::model::{AuthMethod, Client, ClientKind, Outcome, StepKind};
+use crate::model::{AuthMethod, Client, ClientKeys, ClientKind, Outcome, StepKind};
 pub use crate::ports::DocumentError;
 
 /// Largest document read (the fetcher stops there).
@@ -118,6 +118,36 @@ pub fn check_document(
     Ok((name, uris))
 }
 
+/// The keys of a document that authenticates with `private_key_jwt` (RFC 7591 §2:
+/// `jwks` or `jwks_uri`, not both); `None` for any other method.
+fn document_keys(doc: &Value) -> Result<Option<ClientKeys>, DocumentError> {
+    if doc
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        != Some("private_key_jwt")
+    {
+        return Ok(None);
+    }
+    let bad = |m: &str| DocumentError::Invalid(m.to_owned());
+    match (doc.get("jwks"), doc.get("jwks_uri").and_then(Value::as_str)) {
+        (Some(set), None) => {
+            if mcpgate_core::jose::PublicKeys::from_jwks(set).is_empty() {
+                return Err(bad("jwks has no usable signing key"));
+            }
+            Ok(Some(ClientKeys::Set(set.clone())))
+        }
+        (None, Some(uri)) => {
+            if !uri.starts_with("https://") {
+                return Err(bad("jwks_uri must be an https URL"));
+            }
+            Ok(Some(ClientKeys::Uri(uri.to_owned())))
+        }
+        _ => Err(bad(
+            "private_key_jwt needs exactly one of jwks and jwks_uri (RFC 7591 §2)",
+        )),
+    }
+}
+
 async fn validate(
     s: &Authority,
     client_id: &str,
@@ -127,15 +157,21 @@ async fn validate(
     let entries = s.store.allowed_redirects().await?;
     let allow = AllowList::from_entries(entries.iter().map(String::as_str));
     let (name, uris) = check_document(&allow, client_id, doc)?;
-    // Only public clients (PKCE, `none`): a document offering other methods too is
-    // used with `none`, which MCP clients offer alongside.
+    // A document declaring `private_key_jwt` with its keys gets a confidential client
+    // whose assertions are verified with them; any other is public (PKCE, `none`),
+    // which MCP clients offer alongside other methods.
+    let keys = document_keys(doc)?;
     Ok(Client {
         client_id: client_id.to_owned(),
         secret_hash: None,
         name,
         redirect_uris: uris,
         kind: ClientKind::MetadataDocument,
-        auth_method: AuthMethod::None,
+        auth_method: if keys.is_some() {
+            AuthMethod::PrivateKeyJwt
+        } else {
+            AuthMethod::None
+        },
         can_introspect: false,
         owner_user_id: None,
         registration_hash: None,
@@ -143,6 +179,8 @@ async fn validate(
         fetched_until: Some(fetched_until),
         created_at: s.now(),
         last_used_at: None,
+        machine: None,
+        keys,
     })
 }
 

@@ -14,7 +14,7 @@
 use super::entitlements;
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
-use crate::model::{Client, Outcome, RefreshToken, StepKind};
+use crate::model::{Client, Outcome, RefreshToken, StepKind, TokenFamily};
 use crate::{Authority, OAuthResult};
 use mcpgate_core::secret::hash_token;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, grace, resource};
@@ -26,6 +26,8 @@ pub struct RefreshRequest<'a> {
     /// Narrower scopes than the grant's, or `None` for all of them.
     pub scope: Option<&'a str>,
     pub resource: Option<&'a str>,
+    /// The key of a valid DPoP proof sent with the request (RFC 9449 §5).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The reason a family is revoked when its grant narrows and a narrowed family takes
@@ -145,12 +147,27 @@ async fn attempt(
     let scope = entitlements::entitled(s, &family.user_id, &scope)
         .await?
         .held;
+    // RFC 9449 §5: a family bound to a key is refreshed with a proof of that key only;
+    // an unbound one may get bound access tokens when the client now sends a proof.
+    let family = match (&family.dpop_jkt, req.dpop_jkt) {
+        (Some(bound), Some(shown)) if bound == shown => family,
+        (Some(_), _) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the refresh token is bound to a DPoP key: send a proof of that key",
+            ));
+        }
+        (None, shown) => TokenFamily {
+            dpop_jkt: shown.map(str::to_owned),
+            ..family
+        },
+    };
     let username = tokens::username_of(s, &family.user_id).await;
     let (next, next_row) = tokens::refresh_token(&family, now);
     let (access_token, expires_in) = tokens::access_token(s, &family, &scope, username);
     let answer = TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: tokens::token_type(&family).into(),
         expires_in,
         refresh_token: Some(next.expose().to_owned()),
         scope: scope.to_string(),

@@ -113,9 +113,13 @@ pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAu
     // RFC 7591 §2: the default is client_secret_basic.
     let method = match req.token_endpoint_auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
-            meta_err(format!("token_endpoint_auth_method {m:?} is not supported"))
-        })?,
+        // Keys come from an operator (`client add --jwks-uri`) or a metadata document,
+        // not from an anonymous registration.
+        Some(m) => AuthMethod::parse(m)
+            .filter(|m| *m != AuthMethod::PrivateKeyJwt)
+            .ok_or_else(|| {
+                meta_err(format!("token_endpoint_auth_method {m:?} is not supported"))
+            })?,
     };
     let grant_types = req
         .grant_types
@@ -208,6 +212,8 @@ pub async fn register(s: &Authority, req: RegistrationRequest) -> OAuthResult<Va
         fetched_until: None,
         created_at: now,
         last_used_at: None,
+        machine: None,
+        keys: None,
     };
     s.store.insert_client(&client).await?;
     s.audit(

@@ -108,6 +108,11 @@ pub async fn delete_client(
         revoke_grant(s, &grant, by).await?;
     }
     let deleted = s.store.delete_client(client_id, owner).await?;
+    if deleted && client.machine.is_some() {
+        // A machine's tokens belong to no grant: they end with this handle.
+        s.revoke_handles(&[super::client_credentials::handle(client_id)])
+            .await?;
+    }
     if deleted {
         s.audit(
             Event::ClientDeleted { by: by.clone() },

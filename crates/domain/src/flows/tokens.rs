@@ -1,7 +1,7 @@
 //! Minting tokens: a JWT access token (RFC 9068) and an opaque refresh token.
 
 use mcpgate_core::ScopeSet;
-use mcpgate_core::jwt::{AccessClaims, Audience};
+use mcpgate_core::jwt::{AccessClaims, Audience, Confirmation};
 use mcpgate_core::secret::{Secret, random_id};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,15 @@ pub struct TokenResponse {
     /// What was granted: may be less than requested (RFC 6749 §5.1), e.g. when the
     /// person unticked a scope on the consent page.
     pub scope: String,
+}
+
+/// The `token_type` of the family's access tokens (RFC 9449 §5: `DPoP` when bound).
+pub fn token_type(family: &TokenFamily) -> &'static str {
+    if family.dpop_jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 /// Signs an access token for `family` with `scope`; returns it with its lifetime in
@@ -44,6 +53,7 @@ pub fn access_token(
         nbf: None,
         username,
         session_id: Some(family.id.clone()),
+        cnf: family.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
     };
     (s.keys.sign(&claims), exp - now)
 }

@@ -17,8 +17,10 @@
 //! - [`Groups`]: groups of people and the scopes restricted to them.
 //! - [`Identities`]: upstream identity providers and the accounts linked through them.
 //! - [`AuditLog`], [`Reports`]: the audit record, and the read models of the pages.
+//! - [`Assertions`]: JWT ids already presented, and the issuers trusted for ID-JAGs.
 //! - [`Diagnostics`]: the steps of clients' connections, for the connection doctor.
 
+mod assertions;
 mod audit;
 mod catalog;
 mod clients;
@@ -33,6 +35,7 @@ mod throttles;
 mod tokens;
 mod users;
 
+pub use assertions::Assertions;
 pub use audit::AuditLog;
 pub use catalog::Catalog;
 pub use clients::Clients;
@@ -80,6 +83,7 @@ pub trait Store:
     + AuditLog
     + Reports
     + Diagnostics
+    + Assertions
     + Send
     + Sync
 {
@@ -128,7 +132,7 @@ pub trait ChangeListener: Send {
 /// store is called through its trait.
 pub mod prelude {
     pub use super::{
-        AuditLog, Catalog, Clients, Diagnostics, Grants, Groups, Identities, Keys, Reports,
-        Sessions, Store, StoreError, StoreResult, Throttles, Tokens, Users,
+        Assertions, AuditLog, Catalog, Clients, Diagnostics, Grants, Groups, Identities, Keys,
+        Reports, Sessions, Store, StoreError, StoreResult, Throttles, Tokens, Users,
     };
 }

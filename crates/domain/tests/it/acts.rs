@@ -65,6 +65,8 @@ fn own_client(uri: &str, name: &str) -> NewClient {
         confidential: false,
         introspection: false,
         owner: Some("u1".into()),
+        machine: None,
+        keys: None,
     }
 }
 
@@ -105,6 +107,8 @@ async fn every_way_of_creating_a_client_applies_the_same_rules() {
         assert_eq!(own.unwrap_err().code, code, "a person's client: {what}");
         let operator = NewClient {
             owner: None,
+            machine: None,
+            keys: None,
             ..own_client(uri, name)
         };
         let operator = admin::create_client(&w.s, operator, &mcpgate_domain::Actor::Operator).await;

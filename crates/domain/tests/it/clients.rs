@@ -98,6 +98,8 @@ fn own(name: String) -> NewClient {
         confidential: true,
         introspection: false,
         owner: Some("u1".into()),
+        machine: None,
+        keys: None,
     }
 }
 
@@ -140,6 +142,8 @@ async fn one_person_owns_at_most_the_bound_even_when_asking_at_once() {
         &w.s,
         NewClient {
             owner: None,
+            machine: None,
+            keys: None,
             ..own("operator's".into())
         },
         &Actor::Operator,

@@ -165,6 +165,7 @@ async fn a_refresh_token_is_its_clients_only() {
         refresh_token: &r0,
         scope: None,
         resource: None,
+        dpop_jkt: None,
     };
     let err = mcpgate_domain::flows::refresh::refresh(&w.s, &w.other, req)
         .await

@@ -17,6 +17,8 @@
 //! - [`admission`]: who enters through an identity provider, over the store.
 //! - [`doctor`]: the connection doctor's steps, noted by the flows and read back.
 //! - [`durations`]: a consent that ends, and nothing of the grant outliving it.
+//! - [`machines`]: client_credentials (secret or signed assertion) and ID-JAGs, with
+//!   every negative case.
 //! - [`groups`]: who may hold which scope, everywhere a scope reaches a person, and
 //!   losing one at once (a removal racing a refresh included).
 
@@ -28,5 +30,6 @@ mod doctor;
 mod durations;
 mod grants;
 mod groups;
+mod machines;
 mod sign_in;
 mod world;

@@ -31,6 +31,8 @@ pub struct World {
     pub raw: SqlitePool,
     pub client: Client,
     pub other: Client,
+    /// What the rules fetch.
+    pub docs: Arc<Offline>,
     _dir: TempDir,
 }
 
@@ -57,17 +59,40 @@ pub fn client(id: &str) -> Client {
         fetched_until: None,
         created_at: NOW,
         last_used_at: None,
+        machine: None,
+        keys: None,
     }
 }
 
-/// These rules fetch no metadata document, and stand a plain tagged string in for a
-/// password hash (argon2's cost is the edge's to pay, not these rules' tests').
-struct Offline;
+/// Documents at URLs, as the tests publish them (JWK Sets of clients and identity
+/// providers); every other URL cannot be fetched. Counts the fetches. Stands a plain
+/// tagged string in for a password hash (argon2's cost is the edge's to pay, not these
+/// rules' tests').
+#[derive(Default)]
+pub struct Offline {
+    docs: std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>,
+    pub fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl Offline {
+    /// Serves `doc` at `url` from now on.
+    pub fn publish(&self, url: &str, doc: serde_json::Value) {
+        self.docs.lock().unwrap().insert(url.to_owned(), doc);
+    }
+}
 
 #[async_trait]
 impl DocumentFetcher for Offline {
-    async fn fetch(&self, _url: &str) -> Result<FetchedDocument, DocumentError> {
-        Err(DocumentError::Fetch("offline".into()))
+    async fn fetch(&self, url: &str) -> Result<FetchedDocument, DocumentError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.docs.lock().unwrap().get(url) {
+            Some(body) => Ok(FetchedDocument {
+                body: body.clone(),
+                max_age: None,
+            }),
+            None => Err(DocumentError::Fetch("offline".into())),
+        }
     }
 }
 
@@ -95,12 +120,13 @@ pub async fn world() -> World {
         RESOURCE,
         ScopeSet::parse("op:add op:mult").unwrap(),
     );
+    let docs = Arc::new(Offline::default());
     let s = Authority::start(
         Arc::new(store.clone()),
         cfg,
         clock.clone(),
-        Arc::new(Offline),
-        Arc::new(Offline),
+        docs.clone(),
+        docs.clone(),
     )
     .await
     .unwrap();
@@ -144,6 +170,7 @@ pub async fn world() -> World {
         raw,
         client: c,
         other: o,
+        docs,
         _dir: TempDir(dir),
     }
 }
@@ -182,6 +209,7 @@ impl World {
             redirect_uri: param(pairs, "redirect_uri").unwrap_or_default(),
             code_verifier: param(pairs, "code_verifier").unwrap_or_default(),
             resource: param(pairs, "resource"),
+            dpop_jkt: None,
         };
         authorization_code::exchange(&self.s, client, req)
             .await
@@ -205,6 +233,7 @@ impl World {
             refresh_token: token,
             scope: param(extra, "scope"),
             resource: param(extra, "resource"),
+            dpop_jkt: None,
         };
         refresh::refresh(&self.s, &self.client, req)
             .await

@@ -43,6 +43,7 @@ impl TokenValidator for OneToken {
             scopes: ScopeSet::parse(DEFAULT_SCOPE).unwrap(),
             session_id: None,
             expires_at: i64::MAX / 2,
+            jkt: None,
         }))
     }
 }

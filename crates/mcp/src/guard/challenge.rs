@@ -18,6 +18,12 @@ pub enum Refusal {
     InsufficientScope(String),
     /// The authorization server could not be asked (introspection mode): 503.
     Unavailable,
+    /// A DPoP request whose proof failed (RFC 9449 §7.1): 401 with a `DPoP` challenge,
+    /// `invalid_dpop_proof`; or a token used with the wrong scheme (§7.2).
+    DpopProof(String),
+    /// DPoP proofs must carry this process's nonce, given here (§9): 401
+    /// `use_dpop_nonce` with a `DPoP-Nonce` header.
+    UseDpopNonce(String),
 }
 
 /// Renders refusals for one resource.
@@ -56,6 +62,15 @@ impl Challenger {
                 quote(need)
             ),
             Refusal::Unavailable => return None,
+            Refusal::DpopProof(why) => format!(
+                r#"DPoP error="invalid_dpop_proof", error_description="{}", algs="{}""#,
+                quote(why),
+                mcpgate_core::dpop::ALGS.join(" ")
+            ),
+            Refusal::UseDpopNonce(_) => format!(
+                r#"DPoP error="use_dpop_nonce", error_description="Use the nonce of the DPoP-Nonce header", algs="{}""#,
+                mcpgate_core::dpop::ALGS.join(" ")
+            ),
         })
     }
 
@@ -77,6 +92,14 @@ impl Challenger {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "temporarily_unavailable", "error_description": "The authorization server could not be reached"}),
             ),
+            Refusal::DpopProof(why) => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "invalid_dpop_proof", "error_description": why}),
+            ),
+            Refusal::UseDpopNonce(_) => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "use_dpop_nonce", "error_description": "Use the nonce of the DPoP-Nonce header"}),
+            ),
         };
         let mut resp = (
             status,
@@ -89,6 +112,11 @@ impl Challenger {
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Refusal::UseDpopNonce(n) = &refusal
+            && let Ok(v) = HeaderValue::from_str(n)
+        {
+            resp.headers_mut().insert("dpop-nonce", v);
         }
         if matches!(refusal, Refusal::Unavailable) {
             resp.headers_mut()

@@ -8,6 +8,7 @@
 //! demands *before* the tool runs, and (5) hands the [`Principal`] to the handler.
 
 pub mod challenge;
+pub mod dpop;
 pub use challenge::tool_forbidden;
 pub mod envelope;
 
@@ -26,7 +27,9 @@ use crate::policy::ToolScopePolicy;
 use crate::principal::Principal;
 use crate::validator::{Rejection, TokenValidator};
 pub use challenge::{Challenger, Refusal};
+use dpop::Scheme;
 pub use envelope::{Envelope, EnvelopeError};
+use mcpgate_core::ScopeSet;
 
 /// Configuration of one guarded endpoint.
 #[derive(Clone)]
@@ -41,6 +44,8 @@ struct GuardInner {
     challenger: Challenger,
     max_body_bytes: usize,
     audit: Option<Arc<dyn AuditSink>>,
+    /// How DPoP proofs are checked; `None`: DPoP-bound tokens are refused.
+    dpop: Option<dpop::DpopCheck>,
 }
 
 impl Guard {
@@ -51,7 +56,14 @@ impl Guard {
         metadata_url: String,
         max_body_bytes: usize,
     ) -> Self {
-        let scope_hint = policy.all_scopes().to_string();
+        // MCP "Refresh Tokens": `offline_access` is never a resource's to ask for.
+        let scope_hint = ScopeSet::from_tokens(
+            policy
+                .all_scopes()
+                .iter()
+                .filter(|s| *s != "offline_access"),
+        )
+        .to_string();
         Self {
             inner: Arc::new(GuardInner {
                 validator: Some(validator),
@@ -62,6 +74,7 @@ impl Guard {
                 },
                 max_body_bytes,
                 audit: None,
+                dpop: None,
             }),
         }
     }
@@ -78,6 +91,7 @@ impl Guard {
                 },
                 max_body_bytes,
                 audit: None,
+                dpop: None,
             }),
         }
     }
@@ -90,6 +104,22 @@ impl Guard {
             challenger: self.inner.challenger.clone(),
             max_body_bytes: self.inner.max_body_bytes,
             audit: Some(sink),
+            dpop: self.inner.dpop.clone(),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Accepts DPoP-bound tokens with proofs checked by `check` (RFC 9449 §7).
+    pub fn with_dpop(self, check: dpop::DpopCheck) -> Self {
+        let inner = GuardInner {
+            validator: self.inner.validator.clone(),
+            policy: self.inner.policy.clone(),
+            challenger: self.inner.challenger.clone(),
+            max_body_bytes: self.inner.max_body_bytes,
+            audit: self.inner.audit.clone(),
+            dpop: Some(check),
         };
         Self {
             inner: Arc::new(inner),
@@ -105,19 +135,46 @@ impl Guard {
     }
 }
 
-/// Pulls the token out of `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme
-/// is case-insensitive, RFC 9110 §11.1).
-fn bearer_token(req: &Request) -> Option<&str> {
+/// Pulls the token out of `Authorization: Bearer <token>` (RFC 6750 §2.1) or
+/// `Authorization: DPoP <token>` (RFC 9449 §7.1); the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn access_token(req: &Request) -> Option<(Scheme, &str)> {
     // `from_utf8` rather than `HeaderValue::to_str`: the same answer for a token
     // (validators refuse anything but their own syntax), at a fraction of the cost
     // over a 500-byte value.
     let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return None;
-    }
+    };
     let token = token.trim();
-    (!token.is_empty()).then_some(token)
+    (!token.is_empty()).then_some((scheme, token))
+}
+
+/// A DPoP-bound token with the `DPoP` scheme and a good proof of its key; anything
+/// else that is not a plain bearer call is refused (RFC 9449 §7.1, §7.2).
+async fn check_binding(
+    g: &GuardInner,
+    method: &Method,
+    headers: &http::HeaderMap,
+    scheme: Scheme,
+    token: &str,
+    p: &Principal,
+) -> Result<(), Refusal> {
+    match (&p.jkt, scheme, &g.dpop) {
+        (Some(jkt), Scheme::Dpop, Some(check)) => check.check(method, headers, token, jkt).await,
+        (Some(_), Scheme::Bearer, _) => Err(Refusal::InvalidToken),
+        (None, Scheme::Dpop, _) => Err(Refusal::DpopProof(
+            "the access token is not bound to a DPoP key: send it as a bearer token".into(),
+        )),
+        _ => Err(Refusal::DpopProof(
+            "this resource does not accept DPoP-bound tokens".into(),
+        )),
+    }
 }
 
 /// The guard as an axum middleware function (`from_fn_with_state(guard, middleware)`),
@@ -185,13 +242,24 @@ async fn guard(g: Guard, req: Request, next: Next) -> Response {
     let principal = match &g.validator {
         None => None,
         Some(v) => {
-            let Some(token) = bearer_token(&req) else {
+            let Some((scheme, token)) = access_token(&req) else {
                 metrics::counter!("mcpgate_token_validation_failures_total", "reason" => "missing")
                     .increment(1);
                 return g.challenger.respond(Refusal::MissingToken);
             };
             match v.validate(token).await {
-                Ok(p) => Some(p),
+                Ok(p) if p.jkt.is_none() && scheme == Scheme::Bearer => Some(p),
+                Ok(p) => {
+                    if let Err(refusal) =
+                        check_binding(g, req.method(), req.headers(), scheme, token, &p).await
+                    {
+                        metrics::counter!("mcpgate_token_validation_failures_total",
+                            "reason" => "dpop")
+                        .increment(1);
+                        return g.challenger.respond(refusal);
+                    }
+                    Some(p)
+                }
                 Err(Rejection::Invalid(reason)) => {
                     tracing::debug!(%reason, "access token refused");
                     metrics::counter!("mcpgate_token_validation_failures_total",

@@ -68,6 +68,9 @@ struct IntrospectionResponse {
     token_type: Option<String>,
     #[serde(default)]
     sid: Option<String>,
+    /// RFC 9449 §6.2: the DPoP key a token is bound to.
+    #[serde(default)]
+    cnf: Option<mcpgate_core::jwt::Confirmation>,
 }
 
 #[derive(Clone)]
@@ -177,6 +180,7 @@ impl Introspection {
             scopes: scopes.unwrap_or_default(),
             session_id: r.sid,
             expires_at: exp,
+            jkt: r.cnf.map(|c| c.jkt),
         }))
     }
 
@@ -326,6 +330,7 @@ mod tests {
             scopes: ScopeSet::parse("op:add op:sub").unwrap(),
             session_id: Some(format!("{i:0>40}")),
             expires_at: until,
+            jkt: None,
         });
         let bytes = 32 + std::mem::size_of::<Cached>() + p.heap_bytes();
         Cached {

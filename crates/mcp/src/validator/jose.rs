@@ -64,8 +64,18 @@ impl TokenRules {
 /// The usable signing keys of an issuer's JWK Set.
 pub type ProviderKeys = jose::PublicKeys;
 
+/// `cnf` of another issuer's token: only its DPoP member matters here.
+#[derive(Deserialize)]
+struct ExternalConfirmation {
+    #[serde(default)]
+    jkt: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct ExternalClaims {
+    /// RFC 9449 §6.1: a DPoP-bound token is valid only with a proof of that key.
+    #[serde(default)]
+    cnf: Option<ExternalConfirmation>,
     sub: String,
     exp: i64,
     #[serde(default)]
@@ -151,6 +161,7 @@ pub fn verify(
             .unwrap_or_default(),
         scopes,
         session_id: None,
+        jkt: c.cnf.and_then(|c| c.jkt),
         expires_at: c.exp,
     })
 }

@@ -233,6 +233,7 @@ mod tests {
             nbf: None,
             username: None,
             session_id: Some("s".into()),
+            cnf: None,
         })
     }
 
@@ -294,6 +295,7 @@ mod tests {
             nbf: None,
             username: Some("alice".into()),
             session_id: Some(format!("s-{jti}")),
+            cnf: None,
         })
     }
 

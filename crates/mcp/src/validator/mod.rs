@@ -134,6 +134,7 @@ impl From<AccessClaims> for Principal {
             scopes: c.scope,
             session_id: c.session_id,
             expires_at: c.exp,
+            jkt: c.cnf.map(|c| c.jkt),
         }
     }
 }

@@ -113,6 +113,8 @@ async fn create(
         confidential: f.get("kind") != Some("public"),
         introspection: false,
         owner: Some(user.id.clone()),
+        machine: None,
+        keys: None,
     };
     let by = Actor::Person(user.id.clone());
     let (client, secret) = match admin::create_client(&s.auth, new, &by).await {

@@ -18,6 +18,7 @@ use http::header;
 use serde_json::json;
 
 use crate::flows::authorize::known_scopes;
+use crate::flows::{client_auth, id_jag};
 use crate::state::AuthServer;
 
 /// The documents relative to the issuer, served under its path.
@@ -64,9 +65,16 @@ async fn metadata(State(s): State<AuthServer>) -> Response {
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", id_jag::GRANT_TYPE],
+        // Enterprise-managed authorization (draft-ietf-oauth-identity-assertion-authz-grant
+        // §7.2; the MCP extension's discovery, §6).
+        "authorization_grant_profiles_supported": [id_jag::PROFILE],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        // RFC 8414 §2: present whenever private_key_jwt is listed.
+        "token_endpoint_auth_signing_alg_values_supported": client_auth::ASSERTION_ALGS,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": mcpgate_core::dpop::ALGS,
         // Resource servers are created by the operator, with client_secret_basic (the
         // method they must use: RFC 7591 §2).
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],

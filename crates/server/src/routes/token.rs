@@ -10,6 +10,8 @@ use mcpgate_core::{ErrorCode, OAuthError};
 use crate::client_auth;
 use crate::error::ApiResult;
 use crate::flows::authorization_code::{self, CodeExchange};
+use crate::flows::client_credentials::{self, CredentialsRequest};
+use crate::flows::id_jag::{self, JwtBearerRequest};
 use crate::flows::refresh::{self, RefreshRequest};
 use crate::forms::Form;
 use crate::limits::{self, Source};
@@ -29,21 +31,50 @@ async fn handle(
         return Ok(l.into_response());
     }
     let grant_type = f.require("grant_type")?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials" | id_jag::GRANT_TYPE
+    ) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported: authorization_code, refresh_token",
+            format!(
+                "supported: authorization_code, refresh_token, client_credentials, {}",
+                id_jag::GRANT_TYPE
+            ),
         )
         .into());
     }
     let client = client_auth::authenticate(&s, &headers, &f).await?;
+    let jkt = match crate::dpop::token_proof(&s, &headers).await {
+        Ok(k) => k,
+        Err(refused) => return Ok(refused),
+    };
+    let dpop_jkt = jkt.as_deref();
     let answer = match grant_type {
+        "client_credentials" => {
+            let req = CredentialsRequest {
+                scope: f.get("scope"),
+                resource: f.get("resource"),
+                dpop_jkt,
+            };
+            client_credentials::grant(&s.auth, &client, req).await?
+        }
+        id_jag::GRANT_TYPE => {
+            let req = JwtBearerRequest {
+                assertion: f.require("assertion")?,
+                scope: f.get("scope"),
+                resource: f.get("resource"),
+                dpop_jkt,
+            };
+            id_jag::grant(&s.auth, &client, req).await?
+        }
         "authorization_code" => {
             let req = CodeExchange {
                 code: f.require("code")?,
                 redirect_uri: f.require("redirect_uri")?,
                 code_verifier: f.require("code_verifier")?,
                 resource: f.get("resource"),
+                dpop_jkt,
             };
             authorization_code::exchange(&s.auth, &client, req).await?
         }
@@ -52,16 +83,18 @@ async fn handle(
                 refresh_token: f.require("refresh_token")?,
                 scope: f.get("scope"),
                 resource: f.get("resource"),
+                dpop_jkt,
             };
             refresh::refresh(&s.auth, &client, req).await?
         }
     };
-    match grant_type {
-        "authorization_code" => metrics::counter!("mcpgate_tokens_issued_total",
-            "grant_type" => "authorization_code"),
-        _ => metrics::counter!("mcpgate_tokens_issued_total", "grant_type" => "refresh_token"),
-    }
-    .increment(1);
+    let label = match grant_type {
+        "authorization_code" => "authorization_code",
+        "refresh_token" => "refresh_token",
+        "client_credentials" => "client_credentials",
+        _ => "jwt_bearer",
+    };
+    metrics::counter!("mcpgate_tokens_issued_total", "grant_type" => label).increment(1);
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),

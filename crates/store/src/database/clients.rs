@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::{Database, Error, Pool};
 use crate::model::*;
 use crate::notify::Change;
+use mcpgate_core::ScopeSet;
 
 /// A client row as stored; lists are JSON text.
 #[derive(sqlx::FromRow)]
@@ -27,6 +28,10 @@ pub(crate) struct ClientRow {
     fetched_until: Option<i64>,
     created_at: i64,
     last_used_at: Option<i64>,
+    machine_scopes: Option<String>,
+    machine_resources: Option<String>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
 }
 
 impl From<ClientRow> for Client {
@@ -49,15 +54,67 @@ impl From<ClientRow> for Client {
             fetched_until: r.fetched_until,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            machine: r.machine_scopes.map(|scopes| Machine {
+                scopes: ScopeSet::parse(&scopes).unwrap_or_default(),
+                resources: r
+                    .machine_resources
+                    .and_then(|v| serde_json::from_str(&v).ok())
+                    .unwrap_or_default(),
+            }),
+            keys: match (r.jwks, r.jwks_uri) {
+                (Some(set), _) => serde_json::from_str(&set).ok().map(ClientKeys::Set),
+                (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+                (None, None) => None,
+            },
         }
     }
 }
 
-/// The columns a client is written with, in the order of its binds.
+/// The columns a client is written with, in the order [`bind_client!`] binds them.
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, fetched_until, created_at, last_used_at"
+        "client_id, secret_hash, name, redirect_uris, kind, auth_method, can_introspect, owner_user_id, registration_hash, metadata, fetched_until, created_at, last_used_at, machine_scopes, machine_resources, jwks, jwks_uri"
     };
+}
+
+/// `$1` to `$17` of [`client_columns!`].
+macro_rules! client_values {
+    () => {
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17"
+    };
+}
+
+/// Binds a client's columns to `$q`, in [`client_columns!`]'s order.
+macro_rules! bind_client {
+    ($q:expr, $c:expr) => {{
+        let c: &Client = $c;
+        let (jwks, jwks_uri) = match &c.keys {
+            Some(ClientKeys::Set(v)) => (Some(v.to_string()), None),
+            Some(ClientKeys::Uri(u)) => (None, Some(u.clone())),
+            None => (None, None),
+        };
+        $q.bind(&c.client_id)
+            .bind(&c.secret_hash)
+            .bind(&c.name)
+            .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
+            .bind(c.kind.as_str())
+            .bind(c.auth_method.as_str())
+            .bind(c.can_introspect)
+            .bind(&c.owner_user_id)
+            .bind(&c.registration_hash)
+            .bind(c.metadata.to_string())
+            .bind(c.fetched_until)
+            .bind(c.created_at)
+            .bind(c.last_used_at)
+            .bind(c.machine.as_ref().map(|m| m.scopes.to_string()))
+            .bind(
+                c.machine
+                    .as_ref()
+                    .map(|m| serde_json::to_string(&m.resources).unwrap_or_default()),
+            )
+            .bind(jwks)
+            .bind(jwks_uri)
+    }};
 }
 
 #[async_trait]
@@ -65,24 +122,16 @@ impl Clients for Database {
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
         timed("insert_client", async move {
             dispatch!(self, pool, {
-                sqlx::query(concat!(
-                    "INSERT INTO clients (",
-                    client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-                ))
-                .bind(&c.client_id)
-                .bind(&c.secret_hash)
-                .bind(&c.name)
-                .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-                .bind(c.kind.as_str())
-                .bind(c.auth_method.as_str())
-                .bind(c.can_introspect)
-                .bind(&c.owner_user_id)
-                .bind(&c.registration_hash)
-                .bind(c.metadata.to_string())
-                .bind(c.fetched_until)
-                .bind(c.created_at)
-                .bind(c.last_used_at)
+                bind_client!(
+                    sqlx::query(concat!(
+                        "INSERT INTO clients (",
+                        client_columns!(),
+                        ") VALUES (",
+                        client_values!(),
+                        ")"
+                    )),
+                    c
+                )
                 .execute(pool)
                 .await?;
                 Ok(())
@@ -103,25 +152,13 @@ impl Clients for Database {
             let sql = concat!(
                 "INSERT INTO clients (",
                 client_columns!(),
-                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
-                "WHERE (SELECT COUNT(*) FROM clients WHERE owner_user_id = $8) < $14"
+                ") SELECT ",
+                client_values!(),
+                " WHERE (SELECT COUNT(*) FROM clients WHERE owner_user_id = $8) < $18"
             );
             macro_rules! insert {
                 ($conn:expr) => {
-                    sqlx::query(sql)
-                        .bind(&c.client_id)
-                        .bind(&c.secret_hash)
-                        .bind(&c.name)
-                        .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-                        .bind(c.kind.as_str())
-                        .bind(c.auth_method.as_str())
-                        .bind(c.can_introspect)
-                        .bind(owner)
-                        .bind(&c.registration_hash)
-                        .bind(c.metadata.to_string())
-                        .bind(c.fetched_until)
-                        .bind(c.created_at)
-                        .bind(c.last_used_at)
+                    bind_client!(sqlx::query(sql), c)
                         .bind(max)
                         .execute($conn)
                         .await?
@@ -154,17 +191,14 @@ impl Clients for Database {
     async fn upsert_document_client(&self, c: &Client) -> StoreResult<()> {
         timed("upsert_document_client", async move {
         dispatch!(self, pool, {
-            sqlx::query(concat!(
-                "INSERT INTO clients (", client_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+            let q = sqlx::query(concat!(
+                "INSERT INTO clients (", client_columns!(), ") VALUES (", client_values!(), ") \
                  ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris, \
-                 metadata = excluded.metadata, fetched_until = excluded.fetched_until \
+                 metadata = excluded.metadata, fetched_until = excluded.fetched_until, \
+                 auth_method = excluded.auth_method, jwks = excluded.jwks, jwks_uri = excluded.jwks_uri \
                  WHERE clients.kind = 'metadata_document'"
-            ))
-            .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
-            .bind(serde_json::to_string(&c.redirect_uris).unwrap_or_default())
-            .bind(c.kind.as_str()).bind(c.auth_method.as_str()).bind(c.can_introspect).bind(&c.owner_user_id)
-            .bind(&c.registration_hash).bind(c.metadata.to_string()).bind(c.fetched_until).bind(c.created_at).bind(c.last_used_at)
-            .execute(pool).await?;
+            ));
+            bind_client!(q, c).execute(pool).await?;
             Ok(())
         })
     })

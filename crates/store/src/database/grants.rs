@@ -144,8 +144,8 @@ impl Grants for Database {
                     // Revoked meanwhile: nothing of it to carry over.
                     continue;
                 }
-                sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
-                    .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+                sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)")
+                    .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at).bind(&f.dpop_jkt)
                     .execute(&mut *tx).await?;
                 // Unspent tokens move; spent ones stay with the old family, so reuse of
                 // one is still detected there (and ends the old family, already ended).

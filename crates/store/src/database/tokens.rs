@@ -19,8 +19,8 @@ use crate::notify::Change;
 macro_rules! insert_family {
     ($conn:expr, $f:expr) => {{
         let f: &TokenFamily = $f;
-        sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
-            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at)
+        sqlx::query("INSERT INTO token_families (id, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at, revoked_reason, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)")
+            .bind(&f.id).bind(&f.grant_id).bind(&f.client_id).bind(&f.user_id).bind(f.scope.to_string()).bind(&f.resource).bind(f.created_at).bind(f.expires_at).bind(&f.dpop_jkt)
             .execute($conn).await?;
     }};
 }
@@ -154,6 +154,10 @@ impl Tokens for Database {
                     .execute(pool)
                     .await?;
                 sqlx::query("UPDATE grants SET revoked_at = expires_at WHERE revoked_at IS NULL AND expires_at <= $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
+                sqlx::query("DELETE FROM seen_jtis WHERE expires_at < $1")
                     .bind(now)
                     .execute(pool)
                     .await?;

@@ -143,6 +143,8 @@ async fn create(
         confidential: kind != "public",
         introspection: kind == "introspection",
         owner: None,
+        machine: None,
+        keys: None,
     };
     let (client, secret) = match admin::create_client(&s.auth, new, &by(&me)).await {
         Ok(c) => c,
