@@ -22,6 +22,10 @@ pub enum RedirectError {
         "redirect_uri {0:?} must use https, http on a loopback address, or a private-use scheme"
     )]
     Scheme(String),
+    #[error(
+        "redirect_uri {0:?} is for an app on the person's device (loopback or a private-use scheme); a client with application_type \"web\" must use https on its own host (register as \"native\")"
+    )]
+    NotForWeb(String),
     #[error("redirect_uri is longer than {MAX_REDIRECT_URI_LEN} characters")]
     TooLong,
     #[error(
@@ -68,6 +72,39 @@ pub fn validate_form(uri: &str) -> Result<Url, RedirectError> {
         _ => return Err(RedirectError::Scheme(short(uri))),
     }
     Ok(url)
+}
+
+/// A client's `application_type` (OpenID Connect Dynamic Client Registration §2, which
+/// MCP 2026-07-28 asks clients to send): what kind of redirect each kind may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// A web application on a host of its own: `https` redirects, never to loopback
+    /// and never to a private-use scheme, which only an app on the person's device
+    /// could receive.
+    Web,
+    /// An app on the person's device: loopback `http` (RFC 8252 §7.3), a private-use
+    /// scheme (§7.1) or a claimed `https` URI (§7.2), as every form rule allows.
+    Native,
+}
+
+impl ApplicationType {
+    /// `None` for a value other than the two OpenID Connect defines.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(Self::Web),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+
+    /// Checks a redirect URI that passed [`validate_form`] against this kind.
+    pub fn check(self, uri: &Url) -> Result<(), RedirectError> {
+        match self {
+            Self::Native => Ok(()),
+            Self::Web if uri.scheme() == "https" && !is_loopback(uri) => Ok(()),
+            Self::Web => Err(RedirectError::NotForWeb(short(uri.as_str()))),
+        }
+    }
 }
 
 /// Whitespace, control characters or backslashes: never part of a URI as written.

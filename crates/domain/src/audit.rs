@@ -117,6 +117,12 @@ pub enum Event {
         groups: Vec<String>,
         by: Actor,
     },
+    /// The narrower scopes a scope includes (none: it includes nothing again).
+    ScopeIncludesSet {
+        scope: String,
+        includes: Vec<String>,
+        by: Actor,
+    },
     /// The person lost scopes their grant held (they left a group, or a scope was
     /// restricted): the grant narrowed, its access tokens carrying them revoked.
     ScopesWithdrawn {
@@ -252,6 +258,7 @@ pub const NAMES: &[&str] = &[
     "redirect_disallowed",
     "refresh_reuse",
     "scope_groups_set",
+    "scope_includes_set",
     "scope_set",
     "scopes_withdrawn",
     "token_issued",

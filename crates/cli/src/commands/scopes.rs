@@ -1,10 +1,11 @@
 //! `mcpgate scope`: the scopes offered, the words the consent page shows for each, and
-//! who may hold each (every signed-in person, or the members of some groups).
+//! who may hold each (every signed-in person, or the members of some groups), and the
+//! narrower scopes each includes.
 
 use anyhow::bail;
 use clap::Subcommand;
 use mcpgate_domain::Actor;
-use mcpgate_domain::flows::{admin, groups};
+use mcpgate_domain::flows::{admin, groups, hierarchy};
 
 use super::views::ScopeRow;
 use super::{Context, print_list, refused};
@@ -24,6 +25,17 @@ pub enum ScopeCmd {
         /// Open the scope to every signed-in person again.
         #[arg(long)]
         open: bool,
+        /// A narrower scope this one includes (repeatable; replaces what it included):
+        /// granting this scope grants that one too, so a call needing it passes.
+        #[arg(
+            long = "includes",
+            value_name = "SCOPE",
+            conflicts_with = "includes_nothing"
+        )]
+        includes: Vec<String>,
+        /// The scope includes no other any more.
+        #[arg(long)]
+        includes_nothing: bool,
     },
     List {
         #[arg(long)]
@@ -38,6 +50,8 @@ pub async fn run(ctx: &Context, cmd: ScopeCmd) -> anyhow::Result<()> {
             description,
             groups: restrict_to,
             open,
+            includes,
+            includes_nothing,
         } => {
             let a = ctx.authority().await?;
             let by = Actor::Operator;
@@ -54,8 +68,18 @@ pub async fn run(ctx: &Context, cmd: ScopeCmd) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| refused(&format!("setting who may hold {name}"), e))?;
             }
+            if includes_nothing || !includes.is_empty() {
+                hierarchy::set_includes(&a, &name, &includes, &by)
+                    .await
+                    .map_err(|e| refused(&format!("setting what {name} includes"), e))?;
+                match includes.as_slice() {
+                    [] => println!("scope {name} includes no other"),
+                    n => println!("scope {name} includes {}", n.join(", ")),
+                }
+            }
             match (open, restrict_to.as_slice()) {
                 (true, _) => println!("scope {name} is open to every signed-in person"),
+                (false, []) if includes_nothing || !includes.is_empty() => {}
                 (false, []) => println!("scope {name} added"),
                 (false, g) => println!("scope {name} is restricted to {}", g.join(", ")),
             }
@@ -63,6 +87,7 @@ pub async fn run(ctx: &Context, cmd: ScopeCmd) -> anyhow::Result<()> {
         ScopeCmd::List { json } => {
             let a = ctx.authority().await?;
             let restrictions = a.store.scope_groups().await?;
+            let hierarchy = hierarchy::Hierarchy::load(&a).await?;
             let rows: Vec<ScopeRow> = a
                 .store
                 .scopes()
@@ -74,10 +99,15 @@ pub async fn run(ctx: &Context, cmd: ScopeCmd) -> anyhow::Result<()> {
                         .filter(|(s, _)| *s == name)
                         .map(|(_, g)| g.clone())
                         .collect();
+                    let includes = hierarchy
+                        .includes(&name)
+                        .map(|n| n.iter().cloned().collect())
+                        .unwrap_or_default();
                     ScopeRow {
                         name,
                         description,
                         groups,
+                        includes,
                     }
                 })
                 .collect();

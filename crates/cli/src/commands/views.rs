@@ -91,6 +91,8 @@ pub struct ScopeRow {
     pub description: String,
     /// The groups whose members may hold it; empty: every signed-in person.
     pub groups: Vec<String>,
+    /// The narrower scopes it includes (granted with it).
+    pub includes: Vec<String>,
 }
 
 impl fmt::Display for ScopeRow {
@@ -100,7 +102,11 @@ impl fmt::Display for ScopeRow {
         } else {
             format!("groups: {}", self.groups.join(", "))
         };
-        write!(f, "{}\t{}\t{}", self.name, who, self.description)
+        write!(f, "{}\t{}", self.name, who)?;
+        if !self.includes.is_empty() {
+            write!(f, "\tincludes: {}", self.includes.join(", "))?;
+        }
+        write!(f, "\t{}", self.description)
     }
 }
 

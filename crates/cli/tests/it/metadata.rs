@@ -45,7 +45,10 @@ async fn metadata_advertises_what_is_implemented() {
     ] {
         let algs = m[list].as_array().unwrap();
         assert!(algs.contains(&json!("ES256")), "{list}: {algs:?}");
-        assert!(!algs.iter().any(|a| a.as_str().unwrap().starts_with("HS")), "{list}");
+        assert!(
+            !algs.iter().any(|a| a.as_str().unwrap().starts_with("HS")),
+            "{list}"
+        );
     }
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     for ep in [

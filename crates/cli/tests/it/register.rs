@@ -156,3 +156,48 @@ async fn used_registrations_are_never_evicted() {
     assert_eq!(body_json(r).await["error"], "temporarily_unavailable");
     assert!(exists(&app, &used).await);
 }
+
+/// MCP 2026-07-28 clients send `application_type` (OpenID Connect Dynamic Client
+/// Registration §2): accepted and echoed, with the redirects of its kind; a web client
+/// cannot register a redirect only an app on the person's device could receive.
+#[tokio::test]
+async fn registration_follows_the_application_type() {
+    let app = TestApp::spawn().await;
+    let reg = |body: Value| app.http.post(app.url("/register")).json(&body).send();
+    let cursor_web = "https://www.cursor.com/agents/mcp/oauth/callback";
+    for (kind, uris, want) in [
+        ("native", vec![REDIRECT], Ok(())),
+        (
+            "native",
+            vec!["cursor://anysphere.cursor-mcp/oauth/callback", cursor_web],
+            Ok(()),
+        ),
+        ("web", vec![cursor_web], Ok(())),
+        ("web", vec![REDIRECT], Err("invalid_redirect_uri")),
+        (
+            "web",
+            vec![cursor_web, "cursor://anysphere.cursor-mcp/oauth/callback"],
+            Err("invalid_redirect_uri"),
+        ),
+        ("desktop", vec![REDIRECT], Err("invalid_client_metadata")),
+    ] {
+        let r = reg(
+            json!({"redirect_uris": uris, "token_endpoint_auth_method": "none",
+                           "client_name": format!("{kind} app"), "application_type": kind}),
+        )
+        .await
+        .unwrap();
+        let status = r.status();
+        let body = body_json(r).await;
+        match want {
+            Ok(()) => {
+                assert_eq!(status, 201, "{kind} {uris:?}: {body}");
+                assert_eq!(body["application_type"], kind);
+            }
+            Err(code) => {
+                assert_eq!(status, 400, "{kind} {uris:?}: {body}");
+                assert_eq!(body["error"], code, "{kind} {uris:?}");
+            }
+        }
+    }
+}

@@ -282,7 +282,9 @@ async fn check_machine(s: &Authority, m: &Machine) -> OAuthResult<()> {
     }
     if let Some(other) = m.resources.iter().find(|r| !served.contains(*r)) {
         return Err(invalid(format!(
-            "{other} is not a resource this server issues tokens for ({})",
+            "{other} is not a resource this server issues tokens for ({}); commands learn the \
+             public URL as serve does: MCPGATE_PUBLIC_URL, or public_url in the \
+             configuration file",
             served.join(", ")
         )));
     }

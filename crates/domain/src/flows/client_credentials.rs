@@ -11,6 +11,7 @@ use mcpgate_core::jwt::{AccessClaims, Audience, Confirmation};
 use mcpgate_core::secret::random_id;
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet, resource};
 
+use super::hierarchy::Hierarchy;
 use super::tokens::TokenResponse;
 use crate::audit::Event;
 use crate::model::{Client, Outcome, StepKind};
@@ -72,18 +73,27 @@ pub async fn grant(
             }
         },
     };
+    // What the machine may have includes what its scopes include; a token carries the
+    // narrower scopes explicitly, so resource servers need no hierarchy.
+    let hierarchy = Hierarchy::load(s).await?;
+    let allowed = hierarchy.close(&machine.scopes);
+    // RFC 6749 §3.3: the server may issue less than asked; what is beyond the machine's
+    // allowance is left out, and the response's `scope` says what it got. MCP clients
+    // ask for the scopes of the resource's challenge, every scope it has, so refusing
+    // would leave a machine allowed some of them without a token at all.
     let scope = match req.scope {
-        None => machine.scopes.clone(),
+        None => allowed,
         Some(asked) => {
             let asked =
                 ScopeSet::parse(asked).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-            if !machine.scopes.is_superset(&asked) {
+            let kept = hierarchy.close(&asked).intersection(&allowed);
+            if kept.is_empty() {
                 return Err(OAuthError::invalid_scope(format!(
-                    "this client may have {} only",
+                    "none of the scopes asked for is allowed to this client (it may have {})",
                     machine.scopes
                 )));
             }
-            asked
+            kept
         }
     };
     let now = s.now();

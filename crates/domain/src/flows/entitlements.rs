@@ -3,8 +3,10 @@
 //! by their members; a scope with no groups is open to every signed-in person.
 //!
 //! [`entitled`] is the one decision, called wherever a scope can reach a person: the
-//! consent page's offer and the approval, the code exchange, the refresh, and
-//! introspection. Tokens therefore carry only scopes their person may hold, so a
+//! consent page's offer and the approval, the code exchange, the refresh, and an
+//! ID-JAG; it first adds what the scopes asked for include ([`Hierarchy`]).
+//! [`holdable`] is the same split without the hierarchy, for what a grant or token
+//! already carries (introspection, withdrawal). Tokens therefore carry only scopes their person may hold, so a
 //! resource server's per-tool scope check (the calculator's, the gateway's policy)
 //! applies the same rule without knowing groups.
 //!
@@ -22,6 +24,7 @@ use mcpgate_core::secret::random_id;
 
 use crate::Authority;
 use crate::audit::Event;
+use crate::flows::hierarchy::Hierarchy;
 use crate::model::TokenFamily;
 use crate::store::StoreResult;
 
@@ -75,9 +78,17 @@ pub struct Entitled {
     pub withheld: ScopeSet,
 }
 
-/// Of `asked`, what the person `user_id` may hold now. One store read when nothing
-/// asked is restricted (every deployment without groups), two otherwise.
+/// Of `asked` and every scope it includes ([`Hierarchy::close`]), what the person
+/// `user_id` may hold now: what a consent, a code, a refresh or an assertion gives.
 pub async fn entitled(s: &Authority, user_id: &str, asked: &ScopeSet) -> StoreResult<Entitled> {
+    let closed = Hierarchy::load(s).await?.close(asked);
+    holdable(s, user_id, &closed).await
+}
+
+/// Of `scopes` as they are (no hierarchy applied), what the person `user_id` may hold
+/// now: whether what a grant or token already carries still stands. One store read
+/// when nothing is restricted (every deployment without groups), two otherwise.
+pub async fn holdable(s: &Authority, user_id: &str, asked: &ScopeSet) -> StoreResult<Entitled> {
     let restrictions = Restrictions::load(s).await?;
     if restrictions.none_restricted(asked) {
         return Ok(Entitled {
@@ -97,7 +108,7 @@ pub async fn withdraw(s: &Authority, user_id: &str) -> StoreResult<ScopeSet> {
         let Some(grant) = s.store.grant(&id).await? else {
             continue;
         };
-        let e = entitled(s, user_id, &grant.scope).await?;
+        let e = holdable(s, user_id, &grant.scope).await?;
         // Families are checked even when the grant looks whole: a family may carry a
         // scope a narrowing of the grant did not reach (a code exchanged meanwhile).
         let families = s.store.live_families_of_grant(&grant.id).await?;
@@ -105,7 +116,7 @@ pub async fn withdraw(s: &Authority, user_id: &str) -> StoreResult<ScopeSet> {
         let mut replaced = Vec::new();
         let mut family_lost = ScopeSet::new();
         for f in families {
-            let fe = entitled(s, user_id, &f.scope).await?;
+            let fe = holdable(s, user_id, &f.scope).await?;
             if fe.withheld.is_empty() {
                 continue;
             }

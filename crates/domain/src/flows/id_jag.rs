@@ -34,6 +34,7 @@ use serde_json::Value;
 use super::admission::{self, NotAdmitted, Trust, Vouched};
 use super::authorize::known_scopes;
 use super::entitlements;
+use super::hierarchy::Hierarchy;
 use super::keysets::{self, Origin};
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
@@ -131,6 +132,7 @@ async fn exchange(
         &provider.jwks_uri,
         Origin::Operator,
         header.kid.as_deref(),
+        refused,
     )
     .await?;
     let issuer = s.cfg.issuer.as_str();
@@ -326,8 +328,10 @@ async fn scope(
             .transpose()
     };
     let (asked, asserted) = (parse(asked)?, parse(asserted)?);
+    // A narrower scope asked for is within a broader one asserted.
+    let hierarchy = Hierarchy::load(s).await?;
     let wanted = match (asked, asserted) {
-        (Some(a), Some(b)) => a.intersection(&b),
+        (Some(a), Some(b)) => hierarchy.close(&a).intersection(&hierarchy.close(&b)),
         (Some(a), None) => a,
         (None, Some(b)) => b,
         (None, None) => s.cfg.default_scopes.clone(),

@@ -64,7 +64,7 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
         // A token carrying a scope its person may no longer hold is not active: the
         // same answer the guard gives once the withdrawal's revocation reaches it.
         if !machine
-            && !entitlements::entitled(s, &claims.sub, &claims.scope)
+            && !entitlements::holdable(s, &claims.sub, &claims.scope)
                 .await?
                 .withheld
                 .is_empty()
@@ -97,7 +97,7 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
         && f.revoked_at.is_none()
         && f.client_id == requester
     {
-        let scope = entitlements::entitled(s, &f.user_id, &f.scope).await?.held;
+        let scope = entitlements::holdable(s, &f.user_id, &f.scope).await?.held;
         return Ok(json!({
             "active": true,
             "scope": scope,

@@ -52,16 +52,20 @@ pub async fn of_client(
 ) -> OAuthResult<Arc<PublicKeys>> {
     match keys {
         ClientKeys::Set(set) => Ok(Arc::new(PublicKeys::from_jwks(set))),
-        ClientKeys::Uri(uri) => at(s, uri, origin, kid).await,
+        ClientKeys::Uri(uri) => at(s, uri, origin, kid, OAuthError::invalid_client).await,
     }
 }
 
-/// The set at `uri`, from memory while fresh and while it has the key `kid` names.
+/// The set at `uri`, from memory while fresh and while it has the key `kid` names. A
+/// set that cannot be fetched is `blame`d on whoever presented what it should verify:
+/// a client's own keys are the client's (`invalid_client`); a provider's keys behind
+/// an assertion are not the client's, whose credentials stay good (`invalid_grant`).
 pub async fn at(
     s: &Authority,
     uri: &str,
     origin: Origin,
     kid: Option<&str>,
+    blame: fn(String) -> OAuthError,
 ) -> OAuthResult<Arc<PublicKeys>> {
     let now = s.now();
     {
@@ -81,7 +85,9 @@ pub async fn at(
     }
     .map_err(|e| match e {
         DocumentError::Store(e) => OAuthError::from(e),
-        e => OAuthError::invalid_client(format!("the JWK Set at {uri}: {e}")),
+        DocumentError::Fetch(m) | DocumentError::Invalid(m) => blame(format!(
+            "the signing keys at {uri} could not be fetched ({m}); try again later"
+        )),
     })?;
     let keys = Arc::new(jose::PublicKeys::from_jwks(&fetched.body));
     let keep = fetched

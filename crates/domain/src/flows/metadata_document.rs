@@ -15,7 +15,7 @@ use mcpgate_core::{OAuthError, ScopeSet};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::register::{check_redirects, clean_name};
+use super::register::{check_application_type, check_redirects, clean_name};
 use crate::Authority;
 use crate::audit::Event;
 use crate::model::{AuthMethod, Client, ClientKeys, ClientKind, Outcome, StepKind};
@@ -111,6 +111,14 @@ pub fn check_document(
         })
         .collect::<Result<_, _>>()?;
     check_redirects(allow, &uris)
+        .and_then(|()| {
+            let kind = doc.get("application_type");
+            match kind {
+                None | Some(Value::Null) => Ok(()),
+                Some(Value::String(k)) => check_application_type(Some(k), &uris),
+                Some(_) => check_application_type(Some("(not a string)"), &uris),
+            }
+        })
         .map_err(|e| DocumentError::Invalid(e.description.into_owned()))?;
     if let Some(sc) = doc.get("scope").and_then(Value::as_str) {
         ScopeSet::parse(sc).map_err(|e| DocumentError::Invalid(e.to_string()))?;
@@ -196,5 +204,30 @@ mod tests {
         assert!(!is_document_url("https://claude.ai/"));
         assert!(!is_document_url("http://claude.ai/doc"));
         assert!(!is_document_url("abc123"));
+    }
+
+    /// A document's `application_type` holds as at registration: VS Code's (native,
+    /// with claimed https and loopback redirects) passes; a web document naming a
+    /// loopback redirect, or an unknown kind, does not.
+    #[test]
+    fn a_documents_application_type_governs_its_redirects() {
+        let allow = AllowList::from_entries(["https://vscode.dev/redirect", "http://127.0.0.1/"]);
+        let url = "https://vscode.dev/oauth/client-metadata.json";
+        let doc = |kind: Value| {
+            serde_json::json!({"client_id": url, "client_name": "VS Code",
+                "redirect_uris": ["https://vscode.dev/redirect", "http://127.0.0.1:33418/"],
+                "application_type": kind})
+        };
+        assert!(check_document(&allow, url, &doc("native".into())).is_ok());
+        assert!(check_document(&allow, url, &doc(Value::Null)).is_ok());
+        for bad in [Value::from("web"), Value::from("desktop"), Value::from(7)] {
+            assert!(
+                matches!(
+                    check_document(&allow, url, &doc(bad.clone())),
+                    Err(DocumentError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 }

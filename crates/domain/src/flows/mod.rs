@@ -13,6 +13,7 @@ pub mod client_credentials;
 pub mod doctor;
 pub mod entitlements;
 pub mod groups;
+pub mod hierarchy;
 pub mod id_jag;
 pub mod identities;
 pub mod introspect;

@@ -7,7 +7,7 @@
 //! that re-register on every start do not pile up), and registrations never used
 //! expire.
 
-use mcpgate_core::redirect_uri::AllowList;
+use mcpgate_core::redirect_uri::{AllowList, ApplicationType};
 use mcpgate_core::secret::{Secret, hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError, ScopeSet};
 use serde::Deserialize;
@@ -91,6 +91,30 @@ pub fn check_redirects(allow: &AllowList, uris: &[String]) -> Result<(), OAuthEr
     Ok(())
 }
 
+/// Checks redirect URIs against the kind of application a client says it is, when it
+/// says (`application_type`, OpenID Connect Dynamic Client Registration §2): a value
+/// other than `web` or `native` is refused, and a web client may not register a
+/// redirect only an app on the person's device could receive. A client that does not
+/// say keeps today's rules, which already admit both kinds.
+pub fn check_application_type(kind: Option<&str>, uris: &[String]) -> Result<(), OAuthError> {
+    let Some(kind) = kind else {
+        return Ok(());
+    };
+    let kind = ApplicationType::parse(kind).ok_or_else(|| {
+        meta_err(format!(
+            "application_type {:?} is not supported (web, native)",
+            kind.chars().take(40).collect::<String>()
+        ))
+    })?;
+    for u in uris {
+        let url = mcpgate_core::redirect_uri::validate_form(u)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
+        kind.check(&url)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
+    }
+    Ok(())
+}
+
 pub async fn allow_list(s: &Authority) -> OAuthResult<AllowList> {
     let entries = s.store.allowed_redirects().await?;
     Ok(AllowList::from_entries(entries.iter().map(String::as_str)))
@@ -110,6 +134,7 @@ pub struct Checked {
 pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAuthError> {
     let name = clean_name(req.client_name.as_deref())?;
     check_redirects(allow, &req.redirect_uris)?;
+    check_application_type(req.application_type.as_deref(), &req.redirect_uris)?;
     // RFC 7591 §2: the default is client_secret_basic.
     let method = match req.token_endpoint_auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,

@@ -12,6 +12,12 @@ pub trait Catalog: Send + Sync {
 
     async fn upsert_scope(&self, name: &str, description: &str) -> StoreResult<()>;
 
+    /// Each (scope, narrower scope it includes) the operator declared.
+    async fn scope_includes(&self) -> StoreResult<Vec<(String, String)>>;
+
+    /// Replaces what `scope` includes.
+    async fn set_scope_includes(&self, scope: &str, includes: &[String]) -> StoreResult<()>;
+
     /// The allow-list's entries as stored (see [`mcpgate_core::redirect_uri::AllowEntry`]).
     async fn allowed_redirects(&self) -> StoreResult<Vec<String>>;
 

@@ -122,7 +122,8 @@ async fn a_machine_gets_tokens_for_what_the_operator_allowed_and_no_more() {
     assert_eq!(claims.sub, m.client_id, "the machine is its own subject");
     assert_eq!(claims.client_id, m.client_id);
     assert!(w.active(&t.access_token).await);
-    // Narrower is fine; beyond is invalid_scope; another resource is invalid_target.
+    // Narrower is fine; what is beyond is left out (RFC 6749 §3.3), and nothing but
+    // what is beyond is invalid_scope; another resource is invalid_target.
     assert_eq!(
         credentials(&w, &client, Some("op:add"), Some(RESOURCE))
             .await
@@ -132,6 +133,13 @@ async fn a_machine_gets_tokens_for_what_the_operator_allowed_and_no_more() {
     );
     assert_eq!(
         credentials(&w, &client, Some("op:add op:div"), None)
+            .await
+            .unwrap()
+            .scope,
+        "op:add"
+    );
+    assert_eq!(
+        credentials(&w, &client, Some("op:div"), None)
             .await
             .unwrap_err(),
         ErrorCode::InvalidScope

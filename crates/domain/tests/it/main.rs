@@ -30,6 +30,7 @@ mod doctor;
 mod durations;
 mod grants;
 mod groups;
+mod hierarchy;
 mod machines;
 mod sign_in;
 mod world;

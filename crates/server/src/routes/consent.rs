@@ -45,6 +45,8 @@ pub struct ScopeLine {
     pub name: String,
     pub description: String,
     pub already: bool,
+    /// The narrower scopes it includes, comma-separated (granted with it).
+    pub includes: String,
 }
 
 #[derive(Template)]
@@ -142,6 +144,7 @@ async fn page(
 ) -> PageResult {
     let descriptions: std::collections::HashMap<String, String> =
         s.auth.store.scopes().await?.into_iter().collect();
+    let hierarchy = crate::flows::hierarchy::Hierarchy::load(&s.auth).await?;
     let line = |name: &str| ScopeLine {
         name: name.to_owned(),
         description: descriptions
@@ -149,6 +152,10 @@ async fn page(
             .cloned()
             .unwrap_or_else(|| format!("Use the scope {name}")),
         already: offer.granted.contains(name),
+        includes: hierarchy
+            .includes(name)
+            .map(|n| n.iter().map(String::as_str).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default(),
     };
     let scopes = offer.offered.iter().map(line).collect();
     let withheld = offer.withheld.iter().map(line).collect();

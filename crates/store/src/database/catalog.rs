@@ -35,6 +35,42 @@ impl Catalog for Database {
         .await
     }
 
+    async fn scope_includes(&self) -> StoreResult<Vec<(String, String)>> {
+        timed("scope_includes", async move {
+            dispatch!(self, pool, {
+                let rows = sqlx::query(
+                    "SELECT scope, includes FROM scope_includes ORDER BY scope, includes",
+                )
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+        })
+        .await
+    }
+
+    async fn set_scope_includes(&self, scope: &str, includes: &[String]) -> StoreResult<()> {
+        timed("set_scope_includes", async move {
+            dispatch!(self, pool, {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM scope_includes WHERE scope = $1")
+                    .bind(scope)
+                    .execute(&mut *tx)
+                    .await?;
+                for narrower in includes {
+                    sqlx::query("INSERT INTO scope_includes (scope, includes) VALUES ($1, $2)")
+                        .bind(scope)
+                        .bind(narrower)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn allowed_redirects(&self) -> StoreResult<Vec<String>> {
         timed("allowed_redirects", async move {
             dispatch!(self, pool, {

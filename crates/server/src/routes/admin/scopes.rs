@@ -1,6 +1,7 @@
 //! `/admin/scopes`: the scopes, the descriptions the consent page shows, and who may
-//! hold each (every signed-in person, or the members of some groups); add one, change
-//! a description, restrict or open one.
+//! hold each (every signed-in person, or the members of some groups), and the narrower
+//! scopes each includes; add one, change a description, restrict or open one, declare
+//! what it includes.
 
 use askama::Template;
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AuthServer> {
     Router::new()
         .route("/admin/scopes", get(list).post(set))
         .route("/admin/scopes/groups", post(restrict))
+        .route("/admin/scopes/includes", post(include))
 }
 
 pub struct ScopeLine {
@@ -26,6 +28,8 @@ pub struct ScopeLine {
     pub description: String,
     /// Comma-separated groups; empty: open to everyone.
     pub groups: String,
+    /// Comma-separated narrower scopes it includes.
+    pub includes: String,
 }
 
 #[derive(Template)]
@@ -37,20 +41,27 @@ struct ScopesPage<'a> {
 }
 
 async fn list(State(s): State<AuthServer>, a: Admin) -> Response {
-    let (scopes, restrictions) =
-        match tokio::try_join!(s.auth.store.scopes(), s.auth.store.scope_groups()) {
-            Ok(v) => v,
-            Err(e) => return db_error(e),
-        };
+    let (scopes, restrictions, includes) = match tokio::try_join!(
+        s.auth.store.scopes(),
+        s.auth.store.scope_groups(),
+        s.auth.store.scope_includes()
+    ) {
+        Ok(v) => v,
+        Err(e) => return db_error(e),
+    };
+    let joined = |pairs: &[(String, String)], name: &str| {
+        pairs
+            .iter()
+            .filter(|(sc, _)| sc == name)
+            .map(|(_, g)| g.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let scopes = scopes
         .into_iter()
         .map(|(name, description)| ScopeLine {
-            groups: restrictions
-                .iter()
-                .filter(|(sc, _)| *sc == name)
-                .map(|(_, g)| g.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            groups: joined(&restrictions, &name),
+            includes: joined(&includes, &name),
             name,
             description,
         })
@@ -99,6 +110,29 @@ async fn restrict(
         .map(str::to_owned)
         .collect();
     match crate::flows::groups::set_scope_groups(&s.auth, name, &groups, &by(&me)).await {
+        Ok(()) => pages::see_other("/admin/scopes"),
+        Err(e) => super::act_error(e),
+    }
+}
+
+/// Sets the narrower scopes a scope includes: a comma-separated list, empty for none.
+async fn include(
+    State(s): State<AuthServer>,
+    Posted {
+        who: Administrator(me),
+        form: f,
+    }: Posted<Administrator>,
+) -> Response {
+    let name = f.get("name").unwrap_or("");
+    let includes: Vec<String> = f
+        .get("includes")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match crate::flows::hierarchy::set_includes(&s.auth, name, &includes, &by(&me)).await {
         Ok(()) => pages::see_other("/admin/scopes"),
         Err(e) => super::act_error(e),
     }
