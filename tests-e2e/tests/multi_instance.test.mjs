@@ -4,10 +4,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID, generateKeyPairSync, createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startMcpgate, freePort, mcpgate } from '../lib/server.mjs';
 import { startBalancer } from '../lib/balancer.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
+import { signJws } from '../lib/oidc.mjs';
 
 const PG = process.env.TEST_DATABASE_URL;
 // Under CI a missing database fails rather than skipping: these tests must not pass vacuously.
@@ -93,6 +97,83 @@ test('the shared database holds the signing keys sealed, and a CLI without the k
   const r = await mcpgate(['keys', 'list', '--database', dbUrl], { env: { MCPGATE_KEY_ENCRYPTION_KEY: '' } });
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /not configured/);
+});
+
+/** An ES256 key pair: { privateKey, jwk (public, with kid) }. */
+function ecKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid: randomUUID().slice(0, 8), alg: 'ES256', use: 'sig' } };
+}
+
+test('a jti is spent on every instance: a client assertion, an ID-JAG and a DPoP proof used on A are refused on B', { skip }, async () => {
+  const env = { MCPGATE_KEY_ENCRYPTION_KEY: KEK, MCPGATE_PUBLIC_URL: pub.base };
+  const cli = async (...args) => {
+    const r = await mcpgate([...args, '--database', dbUrl], { env });
+    assert.equal(r.code, 0, `mcpgate ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const issuer = (await (await fetch(`${pub.base}/.well-known/oauth-authorization-server`)).json()).issuer;
+  const token = async (backend, params, headers = {}) => {
+    const r = await fetch(`${pub.base}/token`, { method: 'POST', headers: { ...via(backend), ...headers }, body: new URLSearchParams(params) });
+    return { status: r.status, body: await r.json() };
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+
+  // A machine authenticating with private_key_jwt.
+  const signer = ecKey();
+  const jwksFile = join(a.dataDir, 'machine-jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [signer.jwk] }));
+  const m = JSON.parse(await cli('client', 'add', '--name', 'replayed robot', '--machine', '--scope', 'op:add',
+    '--resource', pub.mcpUrl, '--jwks-file', jwksFile, '--json'));
+  const assertion = signJws({ alg: 'ES256', typ: 'JWT', kid: signer.jwk.kid },
+    { iss: m.client_id, sub: m.client_id, aud: issuer, iat: now(), exp: now() + 300, jti: randomUUID() }, signer.privateKey);
+  const byAssertion = { grant_type: 'client_credentials', resource: pub.mcpUrl,
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+  assert.equal((await token('a', byAssertion)).status, 200);
+  const again = await token('b', byAssertion);
+  assert.equal(again.status, 401, JSON.stringify(again.body));
+  assert.equal(again.body.error, 'invalid_client');
+
+  // An ID-JAG from a trusted organisation, for a confidential client.
+  const org = ecKey();
+  const http = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [org.jwk] })));
+  await new Promise((ok) => http.listen(0, '127.0.0.1', ok));
+  try {
+    const orgIssuer = `http://127.0.0.1:${http.address().port}`;
+    await cli('idp', 'trust', 'corp', '--issuer', orgIssuer, '--jwks-uri', `${orgIssuer}/jwks`, '--allowed-domain', 'example.com', '--auto-create');
+    const agent = JSON.parse(await cli('client', 'add', '--name', 'agent', '--confidential', '--json'));
+    const jag = signJws({ alg: 'ES256', typ: 'oauth-id-jag+jwt', kid: org.jwk.kid }, {
+      iss: orgIssuer, sub: 'p-1', aud: issuer, client_id: agent.client_id, resource: pub.mcpUrl, scope: 'op:add',
+      jti: randomUUID(), iat: now(), exp: now() + 300, email: 'carol@example.com', email_verified: true }, org.privateKey);
+    const basicAgent = { authorization: `Basic ${Buffer.from(`${agent.client_id}:${agent.client_secret}`).toString('base64')}` };
+    const jwtBearer = { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: jag };
+    const first = await token('a', jwtBearer, basicAgent);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const replay = await token('b', jwtBearer, basicAgent);
+    assert.equal(replay.status, 400);
+    assert.equal(replay.body.error, 'invalid_grant');
+  } finally { http.closeAllConnections(); http.close(); }
+
+  // A DPoP-bound token; one proof used at A's MCP endpoint is refused at B's.
+  const holder = ecKey();
+  const proof = (htm, htu, extra = {}) => signJws({ typ: 'dpop+jwt', alg: 'ES256', jwk: (({ kty, crv, x, y }) => ({ kty, crv, x, y }))(holder.jwk) },
+    { htm, htu, iat: now(), jti: randomUUID(), ...extra }, holder.privateKey);
+  const fresh = signJws({ alg: 'ES256', typ: 'JWT', kid: signer.jwk.kid },
+    { iss: m.client_id, sub: m.client_id, aud: issuer, iat: now(), exp: now() + 300, jti: randomUUID() }, signer.privateKey);
+  const bound = await token('a', { ...byAssertion, client_assertion: fresh }, { dpop: proof('POST', `${pub.base}/token`) });
+  assert.equal(bound.status, 200, JSON.stringify(bound.body));
+  assert.equal(bound.body.token_type, 'DPoP');
+  const ath = createHash('sha256').update(bound.body.access_token).digest('base64url');
+  const callProof = proof('POST', pub.mcpUrl, { ath });
+  const dpopCall = (backend) => fetch(pub.mcpUrl, {
+    method: 'POST',
+    headers: { ...via(backend), authorization: `DPoP ${bound.body.access_token}`, dpop: callProof, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'add', a: 5, b: 8 } } }),
+  });
+  assert.equal((await dpopCall('a')).status, 200);
+  const replayed = await dpopCall('b');
+  assert.equal(replayed.status, 401);
+  assert.match(replayed.headers.get('www-authenticate'), /^DPoP .*error="invalid_dpop_proof"/);
 });
 
 test('SIGKILL of an instance under refresh load loses no acknowledged token', { skip }, async () => {
