@@ -545,3 +545,75 @@ async fn an_id_jag_gives_no_scope_the_person_may_not_hold() {
     let t = present(&w, &agent, &jwt, None).await.unwrap();
     assert_eq!(t.scope, "op:add", "op:mult is the finance group's");
 }
+
+/// A Client ID Metadata Document that declares `private_key_jwt` with its keys is a
+/// confidential client: its assertions are verified with the document's keys (given,
+/// or at its `jwks_uri`, fetched as a stranger's), and it is never treated as public.
+#[tokio::test]
+async fn a_metadata_document_with_keys_is_a_confidential_client() {
+    use mcpgate_domain::flows::metadata_document;
+    use mcpgate_domain::model::AuthMethod;
+    let w = world().await;
+    admin::set_redirect_uri(
+        &w.s,
+        "https://chat.example.test/callback",
+        true,
+        &Actor::Operator,
+    )
+    .await
+    .unwrap();
+    let key = Key::new("doc-key");
+    let doc = |url: &str, keys: Value| {
+        let mut d = json!({"client_id": url, "client_name": "Chat",
+            "redirect_uris": ["https://chat.example.test/callback"],
+            "token_endpoint_auth_method": "private_key_jwt"});
+        d.as_object_mut()
+            .unwrap()
+            .extend(keys.as_object().unwrap().clone());
+        d
+    };
+    let given = "https://chat.example.test/oauth/given.json";
+    w.docs
+        .publish(given, doc(given, json!({"jwks": key.set()})));
+    let at_uri = "https://chat.example.test/oauth/at-uri.json";
+    w.docs.publish(
+        at_uri,
+        doc(
+            at_uri,
+            json!({"jwks_uri": "https://chat.example.test/jwks"}),
+        ),
+    );
+    w.docs.publish("https://chat.example.test/jwks", key.set());
+    for url in [given, at_uri] {
+        let c = metadata_document::client_for(&w.s, url).await.unwrap();
+        assert_eq!(c.auth_method, AuthMethod::PrivateKeyJwt, "{url}");
+        assert!(
+            !c.is_public(),
+            "{url}: a document with keys is confidential"
+        );
+        let jwt = key.sign(None, &assertion(&key, url, |_| {}));
+        assert_eq!(by_assertion(&w, jwt).await.unwrap().client_id, url);
+        let stranger = Key::new("doc-key");
+        let forged = stranger.sign(None, &assertion(&stranger, url, |_| {}));
+        assert_eq!(
+            by_assertion(&w, forged).await.unwrap_err(),
+            ErrorCode::InvalidClient,
+            "{url}: another key"
+        );
+    }
+    // Keys both given and at a URI, or none at all, make no client.
+    for (name, keys) in [
+        (
+            "both",
+            json!({"jwks": key.set(), "jwks_uri": "https://chat.example.test/jwks"}),
+        ),
+        ("none", json!({})),
+    ] {
+        let url = format!("https://chat.example.test/oauth/{name}.json");
+        w.docs.publish(&url, doc(&url, keys));
+        assert!(
+            metadata_document::client_for(&w.s, &url).await.is_err(),
+            "{name}"
+        );
+    }
+}
