@@ -54,7 +54,7 @@ impl PinnedKey {
 #[derive(Default)]
 pub struct PublicKeys {
     keys: HashMap<String, PinnedKey>,
-    /// Keys without a `kid`, usable only by tokens without one when there is exactly one.
+    /// Keys without a `kid`: tried, with the others, for a token without one.
     anonymous: Vec<PinnedKey>,
 }
 
@@ -93,15 +93,6 @@ impl PublicKeys {
     pub fn has(&self, kid: &str) -> bool {
         self.keys.contains_key(kid)
     }
-
-    fn find(&self, kid: Option<&str>) -> Option<&PinnedKey> {
-        match kid {
-            Some(kid) => self.keys.get(kid),
-            // RFC 7515 §4.1.4: `kid` is optional; without it, only an unambiguous set.
-            None if self.len() == 1 => self.keys.values().chain(&self.anonymous).next(),
-            None => None,
-        }
-    }
 }
 
 /// The claims of a compact JWS, unverified: only to choose how to verify it (whose
@@ -126,14 +117,34 @@ pub fn header(token: &str) -> Result<Header, JwtError> {
 /// its claims. Nothing else is checked unless `rules` turns it on (the issuer, the
 /// audience with `validate_aud`, required claims); time is the caller's to check,
 /// against its own clock.
+///
+/// RFC 7515 §4.1.4 makes `kid` optional, and some signers never send it (the official
+/// Python SDK's client assertions). Without it, each key of the set pinned to the
+/// header's `alg` is tried (at most [`MAX_KEYS`]), so a set holding two keys, as during
+/// a rotation, still verifies what either signed.
 pub fn verify<C: DeserializeOwned>(
     token: &str,
     keys: &PublicKeys,
-    rules: impl FnOnce(&mut Validation),
+    rules: impl Fn(&mut Validation),
 ) -> Result<C, JwtError> {
     let h = header(token)?;
-    let key = keys.find(h.kid.as_deref()).ok_or(JwtError::UnknownKey)?;
-    verify_with(token, key, rules)
+    if let Some(kid) = h.kid.as_deref() {
+        let key = keys.keys.get(kid).ok_or(JwtError::UnknownKey)?;
+        return verify_with(token, key, rules);
+    }
+    let mut last = JwtError::UnknownKey;
+    for key in keys
+        .keys
+        .values()
+        .chain(&keys.anonymous)
+        .filter(|k| k.algorithms.contains(&h.alg))
+    {
+        match verify_with(token, key, &rules) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// [`verify`] with one given key (a DPoP proof's own).

@@ -47,6 +47,12 @@ pub enum ClientCmd {
         /// Authenticate with private_key_jwt and the JWK Set in this file.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// How a client with a secret sends it: in the Authorization header
+        /// (client_secret_basic, the default) or in the request body
+        /// (client_secret_post). It may use that one only.
+        #[arg(long, value_name = "METHOD", value_parser = ["client_secret_basic", "client_secret_post"],
+              conflicts_with_all = ["jwks_uri", "jwks_file"])]
+        auth_method: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -78,6 +84,7 @@ pub async fn run(ctx: &Context, cmd: ClientCmd) -> anyhow::Result<()> {
             resources,
             jwks_uri,
             jwks_file,
+            auth_method,
             json,
         } => {
             let keys = match (jwks_uri, jwks_file) {
@@ -115,6 +122,7 @@ pub async fn run(ctx: &Context, cmd: ClientCmd) -> anyhow::Result<()> {
                 owner: None,
                 machine,
                 keys,
+                secret_in_body: auth_method.as_deref() == Some("client_secret_post"),
             };
             let (c, secret) = admin::create_client(&ctx.authority().await?, new, &Actor::Operator)
                 .await

@@ -418,3 +418,70 @@ async fn an_ambiguous_call_is_refused_before_the_tool_runs() {
         assert!(body_json(r).await["error"]["code"].is_i64());
     }
 }
+
+/// A refusal answered before the body arrived keeps the connection usable: the client
+/// may send its next request (discovery, after a 401) on the same connection. Before,
+/// the unread body made the server close it silently, and a client reusing it failed.
+#[tokio::test]
+async fn a_refused_request_whose_body_comes_late_keeps_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let addr = app.base.strip_prefix("http://").unwrap().to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    for token in ["", "authorization: Bearer not-a-token\r\n"] {
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nhost: {addr}\r\n{token}content-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        conn.write_all(body.as_bytes()).await.unwrap();
+        let answer = read_response(&mut conn).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+    }
+    // The same connection serves the discovery that follows a 401.
+    let get =
+        format!("GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    conn.write_all(get.as_bytes()).await.unwrap();
+    let answer = read_response(&mut conn).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    /// One response with a content-length body, read from a kept-alive connection.
+    async fn read_response(conn: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return text;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no whole answer: {text}"
+            );
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut chunk))
+                .await
+                .expect("an answer")
+                .unwrap();
+            assert!(n > 0, "the connection was closed: {text}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}

@@ -186,6 +186,11 @@ pub struct NewClient {
     pub machine: Option<Machine>,
     /// Authenticates with `private_key_jwt` and these keys instead of a secret.
     pub keys: Option<ClientKeys>,
+    /// Its secret goes in the request body (`client_secret_post`) rather than the
+    /// Authorization header (`client_secret_basic`, the default of RFC 7591 §2): some
+    /// clients send only that way (the official Python SDK's identity-assertion
+    /// provider, by default). Either way it is the one method the client may use.
+    pub secret_in_body: bool,
 }
 
 /// Creates a client: the name and the redirect URIs are checked (the URIs against the
@@ -215,6 +220,11 @@ pub async fn create_client(
     let with_keys = n.keys.is_some();
     // A machine without keys authenticates with a secret.
     let confidential = !with_keys && (n.confidential || n.introspection || n.machine.is_some());
+    if n.secret_in_body && !confidential {
+        return Err(invalid(
+            "only a client with a secret sends it in the body (client_secret_post)",
+        ));
+    }
     let secret = confidential.then(Secret::generate);
     let client = Client {
         client_id: random_id(),
@@ -225,7 +235,10 @@ pub async fn create_client(
         auth_method: if with_keys {
             AuthMethod::PrivateKeyJwt
         } else {
-            AuthMethod::for_secret(confidential)
+            match AuthMethod::for_secret(confidential) {
+                AuthMethod::ClientSecretBasic if n.secret_in_body => AuthMethod::ClientSecretPost,
+                m => m,
+            }
         },
         can_introspect: n.introspection,
         owner_user_id: n.owner,

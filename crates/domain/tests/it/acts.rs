@@ -67,6 +67,7 @@ fn own_client(uri: &str, name: &str) -> NewClient {
         owner: Some("u1".into()),
         machine: None,
         keys: None,
+        secret_in_body: false,
     }
 }
 
@@ -109,6 +110,7 @@ async fn every_way_of_creating_a_client_applies_the_same_rules() {
             owner: None,
             machine: None,
             keys: None,
+            secret_in_body: false,
             ..own_client(uri, name)
         };
         let operator = admin::create_client(&w.s, operator, &mcpgate_domain::Actor::Operator).await;

@@ -100,6 +100,7 @@ fn own(name: String) -> NewClient {
         owner: Some("u1".into()),
         machine: None,
         keys: None,
+        secret_in_body: false,
     }
 }
 
@@ -144,6 +145,7 @@ async fn one_person_owns_at_most_the_bound_even_when_asking_at_once() {
             owner: None,
             machine: None,
             keys: None,
+            secret_in_body: false,
             ..own("operator's".into())
         },
         &Actor::Operator,

@@ -118,6 +118,7 @@ async fn a_machine_allowed_the_broader_scope_may_ask_for_a_narrower_one() {
                 resources: vec![RESOURCE.into()],
             }),
             keys: None,
+            secret_in_body: false,
         },
         OP,
     )

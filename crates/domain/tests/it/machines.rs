@@ -55,6 +55,11 @@ impl Key {
         h.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&h, claims, &self.enc).unwrap()
     }
+
+    /// Signed with no `kid`, as the official Python SDK signs its assertions.
+    fn sign_anonymously(&self, claims: &Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.enc).unwrap()
+    }
 }
 
 fn machine(resources: &[&str]) -> Machine {
@@ -73,6 +78,7 @@ async fn machine_client(w: &World, keys: Option<ClientKeys>) -> (Client, Option<
         owner: None,
         machine: Some(machine(&[RESOURCE])),
         keys,
+        secret_in_body: false,
     };
     admin::create_client(&w.s, new, &Actor::Operator)
         .await
@@ -197,6 +203,7 @@ async fn a_machine_needs_known_scopes_and_resources() {
                 resources,
             }),
             keys: None,
+            secret_in_body: false,
         };
         assert!(
             admin::create_client(&w.s, new, &Actor::Operator)
@@ -386,6 +393,7 @@ async fn enterprise(w: &World) -> (Key, Client) {
         owner: None,
         machine: None,
         keys: None,
+        secret_in_body: false,
     };
     let (agent, _) = admin::create_client(&w.s, new, &Actor::Operator)
         .await
@@ -616,4 +624,25 @@ async fn a_metadata_document_with_keys_is_a_confidential_client() {
             "{name}"
         );
     }
+}
+
+/// RFC 7515 §4.1.4: `kid` is optional. An assertion without one verifies with whichever
+/// key of the client's set signed it (two keys, as during a rotation), and with no
+/// other key.
+#[tokio::test]
+async fn an_assertion_without_kid_verifies_with_the_key_that_signed_it() {
+    let w = world().await;
+    let (old, new) = (Key::new("old"), Key::new("new"));
+    let set = json!({"keys": [old.jwk.clone(), new.jwk.clone()]});
+    let (m, _) = machine_client(&w, Some(ClientKeys::Set(set))).await;
+    for key in [&old, &new] {
+        let jwt = key.sign_anonymously(&assertion(key, &m.client_id, |_| {}));
+        assert_eq!(by_assertion(&w, jwt).await.unwrap().client_id, m.client_id);
+    }
+    let stranger = Key::new("new");
+    let jwt = stranger.sign_anonymously(&assertion(&stranger, &m.client_id, |_| {}));
+    assert_eq!(
+        by_assertion(&w, jwt).await.unwrap_err(),
+        ErrorCode::InvalidClient
+    );
 }

@@ -138,11 +138,11 @@ impl Guard {
 /// Pulls the token out of `Authorization: Bearer <token>` (RFC 6750 §2.1) or
 /// `Authorization: DPoP <token>` (RFC 9449 §7.1); the scheme is case-insensitive
 /// (RFC 9110 §11.1).
-fn access_token(req: &Request) -> Option<(Scheme, &str)> {
+fn access_token(headers: &http::HeaderMap) -> Option<(Scheme, &str)> {
     // `from_utf8` rather than `HeaderValue::to_str`: the same answer for a token
     // (validators refuse anything but their own syntax), at a fraction of the cost
     // over a 500-byte value.
-    let value = std::str::from_utf8(req.headers().get(header::AUTHORIZATION)?.as_bytes()).ok()?;
+    let value = std::str::from_utf8(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
         Scheme::Bearer
@@ -239,43 +239,9 @@ async fn guard(g: Guard, req: Request, next: Next) -> Response {
     if let Err(e) = check_request_shape(&req) {
         return e.into_response();
     }
-    let principal = match &g.validator {
-        None => None,
-        Some(v) => {
-            let Some((scheme, token)) = access_token(&req) else {
-                metrics::counter!("mcpgate_token_validation_failures_total", "reason" => "missing")
-                    .increment(1);
-                return g.challenger.respond(Refusal::MissingToken);
-            };
-            match v.validate(token).await {
-                Ok(p) if p.jkt.is_none() && scheme == Scheme::Bearer => Some(p),
-                Ok(p) => {
-                    if let Err(refusal) =
-                        check_binding(g, req.method(), req.headers(), scheme, token, &p).await
-                    {
-                        metrics::counter!("mcpgate_token_validation_failures_total",
-                            "reason" => "dpop")
-                        .increment(1);
-                        return g.challenger.respond(refusal);
-                    }
-                    Some(p)
-                }
-                Err(Rejection::Invalid(reason)) => {
-                    tracing::debug!(%reason, "access token refused");
-                    metrics::counter!("mcpgate_token_validation_failures_total",
-                        "reason" => reason.label())
-                    .increment(1);
-                    return g.challenger.respond(Refusal::InvalidToken);
-                }
-                Err(Rejection::Unavailable(reason)) => {
-                    tracing::warn!(%reason, "token validation unavailable");
-                    metrics::counter!("mcpgate_token_validation_failures_total",
-                        "reason" => "introspection_error")
-                    .increment(1);
-                    return g.challenger.respond(Refusal::Unavailable);
-                }
-            }
-        }
+    let principal = match authenticate(g, req.method(), req.headers()).await {
+        Ok(p) => p,
+        Err(refusal) => return after_body(req, refusal, g.max_body_bytes).await,
     };
     if req.method() != Method::POST {
         // GET/DELETE: rmcp answers (405 in stateless mode).
@@ -337,6 +303,68 @@ async fn guard(g: Guard, req: Request, next: Next) -> Response {
         Some(span) => tracing::Instrument::instrument(run, span).await,
         None => run.await,
     }
+}
+
+/// The caller, from the request's access token (and DPoP proof): `None` when this guard
+/// validates no tokens; the challenge to answer when the token is missing or refused.
+async fn authenticate(
+    g: &GuardInner,
+    method: &Method,
+    headers: &http::HeaderMap,
+) -> Result<Option<Arc<Principal>>, Response> {
+    Ok(match &g.validator {
+        None => None,
+        Some(v) => {
+            let Some((scheme, token)) = access_token(headers) else {
+                metrics::counter!("mcpgate_token_validation_failures_total", "reason" => "missing")
+                    .increment(1);
+                return Err(g.challenger.respond(Refusal::MissingToken));
+            };
+            match v.validate(token).await {
+                Ok(p) if p.jkt.is_none() && scheme == Scheme::Bearer => Some(p),
+                Ok(p) => {
+                    if let Err(refusal) = check_binding(g, method, headers, scheme, token, &p).await
+                    {
+                        metrics::counter!("mcpgate_token_validation_failures_total",
+                            "reason" => "dpop")
+                        .increment(1);
+                        return Err(g.challenger.respond(refusal));
+                    }
+                    Some(p)
+                }
+                Err(Rejection::Invalid(reason)) => {
+                    tracing::debug!(%reason, "access token refused");
+                    metrics::counter!("mcpgate_token_validation_failures_total",
+                        "reason" => reason.label())
+                    .increment(1);
+                    return Err(g.challenger.respond(Refusal::InvalidToken));
+                }
+                Err(Rejection::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "token validation unavailable");
+                    metrics::counter!("mcpgate_token_validation_failures_total",
+                        "reason" => "introspection_error")
+                    .increment(1);
+                    return Err(g.challenger.respond(Refusal::Unavailable));
+                }
+            }
+        }
+    })
+}
+
+/// A refusal answered before the request's body was read leaves that body on the
+/// connection: an HTTP/1.1 server then closes the connection without saying so, and a
+/// client that reuses it (as it may: nothing said `Connection: close`) fails on its next
+/// request (the official Python client's discovery after a 401 did, now and then). So
+/// the body is read, bounded, and dropped first; one too large to read closes the
+/// connection, saying so.
+async fn after_body(req: Request, mut refusal: Response, max: usize) -> Response {
+    let (parts, body) = req.into_parts();
+    if read_bounded(&parts.headers, body, max).await.is_none() {
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    refusal
 }
 
 fn with_principal(mut req: Request, p: Option<Arc<Principal>>) -> Request {

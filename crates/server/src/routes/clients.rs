@@ -115,6 +115,7 @@ async fn create(
         owner: Some(user.id.clone()),
         machine: None,
         keys: None,
+        secret_in_body: false,
     };
     let by = Actor::Person(user.id.clone());
     let (client, secret) = match admin::create_client(&s.auth, new, &by).await {

@@ -145,6 +145,7 @@ async fn create(
         owner: None,
         machine: None,
         keys: None,
+        secret_in_body: false,
     };
     let (client, secret) = match admin::create_client(&s.auth, new, &by(&me)).await {
         Ok(c) => c,
