@@ -9,13 +9,15 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Client, StreamableHTTPClientTransport, ClientCredentialsProvider, PrivateKeyJwtProvider,
   CrossAppAccessProvider, DpopSession,
 } from '@modelcontextprotocol/client';
 import { startMcpgate, mcpgate } from '../lib/server.mjs';
+import { startEverythingHttp } from '../lib/gateway.mjs';
 import { signJws, generateKeys, decodePart } from '../lib/oidc.mjs';
 
 const ALL = ['op:add', 'op:div', 'op:mult', 'op:sub'];
@@ -513,5 +515,55 @@ describe('scope hierarchies', () => {
     const div = await mcpCall(srv.mcpUrl, { authorization: bearer, op: 'divide' });
     assert.equal(div.status, 403);
     assert.match(div.headers.get('www-authenticate'), /error="insufficient_scope", scope="op:div"/);
+  });
+});
+
+describe('DPoP at the gateway', () => {
+  // The gateway's upstreams sit behind the same guard: a bound token needs its proof
+  // there too (server-everything over Streamable HTTP as the upstream).
+  let upstream;
+  let gw;
+  let config;
+  before(async () => {
+    upstream = await startEverythingHttp();
+    config = join(mkdtempSync(join(tmpdir(), 'mcpgate-gw-dpop-')), 'mcpgate.toml');
+    writeFileSync(config, `
+[[upstream]]
+name = "everything"
+url = "${upstream.url}"
+scopes = [{ name = "everything", description = "Use everything" }]
+tools = [{ name = "*", scope = "everything" }]
+`);
+    gw = await startMcpgate({ args: ['--config', config] });
+  });
+  after(async () => { await gw?.stop(); await upstream?.stop(); });
+
+  test('a bound token reaches the upstream with its proof, and never without it or as Bearer', async () => {
+    const url = `${gw.base}/mcp/everything`;
+    // The command reads the same configuration as the server (its upstreams and scopes).
+    const r = await mcpgate(['client', 'add', '--name', 'gateway robot', '--machine', '--scope', 'everything', '--resource', url, '--json'],
+      { dataDir: gw.dataDir, env: { MCPGATE_PUBLIC_URL: gw.base, MCPGATE_CONFIG: config } });
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout);
+    const session = await DpopSession.create();
+    const got = await tokenRequest(gw, { grant_type: 'client_credentials', resource: url },
+      { ...basic(m.client_id, m.client_secret), dpop: await session.buildProof({ htm: 'POST', htu: `${gw.base}/token` }) });
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    assert.equal(got.body.token_type, 'DPoP');
+    const token = got.body.access_token;
+    const list = (headers) => fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'dpop', version: '1' } } }),
+    });
+    const proof = () => session.buildProof({ htm: 'POST', htu: url, accessToken: token });
+    const ok = await list({ authorization: `DPoP ${token}`, dpop: await proof() });
+    assert.equal(ok.status, 200, await ok.text());
+    const none = await list({ authorization: `DPoP ${token}` });
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get('www-authenticate'), /^DPoP .*error="invalid_dpop_proof"/);
+    const bearer = await list({ authorization: `Bearer ${token}` });
+    assert.equal(bearer.status, 401);
+    assert.match(bearer.headers.get('www-authenticate'), /error="invalid_token"/);
   });
 });
