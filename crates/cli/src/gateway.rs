@@ -9,9 +9,11 @@ use anyhow::bail;
 use axum::Router;
 use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::Expectations;
+use mcpgate_domain::flows::connections;
 use mcpgate_domain::store::Store;
 use mcpgate_gateway::{
-    EmailDirectory, Identity, JwtSigner, Upstream, UpstreamAudit, UpstreamConfig,
+    Elicitation, EmailDirectory, Identity, JwtSigner, PersonalCredentials, Upstream, UpstreamAudit,
+    UpstreamConfig, credentials::Unavailable,
 };
 use mcpgate_mcp::validator::local::LocalJwt;
 use mcpgate_mcp::{EndpointConfig, metadata};
@@ -147,12 +149,71 @@ pub fn router(
                  prompt_default / resource_default to decide otherwise"
             );
         }
-        let up = Upstream::new(u, &endpoint, identity, client.clone(), cancel.clone());
+        let credentials =
+            (u.credentials == mcpgate_gateway::CredentialsMode::PerPersonToken).then(|| {
+                tracing::info!(
+                    upstream = u.name,
+                    "each person gives their own token for this upstream, at {}/connections/{}",
+                    cfg.issuer(),
+                    u.name
+                );
+                Arc::new(Vault {
+                    auth: auth.auth.clone(),
+                    upstream: u.name.clone(),
+                }) as Arc<dyn PersonalCredentials>
+            });
+        let up = Upstream::new(
+            u,
+            &endpoint,
+            identity,
+            credentials,
+            client.clone(),
+            cancel.clone(),
+        );
         router = router
             .merge(p.metadata)
             .merge(mcpgate_gateway::router(up, &path, &p.guard, &endpoint));
     }
     Ok(router)
+}
+
+/// The authorization server's vault of people's upstream tokens, for one upstream.
+struct Vault {
+    auth: mcpgate_domain::Authority,
+    upstream: String,
+}
+
+#[async_trait::async_trait]
+impl PersonalCredentials for Vault {
+    async fn token(&self, subject: &str) -> Result<Option<String>, Unavailable> {
+        connections::token_for(&self.auth, subject, &self.upstream)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not read a person's upstream token");
+                Unavailable
+            })
+    }
+
+    async fn elicit(&self, subject: &str) -> Result<Elicitation, Unavailable> {
+        match connections::elicit(&self.auth, subject, &self.upstream).await {
+            Ok(e) => Ok(Elicitation {
+                id: e.elicitation_id,
+                url: e.url,
+                message: e.message,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not make a connect page");
+                Err(Unavailable)
+            }
+        }
+    }
+
+    async fn refused(&self, subject: &str) {
+        let by = mcpgate_domain::Actor::Upstream(self.upstream.clone());
+        if let Err(e) = connections::disconnect(&self.auth, subject, &self.upstream, &by).await {
+            tracing::warn!(error = %e, upstream = self.upstream, "could not forget a refused token");
+        }
+    }
 }
 
 /// People's emails, for `X-Forwarded-Email`: mcpgate's access tokens name the person

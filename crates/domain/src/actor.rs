@@ -15,6 +15,9 @@ pub enum Actor {
     /// An identity provider's word at a sign-in through it (its groups claim), by the
     /// provider's name.
     Provider(String),
+    /// An upstream MCP server's word: it refused the person's token (connected
+    /// accounts), by the upstream's name.
+    Upstream(String),
 }
 
 impl std::fmt::Display for Actor {
@@ -25,6 +28,7 @@ impl std::fmt::Display for Actor {
             Self::Administrator(name) => write!(f, "admin:{name}"),
             Self::Person(id) => write!(f, "user:{id}"),
             Self::Provider(name) => write!(f, "idp:{name}"),
+            Self::Upstream(name) => write!(f, "upstream:{name}"),
         }
     }
 }
@@ -45,6 +49,10 @@ mod tests {
         assert_eq!(Actor::Administrator("ada".into()).to_string(), "admin:ada");
         assert_eq!(Actor::Person("u1".into()).to_string(), "user:u1");
         assert_eq!(Actor::Provider("okta".into()).to_string(), "idp:okta");
+        assert_eq!(
+            Actor::Upstream("files".into()).to_string(),
+            "upstream:files"
+        );
         assert_eq!(
             serde_json::to_value(Actor::Person("u1".into())).unwrap(),
             "user:u1"

@@ -123,6 +123,15 @@ pub enum Event {
         includes: Vec<String>,
         by: Actor,
     },
+    /// The person (the record's user) gave their own token for an upstream.
+    AccountConnected {
+        upstream: String,
+    },
+    /// The person's token for an upstream was removed.
+    AccountDisconnected {
+        upstream: String,
+        by: Actor,
+    },
     /// The person lost scopes their grant held (they left a group, or a scope was
     /// restricted): the grant narrowed, its access tokens carrying them revoked.
     ScopesWithdrawn {
@@ -229,6 +238,8 @@ pub enum AllowedEntry {
 
 /// Every event name, for the audit page's filter.
 pub const NAMES: &[&str] = &[
+    "account_connected",
+    "account_disconnected",
     "client_created",
     "client_deleted",
     "client_document_fetched",

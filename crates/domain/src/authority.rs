@@ -27,6 +27,9 @@ pub struct Authority {
     pub steps: Arc<crate::flows::doctor::StepBuffer>,
     /// Others' public keys, fetched and kept (client assertions, ID-JAGs).
     pub key_sets: Arc<crate::flows::keysets::KeySets>,
+    /// People's upstream tokens read lately (connected accounts): no database read on
+    /// every forwarded call.
+    pub vault: Arc<crate::flows::connections::Vault>,
 }
 
 impl Authority {
@@ -49,6 +52,7 @@ impl Authority {
             passwords,
             steps: Arc::default(),
             key_sets: Arc::default(),
+            vault: Arc::default(),
         })
     }
 

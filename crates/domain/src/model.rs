@@ -544,3 +544,21 @@ pub struct TrustedIssuer {
     pub auto_create: bool,
     pub created_at: i64,
 }
+
+/// A person's connected account at an upstream (its token is kept sealed, apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub upstream: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A page where one person gives their token for one upstream, good once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+    pub user_id: String,
+    pub upstream: String,
+    /// The MCP elicitation it answers.
+    pub elicitation_id: String,
+    pub expires_at: i64,
+}

@@ -31,6 +31,9 @@ pub struct Settings {
     pub max_dynamic_clients: i64,
     /// Unused dynamic registrations are deleted after this long.
     pub unused_client_ttl_secs: i64,
+    /// Upstreams that want each person's own token (`credentials = "per_person_token"`):
+    /// name → what the connect page asks for.
+    pub connectable: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -47,6 +50,7 @@ impl Settings {
             refresh_grace_secs: 10,
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
+            connectable: Default::default(),
         }
     }
 

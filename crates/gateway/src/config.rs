@@ -87,6 +87,16 @@ pub struct UpstreamConfig {
     /// The `aud` of identity JWTs (default: `urn:mcpgate:upstream:<name>`).
     #[serde(default)]
     pub audience: Option<String>,
+    /// Whose credentials the upstream gets: none of the person's (the default), or
+    /// each person's own (`per_person_token`: a token the person gives once, sent as
+    /// `Authorization: Bearer`; a call by someone who has not given one is answered
+    /// with a URL elicitation to the page where they do).
+    #[serde(default)]
+    pub credentials: CredentialsMode,
+    /// What the connect page asks the person for (e.g. "a personal access token of
+    /// the company's GitHub, with the repo scope").
+    #[serde(default)]
+    pub credential_label: Option<String>,
     /// Seconds to wait for the upstream's answer (the response head for HTTP, the
     /// JSON-RPC response for stdio) before answering 504.
     #[serde(default = "default_timeout")]
@@ -187,6 +197,18 @@ pub enum IdentityMode {
     Jwt,
 }
 
+/// Whose credentials reach the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsMode {
+    /// None of the person's: the upstream trusts the gateway (identity headers or JWT),
+    /// or needs no credentials, or gets the URL's own.
+    #[default]
+    None,
+    /// Each person's own token, given once on the connect page, kept sealed.
+    PerPersonToken,
+}
+
 /// Why an upstream declaration is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -226,6 +248,10 @@ pub enum ConfigError {
     },
     #[error("upstream {0:?}: cwd, run_as and the pool settings are for stdio upstreams (command)")]
     StdioOnly(String),
+    #[error(
+        "upstream {0:?}: credentials = \"per_person_token\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header)"
+    )]
+    PerPerson(String),
 }
 
 /// A default: a scope, no call at all, or every call.
@@ -259,6 +285,8 @@ impl UpstreamConfig {
             hide_unauthorized_resources: false,
             identity: IdentityMode::None,
             audience: None,
+            credentials: CredentialsMode::None,
+            credential_label: None,
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
@@ -302,6 +330,19 @@ impl UpstreamConfig {
             || self.pool_wait_ms == 0
         {
             return Err(ConfigError::Bounds(n.clone()));
+        }
+        if self.credentials == CredentialsMode::PerPersonToken
+            && (self.url.is_none()
+                || self.identity == IdentityMode::Jwt
+                || self
+                    .http_url()
+                    .is_some_and(|u| !u.username().is_empty() || u.password().is_some())
+                || self
+                    .credential_label
+                    .as_ref()
+                    .is_some_and(|l| l.chars().count() > 300))
+        {
+            return Err(ConfigError::PerPerson(n.clone()));
         }
         if self.url.is_some()
             && (self.cwd.is_some()
@@ -627,6 +668,25 @@ mod tests {
         assert!(matches!(bad.validate(), Err(ConfigError::Header { .. })));
         let bad = parse("name = \"a\"\nurl = \"http://x\"\nrun_as = \"nobody\"");
         assert!(matches!(bad.validate(), Err(ConfigError::StdioOnly(_))));
+    }
+
+    /// A person's own token is their `Authorization` at an HTTP upstream: nothing else
+    /// may claim that header, and a stdio upstream has none.
+    #[test]
+    fn per_person_tokens_are_for_http_upstreams_with_no_other_authorization() {
+        let ok = parse("name = \"a\"\nurl = \"http://x\"\ncredentials = \"per_person_token\"");
+        ok.validate().unwrap();
+        assert_eq!(ok.credentials, CredentialsMode::PerPersonToken);
+        for bad in [
+            "name = \"a\"\ncommand = \"srv\"\ncredentials = \"per_person_token\"",
+            "name = \"a\"\nurl = \"http://x\"\nidentity = \"jwt\"\ncredentials = \"per_person_token\"",
+            "name = \"a\"\nurl = \"http://u:p@x\"\ncredentials = \"per_person_token\"",
+        ] {
+            assert!(
+                matches!(parse(bad).validate(), Err(ConfigError::PerPerson(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -95,6 +95,24 @@ pub async fn forward(
     let envelope = parts.extensions.remove::<Envelope>();
     let read_by_guard = envelope.is_some();
     let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
+    // The person's own token for an upstream that wants it; without one, the page
+    // where they give it (bound to them, good once), and nothing goes upstream.
+    let personal = match &up.credentials {
+        None => None,
+        Some(c) => match c.token(&principal.subject).await {
+            Ok(Some(t)) => match HeaderValue::from_str(&format!("Bearer {t}")) {
+                Ok(v) => Some(v),
+                Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
+            },
+            Ok(None) => {
+                return match c.elicit(&principal.subject).await {
+                    Ok(e) => e.respond(id.as_ref()),
+                    Err(_) => GatewayError::BadGateway.respond(id.as_ref()),
+                };
+            }
+            Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
+        },
+    };
     let method = method.unwrap_or_default();
     let narrows = up.policy.narrows(&method);
     let session = parts
@@ -126,6 +144,9 @@ pub async fn forward(
     let mut out_headers = headers::for_upstream(&parts.headers, &h.extra_headers);
     out_headers.insert(http::header::HOST, h.target.host());
     up.identity.apply(&principal, &mut out_headers).await;
+    if let Some(v) = personal {
+        out_headers.insert(http::header::AUTHORIZATION, v);
+    }
     h.target.authorize(&mut out_headers);
     let mut out = http::Request::new(body);
     *out.method_mut() = parts.method.clone();
@@ -144,6 +165,22 @@ pub async fn forward(
         Ok(Ok(r)) => r,
     };
     let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(c) = &up.credentials
+    {
+        // The person's own token no longer works there (revoked, expired): it is
+        // forgotten and they are asked for a new one. The upstream's challenge is not
+        // passed on: the client's token, mcpgate's, is fine.
+        tracing::info!(
+            upstream = up.name(),
+            "the upstream refused a person's token"
+        );
+        c.refused(&principal.subject).await;
+        return match c.elicit(&principal.subject).await {
+            Ok(e) => e.respond(id.as_ref()),
+            Err(_) => GatewayError::BadGateway.respond(id.as_ref()),
+        };
+    }
     match &session {
         None => {
             if status.is_success()

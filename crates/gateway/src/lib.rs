@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod errors;
 pub mod filter;
 pub mod forward;
@@ -44,7 +45,8 @@ use mcpgate_mcp::guard::{Challenger, Envelope, Refusal};
 use mcpgate_mcp::{EndpointConfig, Guard, Principal};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{IdentityMode, UpstreamConfig};
+pub use config::{CredentialsMode, IdentityMode, UpstreamConfig};
+pub use credentials::{Elicitation, PersonalCredentials};
 use errors::GatewayError;
 pub use identity::{EmailDirectory, Identity, JwtSigner};
 use policy::GatewayPolicy;
@@ -58,6 +60,8 @@ pub struct Upstream {
     pub cfg: UpstreamConfig,
     pub policy: Arc<GatewayPolicy>,
     pub identity: Identity,
+    /// Each person's own token, when the upstream wants it (`per_person_token`).
+    pub credentials: Option<Arc<dyn PersonalCredentials>>,
     /// Step-up challenges for prompts and resources (tools get theirs from the guard).
     challenger: Challenger,
     transport: Transport,
@@ -79,6 +83,7 @@ impl Upstream {
         cfg: UpstreamConfig,
         endpoint: &EndpointConfig,
         identity: Identity,
+        credentials: Option<Arc<dyn PersonalCredentials>>,
         client: client::UpstreamClient,
         cancel: CancellationToken,
     ) -> Arc<Self> {
@@ -97,6 +102,7 @@ impl Upstream {
             policy,
             challenger,
             identity,
+            credentials,
             transport,
             hosts: endpoint.allowed_hosts(),
             origins: endpoint.allowed_origins(),

@@ -123,6 +123,7 @@ mod assertions;
 mod audit;
 mod catalog;
 pub(crate) mod clients;
+mod connections;
 mod diagnostics;
 mod grants;
 mod groups;

@@ -719,3 +719,43 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
     assert!(s.grant("g").await.unwrap().unwrap().revoked_at.is_some());
     assert!(s.family("f").await.unwrap().unwrap().revoked_at.is_some());
 }
+
+/// A person's upstream token is sealed at rest like a signing key: a process without
+/// the key-encryption key cannot read it, one with the key reads it back, and it is
+/// gone once disconnected.
+#[tokio::test]
+async fn connected_account_tokens_are_sealed_at_rest() {
+    use mcpgate_core::sealed::{Sealer, WrappingKey};
+    let dir = std::env::temp_dir().join(format!("mcpgate-store-{}", random_id()));
+    let sealer = || Sealer::new(WrappingKey::from_bytes(&[7u8; 32]), vec![]);
+    let sealed = Database::open_dir(&dir)
+        .await
+        .unwrap()
+        .with_sealer(sealer());
+    sealed
+        .put_connection("u1", "files", "adas-upstream-token", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed
+            .connection_secret("u1", "files")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("adas-upstream-token")
+    );
+    let keyless = Database::open_dir(&dir).await.unwrap();
+    assert!(
+        keyless.connection_secret("u1", "files").await.is_err(),
+        "a process without the key reads no token"
+    );
+    assert_eq!(sealed.connections_of("u1").await.unwrap().len(), 1);
+    assert!(sealed.delete_connection("u1", "files").await.unwrap());
+    assert!(
+        sealed
+            .connection_secret("u1", "files")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

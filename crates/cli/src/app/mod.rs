@@ -197,6 +197,16 @@ pub fn server_config(cfg: &AppConfig) -> anyhow::Result<ServerConfig> {
             server.rules.extra_resources.push(r);
         }
     }
+    // Upstreams that want each person's own token: the connect page's wording.
+    for u in &cfg.upstreams {
+        if u.credentials == mcpgate_gateway::CredentialsMode::PerPersonToken {
+            let label = u
+                .credential_label
+                .clone()
+                .unwrap_or_else(|| format!("your token for {}", u.name));
+            server.rules.connectable.insert(u.name.clone(), label);
+        }
+    }
     if let Some(ttl) = cfg.access_ttl_secs {
         server.rules.access_ttl_secs = ttl;
     }

@@ -10,6 +10,7 @@ pub mod authorization_code;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod connections;
 pub mod doctor;
 pub mod entitlements;
 pub mod groups;

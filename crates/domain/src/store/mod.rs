@@ -19,11 +19,13 @@
 //! - [`AuditLog`], [`Reports`]: the audit record, and the read models of the pages.
 //! - [`Assertions`]: JWT ids already presented, and the issuers trusted for ID-JAGs.
 //! - [`Diagnostics`]: the steps of clients' connections, for the connection doctor.
+//! - [`Connections`]: people's own tokens for upstreams (connected accounts).
 
 mod assertions;
 mod audit;
 mod catalog;
 mod clients;
+mod connections;
 mod diagnostics;
 mod grants;
 mod groups;
@@ -39,6 +41,7 @@ pub use assertions::Assertions;
 pub use audit::AuditLog;
 pub use catalog::Catalog;
 pub use clients::Clients;
+pub use connections::Connections;
 pub use diagnostics::{Diagnostics, STEPS_IN_ALL, STEPS_KEPT_SECS, STEPS_PER_CLIENT};
 pub use grants::Grants;
 pub use groups::Groups;
@@ -84,6 +87,7 @@ pub trait Store:
     + Reports
     + Diagnostics
     + Assertions
+    + Connections
     + Send
     + Sync
 {
@@ -132,7 +136,8 @@ pub trait ChangeListener: Send {
 /// store is called through its trait.
 pub mod prelude {
     pub use super::{
-        Assertions, AuditLog, Catalog, Clients, Diagnostics, Grants, Groups, Identities, Keys,
-        Reports, Sessions, Store, StoreError, StoreResult, Throttles, Tokens, Users,
+        Assertions, AuditLog, Catalog, Clients, Connections, Diagnostics, Grants, Groups,
+        Identities, Keys, Reports, Sessions, Store, StoreError, StoreResult, Throttles, Tokens,
+        Users,
     };
 }

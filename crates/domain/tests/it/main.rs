@@ -26,6 +26,7 @@ mod acts;
 mod admission;
 mod authorize;
 mod clients;
+mod connections;
 mod doctor;
 mod durations;
 mod grants;

@@ -116,7 +116,7 @@ pub(crate) fn gateway_for(cfg: UpstreamConfig) -> (Router, CancellationToken) {
     );
     let identity = Identity::new(IdentityMode::None, cfg.audience(), None);
     let client = mcpgate_gateway::http_client();
-    let up = Upstream::new(cfg, &endpoint, identity, client, cancel.clone());
+    let up = Upstream::new(cfg, &endpoint, identity, None, client, cancel.clone());
     (
         mcpgate_gateway::router(up, "/mcp", &guard, &endpoint),
         cancel,

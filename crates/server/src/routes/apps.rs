@@ -1,6 +1,8 @@
 //! The connected-apps page: every grant the signed-in person made, when it ends (as
 //! chosen at consent), what the app did with it (tool calls per day over thirty days,
-//! allowed and refused), and a revoke button that ends the grant's tokens at once.
+//! allowed and refused), and a revoke button that ends the grant's tokens at once; then
+//! the person's own accounts at upstreams that want them (connected accounts), each
+//! with when it was last used, to connect or disconnect.
 
 use askama::Template;
 use axum::Router;
@@ -9,7 +11,7 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use mcpgate_domain::Actor;
 
-use crate::flows::{activity, authorize, revoke};
+use crate::flows::{activity, authorize, connections, revoke};
 use crate::pages::chart::{self, Chart};
 use crate::pages::{self, FormToken, PageResult, Posted, SignedIn};
 use crate::state::AuthServer;
@@ -38,6 +40,15 @@ pub struct GrantLine {
     pub chart: Chart,
 }
 
+/// An upstream that wants the person's own account, and whether they connected it.
+pub struct AccountLine {
+    pub upstream: String,
+    pub label: String,
+    /// When it was connected; `None`: not connected.
+    pub since: Option<String>,
+    pub last_used: String,
+}
+
 #[derive(Template)]
 #[template(path = "apps.html")]
 struct AppsPage<'a> {
@@ -46,6 +57,7 @@ struct AppsPage<'a> {
     /// Shows the link to the admin pages.
     is_admin: bool,
     grants: Vec<GrantLine>,
+    accounts: Vec<AccountLine>,
 }
 
 async fn list(
@@ -94,12 +106,29 @@ async fn list(
             client_name: g.client_name,
         });
     }
+    let connected = connections::of(&s.auth, &user.id).await?;
+    let accounts = s
+        .auth
+        .cfg
+        .connectable
+        .iter()
+        .map(|(upstream, label)| {
+            let c = connected.iter().find(|c| &c.upstream == upstream);
+            AccountLine {
+                upstream: upstream.clone(),
+                label: label.clone(),
+                since: c.map(|c| pages::when(Some(c.created_at))),
+                last_used: pages::when(c.and_then(|c| c.last_used_at)),
+            }
+        })
+        .collect();
     Ok(pages::render(
         &AppsPage {
             csrf: &csrf.token,
             username: &user.username,
             is_admin: user.is_admin,
             grants,
+            accounts,
         },
         StatusCode::OK,
         csrf.set_cookie,

@@ -4,6 +4,7 @@ mod admin;
 mod apps;
 mod authorize;
 mod clients;
+mod connections;
 mod consent;
 mod idp;
 mod introspect;
@@ -54,6 +55,7 @@ pub fn router(s: AuthServer) -> Router {
         .merge(idp::router())
         .merge(introspect::router())
         .merge(apps::router())
+        .merge(connections::router())
         .merge(clients::router())
         .merge(admin::router())
         .merge(ready::router())

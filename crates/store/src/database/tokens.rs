@@ -161,6 +161,10 @@ impl Tokens for Database {
                     .bind(now)
                     .execute(pool)
                     .await?;
+                sqlx::query("DELETE FROM connect_requests WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
                 sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
                     .bind(now)
                     .execute(pool)

@@ -1,0 +1,194 @@
+//! Connected accounts: people's tokens for upstreams, sealed under the key-encryption
+//! key as signing keys are (the row's name binds each sealed value to its row), and
+//! the single-use connect pages.
+
+use async_trait::async_trait;
+use mcpgate_domain::store::{Connections, StoreResult};
+use sqlx::Row;
+
+use super::{Database, Pool};
+use crate::model::*;
+use crate::timing::timed;
+
+/// The name a token is sealed under: a sealed value moved to another row does not open.
+fn row(user_id: &str, upstream: &str) -> String {
+    format!("connection:{user_id}:{upstream}")
+}
+
+#[async_trait]
+impl Connections for Database {
+    async fn put_connection(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        secret: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sealed = self.seal(&row(user_id, upstream), secret).await?;
+        timed("put_connection", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "INSERT INTO connections (user_id, upstream, secret, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, upstream) DO UPDATE SET secret = $3, created_at = $4, last_used_at = NULL",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(&sealed)
+                .bind(now)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn connection_secret(
+        &self,
+        user_id: &str,
+        upstream: &str,
+    ) -> StoreResult<Option<String>> {
+        let stored: Option<String> = timed("connection_secret", async move {
+            dispatch!(self, pool, {
+                Ok(sqlx::query(
+                    "SELECT secret FROM connections WHERE user_id = $1 AND upstream = $2",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.get(0)))
+            })
+        })
+        .await?;
+        match stored {
+            None => Ok(None),
+            Some(s) => Ok(Some(
+                self.opener().await?.open(&row(user_id, upstream), &s)?,
+            )),
+        }
+    }
+
+    async fn touch_connection(&self, user_id: &str, upstream: &str, now: i64) -> StoreResult<()> {
+        timed("touch_connection", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "UPDATE connections SET last_used_at = $3 WHERE user_id = $1 AND upstream = $2",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(now)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn delete_connection(&self, user_id: &str, upstream: &str) -> StoreResult<bool> {
+        timed("delete_connection", async move {
+            dispatch!(self, pool, {
+                let r = sqlx::query("DELETE FROM connections WHERE user_id = $1 AND upstream = $2")
+                    .bind(user_id)
+                    .bind(upstream)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            })
+        })
+        .await
+    }
+
+    async fn delete_connections_of(&self, user_id: &str) -> StoreResult<u64> {
+        timed("delete_connections_of", async move {
+            dispatch!(self, pool, {
+                let r = sqlx::query("DELETE FROM connections WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn connections_of(&self, user_id: &str) -> StoreResult<Vec<Connection>> {
+        timed("connections_of", async move {
+            dispatch!(self, pool, {
+                let rows = sqlx::query(
+                    "SELECT upstream, created_at, last_used_at FROM connections WHERE user_id = $1 ORDER BY upstream",
+                )
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| Connection {
+                        upstream: r.get(0),
+                        created_at: r.get(1),
+                        last_used_at: r.get(2),
+                    })
+                    .collect())
+            })
+        })
+        .await
+    }
+
+    async fn insert_connect_request(
+        &self,
+        handle_hash: &str,
+        c: &ConnectRequest,
+    ) -> StoreResult<()> {
+        timed("insert_connect_request", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "INSERT INTO connect_requests (handle_hash, user_id, upstream, elicitation_id, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(handle_hash)
+                .bind(&c.user_id)
+                .bind(&c.upstream)
+                .bind(&c.elicitation_id)
+                .bind(c.expires_at)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn connect_request(&self, handle_hash: &str) -> StoreResult<Option<ConnectRequest>> {
+        timed("connect_request", async move {
+            dispatch!(self, pool, {
+                Ok(sqlx::query(
+                    "SELECT user_id, upstream, elicitation_id, expires_at FROM connect_requests WHERE handle_hash = $1",
+                )
+                .bind(handle_hash)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| ConnectRequest {
+                    user_id: r.get(0),
+                    upstream: r.get(1),
+                    elicitation_id: r.get(2),
+                    expires_at: r.get(3),
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn take_connect_request(&self, handle_hash: &str) -> StoreResult<bool> {
+        timed("take_connect_request", async move {
+            dispatch!(self, pool, {
+                let r = sqlx::query("DELETE FROM connect_requests WHERE handle_hash = $1")
+                    .bind(handle_hash)
+                    .execute(pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+}
