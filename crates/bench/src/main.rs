@@ -20,7 +20,7 @@
 //! `mcpgate-bench instructions` counts instructions per call instead, under valgrind
 //! (see [`instructions`]): slower, but steady on a busy machine. `mcpgate-bench soak
 //! [SECONDS]` runs a mix of load and token churn for long and watches memory (see
-//! [`soak`]).
+//! [`soak`]). `mcpgate-bench authz` runs the authorization server's figures alone.
 //!
 //! Usage: `./scripts/bench` (builds in release mode first). Environment: BENCH_SECS
 //! (seconds per round, default 2), BENCH_ROUNDS (default 5). Ratios are medians of the
@@ -75,6 +75,12 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(instructions::run(me, bin, core));
     }
+    if args.get(1).map(String::as_str) == Some("authz") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(authz_only());
+    }
     if args.get(1).map(String::as_str) == Some("soak") {
         let secs = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(600);
         let bin = std::env::current_exe()?.with_file_name("mcpgate");
@@ -88,6 +94,38 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(bench())
+}
+
+/// `mcpgate-bench authz`: the authorization server's figures alone (introspection,
+/// registration, refresh, code exchange and issuance), for working on them.
+async fn authz_only() -> anyhow::Result<()> {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let bin = std::env::current_exe()?.with_file_name("mcpgate");
+    let core = procs::can_pin().then_some(0);
+    let data_dir = std::env::temp_dir().join(format!("mcpgate-bench-authz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (_srv, password) =
+        start_first_run(&bin, &serve_args(port, &data_dir, &[]), port, core).await?;
+    let mut session = flow::Session::new(&base);
+    session.login("admin", &password).await?;
+    let jwt = session.tokens(&format!("{base}/mcp")).await?;
+    let creds = introspection_credentials(&bin, &data_dir)?;
+    let r = authz::authorization_server(
+        &base,
+        &mut session,
+        &creds.0,
+        &creds.1,
+        jwt["access_token"].as_str().unwrap(),
+        secs,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    r
 }
 
 /// `mcpgate-bench load ADDR CONNS SECS [TOKEN]`: calculator calls against a running

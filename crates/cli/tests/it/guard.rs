@@ -426,12 +426,18 @@ async fn an_ambiguous_call_is_refused_before_the_tool_runs() {
 async fn a_refused_request_whose_body_comes_late_keeps_its_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
-    let addr = app.base.strip_prefix("http://").unwrap().to_owned();
+    let base = url::Url::parse(&app.base).unwrap();
+    let addr = format!("127.0.0.1:{}", base.port().unwrap());
+    let mcp_path = url::Url::parse(&app.url("/mcp")).unwrap().path().to_owned();
+    let discovery = url::Url::parse(&app.as_metadata_url())
+        .unwrap()
+        .path()
+        .to_owned();
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
     for token in ["", "authorization: Bearer not-a-token\r\n"] {
         let head = format!(
-            "POST /mcp HTTP/1.1\r\nhost: {addr}\r\n{token}content-type: application/json\r\n\
+            "POST {mcp_path} HTTP/1.1\r\nhost: {addr}\r\n{token}content-type: application/json\r\n\
              accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
@@ -446,8 +452,7 @@ async fn a_refused_request_whose_body_comes_late_keeps_its_connection() {
         );
     }
     // The same connection serves the discovery that follows a 401.
-    let get =
-        format!("GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let get = format!("GET {discovery} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
     conn.write_all(get.as_bytes()).await.unwrap();
     let answer = read_response(&mut conn).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
