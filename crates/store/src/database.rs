@@ -150,8 +150,8 @@ pub struct Database {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Page cache of each pooled SQLite connection, in KiB.
-const SQLITE_CACHE_KIB: u32 = 512;
+/// Page cache of the SQLite connection, in KiB (SQLite's default).
+const SQLITE_CACHE_KIB: u32 = 2048;
 
 /// How long failed sign-ins of a name are remembered after the last one or the end of
 /// its lock.
@@ -211,12 +211,18 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // Each pooled connection has its own page cache, 2 MB by default: eight of
-            // them fill up as the database grows, 16 MB a long-running server gains
-            // for pages the OS caches anyway. 512 KiB each bounds them at 4 MB.
+            // The one connection's page cache: SQLite's default 2 MB (the OS caches
+            // the file too).
             .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
+        // One connection: SQLite lets one writer in at a time, and a second pooled
+        // connection that finds the lock taken waits in SQLite's busy handler, which
+        // sleeps in steps of milliseconds. Under concurrent token requests that sleep
+        // was most of a code exchange's time (546/s with eight connections, 2,232/s
+        // with one, on the benchmark's 2-core machine); a queue for one connection
+        // waits without sleeping. Other processes (the command line) still meet the
+        // lock through busy_timeout, rarely.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(1)
             .connect_with(opts)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
