@@ -57,6 +57,8 @@ struct Sample {
     t: f64,
     rss: f64,
     rss_rs: f64,
+    /// The SQLite write-ahead log's size, MB.
+    wal: f64,
 }
 
 pub async fn run(bin: PathBuf, core: Option<usize>, secs: u64) -> anyhow::Result<()> {
@@ -106,11 +108,12 @@ pub async fn run(bin: PathBuf, core: Option<usize>, secs: u64) -> anyhow::Result
         sample_every.as_secs()
     );
     println!(
-        "{:>6} {:>8} {:>5} {:>8} {:>8} {:>9} {:>8} {:>8} {:>5} {:>9} {:>9} {:>9}",
+        "{:>6} {:>8} {:>5} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>5} {:>9} {:>9} {:>9}",
         "t s",
         "RSS MB",
         "fds",
         "DB MB",
+        "WAL MB",
         "jwt n",
         "jwt KB",
         "revoked",
@@ -181,14 +184,16 @@ pub async fn run(bin: PathBuf, core: Option<usize>, secs: u64) -> anyhow::Result
                     t,
                     rss: server.rss_mb().0,
                     rss_rs: rs.rss_mb().0,
+                    wal: file_mb(&data_dir.join("mcpgate.db-wal")),
                 };
                 let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
                 println!(
-                    "{:>6.0} {:>8.1} {:>5} {:>8.2} {:>8} {:>9.1} {:>8} {:>8.1} {:>5} {:>9} {:>9.1} {:>9}",
+                    "{:>6.0} {:>8.1} {:>5} {:>8.2} {:>8.2} {:>8} {:>9.1} {:>8} {:>8.1} {:>5} {:>9} {:>9.1} {:>9}",
                     s.t,
                     s.rss,
                     server.open_fds(),
                     db_mb(&data_dir),
+                    s.wal,
                     n(&sizes_as, "token_cache_entries"),
                     n(&sizes_as, "token_cache_bytes") as f64 / 1024.0,
                     n(&sizes_as, "revoked_entries"),
@@ -231,6 +236,14 @@ pub async fn run(bin: PathBuf, core: Option<usize>, secs: u64) -> anyhow::Result
         slope(&|s| s.rss_rs),
         second_half.len()
     );
+    let wal_max = |from: &[&Sample]| from.iter().map(|s| s.wal).fold(0.0, f64::max);
+    let all: Vec<&Sample> = samples.iter().collect();
+    println!(
+        "WAL: largest {:.2} MB over the run, {:.2} MB over the second half, slope {:+.2} MB per 10 min",
+        wal_max(&all),
+        wal_max(&second_half),
+        slope(&|s| s.wal)
+    );
     drop((server, rs));
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
@@ -249,6 +262,10 @@ fn latest_sizes(server: &procs::Server, into: &mut Value) {
             *into = sizes;
         }
     }
+}
+
+fn file_mb(path: &Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1048576.0)
 }
 
 fn db_mb(dir: &Path) -> f64 {

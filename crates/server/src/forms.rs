@@ -126,6 +126,11 @@ impl Params {
         Ok(p)
     }
 
+    /// Every single-valued parameter, as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.single.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.single

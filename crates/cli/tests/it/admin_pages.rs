@@ -461,6 +461,18 @@ async fn admin_pages_follow_the_page_rules_and_draw_the_chart_inline() {
             .contains(">Admin</a>"),
         "the admin link"
     );
+    // A query read before the page's handler: a repeated, over-long or multi-line
+    // filter is a 400 page, never a page built from part of it.
+    for bad in [
+        "/admin/users?q=a&q=b".to_owned(),
+        format!("/admin/audit?user={}", "x".repeat(300)),
+        "/admin/grants?client=a%0Ab".to_owned(),
+        "/admin/clients/show?client_id=a&client_id=b".to_owned(),
+    ] {
+        let r = b.get(&bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.text().await.unwrap().contains("Bad request"), "{bad}");
+    }
     // every client is listed
     let all = app.rules.store.clients(None).await.unwrap();
     let html = b.get("/admin/clients").await.text().await.unwrap();

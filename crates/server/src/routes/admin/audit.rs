@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 use mcpgate_domain::model::AuditFilter;
 
-use super::{Admin, db_error, field, query};
+use super::{Admin, Filters, db_error};
 use crate::pages;
 use crate::pages::chart::{self, Chart};
 use crate::state::AuthServer;
@@ -57,17 +57,10 @@ fn bad_time(name: &str) -> Response {
     )
 }
 
-async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
     let mut v = HashMap::new();
     for name in ["user", "client", "event", "from", "to"] {
-        match field(&q, name) {
-            Ok(x) => v.insert(name, x.unwrap_or("")),
-            Err(r) => return r,
-        };
+        v.insert(name, q.get(name).unwrap_or(""));
     }
     let time = |name: &str| match v[name] {
         "" => Ok(None),

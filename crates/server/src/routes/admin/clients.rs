@@ -4,13 +4,13 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::StatusCode;
 use mcpgate_domain::model::Client;
 
-use super::{Admin, LIST_LIMIT, by, db_error, field, query};
+use super::{Admin, Filters, LIST_LIMIT, by, db_error};
 use crate::flows::admin::{self, NewClient};
 use crate::flows::revoke;
 use crate::pages;
@@ -70,11 +70,8 @@ struct ClientPage<'a> {
     secret: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let search = match query(q).and_then(|q| Ok(field(&q, "q")?.unwrap_or("").to_owned())) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let search = q.get("q").unwrap_or("").to_owned();
     let clients = match s.auth.store.search_clients(&search, LIST_LIMIT).await {
         Ok(c) => c,
         Err(e) => return db_error(e),
@@ -115,11 +112,9 @@ async fn client_page(s: &AuthServer, a: Admin, c: &Client, secret: Option<String
     )
 }
 
-async fn show(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let id = match query(q).and_then(|q| Ok(field(&q, "client_id")?.map(String::from))) {
-        Ok(Some(id)) => id,
-        Ok(None) => return super::not_found("client"),
-        Err(r) => return r,
+async fn show(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let Some(id) = q.get("client_id").map(String::from) else {
+        return super::not_found("client");
     };
     match s.auth.store.client(&id).await {
         Ok(Some(c)) => client_page(&s, a, &c, None).await,

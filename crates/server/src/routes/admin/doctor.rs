@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 
-use super::{Admin, db_error, field, query};
+use super::{Admin, Filters, db_error};
 use crate::flows::doctor::{self, ClientReport};
 use crate::pages;
 use crate::state::AuthServer;
@@ -65,15 +65,8 @@ fn line(r: ClientReport) -> ClientLine {
     }
 }
 
-async fn show(State(s): State<AuthServer>, a: Admin, RawQuery(raw): RawQuery) -> Response {
-    let params = match query(raw) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let client = match field(&params, "client") {
-        Ok(c) => c.map(str::to_owned),
-        Err(r) => return r,
-    };
+async fn show(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let client = q.get("client").map(str::to_owned);
     // This process's latest notes first, so the page is current.
     if let Err(e) = s.auth.flush_steps().await {
         return db_error(e);

@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::StatusCode;
 
-use super::{Admin, LIST_LIMIT, by, db_error, field, query};
+use super::{Admin, Filters, LIST_LIMIT, by, db_error};
 use crate::flows::{activity, revoke};
 use crate::pages;
 use crate::pages::{Administrator, Posted};
@@ -46,15 +46,8 @@ struct GrantsPage<'a> {
     notice: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let (user, client) = match (field(&q, "user"), field(&q, "client")) {
-        (Ok(u), Ok(c)) => (u.unwrap_or(""), c.unwrap_or("")),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let (user, client) = (q.get("user").unwrap_or(""), q.get("client").unwrap_or(""));
     let user_id = match user {
         "" => None,
         name => match s.auth.store.user_by_name(name).await {

@@ -88,7 +88,7 @@ pub(super) fn by(user: &User) -> Actor {
 }
 
 /// The query string of a GET as parameters, each bounded; `Err` is a 400 page.
-pub(super) fn query(raw: Option<String>) -> Result<Params, Response> {
+fn query(raw: Option<String>) -> Result<Params, Response> {
     let bad = || {
         pages::error_page(
             StatusCode::BAD_REQUEST,
@@ -103,17 +103,37 @@ pub(super) fn query(raw: Option<String>) -> Result<Params, Response> {
     Params::parse(raw.as_bytes()).map_err(|_| bad())
 }
 
-/// A bounded, trimmed filter field (`None` when empty).
-pub(super) fn field<'a>(p: &'a Params, name: &str) -> Result<Option<&'a str>, Response> {
-    match p.get(name).map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) if v.len() > MAX_FILTER_LEN || v.chars().any(char::is_control) => {
-            Err(pages::error_page(
+/// A page's query, read before its handler runs: no parameter repeated, every value
+/// bounded and on one line (trimmed; empty counts as absent). Otherwise the handler
+/// never runs and the person gets a 400 page.
+pub(super) struct Filters(Params);
+
+impl FromRequestParts<AuthServer> for Filters {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AuthServer) -> Result<Self, Response> {
+        let p = query(parts.uri.query().map(str::to_owned))?;
+        if let Some((name, _)) = p.iter().find(|(_, v)| {
+            let v = v.trim();
+            v.len() > MAX_FILTER_LEN || v.chars().any(char::is_control)
+        }) {
+            return Err(pages::error_page(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
-                &format!("The field {name} is too long or has control characters."),
-            ))
+                &format!(
+                    "The field {} is too long or has control characters.",
+                    name.chars().take(40).collect::<String>()
+                ),
+            ));
         }
-        v => Ok(v),
+        Ok(Self(p))
+    }
+}
+
+impl Filters {
+    /// A field, trimmed; `None` when absent or empty.
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(str::trim).filter(|v| !v.is_empty())
     }
 }
 

@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 
-use super::{Admin, LIST_LIMIT, db_error, field, query};
+use super::{Admin, Filters, LIST_LIMIT, db_error};
 use crate::pages;
 use crate::pages::chart::{self, Chart};
 use crate::state::AuthServer;
@@ -51,15 +51,8 @@ pub(super) async fn activity_chart(
     Ok(chart::chart(from, width, &activity))
 }
 
-async fn overview(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let name = match field(&q, "range") {
-        Ok(n) => n.unwrap_or("day"),
-        Err(r) => return r,
-    };
+async fn overview(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let name = q.get("range").unwrap_or("day");
     let Some(&(range, _, width, buckets)) = RANGES.iter().find(|r| r.0 == name) else {
         return super::not_found("range");
     };

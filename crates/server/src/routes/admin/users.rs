@@ -4,13 +4,13 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use mcpgate_core::secret::hash_token;
 
-use super::{Admin, LIST_LIMIT, by, db_error, field, query};
+use super::{Admin, Filters, LIST_LIMIT, by, db_error};
 use crate::flows::accounts::{self, AccountOutcome};
 use crate::flows::admin::{self, NewUser};
 use crate::pages;
@@ -44,20 +44,13 @@ struct UsersPage<'a> {
     notice: Option<String>,
 }
 
-async fn list(State(s): State<AuthServer>, a: Admin, RawQuery(q): RawQuery) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let (search, notice) = match (field(&q, "q"), field(&q, "done")) {
-        // A fixed text per act, so that a crafted link cannot put words on the page.
-        (Ok(s), Ok(d)) => (
-            s.unwrap_or(""),
-            d.and_then(|d| DONE.iter().find(|(k, _)| *k == d))
-                .map(|(_, text)| format!("{}: {text}", s.unwrap_or(""))),
-        ),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+async fn list(State(s): State<AuthServer>, a: Admin, q: Filters) -> Response {
+    let search = q.get("q").unwrap_or("");
+    // A fixed text per act, so that a crafted link cannot put words on the page.
+    let notice = q
+        .get("done")
+        .and_then(|d| DONE.iter().find(|(k, _)| *k == d))
+        .map(|(_, text)| format!("{search}: {text}"));
     let users = match s.auth.store.search_users(search, LIST_LIMIT).await {
         Ok(u) => u,
         Err(e) => return db_error(e),
