@@ -90,3 +90,53 @@ test('a member divides, a non-member is refused, and removal takes effect at onc
     await Promise.all([alice.client.close(), bob.client.close(), client.close()].map((p) => p.catch(() => {})));
   } finally { await cb.close(); }
 });
+
+// The same rule for an upstream's scopes declared in the configuration file: `groups`
+// on a scope restricts it there, and the gateway's per-tool policy holds it.
+test('an upstream scope restricted to a group in the configuration reaches its members only, through the gateway', async () => {
+  const { startEverythingHttp } = await import('../lib/gateway.mjs');
+  const { obtainTokens } = await import('../lib/flow.mjs');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const upstream = await startEverythingHttp();
+  const config = join(mkdtempSync(join(tmpdir(), 'mcpgate-groups-gw-')), 'mcpgate.toml');
+  writeFileSync(config, `
+[[upstream]]
+name = "everything"
+url = "${upstream.url}"
+scopes = [{ name = "ev:echo", description = "Echo" },
+          { name = "ev:tools", description = "Every other tool", groups = ["editors"] }]
+tools = [{ name = "echo", scope = "ev:echo" }, { name = "*", scope = "ev:tools" }]
+`);
+  const gw = await startMcpgate({ args: ['--config', config] });
+  try {
+    const run = async (...args) => {
+      const r = await mcpgate(args, { dataDir: gw.dataDir, input: PASSWORD, env: { MCPGATE_CONFIG: config } });
+      assert.equal(r.code, 0, `mcpgate ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await run('user', 'add', 'eve', '--password-stdin');
+    await run('user', 'add', 'mallory', '--password-stdin');
+    await run('group', 'member', 'add', 'editors', 'eve');
+    const listed = JSON.parse(await run('scope', 'list', '--json'));
+    assert.deepEqual(listed.find((s) => s.name === 'ev:tools').groups, ['editors'], 'the configuration restricted it');
+    const url = `${gw.base}/mcp/everything`;
+    const eve = await obtainTokens(gw, PASSWORD, { username: 'eve', resource: url });
+    const mallory = await obtainTokens(gw, PASSWORD, { username: 'mallory', resource: url });
+    assert.deepEqual(eve.scope.split(' ').sort(), ['ev:echo', 'ev:tools']);
+    assert.equal(mallory.scope, 'ev:echo', 'withheld from a non-member, the rest granted');
+    const connect = async (token) => {
+      const c = new Client({ name: 'groups-gw', version: '1' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      return c;
+    };
+    const [e, m] = [await connect(eve.access_token), await connect(mallory.access_token)];
+    const sum = await e.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } });
+    assert.match(JSON.stringify(sum.content), /5/);
+    await assert.rejects(m.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } }), /insufficient_scope/);
+    const echo = await m.callTool({ name: 'echo', arguments: { message: 'hi' } });
+    assert.match(JSON.stringify(echo.content), /hi/);
+    await Promise.all([e.close(), m.close()].map((p) => p.catch(() => {})));
+  } finally { await gw.stop(); await upstream.stop(); }
+});
