@@ -18,7 +18,7 @@ import { callbackServer, MemoryProvider } from '../lib/oauth.mjs';
 let calc;
 let gw;
 before(async () => {
-  calc = await startMcpgate();
+  calc = await startMcpgate({ args: ['--audit-interval', '1'] });
   // Two upstreams the calls never reach: the guard refuses first.
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-doctor-'));
   const config = join(dir, 'mcpgate.toml');
@@ -56,6 +56,22 @@ test('a complete connection has not stopped', async () => {
     assert.equal(c.client_name, 'doctor complete');
     assert.deepEqual([...new Set(c.steps.map((s) => s.step))], ['register', 'authorize', 'consent', 'token', 'call']);
     assert.equal(c.stopped_at, null, JSON.stringify(c));
+    // What the app did, per grant: the call counted once the audit's batch is written.
+    const deadline = Date.now() + 15000;
+    let grant;
+    for (;;) {
+      const r = await mcpgate(['grants', 'list', '--json'], { dataDir: calc.dataDir });
+      assert.equal(r.code, 0, r.stderr);
+      grant = JSON.parse(r.stdout).find((g) => g.client_id === id);
+      if (grant?.calls_30d?.allowed >= 1 || Date.now() > deadline) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    assert.equal(grant.calls_30d.allowed, 1, JSON.stringify(grant));
+    assert.equal(grant.calls_30d.refused, 0);
+    assert.equal(grant.calls_per_day.length, 30, 'thirty days, [allowed, refused] each');
+    assert.deepEqual(grant.calls_per_day.at(-1), [1, 0], 'today');
+    assert.ok(grant.last_used_at > 0, 'last used');
+    assert.equal(grant.expires_at, null, 'until revoked, the default');
   } finally { await cb.close(); }
 });
 

@@ -141,3 +141,34 @@ async fn a_code_of_a_grant_that_ended_is_refused() {
         ErrorCode::InvalidGrant
     );
 }
+
+/// A repeat authorization that skips the consent page (an operator-registered
+/// confidential client asking for what was granted) keeps the grant's end: only a new
+/// consent may move it.
+#[tokio::test]
+async fn a_repeat_authorization_without_consent_keeps_the_grants_end() {
+    let w = world().await;
+    let (_, code) = w
+        .consent("op:add", "op:add", Some(Lasting::For(3600)))
+        .await;
+    code.unwrap();
+    let ends = w.grant().await.expires_at;
+    assert_eq!(ends, Some(NOW + 3600));
+    w.clock.advance(600);
+    let (_, code) = w.consent("op:add", "op:add", None).await;
+    code.unwrap();
+    assert_eq!(
+        w.grant().await.expires_at,
+        ends,
+        "not extended without a consent"
+    );
+    let (_, code) = w
+        .consent("op:add", "op:add", Some(Lasting::For(86_400)))
+        .await;
+    code.unwrap();
+    assert_eq!(
+        w.grant().await.expires_at,
+        Some(NOW + 600 + 86_400),
+        "a new consent says how long from now"
+    );
+}
