@@ -121,6 +121,33 @@ async fn administrators_manage_groups_and_a_removal_ends_the_members_token_at_on
     );
     let scopes = admin.get("/admin/scopes").await.text().await.unwrap();
     assert!(scopes.contains("value=\"finance, math\""), "{scopes}");
+    // What a scope includes is declared on the same page; a cycle is refused with its
+    // reason, and nothing changes.
+    let r = admin
+        .post(
+            "/admin/scopes/includes",
+            &[("csrf", &csrf), ("name", "op:mult"), ("includes", "op:add")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = admin
+        .post(
+            "/admin/scopes/includes",
+            &[("csrf", &csrf), ("name", "op:add"), ("includes", "op:mult")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("cannot include one that includes it")
+    );
+    let scopes = admin.get("/admin/scopes").await.text().await.unwrap();
+    assert!(
+        scopes.contains("name=\"includes\" maxlength=\"2000\" value=\"op:add\""),
+        "{scopes}"
+    );
     // alice, now a member, gets op:div.
     let (_, tokens) = app.tokens(Some(&["op:add", "op:div"])).await;
     assert_eq!(tokens["scope"], "op:add op:div");

@@ -92,6 +92,25 @@ async fn set(
     }
 }
 
+/// A form field holding a comma-separated list, as trimmed, non-empty items.
+fn comma_list(f: &crate::forms::Params, field: &str) -> Vec<String> {
+    f.get(field)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The scopes page after `act` on the scope the form names.
+fn after(act: Result<(), mcpgate_core::OAuthError>) -> Response {
+    match act {
+        Ok(()) => pages::see_other("/admin/scopes"),
+        Err(e) => super::act_error(e),
+    }
+}
+
 /// Sets the groups a scope is restricted to: a comma-separated list, empty to open it.
 async fn restrict(
     State(s): State<AuthServer>,
@@ -101,18 +120,8 @@ async fn restrict(
     }: Posted<Administrator>,
 ) -> Response {
     let name = f.get("name").unwrap_or("");
-    let groups: Vec<String> = f
-        .get("groups")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_owned)
-        .collect();
-    match crate::flows::groups::set_scope_groups(&s.auth, name, &groups, &by(&me)).await {
-        Ok(()) => pages::see_other("/admin/scopes"),
-        Err(e) => super::act_error(e),
-    }
+    let groups = comma_list(&f, "groups");
+    after(crate::flows::groups::set_scope_groups(&s.auth, name, &groups, &by(&me)).await)
 }
 
 /// Sets the narrower scopes a scope includes: a comma-separated list, empty for none.
@@ -124,16 +133,6 @@ async fn include(
     }: Posted<Administrator>,
 ) -> Response {
     let name = f.get("name").unwrap_or("");
-    let includes: Vec<String> = f
-        .get("includes")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_owned)
-        .collect();
-    match crate::flows::hierarchy::set_includes(&s.auth, name, &includes, &by(&me)).await {
-        Ok(()) => pages::see_other("/admin/scopes"),
-        Err(e) => super::act_error(e),
-    }
+    let includes = comma_list(&f, "includes");
+    after(crate::flows::hierarchy::set_includes(&s.auth, name, &includes, &by(&me)).await)
 }
