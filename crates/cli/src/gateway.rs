@@ -157,7 +157,7 @@ pub fn router(
                     cfg.issuer(),
                     u.name
                 );
-                Arc::new(Vault {
+                Arc::new(PersonalTokens {
                     auth: auth.auth.clone(),
                     upstream: u.name.clone(),
                 }) as Arc<dyn PersonalCredentials>
@@ -178,13 +178,13 @@ pub fn router(
 }
 
 /// The authorization server's vault of people's upstream tokens, for one upstream.
-struct Vault {
+struct PersonalTokens {
     auth: mcpgate_domain::Authority,
     upstream: String,
 }
 
 #[async_trait::async_trait]
-impl PersonalCredentials for Vault {
+impl PersonalCredentials for PersonalTokens {
     async fn token(&self, subject: &str) -> Result<Option<String>, Unavailable> {
         connections::token_for(&self.auth, subject, &self.upstream)
             .await

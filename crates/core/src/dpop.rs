@@ -57,6 +57,29 @@ pub struct Proof {
     pub iat: i64,
 }
 
+impl Proof {
+    /// How long its `jti` must be remembered: as long as the proof could be accepted.
+    pub fn kept_until(&self) -> i64 {
+        self.iat + MAX_AGE_SECS + MAX_AHEAD_SECS
+    }
+}
+
+/// The request's one `DPoP` header, from its values (RFC 9449 §4.3: a request with more
+/// than one is refused); `Ok(None)` when it has none.
+pub fn the_proof<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<&'a str>, &'static str> {
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("send one DPoP proof");
+    }
+    std::str::from_utf8(first)
+        .map(Some)
+        .map_err(|_| "the DPoP header is not a JWT")
+}
+
 /// The request a proof must be for.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {

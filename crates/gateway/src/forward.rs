@@ -81,6 +81,19 @@ impl HttpUpstream {
     }
 }
 
+/// The answer to a call the person's own token is missing for: the page where they give
+/// it (a URL elicitation), or 502 when none can be made.
+async fn elicit(
+    c: &dyn crate::PersonalCredentials,
+    subject: &str,
+    id: Option<&serde_json::Value>,
+) -> Response {
+    match c.elicit(subject).await {
+        Ok(e) => e.respond(id),
+        Err(_) => GatewayError::BadGateway.respond(id),
+    }
+}
+
 /// Forwards one request and streams the answer back.
 #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "upstream",
     skip_all, fields(otel.kind = "client", upstream = %up.cfg.name))]
@@ -104,12 +117,7 @@ pub async fn forward(
                 Ok(v) => Some(v),
                 Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
             },
-            Ok(None) => {
-                return match c.elicit(&principal.subject).await {
-                    Ok(e) => e.respond(id.as_ref()),
-                    Err(_) => GatewayError::BadGateway.respond(id.as_ref()),
-                };
-            }
+            Ok(None) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         },
     };
@@ -176,10 +184,7 @@ pub async fn forward(
             "the upstream refused a person's token"
         );
         c.refused(&principal.subject).await;
-        return match c.elicit(&principal.subject).await {
-            Ok(e) => e.respond(id.as_ref()),
-            Err(_) => GatewayError::BadGateway.respond(id.as_ref()),
-        };
+        return elicit(c.as_ref(), &principal.subject, id.as_ref()).await;
     }
     match &session {
         None => {

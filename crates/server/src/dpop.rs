@@ -15,19 +15,14 @@ use crate::state::AuthServer;
 /// The thumbprint of the key of the request's DPoP proof, once checked; `None` when
 /// the request has no proof (the tokens are then bearer tokens).
 pub async fn token_proof(s: &AuthServer, headers: &HeaderMap) -> Result<Option<String>, Response> {
-    let mut values = headers.get_all("dpop").iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
     let refuse = |why: String| {
         ApiError::from(OAuthError::new(ErrorCode::InvalidDpopProof, why)).into_response()
     };
-    if values.next().is_some() {
-        return Err(refuse("send one DPoP header".into()));
-    }
-    let proof = first
-        .to_str()
-        .map_err(|_| refuse("the DPoP header is not a JWT".into()))?;
+    let proof = match dpop::the_proof(headers.get_all("dpop").iter().map(|v| v.as_bytes())) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(None),
+        Err(why) => return Err(refuse(why.into())),
+    };
     let now = s.auth.now();
     let nonces = s.cfg.dpop_nonces.as_deref();
     let url = s.cfg.rules.endpoint("/token");
@@ -61,12 +56,7 @@ pub async fn token_proof(s: &AuthServer, headers: &HeaderMap) -> Result<Option<S
     let fresh = s
         .auth
         .store
-        .remember_jti(
-            "dpop",
-            &p.jkt,
-            &p.jti,
-            p.iat + dpop::MAX_AGE_SECS + dpop::MAX_AHEAD_SECS,
-        )
+        .remember_jti("dpop", &p.jkt, &p.jti, p.kept_until())
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     if !fresh {

@@ -137,7 +137,7 @@ async fn redeem(
     .await;
     Ok(TokenResponse {
         access_token: access,
-        token_type: tokens::token_type(&family).into(),
+        token_type: tokens::token_type(family.dpop_jkt.is_some()).into(),
         expires_in,
         refresh_token: Some(refresh.expose().to_owned()),
         scope: scope.to_string(),

@@ -133,12 +133,7 @@ pub async fn grant(
     );
     Ok(TokenResponse {
         access_token,
-        token_type: if req.dpop_jkt.is_some() {
-            "DPoP"
-        } else {
-            "Bearer"
-        }
-        .into(),
+        token_type: super::tokens::token_type(req.dpop_jkt.is_some()).into(),
         expires_in: exp - now,
         refresh_token: None,
         scope: scope.to_string(),

@@ -8,6 +8,8 @@
 //! `Authorization`. The person removes it from the connected-apps page
 //! ([`disconnect`]); disabling the person removes all of theirs.
 
+use std::collections::HashMap;
+
 use mcpgate_core::secret::{hash_token, random_id};
 use mcpgate_core::{ErrorCode, OAuthError};
 
@@ -18,6 +20,8 @@ use crate::{Actor, Authority, OAuthResult};
 
 /// A connect page lives ten minutes, like a pending authorization request.
 pub const REQUEST_TTL_SECS: i64 = 600;
+/// Connect pages one person may have open for one upstream; an older one stops working.
+pub const PENDING_PER_PERSON: i64 = 5;
 /// Longest token accepted (a JWT with many claims fits; a file does not).
 pub const MAX_TOKEN_LEN: usize = 8192;
 
@@ -56,6 +60,7 @@ pub async fn elicit(s: &Authority, user_id: &str, upstream: &str) -> OAuthResult
                 elicitation_id: elicitation_id.clone(),
                 expires_at: s.now() + REQUEST_TTL_SECS,
             },
+            PENDING_PER_PERSON,
         )
         .await?;
     Ok(Elicited {
@@ -150,35 +155,51 @@ pub const VAULT_KEEP_SECS: i64 = 30;
 /// Most tokens kept in memory at once.
 const VAULT_MAX: usize = 10_000;
 
-/// Tokens read lately, by (person, upstream), with when they were read.
+/// Tokens read lately, by upstream then person, with when they were read (nested so
+/// that a lookup borrows its keys rather than allocating them).
 #[derive(Default)]
 pub struct Vault {
-    kept: std::sync::Mutex<std::collections::HashMap<(String, String), (String, i64)>>,
+    kept: std::sync::Mutex<ByUpstream>,
 }
 
+/// upstream → person → (token, when it was read).
+type ByUpstream = HashMap<String, HashMap<String, (String, i64)>>;
+
 impl Vault {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ByUpstream> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn get(&self, user_id: &str, upstream: &str, now: i64) -> Option<String> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(&(user_id.to_owned(), upstream.to_owned()))
+        self.lock()
+            .get(upstream)?
+            .get(user_id)
             .filter(|(_, at)| now - at < VAULT_KEEP_SECS)
             .map(|(t, _)| t.clone())
     }
 
     fn put(&self, user_id: &str, upstream: &str, token: String, now: i64) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= VAULT_MAX {
-            kept.retain(|_, (_, at)| now - *at < VAULT_KEEP_SECS);
-            if kept.len() >= VAULT_MAX {
+        let mut kept = self.lock();
+        if kept.values().map(HashMap::len).sum::<usize>() >= VAULT_MAX {
+            for people in kept.values_mut() {
+                people.retain(|_, (_, at)| now - *at < VAULT_KEEP_SECS);
+            }
+            if kept.values().map(HashMap::len).sum::<usize>() >= VAULT_MAX {
                 kept.clear();
             }
         }
-        kept.insert((user_id.to_owned(), upstream.to_owned()), (token, now));
+        kept.entry(upstream.to_owned())
+            .or_default()
+            .insert(user_id.to_owned(), (token, now));
     }
 
     /// Forgets the person's tokens (all upstreams when `upstream` is `None`).
     pub fn forget(&self, user_id: &str, upstream: Option<&str>) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|(u, up), _| u != user_id || upstream.is_some_and(|x| x != up));
+        for (up, people) in self.lock().iter_mut() {
+            if upstream.is_none_or(|u| u == up) {
+                people.remove(user_id);
+            }
+        }
     }
 }
 

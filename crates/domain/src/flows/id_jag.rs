@@ -279,7 +279,7 @@ async fn exchange(
     );
     Ok(TokenResponse {
         access_token,
-        token_type: tokens::token_type(&family).into(),
+        token_type: tokens::token_type(family.dpop_jkt.is_some()).into(),
         expires_in,
         refresh_token: None,
         scope: scope.to_string(),

@@ -86,7 +86,7 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
             "jti": claims.jti,
             "sid": claims.session_id,
             // RFC 9449 §6.2: a bound token says so, with its key.
-            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+            "token_type": super::tokens::token_type(claims.cnf.is_some()),
             "cnf": claims.cnf,
         })));
     }

@@ -167,7 +167,7 @@ async fn attempt(
     let (access_token, expires_in) = tokens::access_token(s, &family, &scope, username);
     let answer = TokenResponse {
         access_token,
-        token_type: tokens::token_type(&family).into(),
+        token_type: tokens::token_type(family.dpop_jkt.is_some()).into(),
         expires_in,
         refresh_token: Some(next.expose().to_owned()),
         scope: scope.to_string(),

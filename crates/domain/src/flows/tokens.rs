@@ -21,13 +21,10 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// The `token_type` of the family's access tokens (RFC 9449 §5: `DPoP` when bound).
-pub fn token_type(family: &TokenFamily) -> &'static str {
-    if family.dpop_jkt.is_some() {
-        "DPoP"
-    } else {
-        "Bearer"
-    }
+/// The `token_type` of access tokens bound to a key or not (RFC 9449 §5 and §6.2:
+/// `DPoP` when bound), in token responses and introspection alike.
+pub fn token_type(bound: bool) -> &'static str {
+    if bound { "DPoP" } else { "Bearer" }
 }
 
 /// Signs an access token for `family` with `scope`; returns it with its lifetime in

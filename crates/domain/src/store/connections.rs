@@ -31,10 +31,13 @@ pub trait Connections: Send + Sync {
 
     async fn connections_of(&self, user_id: &str) -> StoreResult<Vec<Connection>>;
 
+    /// Records a connect page, keeping only the person's `keep` newest for that upstream
+    /// (a client calling in a loop cannot pile them up).
     async fn insert_connect_request(
         &self,
         handle_hash: &str,
         r: &ConnectRequest,
+        keep: i64,
     ) -> StoreResult<()>;
 
     async fn connect_request(&self, handle_hash: &str) -> StoreResult<Option<ConnectRequest>>;

@@ -162,3 +162,32 @@ async fn a_disabled_person_keeps_no_upstream_token() {
     );
     assert_eq!(w.count("connections").await, 0);
 }
+
+/// A client calling in a loop before its person connects cannot pile up connect pages:
+/// the newest few stay, the older ones stop working.
+#[tokio::test]
+async fn connect_pages_are_bounded_per_person() {
+    let w = world().await;
+    let s = with_files(&w);
+    let mut urls = Vec::new();
+    for _ in 0..connections::PENDING_PER_PERSON + 3 {
+        urls.push(connections::elicit(&s, "u1", "files").await.unwrap().url);
+        w.clock.advance(1);
+    }
+    assert_eq!(
+        w.count("connect_requests").await,
+        connections::PENDING_PER_PERSON
+    );
+    assert_eq!(
+        connections::pending(&s, Some(&handle(&urls[0])), "u1", "files")
+            .await
+            .unwrap(),
+        Err(NotYours::Spent)
+    );
+    assert_eq!(
+        connections::pending(&s, Some(&handle(urls.last().unwrap())), "u1", "files")
+            .await
+            .unwrap(),
+        Ok(())
+    );
+}

@@ -29,7 +29,6 @@ pub trait ProofReplay: Send + Sync + 'static {
 #[derive(Default)]
 pub struct LocalReplay {
     seen: Mutex<HashMap<(String, String), i64>>,
-    clock_hint: Mutex<i64>,
 }
 
 /// Most proof ids remembered by one process; the oldest go first past it.
@@ -39,11 +38,9 @@ const REMEMBERED: usize = 100_000;
 impl ProofReplay for LocalReplay {
     async fn first_use(&self, jkt: &str, jti: &str, until: i64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let now = {
-            let mut h = self.clock_hint.lock().unwrap_or_else(|e| e.into_inner());
-            *h = (*h).max(until - dpop::MAX_AGE_SECS - dpop::MAX_AHEAD_SECS);
-            *h
-        };
+        // A proof kept until `until` was made about now: what was kept until before
+        // then can be forgotten.
+        let now = until - dpop::MAX_AGE_SECS - dpop::MAX_AHEAD_SECS;
         if seen.len() >= REMEMBERED {
             seen.retain(|_, u| *u > now);
             if seen.len() >= REMEMBERED {
@@ -54,6 +51,9 @@ impl ProofReplay for LocalReplay {
             .is_none()
     }
 }
+
+/// The `DPoP` header, named once (a lookup by string parses the name every time).
+static DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
 
 /// How a guard checks DPoP proofs.
 #[derive(Clone)]
@@ -81,13 +81,9 @@ impl DpopCheck {
         token: &str,
         jkt: &str,
     ) -> Result<(), Refusal> {
-        let mut values = headers.get_all("dpop").iter();
-        let (Some(first), None) = (values.next(), values.next()) else {
-            return Err(Refusal::DpopProof("send one DPoP proof".into()));
-        };
-        let proof = first
-            .to_str()
-            .map_err(|_| Refusal::DpopProof("the DPoP header is not a JWT".into()))?;
+        let proof = dpop::the_proof(headers.get_all(&DPOP).iter().map(|v| v.as_bytes()))
+            .map_err(|why| Refusal::DpopProof(why.into()))?
+            .ok_or_else(|| Refusal::DpopProof("send one DPoP proof".into()))?;
         let now = self.clock.now();
         let p = dpop::verify(
             proof,
@@ -108,8 +104,7 @@ impl DpopCheck {
                 "the DPoP proof is signed by another key than the token is bound to".into(),
             ));
         }
-        let until = p.iat + dpop::MAX_AGE_SECS + dpop::MAX_AHEAD_SECS;
-        if !self.replay.first_use(&p.jkt, &p.jti, until).await {
+        if !self.replay.first_use(&p.jkt, &p.jti, p.kept_until()).await {
             return Err(Refusal::DpopProof(
                 "this DPoP proof was already used".into(),
             ));

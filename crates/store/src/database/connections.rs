@@ -139,9 +139,11 @@ impl Connections for Database {
         &self,
         handle_hash: &str,
         c: &ConnectRequest,
+        keep: i64,
     ) -> StoreResult<()> {
         timed("insert_connect_request", async move {
             dispatch!(self, pool, {
+                let mut tx = pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO connect_requests (handle_hash, user_id, upstream, elicitation_id, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -151,8 +153,19 @@ impl Connections for Database {
                 .bind(&c.upstream)
                 .bind(&c.elicitation_id)
                 .bind(c.expires_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "DELETE FROM connect_requests WHERE user_id = $1 AND upstream = $2 AND handle_hash NOT IN \
+                     (SELECT handle_hash FROM connect_requests WHERE user_id = $1 AND upstream = $2 \
+                      ORDER BY expires_at DESC LIMIT $3)",
+                )
+                .bind(&c.user_id)
+                .bind(&c.upstream)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
             })
         })

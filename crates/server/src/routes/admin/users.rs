@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
@@ -21,9 +21,7 @@ use mcpgate_domain::model::User;
 pub fn router() -> Router<AuthServer> {
     Router::new()
         .route("/admin/users", get(list).post(create))
-        .route("/admin/users/disable", post(disable))
-        .route("/admin/users/enable", post(enable))
-        .route("/admin/users/password", post(password))
+        .route("/admin/users/{act}", post(act))
 }
 
 pub struct UserLine {
@@ -159,38 +157,20 @@ async fn account(
     }
 }
 
-async fn disable(
+/// `/admin/users/disable`, `/enable` and `/password`: one account act on the user the
+/// form names.
+async fn act(
     State(s): State<AuthServer>,
+    Path(act): Path<String>,
     headers: HeaderMap,
     Posted {
         who: Administrator(me),
         form: f,
     }: Posted<Administrator>,
 ) -> Response {
+    if !matches!(act.as_str(), "disable" | "enable" | "password") {
+        return super::not_found("action");
+    }
     let session = pages::Jar::Session.read(&s.cfg, &headers);
-    account(&s, session, me, &f, "disable").await
-}
-
-async fn enable(
-    State(s): State<AuthServer>,
-    headers: HeaderMap,
-    Posted {
-        who: Administrator(me),
-        form: f,
-    }: Posted<Administrator>,
-) -> Response {
-    let session = pages::Jar::Session.read(&s.cfg, &headers);
-    account(&s, session, me, &f, "enable").await
-}
-
-async fn password(
-    State(s): State<AuthServer>,
-    headers: HeaderMap,
-    Posted {
-        who: Administrator(me),
-        form: f,
-    }: Posted<Administrator>,
-) -> Response {
-    let session = pages::Jar::Session.read(&s.cfg, &headers);
-    account(&s, session, me, &f, "password").await
+    account(&s, session, me, &f, &act).await
 }
