@@ -149,19 +149,29 @@ pub fn router(
                  prompt_default / resource_default to decide otherwise"
             );
         }
-        let credentials =
-            (u.credentials == mcpgate_gateway::CredentialsMode::PerPersonToken).then(|| {
+        let credentials = u.credentials.per_person().then(|| {
+            if u.credentials == mcpgate_gateway::CredentialsMode::OAuth {
+                tracing::info!(
+                    upstream = u.name,
+                    "each person signs in at this upstream through {}/connections/{}; \
+                     its authorization server must allow the redirect URI {}",
+                    cfg.issuer(),
+                    u.name,
+                    mcpgate_domain::flows::upstream_oauth::callback_uri(&auth.auth),
+                );
+            } else {
                 tracing::info!(
                     upstream = u.name,
                     "each person gives their own token for this upstream, at {}/connections/{}",
                     cfg.issuer(),
                     u.name
                 );
-                Arc::new(PersonalTokens {
-                    auth: auth.auth.clone(),
-                    upstream: u.name.clone(),
-                }) as Arc<dyn PersonalCredentials>
-            });
+            }
+            Arc::new(PersonalTokens {
+                auth: auth.auth.clone(),
+                upstream: u.name.clone(),
+            }) as Arc<dyn PersonalCredentials>
+        });
         let up = Upstream::new(
             u,
             &endpoint,
@@ -186,7 +196,7 @@ struct PersonalTokens {
 #[async_trait::async_trait]
 impl PersonalCredentials for PersonalTokens {
     async fn token(&self, subject: &str) -> Result<Option<String>, Unavailable> {
-        connections::token_for(&self.auth, subject, &self.upstream)
+        connections::token_for(&self.auth, subject, &self.upstream, None)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, upstream = self.upstream, "could not read a person's upstream token");
@@ -208,11 +218,13 @@ impl PersonalCredentials for PersonalTokens {
         }
     }
 
-    async fn refused(&self, subject: &str) {
-        let by = mcpgate_domain::Actor::Upstream(self.upstream.clone());
-        if let Err(e) = connections::disconnect(&self.auth, subject, &self.upstream, &by).await {
-            tracing::warn!(error = %e, upstream = self.upstream, "could not forget a refused token");
-        }
+    async fn refused(&self, subject: &str, token: &str) -> Result<Option<String>, Unavailable> {
+        connections::token_for(&self.auth, subject, &self.upstream, Some(token))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not replace a refused upstream token");
+                Unavailable
+            })
     }
 }
 

@@ -127,6 +127,10 @@ pub enum Event {
     AccountConnected {
         upstream: String,
     },
+    /// The upstream refused to refresh the person's token: they connect again.
+    AccountNeedsConsent {
+        upstream: String,
+    },
     /// The person's token for an upstream was removed.
     AccountDisconnected {
         upstream: String,
@@ -240,6 +244,7 @@ pub enum AllowedEntry {
 pub const NAMES: &[&str] = &[
     "account_connected",
     "account_disconnected",
+    "account_needs_consent",
     "client_created",
     "client_deleted",
     "client_document_fetched",

@@ -30,6 +30,11 @@ pub struct Authority {
     /// People's upstream tokens read lately (connected accounts): no database read on
     /// every forwarded call.
     pub vault: Arc<crate::flows::connections::Vault>,
+    /// Upstreams' own authorization servers (connected accounts through OAuth): set by
+    /// the HTTP server; none reachable by default.
+    pub upstream_oauth: Arc<dyn crate::ports::UpstreamOAuth>,
+    /// Those servers as found lately.
+    pub discovered: Arc<crate::flows::upstream_oauth::Discovered>,
 }
 
 impl Authority {
@@ -53,6 +58,8 @@ impl Authority {
             steps: Arc::default(),
             key_sets: Arc::default(),
             vault: Arc::default(),
+            upstream_oauth: Arc::new(crate::ports::NoUpstreams),
+            discovered: Arc::default(),
         })
     }
 

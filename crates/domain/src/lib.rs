@@ -20,7 +20,7 @@ mod authority;
 pub mod flows;
 pub mod model;
 pub mod ports;
-mod settings;
+pub mod settings;
 pub mod store;
 
 pub use actor::Actor;

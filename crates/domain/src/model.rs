@@ -553,6 +553,35 @@ pub struct Connection {
     pub last_used_at: Option<i64>,
 }
 
+/// A connection's sealed secret, opened, with the generation its refreshes count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConnection {
+    pub secret: String,
+    /// Moves by one at each refresh (and each new connection): a refresh is written
+    /// only over the generation it started from.
+    pub generation: i64,
+}
+
+/// How mcpgate identifies itself to an upstream's authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamClient {
+    pub client_id: String,
+    /// For `client_secret_basic` / `client_secret_post`; sealed at rest.
+    pub secret: Option<String>,
+}
+
+/// A person on their way through an upstream's sign-in (found by the state's hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectAttempt {
+    pub user_id: String,
+    pub upstream: String,
+    /// PKCE code verifier (RFC 7636), sealed at rest.
+    pub verifier: String,
+    /// The connect page it spends once connected (none from the connected-apps page).
+    pub request_hash: Option<String>,
+    pub expires_at: i64,
+}
+
 /// A page where one person gives their token for one upstream, good once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectRequest {

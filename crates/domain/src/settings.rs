@@ -31,9 +31,51 @@ pub struct Settings {
     pub max_dynamic_clients: i64,
     /// Unused dynamic registrations are deleted after this long.
     pub unused_client_ttl_secs: i64,
-    /// Upstreams that want each person's own token (`credentials = "per_person_token"`):
-    /// name → what the connect page asks for.
-    pub connectable: std::collections::BTreeMap<String, String>,
+    /// Upstreams that want each person's own account (connected accounts), by name.
+    pub connectable: std::collections::BTreeMap<String, Connectable>,
+}
+
+/// An upstream where each person acts as themselves.
+#[derive(Debug, Clone)]
+pub struct Connectable {
+    /// What the connect page names: the token asked for, or the server signed in to.
+    pub label: String,
+    pub kind: ConnectKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ConnectKind {
+    /// The person pastes a token once (`credentials = "per_person_token"`).
+    Token,
+    /// mcpgate is an OAuth client of the upstream (`credentials = "oauth"`).
+    OAuth(OAuthUpstream),
+}
+
+/// An upstream reached through its own authorization server.
+#[derive(Clone)]
+pub struct OAuthUpstream {
+    /// The upstream's MCP endpoint: where discovery starts (RFC 9728).
+    pub url: String,
+    /// A registration the operator made there; otherwise a Client ID Metadata Document
+    /// or dynamic registration (RFC 7591).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Scopes asked for; the upstream's `scopes_supported` when none.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for OAuthUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthUpstream")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 impl Settings {

@@ -94,9 +94,20 @@ pub struct UpstreamConfig {
     #[serde(default)]
     pub credentials: CredentialsMode,
     /// What the connect page asks the person for (e.g. "a personal access token of
-    /// the company's GitHub, with the repo scope").
+    /// the company's GitHub, with the repo scope"), or, with `oauth`, where they sign in.
     #[serde(default)]
     pub credential_label: Option<String>,
+    /// With `credentials = "oauth"`: a client id the upstream's authorization server
+    /// gave mcpgate (otherwise its Client ID Metadata Document, or dynamic registration).
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
+    /// The environment variable holding that client's secret (never the secret itself:
+    /// configuration files are read by many).
+    #[serde(default)]
+    pub oauth_client_secret_env: Option<String>,
+    /// Scopes asked of the upstream (default: its `scopes_supported`).
+    #[serde(default)]
+    pub oauth_scopes: Option<Vec<String>>,
     /// Seconds to wait for the upstream's answer (the response head for HTTP, the
     /// JSON-RPC response for stdio) before answering 504.
     #[serde(default = "default_timeout")]
@@ -207,6 +218,17 @@ pub enum CredentialsMode {
     None,
     /// Each person's own token, given once on the connect page, kept sealed.
     PerPersonToken,
+    /// Each person's own account through the upstream's own sign-in: mcpgate is an
+    /// OAuth client of the upstream and keeps each person's tokens, sealed.
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+impl CredentialsMode {
+    /// Whether each person brings their own account.
+    pub fn per_person(self) -> bool {
+        self != Self::None
+    }
 }
 
 /// Why an upstream declaration is refused.
@@ -249,7 +271,7 @@ pub enum ConfigError {
     #[error("upstream {0:?}: cwd, run_as and the pool settings are for stdio upstreams (command)")]
     StdioOnly(String),
     #[error(
-        "upstream {0:?}: credentials = \"per_person_token\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header)"
+        "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\", and the names \"callback\" and \"client\" are taken by its pages"
     )]
     PerPerson(String),
 }
@@ -287,6 +309,9 @@ impl UpstreamConfig {
             audience: None,
             credentials: CredentialsMode::None,
             credential_label: None,
+            oauth_client_id: None,
+            oauth_client_secret_env: None,
+            oauth_scopes: None,
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
@@ -331,7 +356,16 @@ impl UpstreamConfig {
         {
             return Err(ConfigError::Bounds(n.clone()));
         }
-        if self.credentials == CredentialsMode::PerPersonToken
+        let oauth_settings = self.oauth_client_id.is_some()
+            || self.oauth_client_secret_env.is_some()
+            || self.oauth_scopes.is_some();
+        if (oauth_settings && self.credentials != CredentialsMode::OAuth)
+            || (self.oauth_client_secret_env.is_some() && self.oauth_client_id.is_none())
+            || (self.credentials.per_person() && (n == "callback" || n == "client"))
+        {
+            return Err(ConfigError::PerPerson(n.clone()));
+        }
+        if self.credentials.per_person()
             && (self.url.is_none()
                 || self.identity == IdentityMode::Jwt
                 || self
@@ -681,12 +715,25 @@ mod tests {
             "name = \"a\"\ncommand = \"srv\"\ncredentials = \"per_person_token\"",
             "name = \"a\"\nurl = \"http://x\"\nidentity = \"jwt\"\ncredentials = \"per_person_token\"",
             "name = \"a\"\nurl = \"http://u:p@x\"\ncredentials = \"per_person_token\"",
+            "name = \"a\"\ncommand = \"srv\"\ncredentials = \"oauth\"",
+            "name = \"a\"\nurl = \"http://x\"\nidentity = \"jwt\"\ncredentials = \"oauth\"",
+            // The oauth settings belong to the oauth kind, a secret to a client id.
+            "name = \"a\"\nurl = \"http://x\"\noauth_client_id = \"c\"",
+            "name = \"a\"\nurl = \"http://x\"\ncredentials = \"oauth\"\noauth_client_secret_env = \"S\"",
+            // The connect pages' own paths.
+            "name = \"callback\"\nurl = \"http://x\"\ncredentials = \"oauth\"",
+            "name = \"client\"\nurl = \"http://x\"\ncredentials = \"per_person_token\"",
         ] {
             assert!(
                 matches!(parse(bad).validate(), Err(ConfigError::PerPerson(_))),
                 "{bad}"
             );
         }
+        let oauth = parse(
+            "name = \"a\"\nurl = \"https://x/mcp\"\ncredentials = \"oauth\"\noauth_client_id = \"c\"\noauth_client_secret_env = \"S\"\noauth_scopes = [\"repo\"]",
+        );
+        oauth.validate().unwrap();
+        assert_eq!(oauth.credentials, CredentialsMode::OAuth);
     }
 
     #[test]

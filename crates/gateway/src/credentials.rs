@@ -1,4 +1,5 @@
-//! Each person's own credentials for an upstream (`credentials = "per_person_token"`):
+//! Each person's own credentials for an upstream (`credentials = "per_person_token"` or
+//! `"oauth"`):
 //! the servers people use most have their own sign-in, and one shared account would
 //! make everyone the same person there. The gateway asks [`PersonalCredentials`] (the
 //! authorization server's vault) for the caller's token and sends it as the upstream's
@@ -23,9 +24,10 @@ pub trait PersonalCredentials: Send + Sync {
     /// A page where the person gives it: bound to them, good once.
     async fn elicit(&self, subject: &str) -> Result<Elicitation, Unavailable>;
 
-    /// The upstream refused the person's token (401): it is forgotten, so that the
-    /// next call asks for a new one.
-    async fn refused(&self, subject: &str);
+    /// The upstream refused the person's `token` (401): a new one to try once (a
+    /// refreshed one), or `None` when the person must connect again (a pasted token is
+    /// forgotten).
+    async fn refused(&self, subject: &str, token: &str) -> Result<Option<String>, Unavailable>;
 }
 
 /// The vault could not be read: the call fails (502), it is never sent without.

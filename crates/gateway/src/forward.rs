@@ -110,13 +110,10 @@ pub async fn forward(
     let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
-    let personal = match &up.credentials {
+    let mut personal = match &up.credentials {
         None => None,
         Some(c) => match c.token(&principal.subject).await {
-            Ok(Some(t)) => match HeaderValue::from_str(&format!("Bearer {t}")) {
-                Ok(v) => Some(v),
-                Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
-            },
+            Ok(Some(t)) => Some(t),
             Ok(None) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         },
@@ -137,8 +134,9 @@ pub async fn forward(
     };
     // A POST body is the one the guard read and bounded (it left its envelope): it goes
     // on as it is, in one piece. Anything else (GET and DELETE have no body) is bounded
-    // here.
-    let body = if read_by_guard {
+    // here. With the person's own token it is kept, to be sent again once with a
+    // refreshed token.
+    let mut body = if read_by_guard && personal.is_none() {
         body
     } else {
         let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
@@ -152,40 +150,64 @@ pub async fn forward(
     let mut out_headers = headers::for_upstream(&parts.headers, &h.extra_headers);
     out_headers.insert(http::header::HOST, h.target.host());
     up.identity.apply(&principal, &mut out_headers).await;
-    if let Some(v) = personal {
-        out_headers.insert(http::header::AUTHORIZATION, v);
-    }
     h.target.authorize(&mut out_headers);
-    let mut out = http::Request::new(body);
-    *out.method_mut() = parts.method.clone();
-    *out.uri_mut() = h.target.uri();
-    *out.headers_mut() = out_headers;
-    let send = h.client.request(out);
-    let resp = match tokio::time::timeout(up.timeout(), send).await {
-        Err(_) => {
-            tracing::warn!(upstream = up.name(), "upstream timed out");
-            return GatewayError::Timeout.respond(id.as_ref());
+    let mut retried = false;
+    let resp = loop {
+        // With the person's own token, the body is kept (it is in memory, read above)
+        // to be sent once more with a refreshed token.
+        let mut kept = None;
+        if let Some(t) = &personal {
+            let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) else {
+                return GatewayError::BadGateway.respond(id.as_ref());
+            };
+            out_headers.insert(http::header::AUTHORIZATION, v);
+            let bytes = to_bytes(std::mem::take(&mut body), usize::MAX)
+                .await
+                .unwrap_or_default();
+            kept = Some(bytes.clone());
+            body = Body::from(bytes);
         }
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = up.name(), error = %e, "upstream request failed");
-            return GatewayError::BadGateway.respond(id.as_ref());
+        let mut out = http::Request::new(std::mem::take(&mut body));
+        *out.method_mut() = parts.method.clone();
+        *out.uri_mut() = h.target.uri();
+        *out.headers_mut() = out_headers.clone();
+        let send = h.client.request(out);
+        let resp = match tokio::time::timeout(up.timeout(), send).await {
+            Err(_) => {
+                tracing::warn!(upstream = up.name(), "upstream timed out");
+                return GatewayError::Timeout.respond(id.as_ref());
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(upstream = up.name(), error = %e, "upstream request failed");
+                return GatewayError::BadGateway.respond(id.as_ref());
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (Some(c), Some(used), Some(kept)) = (&up.credentials, &personal, kept) else {
+            break resp;
+        };
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            break resp;
         }
-        Ok(Ok(r)) => r,
-    };
-    let status = resp.status();
-    if status == StatusCode::UNAUTHORIZED
-        && let Some(c) = &up.credentials
-    {
-        // The person's own token no longer works there (revoked, expired): it is
-        // forgotten and they are asked for a new one. The upstream's challenge is not
+        // The person's own token no longer works there (revoked, expired). One from
+        // the upstream's sign-in is refreshed and the call sent once more; otherwise
+        // the person is asked to connect again. The upstream's challenge is not
         // passed on: the client's token, mcpgate's, is fine.
         tracing::info!(
             upstream = up.name(),
             "the upstream refused a person's token"
         );
-        c.refused(&principal.subject).await;
-        return elicit(c.as_ref(), &principal.subject, id.as_ref()).await;
-    }
+        match c.refused(&principal.subject, used).await {
+            Ok(Some(fresh)) if !retried && fresh != *used => {
+                personal = Some(fresh);
+                body = Body::from(kept);
+                retried = true;
+            }
+            Ok(_) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
+            Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
+        }
+    };
+    let status = resp.status();
     match &session {
         None => {
             if status.is_success()

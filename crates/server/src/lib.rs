@@ -39,6 +39,7 @@ pub mod pages;
 pub mod routes;
 pub mod state;
 pub mod sync;
+pub mod upstream_oauth;
 
 pub use config::ServerConfig;
 pub use mcpgate_domain::flows;

@@ -36,7 +36,7 @@ impl AuthServer {
         clock: Arc<dyn Clock>,
         documents: Arc<dyn DocumentFetcher>,
     ) -> Result<Self, mcpgate_domain::StoreError> {
-        let auth = Authority::start(
+        let mut auth = Authority::start(
             store,
             cfg.rules.clone(),
             clock,
@@ -44,6 +44,7 @@ impl AuthServer {
             Arc::new(crate::pages::passwords::Argon2id),
         )
         .await?;
+        auth.upstream_oauth = Arc::new(crate::upstream_oauth::Http::default());
         let s = Self {
             auth,
             cfg: Arc::new(cfg),

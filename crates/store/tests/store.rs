@@ -69,7 +69,10 @@ both!(
     eviction_takes_the_oldest_unused_registration,
     calls_by_day_counts_allowed_and_refused_per_app,
     groups_memberships_and_restrictions,
-    a_grants_end_caps_its_tokens_and_ends_it
+    a_grants_end_caps_its_tokens_and_ends_it,
+    a_connection_is_refreshed_by_one_claimant,
+    an_upstream_registration_is_shared,
+    a_connect_attempt_is_spent_once
 );
 
 fn user(name: &str) -> User {
@@ -232,6 +235,100 @@ fn t0() -> RefreshToken {
         grace_answer: None,
         grace_until: None,
     }
+}
+
+/// Connected accounts through OAuth: of many callers (on any number of instances)
+/// claiming the refresh of one generation, one wins; its result starts the next
+/// generation, a stale writer is refused, and a vanished holder's claim lapses.
+async fn a_connection_is_refreshed_by_one_claimant(s: Database) {
+    s.put_connection("u1", "files", "gen-0", 1).await.unwrap();
+    let g = s
+        .connection("u1", "files")
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    let s = Arc::new(s);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_refresh("u1", "files", g, 10, 40).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as u32;
+    }
+    assert_eq!(wins, 1, "one claimant refreshes a generation");
+    assert!(s.finish_refresh("u1", "files", g, "gen-1").await.unwrap());
+    let now = s.connection("u1", "files").await.unwrap().unwrap();
+    assert_eq!((now.secret.as_str(), now.generation), ("gen-1", g + 1));
+    assert!(
+        !s.finish_refresh("u1", "files", g, "stale").await.unwrap(),
+        "a refresh of an old generation is never written"
+    );
+    assert!(!s.claim_refresh("u1", "files", g, 11, 41).await.unwrap());
+    // A claim that is held refuses others until it lapses, or is released.
+    assert!(s.claim_refresh("u1", "files", g + 1, 12, 42).await.unwrap());
+    assert!(!s.claim_refresh("u1", "files", g + 1, 41, 71).await.unwrap());
+    assert!(s.claim_refresh("u1", "files", g + 1, 42, 72).await.unwrap());
+    s.release_refresh("u1", "files", g + 1).await.unwrap();
+    assert!(s.claim_refresh("u1", "files", g + 1, 43, 73).await.unwrap());
+    // Connecting anew starts a generation no refresh in flight can overwrite.
+    s.put_connection("u1", "files", "new", 50).await.unwrap();
+    assert!(
+        !s.finish_refresh("u1", "files", g + 1, "late")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.connection("u1", "files").await.unwrap().unwrap().secret,
+        "new"
+    );
+}
+
+/// One dynamic registration per upstream and issuer, whichever instance made it first.
+async fn an_upstream_registration_is_shared(s: Database) {
+    assert!(
+        s.upstream_client("calc", "https://as")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = UpstreamClient {
+        client_id: "c1".into(),
+        secret: Some("s1".into()),
+    };
+    let kept = s
+        .put_upstream_client("calc", "https://as", &first, 1)
+        .await
+        .unwrap();
+    assert_eq!(kept, first);
+    let second = UpstreamClient {
+        client_id: "c2".into(),
+        secret: None,
+    };
+    assert_eq!(
+        s.put_upstream_client("calc", "https://as", &second, 2)
+            .await
+            .unwrap(),
+        first,
+        "the one kept first is everyone's"
+    );
+}
+
+async fn a_connect_attempt_is_spent_once(s: Database) {
+    let a = ConnectAttempt {
+        user_id: "u1".into(),
+        upstream: "calc".into(),
+        verifier: "v".repeat(43),
+        request_hash: Some("h".into()),
+        expires_at: 100,
+    };
+    s.insert_connect_attempt("st", &a).await.unwrap();
+    assert_eq!(s.take_connect_attempt("st").await.unwrap(), Some(a));
+    assert_eq!(s.take_connect_attempt("st").await.unwrap(), None);
 }
 
 async fn refresh_rotates_once_under_concurrency(s: Database) {
@@ -738,24 +835,19 @@ async fn connected_account_tokens_are_sealed_at_rest() {
         .unwrap();
     assert_eq!(
         sealed
-            .connection_secret("u1", "files")
+            .connection("u1", "files")
             .await
             .unwrap()
+            .map(|c| c.secret)
             .as_deref(),
         Some("adas-upstream-token")
     );
     let keyless = Database::open_dir(&dir).await.unwrap();
     assert!(
-        keyless.connection_secret("u1", "files").await.is_err(),
+        keyless.connection("u1", "files").await.is_err(),
         "a process without the key reads no token"
     );
     assert_eq!(sealed.connections_of("u1").await.unwrap().len(), 1);
     assert!(sealed.delete_connection("u1", "files").await.unwrap());
-    assert!(
-        sealed
-            .connection_secret("u1", "files")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(sealed.connection("u1", "files").await.unwrap().is_none());
 }

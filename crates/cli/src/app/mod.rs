@@ -197,14 +197,10 @@ pub fn server_config(cfg: &AppConfig) -> anyhow::Result<ServerConfig> {
             server.rules.extra_resources.push(r);
         }
     }
-    // Upstreams that want each person's own token: the connect page's wording.
+    // Upstreams that want each person's own account: how they connect.
     for u in &cfg.upstreams {
-        if u.credentials == mcpgate_gateway::CredentialsMode::PerPersonToken {
-            let label = u
-                .credential_label
-                .clone()
-                .unwrap_or_else(|| format!("your token for {}", u.name));
-            server.rules.connectable.insert(u.name.clone(), label);
+        if let Some(c) = connectable(u)? {
+            server.rules.connectable.insert(u.name.clone(), c);
         }
     }
     if let Some(ttl) = cfg.access_ttl_secs {
@@ -389,6 +385,40 @@ pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> R
     guard
         .protect(mcp)
         .layer(mcpgate_mcp::endpoint::cors(&endpoint))
+}
+
+/// How a person connects their own account at upstream `u`, when it wants one.
+fn connectable(
+    u: &mcpgate_gateway::UpstreamConfig,
+) -> anyhow::Result<Option<mcpgate_domain::settings::Connectable>> {
+    use mcpgate_domain::settings::{ConnectKind, Connectable, OAuthUpstream};
+    use mcpgate_gateway::CredentialsMode;
+    let kind = match u.credentials {
+        CredentialsMode::None => return Ok(None),
+        CredentialsMode::PerPersonToken => ConnectKind::Token,
+        CredentialsMode::OAuth => {
+            let client_secret = match &u.oauth_client_secret_env {
+                None => None,
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!(
+                        "upstream {:?}: oauth_client_secret_env names {var}, which is not set",
+                        u.name
+                    )
+                })?),
+            };
+            ConnectKind::OAuth(OAuthUpstream {
+                url: u.url.clone().unwrap_or_default(),
+                client_id: u.oauth_client_id.clone(),
+                client_secret,
+                scopes: u.oauth_scopes.clone(),
+            })
+        }
+    };
+    let label = u.credential_label.clone().unwrap_or_else(|| match kind {
+        ConnectKind::Token => format!("your token for {}", u.name),
+        ConnectKind::OAuth(_) => format!("your account at {}", u.name),
+    });
+    Ok(Some(Connectable { label, kind }))
 }
 
 #[cfg(test)]

@@ -30,8 +30,7 @@ pub async fn disable_user(
     s.store.set_user_disabled(username, true).await?;
     end_access(s, &user.id, None, by).await?;
     // Their own tokens for upstreams go with them (connected accounts).
-    s.store.delete_connections_of(&user.id).await?;
-    s.vault.forget(&user.id, None);
+    super::connections::disconnect_all(s, &user.id, by).await?;
     s.audit(Event::UserDisabled { by: by.clone() }, Some(&user.id), None)
         .await;
     Ok(AccountOutcome::Done)

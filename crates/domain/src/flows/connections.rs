@@ -1,5 +1,6 @@
 //! Connected accounts: each person's own token for an upstream that wants one
-//! (`credentials = "per_person_token"`). A call by someone who has not given theirs is
+//! (`credentials = "per_person_token"`, or through the upstream's own sign-in with
+//! `credentials = "oauth"`, whose OAuth part is [`super::upstream_oauth`]). A call by someone who has not given theirs is
 //! answered with a URL elicitation (MCP 2025-11-25 "Elicitation", URL mode) naming a
 //! page made by [`elicit`]: bound to that person, good once, short-lived. Opening it
 //! signed in as someone else fails ([`pending`]); giving the token spends it
@@ -41,9 +42,15 @@ fn unknown(upstream: &str) -> OAuthError {
     ))
 }
 
-/// What the connect page asks for, when `upstream` takes a personal token.
+/// What the connect page asks for, when `upstream` takes a person's own account.
 pub fn label<'a>(s: &'a Authority, upstream: &str) -> Option<&'a str> {
-    s.cfg.connectable.get(upstream).map(String::as_str)
+    s.cfg.connectable.get(upstream).map(|c| c.label.as_str())
+}
+
+/// Whether the person connects `upstream` through its own sign-in (else by pasting a
+/// token).
+pub fn through_sign_in(s: &Authority, upstream: &str) -> bool {
+    super::upstream_oauth::oauth_of(s, upstream).is_some()
 }
 
 /// A page where `user_id` gives their token for `upstream`: single-use, theirs only.
@@ -66,9 +73,15 @@ pub async fn elicit(s: &Authority, user_id: &str, upstream: &str) -> OAuthResult
     Ok(Elicited {
         url: format!("{}/connections/{upstream}?request={handle}", s.cfg.issuer),
         elicitation_id,
-        message: format!(
-            "{upstream} needs your own account: open the link, sign in if asked, and give {what}; then try again."
-        ),
+        message: if through_sign_in(s, upstream) {
+            format!(
+                "{upstream} needs your own account: open the link and sign in at {what}; then try again."
+            )
+        } else {
+            format!(
+                "{upstream} needs your own account: open the link, sign in if asked, and give {what}; then try again."
+            )
+        },
     })
 }
 
@@ -117,6 +130,11 @@ pub async fn connect(
     if let Err(e) = pending(s, handle, user_id, upstream).await? {
         return Ok(Err(e));
     }
+    if through_sign_in(s, upstream) {
+        return Err(OAuthError::invalid_request(
+            "this server is connected through its own sign-in, not a pasted token",
+        ));
+    }
     let token = token.trim();
     // Sent as `Authorization: Bearer <token>`: a header value, one line, printable.
     if token.is_empty()
@@ -133,8 +151,19 @@ pub async fn connect(
     {
         return Ok(Err(NotYours::Spent));
     }
+    keep(s, user_id, upstream, token).await?;
+    Ok(Ok(()))
+}
+
+/// Keeps `secret` as the person's for `upstream` (a new generation of it), and says so.
+pub(crate) async fn keep(
+    s: &Authority,
+    user_id: &str,
+    upstream: &str,
+    secret: &str,
+) -> StoreResult<()> {
     s.store
-        .put_connection(user_id, upstream, token, s.now())
+        .put_connection(user_id, upstream, secret, s.now())
         .await?;
     s.vault.forget(user_id, Some(upstream));
     s.audit(
@@ -145,7 +174,14 @@ pub async fn connect(
         None,
     )
     .await;
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// Removes the person's connection to `upstream` without a word (the caller says why).
+pub(crate) async fn forget(s: &Authority, user_id: &str, upstream: &str) -> StoreResult<bool> {
+    let removed = s.store.delete_connection(user_id, upstream).await?;
+    s.vault.forget(user_id, Some(upstream));
+    Ok(removed)
 }
 
 /// How long a token read from the store serves calls before it is read again (and its
@@ -162,7 +198,7 @@ pub struct Vault {
     kept: std::sync::Mutex<ByUpstream>,
 }
 
-/// upstream → person → (token, when it was read).
+/// upstream → person → (token, until when it serves without a look at the store).
 type ByUpstream = HashMap<String, HashMap<String, (String, i64)>>;
 
 impl Vault {
@@ -170,19 +206,22 @@ impl Vault {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, user_id: &str, upstream: &str, now: i64) -> Option<String> {
+    pub(crate) fn get(&self, user_id: &str, upstream: &str, now: i64) -> Option<String> {
         self.lock()
             .get(upstream)?
             .get(user_id)
-            .filter(|(_, at)| now - at < VAULT_KEEP_SECS)
+            .filter(|(_, until)| now < *until)
             .map(|(t, _)| t.clone())
     }
 
-    fn put(&self, user_id: &str, upstream: &str, token: String, now: i64) {
+    /// Keeps `token`, read at `now`, until [`VAULT_KEEP_SECS`] have passed or `due`
+    /// (when it must be refreshed), whichever comes first.
+    pub(crate) fn put(&self, user_id: &str, upstream: &str, token: String, now: i64, due: i64) {
+        let until = due.min(now + VAULT_KEEP_SECS);
         let mut kept = self.lock();
         if kept.values().map(HashMap::len).sum::<usize>() >= VAULT_MAX {
             for people in kept.values_mut() {
-                people.retain(|_, (_, at)| now - *at < VAULT_KEEP_SECS);
+                people.retain(|_, (_, until)| now < *until);
             }
             if kept.values().map(HashMap::len).sum::<usize>() >= VAULT_MAX {
                 kept.clear();
@@ -190,7 +229,7 @@ impl Vault {
         }
         kept.entry(upstream.to_owned())
             .or_default()
-            .insert(user_id.to_owned(), (token, now));
+            .insert(user_id.to_owned(), (token, until));
     }
 
     /// Forgets the person's tokens (all upstreams when `upstream` is `None`).
@@ -204,33 +243,54 @@ impl Vault {
 }
 
 /// The person's token for `upstream`: from memory while fresh, else from the store
-/// (its use noted then).
+/// (its use noted then); through the upstream's sign-in, refreshed when due. `refused`:
+/// the upstream answered 401 to this token; a pasted one is forgotten, one from the
+/// upstream's sign-in is refreshed (once, however many calls were refused).
 pub async fn token_for(
     s: &Authority,
     user_id: &str,
     upstream: &str,
-) -> StoreResult<Option<String>> {
+    refused: Option<&str>,
+) -> Result<Option<String>, super::upstream_oauth::ConnectError> {
+    if through_sign_in(s, upstream) {
+        return super::upstream_oauth::access_token(s, user_id, upstream, refused).await;
+    }
+    if refused.is_some() {
+        disconnect(s, user_id, upstream, &Actor::Upstream(upstream.to_owned())).await?;
+        return Ok(None);
+    }
     let now = s.now();
     if let Some(t) = s.vault.get(user_id, upstream, now) {
         return Ok(Some(t));
     }
-    let t = s.store.connection_secret(user_id, upstream).await?;
+    let t = s
+        .store
+        .connection(user_id, upstream)
+        .await?
+        .map(|c| c.secret);
     if let Some(t) = &t {
         s.store.touch_connection(user_id, upstream, now).await?;
-        s.vault.put(user_id, upstream, t.clone(), now);
+        s.vault.put(user_id, upstream, t.clone(), now, i64::MAX);
     }
     Ok(t)
 }
 
-/// Removes the person's token for `upstream`; true when there was one.
+/// Removes the person's token for `upstream` (revoked at the upstream when it came
+/// from its sign-in); true when there was one.
 pub async fn disconnect(
     s: &Authority,
     user_id: &str,
     upstream: &str,
     by: &Actor,
 ) -> StoreResult<bool> {
-    let removed = s.store.delete_connection(user_id, upstream).await?;
-    s.vault.forget(user_id, Some(upstream));
+    let held = match through_sign_in(s, upstream) {
+        true => s.store.connection(user_id, upstream).await?,
+        false => None,
+    };
+    let removed = forget(s, user_id, upstream).await?;
+    if let Some(c) = held {
+        super::upstream_oauth::revoke_at_upstream(s, upstream, &c.secret).await;
+    }
     if removed {
         s.audit(
             Event::AccountDisconnected {
@@ -243,6 +303,17 @@ pub async fn disconnect(
         .await;
     }
     Ok(removed)
+}
+
+/// Removes every connection of the person (disabled, or deleted).
+pub async fn disconnect_all(s: &Authority, user_id: &str, by: &Actor) -> StoreResult<()> {
+    for c in s.store.connections_of(user_id).await? {
+        disconnect(s, user_id, &c.upstream, by).await?;
+    }
+    // Any an upstream no longer configured still holds.
+    s.store.delete_connections_of(user_id).await?;
+    s.vault.forget(user_id, None);
+    Ok(())
 }
 
 /// The person's connected accounts.

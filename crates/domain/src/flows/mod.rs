@@ -26,6 +26,7 @@ pub mod register;
 pub mod revoke;
 pub mod sign_in;
 pub mod tokens;
+pub mod upstream_oauth;
 
 #[cfg(test)]
 mod proptests;

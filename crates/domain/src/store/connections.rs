@@ -8,7 +8,8 @@ use crate::model::*;
 
 #[async_trait]
 pub trait Connections: Send + Sync {
-    /// Stores (or replaces) the person's token for `upstream`, sealed.
+    /// Stores (or replaces) the person's token for `upstream`, sealed; a new
+    /// generation begins, so a refresh of the old secret is never written over it.
     async fn put_connection(
         &self,
         user_id: &str,
@@ -17,9 +18,65 @@ pub trait Connections: Send + Sync {
         now: i64,
     ) -> StoreResult<()>;
 
-    /// The person's token for `upstream`, opened.
-    async fn connection_secret(&self, user_id: &str, upstream: &str)
-    -> StoreResult<Option<String>>;
+    /// The person's secret for `upstream`, opened, with its generation.
+    async fn connection(
+        &self,
+        user_id: &str,
+        upstream: &str,
+    ) -> StoreResult<Option<StoredConnection>>;
+
+    /// Takes the right to refresh `generation` until `until`: true for one caller
+    /// among all instances, while no other holds it (a holder that vanished loses it
+    /// at `until`).
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool>;
+
+    /// Writes the refreshed secret over `generation` (the next generation begins);
+    /// false when the connection moved on meanwhile (disconnected, or connected anew).
+    async fn finish_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+        secret: &str,
+    ) -> StoreResult<bool>;
+
+    /// Gives up a claim (the upstream could not be reached): the next caller tries.
+    async fn release_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+    ) -> StoreResult<()>;
+
+    /// mcpgate's registration at an upstream's authorization server, when it made one.
+    async fn upstream_client(
+        &self,
+        upstream: &str,
+        issuer: &str,
+    ) -> StoreResult<Option<UpstreamClient>>;
+
+    /// Keeps a registration, unless another instance kept one first: the one kept is
+    /// returned, so that every instance uses the same.
+    async fn put_upstream_client(
+        &self,
+        upstream: &str,
+        issuer: &str,
+        client: &UpstreamClient,
+        now: i64,
+    ) -> StoreResult<UpstreamClient>;
+
+    async fn insert_connect_attempt(&self, state_hash: &str, a: &ConnectAttempt)
+    -> StoreResult<()>;
+
+    /// Spends an attempt: the one caller that did gets it.
+    async fn take_connect_attempt(&self, state_hash: &str) -> StoreResult<Option<ConnectAttempt>>;
 
     async fn touch_connection(&self, user_id: &str, upstream: &str, now: i64) -> StoreResult<()>;
 

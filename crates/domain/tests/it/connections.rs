@@ -13,8 +13,13 @@ use crate::world::*;
 fn with_files(w: &World) -> mcpgate_domain::Authority {
     let mut s = w.s.clone();
     let mut cfg = (*s.cfg).clone();
-    cfg.connectable
-        .insert("files".into(), "a files token".into());
+    cfg.connectable.insert(
+        "files".into(),
+        mcpgate_domain::settings::Connectable {
+            label: "a files token".into(),
+            kind: mcpgate_domain::settings::ConnectKind::Token,
+        },
+    );
     s.cfg = Arc::new(cfg);
     s
 }
@@ -70,7 +75,7 @@ async fn a_connect_page_is_its_persons_alone_and_good_once() {
         "another person cannot spend it"
     );
     assert!(
-        connections::token_for(&s, &bob, "files")
+        connections::token_for(&s, &bob, "files", None)
             .await
             .unwrap()
             .is_none()
@@ -96,14 +101,14 @@ async fn a_connect_page_is_its_persons_alone_and_good_once() {
         "good once"
     );
     assert_eq!(
-        connections::token_for(&s, "u1", "files")
+        connections::token_for(&s, "u1", "files", None)
             .await
             .unwrap()
             .as_deref(),
         Some("adas-token")
     );
     assert!(
-        connections::token_for(&s, &bob, "files")
+        connections::token_for(&s, &bob, "files", None)
             .await
             .unwrap()
             .is_none()
@@ -125,7 +130,7 @@ async fn a_connect_page_is_its_persons_alone_and_good_once() {
             .unwrap()
     );
     assert!(
-        connections::token_for(&s, "u1", "files")
+        connections::token_for(&s, "u1", "files", None)
             .await
             .unwrap()
             .is_none()
@@ -146,7 +151,7 @@ async fn a_disabled_person_keeps_no_upstream_token() {
         .unwrap()
         .unwrap();
     assert!(
-        connections::token_for(&s, "u1", "files")
+        connections::token_for(&s, "u1", "files", None)
             .await
             .unwrap()
             .is_some()
@@ -155,7 +160,7 @@ async fn a_disabled_person_keeps_no_upstream_token() {
         .await
         .unwrap();
     assert!(
-        connections::token_for(&s, "u1", "files")
+        connections::token_for(&s, "u1", "files", None)
             .await
             .unwrap()
             .is_none()

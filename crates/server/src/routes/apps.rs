@@ -112,11 +112,11 @@ async fn list(
         .cfg
         .connectable
         .iter()
-        .map(|(upstream, label)| {
+        .map(|(upstream, how)| {
             let c = connected.iter().find(|c| &c.upstream == upstream);
             AccountLine {
                 upstream: upstream.clone(),
-                label: label.clone(),
+                label: how.label.clone(),
                 since: c.map(|c| pages::when(Some(c.created_at))),
                 last_used: pages::when(c.and_then(|c| c.last_used_at)),
             }

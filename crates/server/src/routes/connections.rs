@@ -3,6 +3,11 @@
 //! `request` bound to the person who made the call and good once; the connected-apps
 //! page leads here without one. The token is never shown back, and
 //! `/connections/{upstream}/disconnect` removes it.
+//!
+//! For an upstream reached through its own sign-in (`credentials = "oauth"`), the page
+//! sends the person there instead; `/connections/callback` is where they come back
+//! (one redirect URI for every upstream), and `/connections/client` is mcpgate's Client
+//! ID Metadata Document.
 
 use askama::Template;
 use axum::Router;
@@ -13,11 +18,14 @@ use mcpgate_domain::Actor;
 use serde::Deserialize;
 
 use crate::flows::connections::{self, NotYours};
+use crate::flows::upstream_oauth::{self, Callback, ConnectError};
 use crate::pages::{self, FormToken, PageResult, Posted, SignedIn};
 use crate::state::AuthServer;
 
 pub fn router() -> Router<AuthServer> {
     Router::new()
+        .route("/connections/callback", get(callback))
+        .route("/connections/client", get(client_document))
         .route("/connections/{upstream}", get(show).post(give))
         .route("/connections/{upstream}/disconnect", post(disconnect))
 }
@@ -31,6 +39,7 @@ struct ConnectPage<'a> {
     upstream: &'a str,
     label: &'a str,
     request: Option<&'a str>,
+    sign_in: bool,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +77,7 @@ async fn show(
     {
         return Ok(refused(e));
     }
-    Ok(pages::render(
+    let mut page = pages::render(
         &ConnectPage {
             csrf: &csrf.token,
             username: &user.username,
@@ -76,10 +85,21 @@ async fn show(
             upstream: &upstream,
             label,
             request: q.request.as_deref(),
+            sign_in: connections::through_sign_in(&s.auth, &upstream),
         },
         StatusCode::OK,
         csrf.set_cookie,
-    ))
+    );
+    // The form redirects to the upstream's sign-in; browsers check that redirect
+    // against the page's `form-action`.
+    if let Some(to) = upstream_oauth::sign_in_at(&s.auth, &upstream).await
+        && let Ok(u) = url::Url::parse(&to)
+        && let Ok(v) = http::HeaderValue::from_str(&pages::csp(&u.origin().ascii_serialization()))
+    {
+        page.headers_mut()
+            .insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(page)
 }
 
 async fn give(
@@ -94,6 +114,12 @@ async fn give(
         return Ok(not_found());
     }
     let request = f.get("request").filter(|r| !r.is_empty());
+    if connections::through_sign_in(&s.auth, &upstream) {
+        return match upstream_oauth::start(&s.auth, request, &user.id, &upstream).await {
+            Ok(to) => Ok(pages::see_other(&to)),
+            Err(e) => failed(e),
+        };
+    }
     let token = f.get("token").unwrap_or("");
     match connections::connect(&s.auth, request, &user.id, &upstream, token).await {
         Ok(Ok(())) => Ok(pages::error_page(
@@ -129,4 +155,63 @@ async fn disconnect(
     )
     .await?;
     Ok(pages::see_other("/apps"))
+}
+
+/// A connection that could not be made, as a page (never a redirect).
+fn failed(e: ConnectError) -> PageResult {
+    match e {
+        ConnectError::NotYours(e) => Ok(refused(e)),
+        ConnectError::Store(e) => Err(mcpgate_core::OAuthError::from(e).into()),
+        e @ (ConnectError::Upstream { .. } | ConnectError::Refused { .. }) => {
+            tracing::info!(error = %e, "a connection failed");
+            Ok(pages::error_page(
+                StatusCode::BAD_GATEWAY,
+                "Not connected",
+                &e.to_string(),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Back {
+    state: Option<String>,
+    code: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// Where an upstream's sign-in sends the person back (RFC 6749 §4.1.2): their tokens
+/// are fetched and kept, if the attempt is this signed-in person's own.
+async fn callback(
+    State(s): State<AuthServer>,
+    Query(q): Query<Back>,
+    SignedIn(user): SignedIn,
+) -> PageResult {
+    let cb = Callback {
+        state: q.state,
+        code: q.code,
+        iss: q.iss,
+        error: q.error,
+    };
+    match upstream_oauth::finish(&s.auth, &user.id, cb).await {
+        Ok(upstream) => Ok(pages::error_page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "Your account at {upstream} is connected. Go back to your application and try again."
+            ),
+        )),
+        Err(e) => failed(e),
+    }
+}
+
+/// mcpgate's Client ID Metadata Document, for upstreams that take one as `client_id`.
+async fn client_document(State(s): State<AuthServer>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(http::header::CACHE_CONTROL, "max-age=3600")],
+        axum::Json(upstream_oauth::metadata_document(&s.auth)),
+    )
+        .into_response()
 }

@@ -15,6 +15,14 @@ fn row(user_id: &str, upstream: &str) -> String {
     format!("connection:{user_id}:{upstream}")
 }
 
+fn client_row(upstream: &str, issuer: &str) -> String {
+    format!("upstream-client:{upstream}:{issuer}")
+}
+
+fn attempt_row(state_hash: &str) -> String {
+    format!("connect-attempt:{state_hash}")
+}
+
 #[async_trait]
 impl Connections for Database {
     async fn put_connection(
@@ -29,7 +37,8 @@ impl Connections for Database {
             dispatch!(self, pool, {
                 sqlx::query(
                     "INSERT INTO connections (user_id, upstream, secret, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (user_id, upstream) DO UPDATE SET secret = $3, created_at = $4, last_used_at = NULL",
+                     ON CONFLICT (user_id, upstream) DO UPDATE SET secret = $3, created_at = $4, last_used_at = NULL, \
+                     generation = connections.generation + 1, refreshing_until = NULL",
                 )
                 .bind(user_id)
                 .bind(upstream)
@@ -43,29 +52,230 @@ impl Connections for Database {
         .await
     }
 
-    async fn connection_secret(
+    async fn connection(
         &self,
         user_id: &str,
         upstream: &str,
-    ) -> StoreResult<Option<String>> {
-        let stored: Option<String> = timed("connection_secret", async move {
+    ) -> StoreResult<Option<StoredConnection>> {
+        let stored: Option<(String, i64)> = timed("connection", async move {
             dispatch!(self, pool, {
                 Ok(sqlx::query(
-                    "SELECT secret FROM connections WHERE user_id = $1 AND upstream = $2",
+                    "SELECT secret, generation FROM connections WHERE user_id = $1 AND upstream = $2",
                 )
                 .bind(user_id)
                 .bind(upstream)
                 .fetch_optional(pool)
                 .await?
-                .map(|r| r.get(0)))
+                .map(|r| (r.get(0), r.get(1))))
             })
         })
         .await?;
         match stored {
             None => Ok(None),
-            Some(s) => Ok(Some(
-                self.opener().await?.open(&row(user_id, upstream), &s)?,
-            )),
+            Some((s, generation)) => Ok(Some(StoredConnection {
+                secret: self.opener().await?.open(&row(user_id, upstream), &s)?,
+                generation,
+            })),
+        }
+    }
+
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        timed("claim_refresh", async move {
+            dispatch!(self, pool, {
+                let r = sqlx::query(
+                    "UPDATE connections SET refreshing_until = $5 WHERE user_id = $1 AND upstream = $2 \
+                     AND generation = $3 AND (refreshing_until IS NULL OR refreshing_until <= $4)",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(generation)
+                .bind(now)
+                .bind(until)
+                .execute(pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    async fn finish_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+        secret: &str,
+    ) -> StoreResult<bool> {
+        let sealed = self.seal(&row(user_id, upstream), secret).await?;
+        timed("finish_refresh", async move {
+            dispatch!(self, pool, {
+                let r = sqlx::query(
+                    "UPDATE connections SET secret = $4, generation = generation + 1, refreshing_until = NULL \
+                     WHERE user_id = $1 AND upstream = $2 AND generation = $3",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(generation)
+                .bind(&sealed)
+                .execute(pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    async fn release_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        generation: i64,
+    ) -> StoreResult<()> {
+        timed("release_refresh", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "UPDATE connections SET refreshing_until = NULL \
+                     WHERE user_id = $1 AND upstream = $2 AND generation = $3",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(generation)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn upstream_client(
+        &self,
+        upstream: &str,
+        issuer: &str,
+    ) -> StoreResult<Option<UpstreamClient>> {
+        let stored: Option<(String, Option<String>)> = timed("upstream_client", async move {
+            dispatch!(self, pool, {
+                Ok(sqlx::query(
+                    "SELECT client_id, secret FROM upstream_clients WHERE upstream = $1 AND issuer = $2",
+                )
+                .bind(upstream)
+                .bind(issuer)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| (r.get(0), r.get(1))))
+            })
+        })
+        .await?;
+        let Some((client_id, secret)) = stored else {
+            return Ok(None);
+        };
+        let secret = match secret {
+            None => None,
+            Some(s) => Some(
+                self.opener()
+                    .await?
+                    .open(&client_row(upstream, issuer), &s)?,
+            ),
+        };
+        Ok(Some(UpstreamClient { client_id, secret }))
+    }
+
+    async fn put_upstream_client(
+        &self,
+        upstream: &str,
+        issuer: &str,
+        client: &UpstreamClient,
+        now: i64,
+    ) -> StoreResult<UpstreamClient> {
+        let sealed = match &client.secret {
+            None => None,
+            Some(s) => Some(self.seal(&client_row(upstream, issuer), s).await?),
+        };
+        timed("put_upstream_client", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "INSERT INTO upstream_clients (upstream, issuer, client_id, secret, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upstream, issuer) DO NOTHING",
+                )
+                .bind(upstream)
+                .bind(issuer)
+                .bind(&client.client_id)
+                .bind(&sealed)
+                .bind(now)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(self
+            .upstream_client(upstream, issuer)
+            .await?
+            .unwrap_or_else(|| client.clone()))
+    }
+
+    async fn insert_connect_attempt(
+        &self,
+        state_hash: &str,
+        a: &ConnectAttempt,
+    ) -> StoreResult<()> {
+        let sealed = self.seal(&attempt_row(state_hash), &a.verifier).await?;
+        timed("insert_connect_attempt", async move {
+            dispatch!(self, pool, {
+                sqlx::query(
+                    "INSERT INTO connect_attempts (state_hash, user_id, upstream, verifier, request_hash, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(state_hash)
+                .bind(&a.user_id)
+                .bind(&a.upstream)
+                .bind(&sealed)
+                .bind(&a.request_hash)
+                .bind(a.expires_at)
+                .execute(pool)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn take_connect_attempt(&self, state_hash: &str) -> StoreResult<Option<ConnectAttempt>> {
+        let taken = timed("take_connect_attempt", async move {
+            dispatch!(self, pool, {
+                Ok(sqlx::query(
+                    "DELETE FROM connect_attempts WHERE state_hash = $1 \
+                     RETURNING user_id, upstream, verifier, request_hash, expires_at",
+                )
+                .bind(state_hash)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| ConnectAttempt {
+                    user_id: r.get(0),
+                    upstream: r.get(1),
+                    verifier: r.get(2),
+                    request_hash: r.get(3),
+                    expires_at: r.get(4),
+                }))
+            })
+        })
+        .await?;
+        match taken {
+            None => Ok(None),
+            Some(mut a) => {
+                a.verifier = self
+                    .opener()
+                    .await?
+                    .open(&attempt_row(state_hash), &a.verifier)?;
+                Ok(Some(a))
+            }
         }
     }
 

@@ -165,6 +165,10 @@ impl Tokens for Database {
                     .bind(now)
                     .execute(pool)
                     .await?;
+                sqlx::query("DELETE FROM connect_attempts WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
                 sqlx::query("DELETE FROM idp_logins WHERE expires_at <= $1")
                     .bind(now)
                     .execute(pool)

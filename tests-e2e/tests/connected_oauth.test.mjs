@@ -1,0 +1,290 @@
+// Connected accounts through the upstream's own sign-in (credentials = "oauth"): mcpgate
+// (the front) puts a second mcpgate (the upstream: its own authorization server, its
+// own people, the calculator, access tokens of a few seconds) behind its gateway and
+// is the upstream's OAuth client. A person's first call through the official SDK gets
+// the URL elicitation (-32042); Chromium follows it through both sign-ins (the front's,
+// then the upstream's with its consent) and back; the retried call runs as the
+// person's upstream self. Then the refresh race: twenty calls at once on an expired
+// upstream token, on one instance and on two sharing PostgreSQL, and the upstream sees
+// exactly one token request per expiry. A refresh the upstream refuses elicits again;
+// disconnecting revokes the grant at the upstream.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startMcpgate, mcpgate, freePort } from '../lib/server.mjs';
+import { startBalancer } from '../lib/balancer.mjs';
+import { obtainTokens } from '../lib/flow.mjs';
+import { Browser, field } from '../lib/browser.mjs';
+import { launchChromium } from '../lib/chromium.mjs';
+
+const PASSWORD = 'a-long-enough-password-1';
+/** The upstream's access-token lifetime, seconds: short, so that tokens expire here. */
+const TTL = 3;
+const SHOTS = resolve(import.meta.dirname, '../screenshots');
+const PG = process.env.TEST_DATABASE_URL;
+if (!PG && process.env.CI) throw new Error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests cannot run');
+
+let upstream; // the second mcpgate, on `localhost` (its cookies apart from the front's)
+let metrics; // the upstream's /metrics
+let front; // the gateway in front of it, on 127.0.0.1
+let config; // the front's configuration file
+let chromium;
+const measured = [];
+
+const configText = (mcpUrl) => `
+[[upstream]]
+name = "calc"
+url = "${mcpUrl}"
+credentials = "oauth"
+credential_label = "the calculator's own server"
+scopes = [{ name = "calc", description = "Use the calculator" }]
+tools = [{ name = "*", scope = "calc" }]
+`;
+
+async function cli(srv, env, ...args) {
+  const r = await mcpgate(args, { dataDir: srv.dataDir, input: PASSWORD, env });
+  assert.equal(r.code, 0, `mcpgate ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A tool call to `url` with `token`; the JSON-RPC answer. */
+async function call(url, token, headers = {}) {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { ...headers, authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'add', a: 5, b: 8 } } }),
+  });
+  assert.equal(r.status, 200);
+  return r.json();
+}
+
+function elicited(answer, base) {
+  assert.equal(answer.error?.code, -32042, JSON.stringify(answer));
+  const [e] = answer.error.data.elicitations;
+  assert.equal(e.mode, 'url');
+  assert.ok(e.url.startsWith(`${base}/connections/calc?request=`), e.url);
+  return e.url;
+}
+
+/** Token requests the upstream has answered, of any kind and outcome. */
+async function tokenRequests() {
+  const text = await (await fetch(metrics)).text();
+  return [...text.matchAll(/^mcpgate_http_requests_total\{([^}]*)\} (\d+)/gm)]
+    .filter(([, labels]) => /route="\/token"/.test(labels))
+    .reduce((n, m) => n + Number(m[2]), 0);
+}
+
+/** The upstream's token_revoked events about `who`. */
+async function revocations(who) {
+  const users = JSON.parse(await cli(upstream, {}, 'user', 'list', '--json'));
+  const id = users.find((u) => u.username === who)?.id;
+  assert.ok(id, JSON.stringify(users));
+  return (await cli(upstream, {}, 'audit', '--json', '--limit', '500')).trim().split('\n').map((l) => JSON.parse(l))
+    .map((e) => ({ ...e, detail: typeof e.detail === 'string' ? JSON.parse(e.detail) : e.detail }))
+    .filter((e) => e.event === 'token_revoked' && e.user_id === id);
+}
+
+/**
+ * Connects `who` through the elicited `url` with plain HTTP browsers (one per site):
+ * the front's connect page, the upstream's sign-in and consent, the front's callback.
+ */
+async function connectByHttp(frontBrowser, url, who) {
+  const page = await frontBrowser.request(url);
+  const html = await page.text();
+  assert.equal(page.status, 200, html.slice(0, 300));
+  const go = await frontBrowser.post(new URL('/connections/calc', url), [['csrf', field(html, 'csrf')], ['request', field(html, 'request')]]);
+  assert.equal(go.status, 303, await go.text());
+  const there = go.headers.get('location');
+  assert.ok(there.startsWith(`${upstream.base}/authorize?`), there);
+  const at = new URL(there);
+  assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(at.searchParams.get('resource'), upstream.mcpUrl);
+  const upstreamBrowser = new Browser();
+  upstreamBrowser.finish = async (x) => x;
+  const back = await upstreamBrowser.authorize(there, { username: who, password: PASSWORD });
+  assert.ok(back.startsWith(`${new URL(url).origin}/connections/callback?`), back);
+  return { back, done: await frontBrowser.request(back) };
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  const mport = await freePort();
+  metrics = `http://127.0.0.1:${mport}/metrics`;
+  upstream = await startMcpgate({ port, publicUrl: `http://localhost:${port}`, args: ['--access-token-ttl', String(TTL), '--metrics-listen', `127.0.0.1:${mport}`] });
+  config = join(mkdtempSync(join(tmpdir(), 'mcpgate-oauth-')), 'mcpgate.toml');
+  writeFileSync(config, configText(upstream.mcpUrl));
+  front = await startMcpgate({ args: ['--config', config] });
+  assert.match(front.logs(), new RegExp(`redirect URI ${front.base}/connections/callback`), 'the redirect URI is printed at start');
+  // The upstream's operator allows the front's one redirect URI, as the front printed it.
+  await cli(upstream, {}, 'clients', 'allowed', 'add', `${front.base}/connections/callback`);
+  for (const srv of [upstream, front]) {
+    for (const who of ['alice', 'bob']) await cli(srv, srv === front ? { MCPGATE_CONFIG: config } : {}, 'user', 'add', who, '--password-stdin');
+  }
+  chromium = await launchChromium();
+});
+after(async () => {
+  if (measured.length) console.log(`upstream token requests per expiry, twenty calls at once: ${measured.join(', ')}`);
+  await chromium?.close(); await front?.stop(); await upstream?.stop();
+});
+
+test('a person connects through both sign-ins in a browser; calls then run as their upstream self, refreshed once per expiry', async () => {
+  const calcUrl = `${front.base}/mcp/calc`;
+  const alice = await obtainTokens(front, PASSWORD, { username: 'alice', resource: calcUrl });
+  const bob = await obtainTokens(front, PASSWORD, { username: 'bob', resource: calcUrl });
+
+  // The official SDK client sees the elicitation as the MCP error it is.
+  const sdk = new Client({ name: 'connected', version: '1' });
+  await assert.rejects(
+    sdk.connect(new StreamableHTTPClientTransport(new URL(calcUrl), { requestInit: { headers: { authorization: `Bearer ${alice.access_token}` } } })),
+    (e) => e.code === -32042 && e.data?.elicitations?.[0]?.mode === 'url',
+  );
+  const url = elicited(await call(calcUrl, alice.access_token), front.base);
+  // Bob cannot use the page made for Alice's call.
+  const foreign = await bob.browser.request(url);
+  assert.equal(foreign.status, 403);
+
+  // Chromium: the front's sign-in, the connect page, the upstream's sign-in and
+  // consent, and back.
+  const ctx = await chromium.newContext();
+  const page = await ctx.newPage();
+  await page.goto(url);
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Continue to calc' }).click();
+  await page.waitForURL((u) => u.origin === upstream.base);
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL((u) => u.pathname === '/connections/callback');
+  assert.match(await page.content(), /Your account at calc is connected/);
+
+  const ok = await call(calcUrl, alice.access_token);
+  assert.deepEqual(ok.result?.structuredContent, { result: 13 }, JSON.stringify(ok));
+  const client = new Client({ name: 'connected', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(calcUrl), { requestInit: { headers: { authorization: `Bearer ${alice.access_token}` } } }));
+  assert.deepEqual((await client.callTool({ name: 'calculator', arguments: { operation: 'multiply', a: 6, b: 7 } })).structuredContent, { result: 42 });
+  await client.close();
+  // The upstream's own record: Alice's grant, to mcpgate's client.
+  const grants = JSON.parse(await cli(upstream, {}, 'grants', 'list', '--user', 'alice', '--json'));
+  assert.ok(grants.some((g) => g.user === 'alice' && /^mcpgate at /.test(g.client_name)), JSON.stringify(grants));
+
+  // The connected-apps page lists the account, when it was connected and used.
+  await page.goto(`${front.base}/apps`);
+  const row = page.locator('tr[data-upstream="calc"]');
+  assert.match(await row.innerText(), /calc[\s\S]*Disconnect/);
+  await page.screenshot({ path: `${SHOTS}/connected-apps-oauth.png`, fullPage: true });
+  assert.ok(!(await page.content()).includes(alice.access_token));
+  await ctx.close();
+
+  // Bob is asked for his own, and his calls act as Bob.
+  const bobUrl = elicited(await call(calcUrl, bob.access_token), front.base);
+  const { done } = await connectByHttp(bob.browser, bobUrl, 'bob');
+  assert.equal(done.status, 200, await done.text());
+  assert.deepEqual((await call(calcUrl, bob.access_token)).result?.structuredContent, { result: 13 });
+  const bobs = JSON.parse(await cli(upstream, {}, 'grants', 'list', '--user', 'bob', '--json'));
+  assert.equal(bobs.length, 1, 'one grant at the upstream for Bob, his own');
+
+  // The refresh race: three expiries, twenty calls at once on each.
+  for (let round = 0; round < 3; round++) {
+    await new Promise((r) => setTimeout(r, (TTL + 1) * 1000));
+    const before = await tokenRequests();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call(calcUrl, alice.access_token)));
+    for (const a of answers) assert.deepEqual(a.result?.structuredContent, { result: 13 }, JSON.stringify(a));
+    measured.push(await tokenRequests() - before);
+  }
+  assert.deepEqual(measured, [1, 1, 1], 'one refresh per expiry, and no re-consent');
+});
+
+test('a refresh the upstream refuses, or a callback for someone else, asks the person again; disconnecting revokes at the upstream', async () => {
+  const calcUrl = `${front.base}/mcp/calc`;
+  const alice = await obtainTokens(front, PASSWORD, { username: 'alice', resource: calcUrl });
+  const bob = await obtainTokens(front, PASSWORD, { username: 'bob', resource: calcUrl });
+  // Connected from the first test; the upstream ends her grant: the token is refused,
+  // the refresh too (invalid_grant), and the next call elicits.
+  assert.deepEqual((await call(calcUrl, alice.access_token)).result?.structuredContent, { result: 13 });
+  await cli(upstream, {}, 'grants', 'revoke', '--user', 'alice', '--all');
+  const deadline = Date.now() + 15000;
+  let again;
+  while (!(again = await call(calcUrl, alice.access_token)).error && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const url = elicited(again, front.base);
+  assert.deepEqual((await call(calcUrl, bob.access_token)).result?.structuredContent, { result: 13 }, "Bob's connection is his own");
+  const audit = await cli(front, { MCPGATE_CONFIG: config }, 'audit', '--json', '--limit', '100');
+  assert.match(audit, /account_needs_consent/);
+
+  // A callback carrying Alice's state, opened by Bob, fails and spends nothing of his.
+  const page = await alice.browser.request(url);
+  const html = await page.text();
+  const go = await alice.browser.post(`${front.base}/connections/calc`, [['csrf', field(html, 'csrf')], ['request', field(html, 'request')]]);
+  const state = new URL(go.headers.get('location')).searchParams.get('state');
+  const stolen = await bob.browser.request(`${front.base}/connections/callback?state=${state}&code=x&iss=${encodeURIComponent(upstream.base)}`);
+  assert.equal(stolen.status, 403);
+  assert.match(await stolen.text(), /another person/);
+  // A forged state is refused without a redirect anywhere.
+  const forged = await alice.browser.request(`${front.base}/connections/callback?state=nope&code=x`);
+  assert.equal(forged.status, 410);
+  assert.equal(forged.headers.get('location'), null);
+
+  // Connected again (the elicited page was not spent by the failed attempt).
+  const { done } = await connectByHttp(alice.browser, url, 'alice');
+  assert.equal(done.status, 200, await done.text());
+  assert.deepEqual((await call(calcUrl, alice.access_token)).result?.structuredContent, { result: 13 });
+  assert.equal(JSON.parse(await cli(upstream, {}, 'grants', 'list', '--user', 'alice', '--json')).length, 1);
+
+  // Disconnecting on the connected-apps page revokes the tokens at the upstream too
+  // (RFC 7009): the upstream records the refresh token's family ended by its client.
+  const revokedBefore = await revocations('alice');
+  const apps = await (await alice.browser.request(`${front.base}/apps`)).text();
+  const off = await alice.browser.post(`${front.base}/connections/calc/disconnect`, [['csrf', field(apps, 'csrf')]]);
+  assert.equal(off.status, 303);
+  elicited(await call(calcUrl, alice.access_token), front.base);
+  const seen = Math.max(0, ...revokedBefore.map((e) => e.seq));
+  const revoked = (await revocations('alice')).filter((e) => e.seq > seen);
+  assert.ok(revoked.some((e) => e.detail.kind === 'refresh_token'), JSON.stringify(revoked));
+});
+
+test('two instances sharing PostgreSQL refresh an expired upstream token once between them', { skip: PG ? false : 'SKIPPED: TEST_DATABASE_URL is not set (no PostgreSQL)' }, async () => {
+  const name = `mcpgate_e2e_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [PG, '-qc', `CREATE DATABASE ${name}`]);
+  const dbUrl = `${PG.slice(0, PG.lastIndexOf('/'))}/${name}`;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { MCPGATE_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'), MCPGATE_CONFIG: config };
+  const common = { publicUrl: base, args: ['--database', dbUrl, '--config', config], env };
+  const a = await startMcpgate(common);
+  const b = await startMcpgate(common);
+  const lb = await startBalancer(port, { a: a.port, b: b.port });
+  try {
+    const r = await mcpgate(['user', 'add', 'carol', '--password-stdin', '--database', dbUrl], { input: PASSWORD, env: { ...env, MCPGATE_PUBLIC_URL: base } });
+    assert.equal(r.code, 0, r.stderr);
+    await cli(upstream, {}, 'user', 'add', 'carol', '--password-stdin');
+    await cli(upstream, {}, 'clients', 'allowed', 'add', `${base}/connections/callback`);
+    const calcUrl = `${base}/mcp/calc`;
+    const carol = await obtainTokens({ base, mcpUrl: calcUrl }, PASSWORD, { username: 'carol', resource: calcUrl, via: { register: 'a', browser: 'a', token: 'a' } });
+    const onA = { 'x-mcpgate-backend': 'a' };
+    const url = elicited(await call(calcUrl, carol.access_token, onA), base);
+    const { done } = await connectByHttp(carol.browser, url, 'carol');
+    assert.equal(done.status, 200, await done.text());
+    assert.deepEqual((await call(calcUrl, carol.access_token, { 'x-mcpgate-backend': 'b' })).result?.structuredContent, { result: 13 }, 'B uses what A connected');
+    const both = [];
+    for (let round = 0; round < 2; round++) {
+      await new Promise((r) => setTimeout(r, (TTL + 1) * 1000));
+      const before = await tokenRequests();
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call(calcUrl, carol.access_token, { 'x-mcpgate-backend': i % 2 ? 'a' : 'b' })));
+      for (const x of answers) assert.deepEqual(x.result?.structuredContent, { result: 13 }, JSON.stringify(x));
+      both.push(await tokenRequests() - before);
+    }
+    console.log(`two instances: upstream token requests per expiry, twenty calls at once split between them: ${both.join(', ')}`);
+    assert.deepEqual(both, [1, 1]);
+  } finally {
+    await lb.close(); await a.stop(); await b.stop();
+  }
+});
