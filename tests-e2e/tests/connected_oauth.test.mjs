@@ -288,3 +288,82 @@ test('two instances sharing PostgreSQL refresh an expired upstream token once be
     await lb.close(); await a.stop(); await b.stop();
   }
 });
+
+test('token exchange between two deployments: the person\'s token here becomes theirs there, with no pop-up', async () => {
+  // A third mcpgate in front of the same upstream, with credentials = "token_exchange":
+  // a confidential client there, whose issuer the upstream trusts for tokens meant for
+  // the front's resource.
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const exUrl = `${base}/mcp/calc`;
+  const client = JSON.parse((await cli(upstream, {}, 'client', 'add', '--name', 'front-gateway', '--confidential', '--json')).trim().split('\n').pop());
+  const cfg = join(mkdtempSync(join(tmpdir(), 'mcpgate-exchange-')), 'mcpgate.toml');
+  writeFileSync(cfg, `
+[[upstream]]
+name = "calc"
+url = "${upstream.mcpUrl}"
+credentials = "token_exchange"
+oauth_client_id = "${client.client_id}"
+oauth_client_secret_env = "CALC_CLIENT_SECRET"
+scopes = [{ name = "calc", description = "Use the calculator" }]
+tools = [{ name = "*", scope = "calc" }]
+`);
+  const env = { CALC_CLIENT_SECRET: client.client_secret, MCPGATE_CONFIG: cfg };
+  const ex = await startMcpgate({ port, args: ['--config', cfg], env });
+  try {
+    assert.ok(!ex.logs().includes(client.client_secret), 'the secret is never logged');
+    for (const who of ['dave', 'erin']) await cli(ex, env, 'user', 'add', who, '--password-stdin');
+    await cli(upstream, {}, 'user', 'add', 'dave', '--password-stdin');
+    const trust = (audience) => cli(upstream, {}, 'idp', 'trust', 'exfront', '--issuer', base, '--jwks-uri', `${base}/jwks.json`, '--exchange-audience', audience);
+    await trust(exUrl);
+    const daveHere = JSON.parse(await cli(ex, env, 'user', 'list', '--json')).find((u) => u.username === 'dave');
+    await cli(upstream, {}, 'idp', 'link', 'exfront', '--subject', daveHere.id, '--user', 'dave');
+
+    const dave = await obtainTokens({ base, mcpUrl: exUrl }, PASSWORD, { username: 'dave', resource: exUrl });
+    const before = await tokenRequests();
+    for (let i = 0; i < 5; i++) assert.deepEqual((await call(exUrl, dave.access_token)).result?.structuredContent, { result: 13 });
+    assert.equal(await tokenRequests() - before, 1, 'one exchange, kept for its lifetime');
+    // At the upstream, Dave's own grant, to the front's client; no refresh token.
+    const grants = JSON.parse(await cli(upstream, {}, 'grants', 'list', '--user', 'dave', '--json'));
+    assert.ok(grants.some((g) => g.client_name === 'front-gateway'), JSON.stringify(grants));
+    const audit = await cli(upstream, {}, 'audit', '--json', '--limit', '500');
+    assert.match(audit, /"event":"token_exchanged"/);
+
+    // Erin is nobody at the upstream: refused, with the gateway's error, not a pop-up.
+    const erin = await obtainTokens({ base, mcpUrl: exUrl }, PASSWORD, { username: 'erin', resource: exUrl });
+    const r = await fetch(exUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${erin.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'add', a: 1, b: 1 } } }),
+    });
+    assert.equal(r.status, 403);
+    assert.match((await r.json()).error.message, /does not accept you/);
+
+    // At the upstream's token endpoint directly: what the exchange refuses.
+    const exchange = (subject, { id = client.client_id, secret = client.client_secret, extra = {} } = {}) => fetch(`${upstream.base}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource: upstream.mcpUrl, ...extra }),
+    }).then(async (x) => ({ status: x.status, body: await x.json() }));
+    const ok = await exchange(dave.access_token);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+    assert.equal(ok.body.refresh_token, undefined);
+    // A token of an issuer not trusted for exchange (the upstream's own).
+    const own = await obtainTokens(upstream, PASSWORD, { username: 'dave' });
+    assert.equal((await exchange(own.access_token)).body.error, 'invalid_grant');
+    // A token of the trusted issuer, but for an audience not allowed: not laundered.
+    await trust('http://127.0.0.1:1/elsewhere');
+    assert.equal((await exchange(dave.access_token)).body.error, 'invalid_grant');
+    await trust(exUrl);
+    // Delegation is not offered; a wrong secret is not a client.
+    assert.equal((await exchange(dave.access_token, { extra: { actor_token: dave.access_token, actor_token_type: 'urn:ietf:params:oauth:token-type:access_token' } })).body.error, 'invalid_request');
+    assert.equal((await exchange(dave.access_token, { secret: 'wrong' })).status, 401);
+    // The metadata says it.
+    const meta = await (await fetch(`${upstream.base}/.well-known/oauth-authorization-server`)).json();
+    assert.ok(meta.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'));
+  } finally {
+    await ex.stop();
+  }
+});

@@ -9,7 +9,7 @@ use anyhow::bail;
 use axum::Router;
 use mcpgate_core::ScopeSet;
 use mcpgate_core::jwt::Expectations;
-use mcpgate_domain::flows::connections;
+use mcpgate_domain::flows::{connections, upstream_oauth};
 use mcpgate_domain::store::Store;
 use mcpgate_gateway::{
     Elicitation, EmailDirectory, Identity, JwtSigner, PersonalCredentials, Upstream, UpstreamAudit,
@@ -150,6 +150,16 @@ pub fn router(
             );
         }
         let credentials = u.credentials.per_person().then(|| {
+            if u.credentials == mcpgate_gateway::CredentialsMode::TokenExchange {
+                tracing::info!(
+                    upstream = u.name,
+                    "each person's token is exchanged for theirs at this upstream's authorization server (RFC 8693)"
+                );
+                return Arc::new(ExchangedTokens {
+                    auth: auth.auth.clone(),
+                    upstream: u.name.clone(),
+                }) as Arc<dyn PersonalCredentials>;
+            }
             if u.credentials == mcpgate_gateway::CredentialsMode::OAuth {
                 tracing::info!(
                     upstream = u.name,
@@ -195,7 +205,7 @@ struct PersonalTokens {
 
 #[async_trait::async_trait]
 impl PersonalCredentials for PersonalTokens {
-    async fn token(&self, subject: &str) -> Result<Option<String>, Unavailable> {
+    async fn token(&self, subject: &str, _presented: &str) -> Result<Option<String>, Unavailable> {
         connections::token_for(&self.auth, subject, &self.upstream, None)
             .await
             .map_err(|e| {
@@ -218,13 +228,63 @@ impl PersonalCredentials for PersonalTokens {
         }
     }
 
-    async fn refused(&self, subject: &str, token: &str) -> Result<Option<String>, Unavailable> {
+    async fn refused(
+        &self,
+        subject: &str,
+        _presented: &str,
+        token: &str,
+    ) -> Result<Option<String>, Unavailable> {
         connections::token_for(&self.auth, subject, &self.upstream, Some(token))
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, upstream = self.upstream, "could not replace a refused upstream token");
                 Unavailable
             })
+    }
+}
+
+/// Each person's token exchanged for the upstream's (RFC 8693), for one upstream.
+struct ExchangedTokens {
+    auth: mcpgate_domain::Authority,
+    upstream: String,
+}
+
+impl ExchangedTokens {
+    async fn exchange(
+        &self,
+        presented: &str,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, Unavailable> {
+        upstream_oauth::exchanged(&self.auth, &self.upstream, presented, refused)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not exchange a person's token");
+                Unavailable
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl PersonalCredentials for ExchangedTokens {
+    async fn token(&self, _subject: &str, presented: &str) -> Result<Option<String>, Unavailable> {
+        self.exchange(presented, None).await
+    }
+
+    fn elicits(&self) -> bool {
+        false
+    }
+
+    async fn elicit(&self, _subject: &str) -> Result<Elicitation, Unavailable> {
+        Err(Unavailable)
+    }
+
+    async fn refused(
+        &self,
+        _subject: &str,
+        presented: &str,
+        token: &str,
+    ) -> Result<Option<String>, Unavailable> {
+        self.exchange(presented, Some(token)).await
     }
 }
 

@@ -198,6 +198,13 @@ pub enum Event {
         scope: ScopeSet,
         grant: String,
     },
+    /// A trusted issuer's access token was exchanged for one of ours (RFC 8693).
+    TokenExchanged {
+        provider: String,
+        subject: String,
+        scope: ScopeSet,
+        grant: String,
+    },
     /// An identity provider trusted for ID-JAGs, or no longer.
     IssuerTrusted {
         provider: String,
@@ -277,6 +284,7 @@ pub const NAMES: &[&str] = &[
     "scope_includes_set",
     "scope_set",
     "scopes_withdrawn",
+    "token_exchanged",
     "token_issued",
     "token_refreshed",
     "token_revoked",

@@ -542,6 +542,9 @@ pub struct TrustedIssuer {
     pub allowed_domains: Vec<String>,
     /// Create an account for a verified email of an allowed domain.
     pub auto_create: bool,
+    /// Audiences of its access tokens that may be exchanged here (RFC 8693 subject
+    /// tokens); none: it is trusted for ID-JAGs only.
+    pub exchange_audiences: Vec<String>,
     pub created_at: i64,
 }
 

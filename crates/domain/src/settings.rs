@@ -33,6 +33,9 @@ pub struct Settings {
     pub unused_client_ttl_secs: i64,
     /// Upstreams that want each person's own account (connected accounts), by name.
     pub connectable: std::collections::BTreeMap<String, Connectable>,
+    /// Upstreams reached with each person's token exchanged at their authorization
+    /// server (RFC 8693, `credentials = "token_exchange"`), by name.
+    pub exchanges: std::collections::BTreeMap<String, OAuthUpstream>,
 }
 
 /// An upstream where each person acts as themselves.
@@ -93,6 +96,7 @@ impl Settings {
             max_dynamic_clients: 10_000,
             unused_client_ttl_secs: 24 * 3600,
             connectable: Default::default(),
+            exchanges: Default::default(),
         }
     }
 

@@ -222,6 +222,10 @@ pub enum CredentialsMode {
     /// OAuth client of the upstream and keeps each person's tokens, sealed.
     #[serde(rename = "oauth")]
     OAuth,
+    /// The person's token here, exchanged at the upstream's authorization server for
+    /// one of the upstream's (RFC 8693), where that server trusts this one's issuer: no
+    /// pop-up. mcpgate is a confidential client there (`oauth_client_id` and secret).
+    TokenExchange,
 }
 
 impl CredentialsMode {
@@ -271,7 +275,7 @@ pub enum ConfigError {
     #[error("upstream {0:?}: cwd, run_as and the pool settings are for stdio upstreams (command)")]
     StdioOnly(String),
     #[error(
-        "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\", and the names \"callback\" and \"client\" are taken by its pages"
+        "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\" or \"token_exchange\" (which needs oauth_client_id and oauth_client_secret_env), and the names \"callback\" and \"client\" are taken by its pages"
     )]
     PerPerson(String),
 }
@@ -359,7 +363,13 @@ impl UpstreamConfig {
         let oauth_settings = self.oauth_client_id.is_some()
             || self.oauth_client_secret_env.is_some()
             || self.oauth_scopes.is_some();
-        if (oauth_settings && self.credentials != CredentialsMode::OAuth)
+        let through_oauth = matches!(
+            self.credentials,
+            CredentialsMode::OAuth | CredentialsMode::TokenExchange
+        );
+        if (oauth_settings && !through_oauth)
+            || (self.credentials == CredentialsMode::TokenExchange
+                && self.oauth_client_secret_env.is_none())
             || (self.oauth_client_secret_env.is_some() && self.oauth_client_id.is_none())
             || (self.credentials.per_person() && (n == "callback" || n == "client"))
         {
@@ -734,6 +744,15 @@ mod tests {
         );
         oauth.validate().unwrap();
         assert_eq!(oauth.credentials, CredentialsMode::OAuth);
+        let exchange = parse(
+            "name = \"a\"\nurl = \"https://x/mcp\"\ncredentials = \"token_exchange\"\noauth_client_id = \"c\"\noauth_client_secret_env = \"S\"",
+        );
+        exchange.validate().unwrap();
+        assert!(matches!(
+            parse("name = \"a\"\nurl = \"https://x/mcp\"\ncredentials = \"token_exchange\"")
+                .validate(),
+            Err(ConfigError::PerPerson(_))
+        ));
     }
 
     #[test]

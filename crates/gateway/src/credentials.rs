@@ -1,5 +1,5 @@
-//! Each person's own credentials for an upstream (`credentials = "per_person_token"` or
-//! `"oauth"`):
+//! Each person's own credentials for an upstream (`credentials = "per_person_token"`,
+//! `"oauth"` or `"token_exchange"`):
 //! the servers people use most have their own sign-in, and one shared account would
 //! make everyone the same person there. The gateway asks [`PersonalCredentials`] (the
 //! authorization server's vault) for the caller's token and sends it as the upstream's
@@ -19,7 +19,15 @@ pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 #[async_trait::async_trait]
 pub trait PersonalCredentials: Send + Sync {
     /// The person's token for this upstream; `Ok(None)` when they have not given one.
-    async fn token(&self, subject: &str) -> Result<Option<String>, Unavailable>;
+    /// `presented` is the token the client presented here (the subject token of a
+    /// token exchange; other kinds ignore it).
+    async fn token(&self, subject: &str, presented: &str) -> Result<Option<String>, Unavailable>;
+
+    /// Whether a person without a token is sent to a page to give one (else the call
+    /// is refused: the upstream does not accept them).
+    fn elicits(&self) -> bool {
+        true
+    }
 
     /// A page where the person gives it: bound to them, good once.
     async fn elicit(&self, subject: &str) -> Result<Elicitation, Unavailable>;
@@ -27,7 +35,12 @@ pub trait PersonalCredentials: Send + Sync {
     /// The upstream refused the person's `token` (401): a new one to try once (a
     /// refreshed one), or `None` when the person must connect again (a pasted token is
     /// forgotten).
-    async fn refused(&self, subject: &str, token: &str) -> Result<Option<String>, Unavailable>;
+    async fn refused(
+        &self,
+        subject: &str,
+        presented: &str,
+        token: &str,
+    ) -> Result<Option<String>, Unavailable>;
 }
 
 /// The vault could not be read: the call fails (502), it is never sent without.

@@ -38,6 +38,9 @@ pub enum GatewayError {
     HeaderMismatch,
     /// A resource URI with no normal form (a dot segment, an encoded `/`): 400.
     NotNormal,
+    /// The upstream's authorization server does not take the person's token in
+    /// exchange (`credentials = "token_exchange"`): 403.
+    NotAccepted,
 }
 
 impl GatewayError {
@@ -46,7 +49,9 @@ impl GatewayError {
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UnknownSession => StatusCode::NOT_FOUND,
-            Self::ForeignSession | Self::ForeignOrigin | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::ForeignSession | Self::ForeignOrigin | Self::Forbidden | Self::NotAccepted => {
+                StatusCode::FORBIDDEN
+            }
             Self::SessionRequired | Self::HeaderMismatch | Self::NotNormal => {
                 StatusCode::BAD_REQUEST
             }
@@ -94,6 +99,10 @@ impl GatewayError {
             Self::HeaderMismatch => (
                 -32020,
                 "Header mismatch: Mcp-Method and Mcp-Name must repeat the method and target of the body",
+            ),
+            Self::NotAccepted => (
+                -32001,
+                "Forbidden: the upstream's authorization server does not accept you (token exchange refused)",
             ),
             Self::NotNormal => (
                 -32602,

@@ -88,6 +88,9 @@ async fn elicit(
     subject: &str,
     id: Option<&serde_json::Value>,
 ) -> Response {
+    if !c.elicits() {
+        return GatewayError::NotAccepted.respond(id);
+    }
     match c.elicit(subject).await {
         Ok(e) => e.respond(id),
         Err(_) => GatewayError::BadGateway.respond(id),
@@ -110,9 +113,10 @@ pub async fn forward(
     let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
+    let presented = presented_token(&parts.headers);
     let mut personal = match &up.credentials {
         None => None,
-        Some(c) => match c.token(&principal.subject).await {
+        Some(c) => match c.token(&principal.subject, presented).await {
             Ok(Some(t)) => Some(t),
             Ok(None) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
@@ -197,7 +201,7 @@ pub async fn forward(
             upstream = up.name(),
             "the upstream refused a person's token"
         );
-        match c.refused(&principal.subject, used).await {
+        match c.refused(&principal.subject, presented, used).await {
             Ok(Some(fresh)) if !retried && fresh != *used => {
                 personal = Some(fresh);
                 body = Body::from(kept);
@@ -320,6 +324,14 @@ impl<B: HttpBody + Unpin> HttpBody for Cancellable<B> {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+/// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.
+fn presented_token(h: &http::HeaderMap) -> &str {
+    h.get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map_or("", |(_, t)| t.trim())
 }
 
 fn is_sse(h: &http::HeaderMap) -> bool {

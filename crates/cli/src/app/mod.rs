@@ -199,8 +199,14 @@ pub fn server_config(cfg: &AppConfig) -> anyhow::Result<ServerConfig> {
     }
     // Upstreams that want each person's own account: how they connect.
     for u in &cfg.upstreams {
-        if let Some(c) = connectable(u)? {
-            server.rules.connectable.insert(u.name.clone(), c);
+        match connectable(u)? {
+            None => {}
+            Some((Some(c), _)) => {
+                server.rules.connectable.insert(u.name.clone(), c);
+            }
+            Some((None, exchange)) => {
+                server.rules.exchanges.insert(u.name.clone(), exchange);
+            }
         }
     }
     if let Some(ttl) = cfg.access_ttl_secs {
@@ -387,38 +393,47 @@ pub fn mcp_router(cfg: &AppConfig, guard: Guard, cancel: CancellationToken) -> R
         .layer(mcpgate_mcp::endpoint::cors(&endpoint))
 }
 
-/// How a person connects their own account at upstream `u`, when it wants one.
+/// How each person acts as themselves at upstream `u`, when they do: connecting an
+/// account (a page), or by token exchange (no page; the upstream's OAuth settings).
+#[allow(clippy::type_complexity)]
 fn connectable(
     u: &mcpgate_gateway::UpstreamConfig,
-) -> anyhow::Result<Option<mcpgate_domain::settings::Connectable>> {
+) -> anyhow::Result<
+    Option<(
+        Option<mcpgate_domain::settings::Connectable>,
+        mcpgate_domain::settings::OAuthUpstream,
+    )>,
+> {
     use mcpgate_domain::settings::{ConnectKind, Connectable, OAuthUpstream};
     use mcpgate_gateway::CredentialsMode;
+    if u.credentials == CredentialsMode::None {
+        return Ok(None);
+    }
+    let client_secret = match &u.oauth_client_secret_env {
+        None => None,
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!(
+                "upstream {:?}: oauth_client_secret_env names {var}, which is not set",
+                u.name
+            )
+        })?),
+    };
+    let oauth = OAuthUpstream {
+        url: u.url.clone().unwrap_or_default(),
+        client_id: u.oauth_client_id.clone(),
+        client_secret,
+        scopes: u.oauth_scopes.clone(),
+    };
     let kind = match u.credentials {
-        CredentialsMode::None => return Ok(None),
         CredentialsMode::PerPersonToken => ConnectKind::Token,
-        CredentialsMode::OAuth => {
-            let client_secret = match &u.oauth_client_secret_env {
-                None => None,
-                Some(var) => Some(std::env::var(var).map_err(|_| {
-                    anyhow::anyhow!(
-                        "upstream {:?}: oauth_client_secret_env names {var}, which is not set",
-                        u.name
-                    )
-                })?),
-            };
-            ConnectKind::OAuth(OAuthUpstream {
-                url: u.url.clone().unwrap_or_default(),
-                client_id: u.oauth_client_id.clone(),
-                client_secret,
-                scopes: u.oauth_scopes.clone(),
-            })
-        }
+        CredentialsMode::OAuth => ConnectKind::OAuth(oauth.clone()),
+        _ => return Ok(Some((None, oauth))),
     };
     let label = u.credential_label.clone().unwrap_or_else(|| match kind {
         ConnectKind::Token => format!("your token for {}", u.name),
         ConnectKind::OAuth(_) => format!("your account at {}", u.name),
     });
-    Ok(Some(Connectable { label, kind }))
+    Ok(Some((Some(Connectable { label, kind }), oauth)))
 }
 
 #[cfg(test)]

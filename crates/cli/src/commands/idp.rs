@@ -92,6 +92,11 @@ pub enum IdpCmd {
         /// Create an account for a verified email of an allowed domain.
         #[arg(long)]
         auto_create: bool,
+        /// An audience of its access tokens that may be exchanged here for ours (RFC
+        /// 8693 token exchange; repeatable): another mcpgate's resource, whose people
+        /// then reach this server with no pop-up.
+        #[arg(long = "exchange-audience")]
+        exchange_audiences: Vec<String>,
     },
     /// Stop trusting a provider's ID-JAGs.
     Distrust {
@@ -292,6 +297,7 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
             jwks_uri,
             allowed_domains,
             auto_create,
+            exchange_audiences,
         } => {
             let a = ctx.authority().await?;
             let t = TrustedIssuer {
@@ -303,6 +309,7 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
                     .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                     .collect(),
                 auto_create,
+                exchange_audiences,
                 created_at: a.now(),
             };
             identities::trust_issuer(&a, &t, &Actor::Operator)
@@ -348,12 +355,19 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
         } => {
             let a = ctx.authority().await?;
             let configured = file.idp.iter().flatten().any(|e| e.name == name);
+            // A sign-in provider, or an issuer trusted for ID-JAGs or token exchange:
+            // its people are known by the same subject.
             let stored = a
                 .store
                 .identity_providers()
                 .await?
                 .iter()
-                .any(|r| r.name == name);
+                .any(|r| r.name == name)
+                || a.store
+                    .trusted_issuers()
+                    .await?
+                    .iter()
+                    .any(|t| t.name == name);
             if !configured && !stored {
                 bail!("no identity provider named {name}");
             }

@@ -389,6 +389,7 @@ pub struct TrustedRow {
     pub jwks_uri: String,
     pub allowed_domains: Vec<String>,
     pub auto_create: bool,
+    pub exchange_audiences: Vec<String>,
 }
 
 impl From<mcpgate_domain::model::TrustedIssuer> for TrustedRow {
@@ -399,6 +400,7 @@ impl From<mcpgate_domain::model::TrustedIssuer> for TrustedRow {
             jwks_uri: t.jwks_uri,
             allowed_domains: t.allowed_domains,
             auto_create: t.auto_create,
+            exchange_audiences: t.exchange_audiences,
         }
     }
 }
@@ -407,8 +409,13 @@ impl fmt::Display for TrustedRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}\t{}\tkeys {}\tauto-create {}\t{:?}",
-            self.name, self.issuer, self.jwks_uri, self.auto_create, self.allowed_domains
+            "{}\t{}\tkeys {}\tauto-create {}\t{:?}\texchanges {:?}",
+            self.name,
+            self.issuer,
+            self.jwks_uri,
+            self.auto_create,
+            self.allowed_domains,
+            self.exchange_audiences
         )
     }
 }

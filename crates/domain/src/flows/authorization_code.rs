@@ -141,6 +141,7 @@ async fn redeem(
         expires_in,
         refresh_token: Some(refresh.expose().to_owned()),
         scope: scope.to_string(),
+        issued_token_type: None,
     })
 }
 

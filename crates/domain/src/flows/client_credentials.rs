@@ -137,5 +137,6 @@ pub async fn grant(
         expires_in: exp - now,
         refresh_token: None,
         scope: scope.to_string(),
+        issued_token_type: None,
     })
 }

@@ -38,7 +38,7 @@ use super::hierarchy::Hierarchy;
 use super::keysets::{self, Origin};
 use super::tokens::{self, TokenResponse};
 use crate::audit::Event;
-use crate::model::{Client, Grant, Outcome, StepKind, TokenFamily};
+use crate::model::{Client, Grant, Outcome, StepKind, TokenFamily, TrustedIssuer, User};
 use crate::{Authority, OAuthResult};
 
 /// The grant type (RFC 7523 §2.1).
@@ -88,16 +88,61 @@ pub async fn grant(
     client: &Client,
     req: JwtBearerRequest<'_>,
 ) -> OAuthResult<TokenResponse> {
-    let result = exchange(s, client, req).await;
+    noted(s, client, "ID-JAG", exchange(s, client, req).await)
+}
+
+/// Notes a refused grant without a browser in the client's record (the doctor's), as
+/// `what`; passes the result on.
+pub(super) fn noted(
+    s: &Authority,
+    client: &Client,
+    what: &str,
+    result: OAuthResult<TokenResponse>,
+) -> OAuthResult<TokenResponse> {
     if let Err(e) = &result {
         s.note(
             &client.client_id,
             StepKind::Token,
             Outcome::Refused,
-            format!("ID-JAG {}: {}", e.code.as_str(), e.description),
+            format!("{what} {}: {}", e.code.as_str(), e.description),
         );
     }
     result
+}
+
+/// The person a trusted issuer vouches for, admitted as a sign-in through that
+/// provider would be, and the scopes asked for (or asserted) they may hold.
+pub(super) async fn person_and_scope(
+    s: &Authority,
+    provider: &TrustedIssuer,
+    vouched: &Vouched,
+    asked: Option<&str>,
+    asserted: Option<&str>,
+) -> OAuthResult<(User, ScopeSet)> {
+    let trust = Trust {
+        name: &provider.name,
+        allowed_domains: &provider.allowed_domains,
+        auto_create: provider.auto_create,
+        hosted_domains: false,
+    };
+    let user = match admission::admit(s, &trust, vouched).await {
+        Ok(u) => u,
+        Err(NotAdmitted::Refused(r)) => {
+            return Err(refused(format!(
+                "the person is not admitted here: {}",
+                r.message(&provider.name).0
+            )));
+        }
+        Err(NotAdmitted::Unavailable(e)) => return Err(e),
+    };
+    let scope = scope(s, asked, asserted).await?;
+    let scope = entitlements::entitled(s, &user.id, &scope).await?.held;
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "none of the scopes asked for may be granted to this person",
+        ));
+    }
+    Ok((user, scope))
 }
 
 async fn exchange(
@@ -174,12 +219,6 @@ async fn exchange(
     {
         return Err(refused("this assertion was already used"));
     }
-    let trust = Trust {
-        name: &provider.name,
-        allowed_domains: &provider.allowed_domains,
-        auto_create: provider.auto_create,
-        hosted_domains: false,
-    };
     let vouched = Vouched {
         subject: jag.sub.clone(),
         email: jag.email.clone(),
@@ -188,25 +227,45 @@ async fn exchange(
         preferred_username: None,
         groups: None,
     };
-    let user = match admission::admit(s, &trust, &vouched).await {
-        Ok(u) => u,
-        Err(NotAdmitted::Refused(r)) => {
-            return Err(refused(format!(
-                "the person is not admitted here: {}",
-                r.message(&provider.name).0
-            )));
-        }
-        Err(NotAdmitted::Unavailable(e)) => return Err(e),
-    };
-    let scope = scope(s, req.scope, jag.scope.as_deref()).await?;
-    let scope = entitlements::entitled(s, &user.id, &scope).await?.held;
-    if scope.is_empty() {
-        return Err(OAuthError::invalid_scope(
-            "none of the scopes asked for may be granted to this person",
-        ));
-    }
-    // The provider's policy stands for the person's consent: the tokens hang on a grant
-    // the person sees and can revoke.
+    let (user, scope) =
+        person_and_scope(s, &provider, &vouched, req.scope, jag.scope.as_deref()).await?;
+    let (answer, grant) =
+        issue_without_browser(s, client, &user, &target, &scope, req.dpop_jkt).await?;
+    s.audit(
+        Event::IdJagAccepted {
+            provider: provider.name.clone(),
+            subject: jag.sub,
+            scope: scope.clone(),
+            grant,
+        },
+        Some(&user.id),
+        Some(&client.client_id),
+    )
+    .await;
+    s.note(
+        &client.client_id,
+        StepKind::Token,
+        Outcome::Ok,
+        format!("ID-JAG of {} for {scope}", provider.name),
+    );
+    Ok(answer)
+}
+
+/// Tokens for `user` with `client` at `target`, where another party's word stands for
+/// the person's consent (an ID-JAG, an exchanged token): they hang on a grant the person
+/// sees on the connected-apps page and can revoke. No refresh token: the client comes
+/// back with a fresh assertion. Returns the answer and the grant's id.
+pub(super) async fn issue_without_browser(
+    s: &Authority,
+    client: &Client,
+    user: &User,
+    target: &str,
+    scope: &ScopeSet,
+    dpop_jkt: Option<&str>,
+) -> OAuthResult<(TokenResponse, String)> {
+    let now = s.now();
+    let target = target.to_owned();
+    let scope = scope.clone();
     let grant = match s
         .store
         .live_grant(&user.id, &client.client_id, &target)
@@ -253,37 +312,24 @@ async fn exchange(
         expires_at: now + s.cfg.access_ttl_secs,
         revoked_at: None,
         revoked_reason: None,
-        dpop_jkt: req.dpop_jkt.map(str::to_owned),
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     };
     s.store.insert_family(&family).await?;
     let (access_token, expires_in) =
         tokens::access_token(s, &family, &scope, Some(user.username.clone()));
     s.store.touch_grant(&grant.id, now).await?;
     s.store.touch_client(&client.client_id, now).await?;
-    s.audit(
-        Event::IdJagAccepted {
-            provider: provider.name.clone(),
-            subject: jag.sub,
-            scope: scope.clone(),
-            grant: grant.id.clone(),
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: tokens::token_type(family.dpop_jkt.is_some()).into(),
+            expires_in,
+            refresh_token: None,
+            scope: scope.to_string(),
+            issued_token_type: None,
         },
-        Some(&user.id),
-        Some(&client.client_id),
-    )
-    .await;
-    s.note(
-        &client.client_id,
-        StepKind::Token,
-        Outcome::Ok,
-        format!("ID-JAG of {} for {scope}", provider.name),
-    );
-    Ok(TokenResponse {
-        access_token,
-        token_type: tokens::token_type(family.dpop_jkt.is_some()).into(),
-        expires_in,
-        refresh_token: None,
-        scope: scope.to_string(),
-    })
+        grant.id,
+    ))
 }
 
 /// The resource the token is for: the ID-JAG's, which must be one this server
@@ -318,7 +364,7 @@ fn target(s: &Authority, claim: Option<&Value>, asked: Option<&str>) -> OAuthRes
 
 /// Both asked for and asserted (the MCP profile's §7.2.1); the one given when only one
 /// is; the defaults when neither is; and only scopes this server knows.
-async fn scope(
+pub(super) async fn scope(
     s: &Authority,
     asked: Option<&str>,
     asserted: Option<&str>,

@@ -220,6 +220,15 @@ pub async fn trust_issuer(s: &Authority, t: &TrustedIssuer, by: &Actor) -> OAuth
             )));
         }
     }
+    if t.exchange_audiences.len() > 16
+        || t.exchange_audiences
+            .iter()
+            .any(|a| a.len() > 2048 || url::Url::parse(a).is_err())
+    {
+        return Err(OAuthError::invalid_request(
+            "an exchange audience is a resource URL (at most 16)",
+        ));
+    }
     if t.auto_create && t.allowed_domains.is_empty() {
         return Err(OAuthError::invalid_request(
             "--auto-create needs at least one --allowed-domain",

@@ -25,6 +25,7 @@ pub mod refresh;
 pub mod register;
 pub mod revoke;
 pub mod sign_in;
+pub mod token_exchange;
 pub mod tokens;
 pub mod upstream_oauth;
 

@@ -171,6 +171,7 @@ async fn attempt(
         expires_in,
         refresh_token: Some(next.expose().to_owned()),
         scope: scope.to_string(),
+        issued_token_type: None,
     };
     let sealed = grace::seal(
         presented,

@@ -19,6 +19,9 @@ pub struct TokenResponse {
     /// What was granted: may be less than requested (RFC 6749 §5.1), e.g. when the
     /// person unticked a scope on the consent page.
     pub scope: String,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// The `token_type` of access tokens bound to a key or not (RFC 9449 §5 and §6.2:

@@ -160,6 +160,7 @@ async fn server(
     upstream: &str,
     up: &OAuthUpstream,
 ) -> Result<UpstreamServer, ConnectError> {
+    // One cache for both kinds: an upstream's name is one or the other.
     let now = s.now();
     let lock = || s.discovered.kept.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((found, at)) = lock().get(upstream)
@@ -530,6 +531,70 @@ async fn refresh(
             release().await?;
             Err(ConnectError::upstream(upstream, e))
         }
+    }
+}
+
+/// The upstream's token for the person who presented `presented` here, by token
+/// exchange at the upstream's authorization server (RFC 8693 §2.1: `presented` is the
+/// subject token, the upstream the resource), kept for the answer's lifetime under the
+/// hash of `presented`. `refused`: the upstream answered 401 to this one; a new exchange
+/// is made. `None`: the upstream's server does not take the person's token.
+pub async fn exchanged(
+    s: &Authority,
+    upstream: &str,
+    presented: &str,
+    refused: Option<&str>,
+) -> Result<Option<String>, ConnectError> {
+    let Some(up) = s.cfg.exchanges.get(upstream) else {
+        return Ok(None);
+    };
+    // Kept by the presented token's hash: each token of the person's has its own, and
+    // ends with it.
+    let key = format!("exchanged:{}", hash_token(presented));
+    let now = s.now();
+    if let Some(t) = s.vault.get(&key, upstream, now)
+        && refused.is_none_or(|r| r != t)
+    {
+        return Ok(Some(t));
+    }
+    let server = server(s, upstream, up).await?;
+    let client = client(s, upstream, &server, up).await?;
+    let scopes = up
+        .scopes
+        .clone()
+        .unwrap_or_else(|| server.scopes.clone())
+        .join(" ");
+    let mut form = vec![
+        ("grant_type", super::token_exchange::GRANT_TYPE),
+        ("subject_token", presented),
+        ("subject_token_type", super::token_exchange::ACCESS_TOKEN),
+        ("requested_token_type", super::token_exchange::ACCESS_TOKEN),
+        ("resource", server.resource.as_str()),
+    ];
+    if !scopes.is_empty() {
+        form.push(("scope", &scopes));
+    }
+    match s.upstream_oauth.token(&server, &client, &form).await {
+        Ok(t) => {
+            let held = Held::new(t, now, None);
+            s.vault.put(
+                &key,
+                upstream,
+                held.access_token.clone(),
+                now,
+                held.refresh_at,
+            );
+            Ok(Some(held.access_token))
+        }
+        Err(UpstreamError::Refused { error }) => {
+            tracing::info!(
+                upstream,
+                error,
+                "the upstream's authorization server refused a token exchange"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(ConnectError::upstream(upstream, e)),
     }
 }
 

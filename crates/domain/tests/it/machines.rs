@@ -378,6 +378,7 @@ async fn enterprise(w: &World) -> (Key, Client) {
             jwks_uri: IDP_KEYS.into(),
             allowed_domains: vec!["example.com".into()],
             auto_create: true,
+            exchange_audiences: vec![],
             created_at: NOW,
         },
         &Actor::Operator,

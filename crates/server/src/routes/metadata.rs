@@ -18,7 +18,7 @@ use http::header;
 use serde_json::json;
 
 use crate::flows::authorize::known_scopes;
-use crate::flows::{client_auth, id_jag};
+use crate::flows::{client_auth, id_jag, token_exchange};
 use crate::state::AuthServer;
 
 /// The documents relative to the issuer, served under its path.
@@ -65,7 +65,7 @@ async fn metadata(State(s): State<AuthServer>) -> Response {
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", id_jag::GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", id_jag::GRANT_TYPE, token_exchange::GRANT_TYPE],
         // Enterprise-managed authorization (draft-ietf-oauth-identity-assertion-authz-grant
         // §7.2; the MCP extension's discovery, §6).
         "authorization_grant_profiles_supported": [id_jag::PROFILE],

@@ -13,6 +13,7 @@ use crate::flows::authorization_code::{self, CodeExchange};
 use crate::flows::client_credentials::{self, CredentialsRequest};
 use crate::flows::id_jag::{self, JwtBearerRequest};
 use crate::flows::refresh::{self, RefreshRequest};
+use crate::flows::token_exchange::{self, ExchangeRequest};
 use crate::forms::Form;
 use crate::limits::{self, Source};
 use crate::state::AuthServer;
@@ -33,13 +34,18 @@ async fn handle(
     let grant_type = f.require("grant_type")?;
     if !matches!(
         grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials" | id_jag::GRANT_TYPE
+        "authorization_code"
+            | "refresh_token"
+            | "client_credentials"
+            | id_jag::GRANT_TYPE
+            | token_exchange::GRANT_TYPE
     ) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
-                "supported: authorization_code, refresh_token, client_credentials, {}",
-                id_jag::GRANT_TYPE
+                "supported: authorization_code, refresh_token, client_credentials, {}, {}",
+                id_jag::GRANT_TYPE,
+                token_exchange::GRANT_TYPE
             ),
         )
         .into());
@@ -58,6 +64,18 @@ async fn handle(
                 dpop_jkt,
             };
             client_credentials::grant(&s.auth, &client, req).await?
+        }
+        token_exchange::GRANT_TYPE => {
+            let req = ExchangeRequest {
+                subject_token: f.require("subject_token")?,
+                subject_token_type: f.require("subject_token_type")?,
+                requested_token_type: f.get("requested_token_type"),
+                actor_token: f.get("actor_token"),
+                resource: f.get("resource"),
+                scope: f.get("scope"),
+                dpop_jkt,
+            };
+            token_exchange::grant(&s.auth, &client, req).await?
         }
         id_jag::GRANT_TYPE => {
             let req = JwtBearerRequest {
@@ -92,6 +110,7 @@ async fn handle(
         "authorization_code" => "authorization_code",
         "refresh_token" => "refresh_token",
         "client_credentials" => "client_credentials",
+        token_exchange::GRANT_TYPE => "token_exchange",
         _ => "jwt_bearer",
     };
     metrics::counter!("mcpgate_tokens_issued_total", "grant_type" => label).increment(1);

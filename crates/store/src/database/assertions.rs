@@ -39,14 +39,14 @@ impl Assertions for Database {
         timed("trusted_issuers", async move {
             dispatch!(self, pool, {
                 let rows = sqlx::query(
-                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at \
+                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences \
                      FROM trusted_issuers ORDER BY name",
                 )
                 .fetch_all(pool)
                 .await?;
                 Ok(rows
                     .iter()
-                    .map(|r| trusted(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                    .map(|r| trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))))
                     .collect())
             })
         })
@@ -57,7 +57,7 @@ impl Assertions for Database {
         timed("trusted_issuer", async move {
             dispatch!(self, pool, {
                 let row = sqlx::query(
-                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at \
+                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences \
                      FROM trusted_issuers WHERE issuer = $1",
                 )
                 .bind(issuer)
@@ -65,7 +65,7 @@ impl Assertions for Database {
                 .await?;
                 Ok(
                     row.map(|r| {
-                        trusted(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+                        trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
                     }),
                 )
             })
@@ -77,9 +77,9 @@ impl Assertions for Database {
         timed("upsert_trusted_issuer", async move {
             dispatch!(self, pool, {
                 sqlx::query(
-                    "INSERT INTO trusted_issuers (name, issuer, jwks_uri, allowed_domains, auto_create, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET issuer = $2, \
-                     jwks_uri = $3, allowed_domains = $4, auto_create = $5",
+                    "INSERT INTO trusted_issuers (name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET issuer = $2, \
+                     jwks_uri = $3, allowed_domains = $4, auto_create = $5, exchange_audiences = $7",
                 )
                 .bind(&t.name)
                 .bind(&t.issuer)
@@ -87,6 +87,7 @@ impl Assertions for Database {
                 .bind(serde_json::to_string(&t.allowed_domains).unwrap_or_default())
                 .bind(t.auto_create)
                 .bind(t.created_at)
+                .bind(serde_json::to_string(&t.exchange_audiences).unwrap_or_default())
                 .execute(pool)
                 .await?;
                 Ok(())
@@ -109,20 +110,18 @@ impl Assertions for Database {
     }
 }
 
-fn trusted(
-    name: String,
-    issuer: String,
-    jwks_uri: String,
-    allowed_domains: String,
-    auto_create: bool,
-    created_at: i64,
-) -> TrustedIssuer {
+/// A row's columns, in the order the queries above read them.
+type TrustedRow = (String, String, String, String, bool, i64, String);
+
+fn trusted(c: TrustedRow) -> TrustedIssuer {
+    let list = |s: &str| serde_json::from_str(s).unwrap_or_default();
     TrustedIssuer {
-        name,
-        issuer,
-        jwks_uri,
-        allowed_domains: serde_json::from_str(&allowed_domains).unwrap_or_default(),
-        auto_create,
-        created_at,
+        name: c.0,
+        issuer: c.1,
+        jwks_uri: c.2,
+        allowed_domains: list(&c.3),
+        auto_create: c.4,
+        created_at: c.5,
+        exchange_audiences: list(&c.6),
     }
 }
