@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -57,11 +58,40 @@ async function give(browser, url, token) {
   return browser.post(`${front.base}/connections/calc`, [['csrf', field(html, 'csrf')], ['request', field(html, 'request')], ['token', token]]);
 }
 
+/** A stdio server whose one tool tells the SHA-256 of its TRACKER_TOKEN. */
+const ENV_TOOL = `
+import hashlib, json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    r = {"content": []}
+    if m.get("method") == "initialize":
+        r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "env", "version": "1"}}
+    elif m.get("method") == "tools/list":
+        r = {"tools": [{"name": "whose", "inputSchema": {"type": "object"}}]}
+    elif m.get("method") == "tools/call":
+        t = os.environ.get("TRACKER_TOKEN", "")
+        r = {"content": [{"type": "text", "text": hashlib.sha256(t.encode()).hexdigest()}]}
+    print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+`;
+const sha = (t) => createHash('sha256').update(t).digest('hex');
+
 before(async () => {
   upstream = await startMcpgate();
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-connected-'));
   const config = join(dir, 'mcpgate.toml');
+  writeFileSync(join(dir, 'env_tool.py'), ENV_TOOL);
   writeFileSync(config, `
+[[upstream]]
+name = "tracker"
+command = "python3 ${join(dir, 'env_tool.py')}"
+credentials = "per_person_token"
+credential_label = "a personal access token of the tracker"
+env_from_person = { TRACKER_TOKEN = "tracker" }
+scopes = [{ name = "tracker", description = "Use the tracker as yourself" }]
+tools = [{ name = "*", scope = "tracker" }]
+
 [[upstream]]
 name = "calc"
 url = "${upstream.mcpUrl}"
@@ -149,4 +179,56 @@ test('each person connects their own upstream account through the elicited page,
   const forged = await bob.browser.post(`${front.base}/connections/calc/disconnect`, []);
   assert.equal(forged.status, 403);
   assert.deepEqual((await call(bob.access_token)).result?.structuredContent, { result: 13 });
+});
+
+test('a stdio upstream starts each person\'s own process with their own secret in its environment', async () => {
+  const trackerUrl = `${front.base}/mcp/tracker`;
+  const sdk = (token) => new StreamableHTTPClientTransport(new URL(trackerUrl), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const alice = await obtainTokens(front, PASSWORD, { username: 'alice', resource: trackerUrl });
+  const bob = await obtainTokens(front, PASSWORD, { username: 'bob', resource: trackerUrl });
+  // No secret yet: the first request (initialize) is elicited, before any process starts.
+  let url;
+  await assert.rejects(new Client({ name: 'env', version: '1' }).connect(sdk(alice.access_token)), (e) => {
+    url = e.data?.elicitations?.[0]?.url;
+    return e.code === -32042;
+  });
+  assert.ok(url.startsWith(`${front.base}/connections/tracker?request=`), url);
+  const page = await alice.browser.request(url);
+  const html = await page.text();
+  const given = await alice.browser.post(`${front.base}/connections/tracker`, [['csrf', field(html, 'csrf')], ['request', field(html, 'request')], ['token', 'alices-tracker-secret']]);
+  assert.equal(given.status, 200);
+  const form = await (await bob.browser.request(`${front.base}/connections/tracker`)).text();
+  assert.equal((await bob.browser.post(`${front.base}/connections/tracker`, [['csrf', field(form, 'csrf')], ['token', 'bobs-tracker-secret']])).status, 200);
+
+  const whose = async (token) => {
+    const c = new Client({ name: 'env', version: '1' });
+    await c.connect(sdk(token));
+    const r = await c.callTool({ name: 'whose', arguments: {} });
+    await c.close();
+    return r.content[0].text;
+  };
+  // Each person's process has their own secret, whatever order they come in.
+  assert.equal(await whose(alice.access_token), sha('alices-tracker-secret'));
+  assert.equal(await whose(bob.access_token), sha('bobs-tracker-secret'));
+  assert.equal(await whose(alice.access_token), sha('alices-tracker-secret'));
+  // 2026-07-28 requests (the pool) too.
+  const modern = async (token) => {
+    const r = await fetch(trackerUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'whose' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'whose', arguments: {},
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+    const text = await r.text();
+    const last = text.includes('data:') ? text.trim().split('\n').filter((l) => l.startsWith('data:')).pop().slice(5) : text;
+    return JSON.parse(last).result?.content?.[0]?.text;
+  };
+  assert.equal(await modern(bob.access_token), sha('bobs-tracker-secret'));
+  assert.equal(await modern(alice.access_token), sha('alices-tracker-secret'));
+  // Alice gives a new secret: her processes with the old one are not used again.
+  const again = await (await alice.browser.request(`${front.base}/connections/tracker`)).text();
+  assert.equal((await alice.browser.post(`${front.base}/connections/tracker`, [['csrf', field(again, 'csrf')], ['token', 'alices-new-secret']])).status, 200);
+  assert.equal(await modern(alice.access_token), sha('alices-new-secret'));
+  assert.equal(await whose(alice.access_token), sha('alices-new-secret'));
 });

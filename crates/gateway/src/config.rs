@@ -33,6 +33,12 @@ pub struct UpstreamConfig {
     /// a program needs of ours: see [`crate::stdio::process`]).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables set to the calling person's own secret (`GITHUB_TOKEN = "github"`: the
+    /// token the person connected for this upstream, named by its name): each person
+    /// gets processes of their own, never shared, started with their secret. Needs
+    /// `credentials = "per_person_token"`.
+    #[serde(default)]
+    pub env_from_person: BTreeMap<String, String>,
     /// Working directory of the stdio process. Unset, each process gets an empty
     /// directory of its own (made 0700 under the system's temporary directory), never
     /// mcpgate's: a directory that holds mcpgate's data or key is refused at start.
@@ -278,6 +284,55 @@ pub enum ConfigError {
         "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\" or \"token_exchange\" (which needs oauth_client_id and oauth_client_secret_env), and the names \"callback\" and \"client\" are taken by its pages"
     )]
     PerPerson(String),
+    #[error(
+        "upstream {0:?}: env_from_person is for stdio upstreams (command) with credentials = \"per_person_token\" and no shared_pool; each value names this upstream, each variable is A-Z, 0-9 and _, and none that loads code or finds programs (PATH, LD_*, NODE_OPTIONS, PYTHONPATH...)"
+    )]
+    PersonEnv(String),
+}
+
+/// Whether a variable may hold a person's secret: a plain name, and none whose value a
+/// program would load code from or look programs up in (the person chooses the value).
+fn person_variable(var: &str) -> bool {
+    const LOADERS: &[&str] = &[
+        "PATH",
+        "HOME",
+        "SHELL",
+        "ENV",
+        "BASH_ENV",
+        "IFS",
+        "SHELLOPTS",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "PERL5LIB",
+        "PERL5OPT",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "CLASSPATH",
+        "TMPDIR",
+    ];
+    !var.is_empty()
+        && var.len() <= 64
+        && var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !var.as_bytes()[0].is_ascii_digit()
+        && !LOADERS.contains(&var)
+        && ![
+            "LD_",
+            "DYLD_",
+            "GIT_",
+            "NPM_CONFIG_",
+            "PIP_",
+            "UV_",
+            "MCPGATE_",
+        ]
+        .iter()
+        .any(|p| var.starts_with(p))
 }
 
 /// A default: a scope, no call at all, or every call.
@@ -316,6 +371,7 @@ impl UpstreamConfig {
             oauth_client_id: None,
             oauth_client_secret_env: None,
             oauth_scopes: None,
+            env_from_person: BTreeMap::new(),
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
             max_sessions: default_max_sessions(),
@@ -375,7 +431,20 @@ impl UpstreamConfig {
         {
             return Err(ConfigError::PerPerson(n.clone()));
         }
+        if !self.env_from_person.is_empty()
+            && (self.command.is_none()
+                || self.credentials != CredentialsMode::PerPersonToken
+                || self.shared_pool
+                || self
+                    .env_from_person
+                    .iter()
+                    .any(|(var, from)| *from != self.name || !person_variable(var)))
+        {
+            return Err(ConfigError::PersonEnv(n.clone()));
+        }
+        let stdio_with_secrets = self.command.is_some() && !self.env_from_person.is_empty();
         if self.credentials.per_person()
+            && !stdio_with_secrets
             && (self.url.is_none()
                 || self.identity == IdentityMode::Jwt
                 || self
@@ -712,6 +781,38 @@ mod tests {
         assert!(matches!(bad.validate(), Err(ConfigError::Header { .. })));
         let bad = parse("name = \"a\"\nurl = \"http://x\"\nrun_as = \"nobody\"");
         assert!(matches!(bad.validate(), Err(ConfigError::StdioOnly(_))));
+    }
+
+    /// A person's secret goes into the environment of their own stdio processes only,
+    /// under a plain name that no program loads code from.
+    #[test]
+    fn a_persons_secret_goes_into_their_own_processes_under_a_plain_name() {
+        let base = "name = \"gh\"\ncommand = \"srv\"\ncredentials = \"per_person_token\"\n";
+        parse(&format!(
+            "{base}env_from_person = {{ GITHUB_TOKEN = \"gh\" }}"
+        ))
+        .validate()
+        .unwrap();
+        for bad in [
+            format!("{base}env_from_person = {{ LD_PRELOAD = \"gh\" }}"),
+            format!("{base}env_from_person = {{ PATH = \"gh\" }}"),
+            format!("{base}env_from_person = {{ NODE_OPTIONS = \"gh\" }}"),
+            format!("{base}env_from_person = {{ lower = \"gh\" }}"),
+            format!("{base}env_from_person = {{ TOKEN = \"other\" }}"),
+            format!("{base}shared_pool = true\nenv_from_person = {{ TOKEN = \"gh\" }}"),
+            "name = \"gh\"\ncommand = \"srv\"\nenv_from_person = { TOKEN = \"gh\" }".into(),
+            "name = \"gh\"\nurl = \"http://x\"\ncredentials = \"per_person_token\"\nenv_from_person = { TOKEN = \"gh\" }".into(),
+        ] {
+            assert!(
+                matches!(parse(&bad).validate(), Err(ConfigError::PersonEnv(_))),
+                "{bad}"
+            );
+        }
+        // Without env_from_person a stdio upstream has no use for a person's token.
+        assert!(matches!(
+            parse(base).validate(),
+            Err(ConfigError::PerPerson(_))
+        ));
     }
 
     /// A person's own token is their `Authorization` at an HTTP upstream: nothing else

@@ -81,3 +81,55 @@ impl Elicitation {
         r
     }
 }
+
+/// The answer to a call the person's own token is missing for: the page where they give
+/// it (a URL elicitation); a refusal where the upstream takes no page (token exchange);
+/// 502 when no page can be made.
+pub(crate) async fn ask(
+    c: &dyn PersonalCredentials,
+    subject: &str,
+    id: Option<&Value>,
+) -> Response {
+    if !c.elicits() {
+        return crate::errors::GatewayError::NotAccepted.respond(id);
+    }
+    match c.elicit(subject).await {
+        Ok(e) => e.respond(id),
+        Err(_) => crate::errors::GatewayError::BadGateway.respond(id),
+    }
+}
+
+/// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.
+pub(crate) fn presented(h: &http::HeaderMap) -> &str {
+    h.get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map_or("", |(_, t)| t.trim())
+}
+
+/// The environment a person's own stdio process starts with (`env_from_person`): each
+/// variable set to their secret. `Err`: the answer instead (they have none yet: the
+/// page where they give it).
+pub(crate) async fn person_env(
+    up: &crate::Upstream,
+    subject: &str,
+    presented: &str,
+    id: Option<&Value>,
+) -> Result<Vec<(String, String)>, Response> {
+    let Some(c) = &up.credentials else {
+        return Ok(Vec::new());
+    };
+    if up.cfg.env_from_person.is_empty() {
+        return Ok(Vec::new());
+    }
+    match c.token(subject, presented).await {
+        Ok(Some(secret)) => Ok(up
+            .cfg
+            .env_from_person
+            .keys()
+            .map(|var| (var.clone(), secret.clone()))
+            .collect()),
+        Ok(None) => Err(ask(c.as_ref(), subject, id).await),
+        Err(_) => Err(crate::errors::GatewayError::BadGateway.respond(id)),
+    }
+}

@@ -81,22 +81,6 @@ impl HttpUpstream {
     }
 }
 
-/// The answer to a call the person's own token is missing for: the page where they give
-/// it (a URL elicitation), or 502 when none can be made.
-async fn elicit(
-    c: &dyn crate::PersonalCredentials,
-    subject: &str,
-    id: Option<&serde_json::Value>,
-) -> Response {
-    if !c.elicits() {
-        return GatewayError::NotAccepted.respond(id);
-    }
-    match c.elicit(subject).await {
-        Ok(e) => e.respond(id),
-        Err(_) => GatewayError::BadGateway.respond(id),
-    }
-}
-
 /// Forwards one request and streams the answer back.
 #[tracing::instrument(level = "debug", target = "mcpgate::outbound", name = "upstream",
     skip_all, fields(otel.kind = "client", upstream = %up.cfg.name))]
@@ -113,12 +97,14 @@ pub async fn forward(
     let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
-    let presented = presented_token(&parts.headers);
+    let presented = crate::credentials::presented(&parts.headers);
     let mut personal = match &up.credentials {
         None => None,
         Some(c) => match c.token(&principal.subject, presented).await {
             Ok(Some(t)) => Some(t),
-            Ok(None) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
+            Ok(None) => {
+                return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref()).await;
+            }
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         },
     };
@@ -207,7 +193,9 @@ pub async fn forward(
                 body = Body::from(kept);
                 retried = true;
             }
-            Ok(_) => return elicit(c.as_ref(), &principal.subject, id.as_ref()).await,
+            Ok(_) => {
+                return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref()).await;
+            }
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         }
     };
@@ -324,14 +312,6 @@ impl<B: HttpBody + Unpin> HttpBody for Cancellable<B> {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
-}
-
-/// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.
-fn presented_token(h: &http::HeaderMap) -> &str {
-    h.get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map_or("", |(_, t)| t.trim())
 }
 
 fn is_sse(h: &http::HeaderMap) -> bool {

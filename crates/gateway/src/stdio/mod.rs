@@ -59,6 +59,8 @@ type Sessions = Mutex<HashMap<String, Arc<Session>>>;
 struct Session {
     owner: String,
     cfg: Arc<UpstreamConfig>,
+    /// The owner's own secrets in its process's environment (`env_from_person`).
+    env: Vec<(String, String)>,
     /// The client's `initialize` request, replayed to a restarted process.
     init: Bytes,
     /// The server's answer to the latest replayed `initialize` (its `result`).
@@ -183,6 +185,14 @@ impl StdioPool {
             .map(str::to_owned);
         let method = req.method().clone();
         let rpc_method = envelope.as_ref().and_then(|e| e.method.clone());
+        // A person's own secrets go only into processes of theirs: none yet, and they
+        // are asked for them (a URL elicitation), before any process starts.
+        let presented = crate::credentials::presented(req.headers());
+        let env = match crate::credentials::person_env(up, &p.subject, presented, id.as_ref()).await
+        {
+            Ok(env) => env,
+            Err(answer) => return answer,
+        };
         let Some(sid) = sid else {
             if method != Method::POST {
                 return sessionless(req.headers()).respond(id.as_ref());
@@ -193,10 +203,10 @@ impl StdioPool {
             };
             return match serde_json::from_slice::<Value>(&body) {
                 Ok(msg) if stateless::is_modern(&msg, &headers) => {
-                    self.stateless.handle(up, &p, &headers, msg).await
+                    self.stateless.handle(up, &p, &headers, msg, env).await
                 }
                 _ if rpc_method.as_deref() == Some("initialize") => {
-                    self.initialize(up, &p, one_line(body), id).await
+                    self.initialize(up, &p, one_line(body), id, env).await
                 }
                 _ => GatewayError::SessionRequired.respond(id.as_ref()),
             };
@@ -206,6 +216,15 @@ impl StdioPool {
         };
         if session.owner != p.subject {
             return GatewayError::ForeignSession.respond(id.as_ref());
+        }
+        if session.env != env {
+            // The person's secret changed or is gone (connected anew, disconnected):
+            // the process holding the old one ends, and the client starts over.
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&sid);
+            return GatewayError::UnknownSession.respond(id.as_ref());
         }
         *session.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         match method {
@@ -243,6 +262,7 @@ impl StdioPool {
         p: &Principal,
         init: Bytes,
         id: Option<Value>,
+        env: Vec<(String, String)>,
     ) -> Response {
         reap(&self.sessions, Duration::from_secs(self.cfg.idle_secs));
         let per_person = self.cfg.sessions_per_person();
@@ -258,7 +278,7 @@ impl StdioPool {
             );
             return GatewayError::Busy.respond(id.as_ref());
         }
-        let session = Session::new(p.subject.clone(), self.cfg.clone(), init.clone());
+        let session = Session::new(p.subject.clone(), self.cfg.clone(), init.clone(), env);
         let sid = Secret::generate().expose().to_owned();
         let shape = Shape::for_session(up, p, "initialize".into());
         let mut resp = session.request(up, init, id, false, shape).await;
@@ -287,10 +307,16 @@ fn one_line(body: Bytes) -> Bytes {
 }
 
 impl Session {
-    fn new(owner: String, cfg: Arc<UpstreamConfig>, init: Bytes) -> Arc<Self> {
+    fn new(
+        owner: String,
+        cfg: Arc<UpstreamConfig>,
+        init: Bytes,
+        env: Vec<(String, String)>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             owner,
             cfg,
+            env,
             init,
             init_result: Mutex::new(None),
             proc: tokio::sync::Mutex::new(None),
@@ -323,8 +349,9 @@ impl Session {
         }
         let routes = self.routes.clone();
         let on_exit_routes = self.routes.clone();
-        let proc = Process::spawn(
+        let proc = Process::spawn_with(
             &self.cfg,
+            &self.env,
             move |line| routes.lock().unwrap_or_else(|e| e.into_inner()).route(line),
             move || {
                 on_exit_routes

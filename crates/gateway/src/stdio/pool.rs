@@ -197,7 +197,7 @@ impl Pool {
     /// Borrows a process for `subject`: one of theirs that is idle, or a new one while
     /// they hold less than their share (in place of someone else's idle process when
     /// the pool is full); else waits for one of theirs, at most `pool_wait`.
-    async fn borrow(&self, subject: &str) -> Result<Lease, GatewayError> {
+    async fn borrow(&self, subject: &str, env: &[(String, String)]) -> Result<Lease, GatewayError> {
         let owner = match self.cfg.shared_pool {
             true => String::new(),
             false => subject.to_owned(),
@@ -211,6 +211,17 @@ impl Pool {
             let freed = self.inner.freed.notified();
             {
                 let mut st = self.state();
+                // An idle process started with another secret of the person's (they
+                // connected anew) is stopped, not lent.
+                while st
+                    .idle
+                    .get(&owner)
+                    .and_then(|l| l.last())
+                    .is_some_and(|(s, _)| s.env != env)
+                {
+                    st.idle.get_mut(&owner).and_then(Vec::pop);
+                    st.release(&owner);
+                }
                 let session = match st.idle.get_mut(&owner).and_then(Vec::pop) {
                     Some((s, _)) => Some(s),
                     None if st.held.get(&owner).copied().unwrap_or(0) < per_person
@@ -222,6 +233,7 @@ impl Pool {
                             owner.clone(),
                             self.cfg.clone(),
                             gateway_initialize(),
+                            env.to_vec(),
                         ))
                     }
                     None => None,
@@ -247,6 +259,7 @@ impl Pool {
         p: &Principal,
         headers: &HeaderMap,
         mut msg: Value,
+        env: Vec<(String, String)>,
     ) -> Response {
         let method = match stateless::check(&msg, headers) {
             Ok(m) => m,
@@ -257,7 +270,7 @@ impl Pool {
             // pool, there is nothing for it to act on.
             return StatusCode::ACCEPTED.into_response();
         };
-        let lease = match self.borrow(&p.subject).await {
+        let lease = match self.borrow(&p.subject, &env).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(upstream = up.name(), "stateless pool exhausted");
