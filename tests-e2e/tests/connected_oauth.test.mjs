@@ -22,6 +22,7 @@ import { startBalancer } from '../lib/balancer.mjs';
 import { obtainTokens } from '../lib/flow.mjs';
 import { Browser, field } from '../lib/browser.mjs';
 import { launchChromium } from '../lib/chromium.mjs';
+import { generateKeys, startProvider } from '../lib/oidc.mjs';
 
 const PASSWORD = 'a-long-enough-password-1';
 /** The upstream's access-token lifetime, seconds: short, so that tokens expire here. */
@@ -365,5 +366,76 @@ tools = [{ name = "*", scope = "calc" }]
     assert.ok(meta.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'));
   } finally {
     await ex.stop();
+  }
+});
+
+test('an upstream whose authorization server is a real OpenID provider: the person signs in there, and the call runs with its token', async () => {
+  const keys = generateKeys();
+  const rsPort = await freePort();
+  const resource = `http://127.0.0.1:${rsPort}/mcp`;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const secret = 'gateway-secret-at-the-provider-0123456789';
+  const provider = await startProvider({
+    keys: keys.jwks,
+    clients: [{ client_id: 'gateway', client_secret: secret, redirect_uris: [`${base}/connections/callback`],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+    resources: { [resource]: 'op:add op:sub op:mult op:div' },
+  });
+  // The calculator, trusting the provider's JWT access tokens for its resource.
+  const rs = await startMcpgate({ subcommand: 'mcp', port: rsPort, args: ['--issuer', provider.issuer, '--jwks'] });
+  const cfg = join(mkdtempSync(join(tmpdir(), 'mcpgate-oidc-up-')), 'mcpgate.toml');
+  writeFileSync(cfg, `
+[[upstream]]
+name = "calc"
+url = "${resource}"
+credentials = "oauth"
+oauth_client_id = "gateway"
+oauth_client_secret_env = "PROVIDER_CLIENT_SECRET"
+oauth_scopes = ["op:add"]
+scopes = [{ name = "calc", description = "Use the calculator" }]
+tools = [{ name = "*", scope = "calc" }]
+`);
+  const env = { PROVIDER_CLIENT_SECRET: secret, MCPGATE_CONFIG: cfg };
+  const fr = await startMcpgate({ port, args: ['--config', cfg], env });
+  const ctx = await chromium.newContext();
+  try {
+    await cli(fr, env, 'user', 'add', 'alice', '--password-stdin');
+    const calcUrl = `${base}/mcp/calc`;
+    const alice = await obtainTokens({ base, mcpUrl: calcUrl }, PASSWORD, { username: 'alice', resource: calcUrl });
+    const url = elicited(await call(calcUrl, alice.access_token), base);
+    const page = await ctx.newPage();
+    await page.goto(url);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Continue to calc' }).click();
+    // The provider's own sign-in (its development interactions: any login), then its
+    // consent for the resource's scope, then back.
+    await page.waitForSelector('input[name="login"]');
+    await page.fill('input[name="login"]', 'alice@example.com');
+    await page.fill('input[name="password"]', 'any password');
+    await page.click('button[type="submit"]');
+    for (let i = 0; i < 3 && !page.url().startsWith(`${base}/connections/callback`); i++) {
+      await page.waitForLoadState();
+      if (page.url().startsWith(`${base}/connections/callback`)) break;
+      const next = page.locator('button[type="submit"]');
+      if (await next.count()) await next.first().click();
+    }
+    await page.waitForURL((u) => u.pathname === '/connections/callback');
+    assert.match(await page.content(), /Your account at calc is connected/);
+    const ok = await call(calcUrl, alice.access_token);
+    assert.deepEqual(ok.result?.structuredContent, { result: 13 }, JSON.stringify(ok));
+    // The provider's scope for the call is what the person consented to there: a tool
+    // needing another scope is refused by the upstream's own guard.
+    const r = await fetch(calcUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'multiply', a: 6, b: 7 } } }),
+    });
+    assert.equal(r.status, 403);
+    assert.match(await r.text(), /insufficient_scope/);
+  } finally {
+    await ctx.close(); await fr.stop(); await rs.stop(); await provider.stop();
   }
 });
