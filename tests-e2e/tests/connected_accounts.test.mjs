@@ -101,6 +101,7 @@ scopes = [{ name = "calc", description = "Use the calculator" }]
 tools = [{ name = "*", scope = "calc" }]
 `);
   front = await startMcpgate({ args: ['--config', config] });
+  front.config = config;
   calcUrl = `${front.base}/mcp/calc`;
   assert.match(front.logs(), /connections\/calc/, 'the connect page is printed at start');
   for (const srv of [upstream, front]) {
@@ -231,4 +232,42 @@ test('a stdio upstream starts each person\'s own process with their own secret i
   assert.equal((await alice.browser.post(`${front.base}/connections/tracker`, [['csrf', field(again, 'csrf')], ['token', 'alices-new-secret']])).status, 200);
   assert.equal(await modern(alice.access_token), sha('alices-new-secret'));
   assert.equal(await whose(alice.access_token), sha('alices-new-secret'));
+});
+
+test('a 2026-07-28 client is asked in its own revision: an input_required result, then its retry goes through', async () => {
+  const trackerUrl = `${front.base}/mcp/tracker`;
+  await cli(front, { MCPGATE_CONFIG: front.config }, 'user', 'add', 'carol', '--password-stdin');
+  const carol = await obtainTokens(front, PASSWORD, { username: 'carol', resource: trackerUrl });
+  const send = async (caps, extra = {}) => {
+    const r = await fetch(trackerUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${carol.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'whose' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'whose', arguments: {}, ...extra,
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': caps } } }),
+    });
+    const text = await r.text();
+    const last = text.includes('data:') ? text.trim().split('\n').filter((l) => l.startsWith('data:')).pop().slice(5) : text;
+    return { status: r.status, body: JSON.parse(last) };
+  };
+  // No URL elicitation declared: the capability is named, HTTP 400, never -32042.
+  const formOnly = await send({ elicitation: {} });
+  assert.equal(formOnly.status, 400);
+  assert.equal(formOnly.body.error.code, -32021);
+  assert.deepEqual(formOnly.body.error.data.requiredCapabilities, { elicitation: { url: {} } });
+  // Declared: a result asking for one URL interaction (MRTR).
+  const asked = await send({ elicitation: { url: {} } });
+  assert.equal(asked.status, 200);
+  assert.equal(asked.body.result.resultType, 'input_required', JSON.stringify(asked.body));
+  const [[key, request]] = Object.entries(asked.body.result.inputRequests);
+  assert.equal(request.method, 'elicitation/create');
+  assert.equal(request.params.mode, 'url');
+  assert.ok(request.params.url.startsWith(`${front.base}/connections/tracker?request=`));
+  // The retry before connecting asks again; after, it goes through.
+  const early = await send({ elicitation: { url: {} } }, { inputResponses: { [key]: { action: 'accept' } } });
+  assert.equal(early.body.result.resultType, 'input_required');
+  const html = await (await carol.browser.request(request.params.url)).text();
+  assert.equal((await carol.browser.post(`${front.base}/connections/tracker`, [['csrf', field(html, 'csrf')], ['request', field(html, 'request')], ['token', 'carols-secret']])).status, 200);
+  const done = await send({ elicitation: { url: {} } }, { inputResponses: { [key]: { action: 'accept' } } });
+  assert.equal(done.body.result?.content?.[0]?.text, sha('carols-secret'), JSON.stringify(done.body));
 });

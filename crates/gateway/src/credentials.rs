@@ -55,7 +55,127 @@ pub struct Elicitation {
     pub message: String,
 }
 
+/// How the client that made the call is asked: by the revision it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asking {
+    /// 2025-11-25 and before: the `-32042` error.
+    Legacy,
+    /// 2026-07-28 (MRTR, "Multi Round-Trip Requests"): an `InputRequiredResult` on the
+    /// methods that may carry one, when the client declared URL elicitation.
+    Modern {
+        /// `tools/call`, `prompts/get` or `resources/read`: the only results that may
+        /// be `input_required` (`basic/utilities/mrtr.mdx`).
+        may_ask: bool,
+        /// `_meta.io.modelcontextprotocol/clientCapabilities.elicitation.url` is there.
+        url_capable: bool,
+    },
+}
+
+/// The key of mcpgate's own input request in `inputRequests` (and of its answer in the
+/// retry's `inputResponses`): the upstream never sees it.
+pub const INPUT_KEY: &str = "mcpgate-connect";
+
+impl Asking {
+    /// The revision of the call: `modern` (its headers or `_meta` say 2026-07-28), its
+    /// method, and its body (read for the client's capabilities only when modern).
+    pub fn of(modern: bool, method: &str, body: &[u8]) -> Self {
+        if !modern {
+            return Self::Legacy;
+        }
+        let url_capable = serde_json::from_slice::<Value>(body).is_ok_and(|m| {
+            m.pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities/elicitation/url")
+                .is_some()
+        });
+        Self::Modern {
+            may_ask: matches!(method, "tools/call" | "prompts/get" | "resources/read"),
+            url_capable,
+        }
+    }
+}
+
+/// A 2026-07-28 retry carries the person's answer to mcpgate's own input request under
+/// [`INPUT_KEY`]: it is taken out before the call goes upstream (which asked nothing).
+/// `None` when there is nothing of ours to take out (the body goes on untouched).
+pub fn without_our_answer(body: &[u8]) -> Option<bytes::Bytes> {
+    if !body
+        .windows(INPUT_KEY.len())
+        .any(|w| w == INPUT_KEY.as_bytes())
+    {
+        return None;
+    }
+    let mut msg: Value = serde_json::from_slice(body).ok()?;
+    take_our_answer(&mut msg).then(|| bytes::Bytes::from(msg.to_string()))
+}
+
+/// [`without_our_answer`] on a parsed message; true when there was one.
+pub fn take_our_answer(msg: &mut Value) -> bool {
+    let Some(responses) = msg
+        .pointer_mut("/params/inputResponses")
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    if responses.remove(INPUT_KEY).is_none() {
+        return false;
+    }
+    if responses.is_empty()
+        && let Some(p) = msg.get_mut("params").and_then(Value::as_object_mut)
+    {
+        p.remove("inputResponses");
+    }
+    true
+}
+
 impl Elicitation {
+    /// The answer asking the person to open `url`, in the client's revision: the
+    /// `-32042` error (2025-11-25), or an `InputRequiredResult` with one URL-mode
+    /// `elicitation/create` (2026-07-28, which retired `-32042`); a 2026-07-28 client
+    /// that cannot open URLs gets `-32021` naming the capability (HTTP 400), and a
+    /// method whose result cannot ask gets an error with the URL to open.
+    pub fn answer(&self, id: Option<&Value>, asking: Asking) -> Response {
+        let id = id.cloned().unwrap_or(Value::Null);
+        let (status, body) = match asking {
+            Asking::Legacy => return self.respond(Some(&id)),
+            Asking::Modern {
+                may_ask: true,
+                url_capable: true,
+            } => (
+                StatusCode::OK,
+                json!({"jsonrpc": "2.0", "id": id, "result": {
+                    "resultType": "input_required",
+                    "inputRequests": {INPUT_KEY: {
+                        "method": "elicitation/create",
+                        "params": {"mode": "url", "url": self.url, "message": self.message},
+                    }},
+                }}),
+            ),
+            Asking::Modern {
+                url_capable: false, ..
+            } => (
+                StatusCode::BAD_REQUEST,
+                json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32021,
+                    "message": format!("Missing required client capability: URL elicitation, to connect your account. {}", self.message),
+                    "data": {"requiredCapabilities": {"elicitation": {"url": {}}}},
+                }}),
+            ),
+            Asking::Modern { may_ask: false, .. } => (
+                StatusCode::FORBIDDEN,
+                json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32001,
+                    "message": format!("{} ({})", self.message, self.url),
+                    "data": {"url": self.url},
+                }}),
+            ),
+        };
+        let mut r = (status, body.to_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+
     /// The `-32042` error answering request `id`: the client shows `message`, offers
     /// to open `url`, and calls again once the person is done.
     pub fn respond(&self, id: Option<&Value>) -> Response {
@@ -89,12 +209,13 @@ pub(crate) async fn ask(
     c: &dyn PersonalCredentials,
     subject: &str,
     id: Option<&Value>,
+    asking: Asking,
 ) -> Response {
     if !c.elicits() {
         return crate::errors::GatewayError::NotAccepted.respond(id);
     }
     match c.elicit(subject).await {
-        Ok(e) => e.respond(id),
+        Ok(e) => e.answer(id, asking),
         Err(_) => crate::errors::GatewayError::BadGateway.respond(id),
     }
 }
@@ -115,6 +236,7 @@ pub(crate) async fn person_env(
     subject: &str,
     presented: &str,
     id: Option<&Value>,
+    asking: impl FnOnce() -> Asking,
 ) -> Result<Vec<(String, String)>, Response> {
     let Some(c) = &up.credentials else {
         return Ok(Vec::new());
@@ -129,7 +251,104 @@ pub(crate) async fn person_env(
             .keys()
             .map(|var| (var.clone(), secret.clone()))
             .collect()),
-        Ok(None) => Err(ask(c.as_ref(), subject, id).await),
+        Ok(None) => Err(ask(c.as_ref(), subject, id, asking()).await),
         Err(_) => Err(crate::errors::GatewayError::BadGateway.respond(id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn elicitation() -> Elicitation {
+        Elicitation {
+            id: "e1".into(),
+            url: "https://gw.test/connections/calc?request=r".into(),
+            message: "connect".into(),
+        }
+    }
+
+    async fn body(r: Response) -> (StatusCode, Value) {
+        let status = r.status();
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&b).unwrap())
+    }
+
+    fn modern_call(caps: Value) -> Vec<u8> {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add",
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": caps}}})
+        .to_string()
+        .into_bytes()
+    }
+
+    /// Each revision is asked its own way: 2025-11-25 by `-32042`; 2026-07-28 (which
+    /// retired `-32042`) by an `input_required` result with one URL-mode request, or
+    /// `-32021` when the client cannot open URLs, or an error naming the URL where
+    /// the method's result cannot ask.
+    #[tokio::test]
+    async fn each_revision_is_asked_its_own_way() {
+        let e = elicitation();
+        let id = json!(1);
+        let (s, v) = body(e.answer(Some(&id), Asking::of(false, "tools/call", b""))).await;
+        assert_eq!(
+            (s, v["error"]["code"].clone()),
+            (StatusCode::OK, json!(-32042))
+        );
+        assert_eq!(v["error"]["data"]["elicitations"][0]["url"], json!(e.url));
+
+        let capable = modern_call(json!({"elicitation": {"url": {}}}));
+        let (s, v) = body(e.answer(Some(&id), Asking::of(true, "tools/call", &capable))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["result"]["resultType"], "input_required");
+        let ask = &v["result"]["inputRequests"][INPUT_KEY];
+        assert_eq!(ask["method"], "elicitation/create");
+        assert_eq!(
+            ask["params"],
+            json!({"mode": "url", "url": e.url, "message": "connect"})
+        );
+        assert!(v.get("error").is_none());
+
+        let form_only = modern_call(json!({"elicitation": {}}));
+        let (s, v) = body(e.answer(Some(&id), Asking::of(true, "tools/call", &form_only))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], -32021);
+        assert_eq!(
+            v["error"]["data"]["requiredCapabilities"],
+            json!({"elicitation": {"url": {}}})
+        );
+
+        let (s, v) = body(e.answer(Some(&id), Asking::of(true, "tools/list", &capable))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(v["error"]["data"]["url"], json!(e.url));
+    }
+
+    /// The retry's answer to mcpgate's question is taken out; anything else the client
+    /// answers (the upstream's own questions) stays, and a body without ours is
+    /// untouched.
+    #[test]
+    fn only_our_answer_is_taken_out_of_a_retry() {
+        let retry = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "add", "inputResponses": {INPUT_KEY: {"action": "accept"}}}});
+        let out = without_our_answer(retry.to_string().as_bytes()).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["params"].get("inputResponses").is_none());
+        assert_eq!(v["params"]["name"], "add");
+
+        let both = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "add", "requestState": "theirs",
+            "inputResponses": {INPUT_KEY: {"action": "accept"}, "theirs": {"action": "accept"}}}});
+        let v: Value =
+            serde_json::from_slice(&without_our_answer(both.to_string().as_bytes()).unwrap())
+                .unwrap();
+        assert_eq!(
+            v["params"]["inputResponses"],
+            json!({"theirs": {"action": "accept"}})
+        );
+        assert_eq!(v["params"]["requestState"], "theirs");
+
+        let plain = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add"}}"#;
+        assert!(without_our_answer(plain).is_none());
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use url::Url;
 
 use crate::client::{Target, UpstreamClient};
+use crate::credentials::Asking;
 use crate::errors::GatewayError;
 use crate::sessions::{Bound, InUse, SessionBook};
 use crate::{SESSION_HEADER, Upstream, filter, headers};
@@ -95,6 +96,26 @@ pub async fn forward(
     let envelope = parts.extensions.remove::<Envelope>();
     let read_by_guard = envelope.is_some();
     let (id, method) = envelope.map_or((None, None), |e| (e.id, e.method));
+    let method = method.unwrap_or_default();
+    // With the person's own credentials the body is read first (it is in memory: the
+    // guard read it), to be sent again with a refreshed token, to see how the client
+    // is asked, and, on a 2026-07-28 retry, to take out the answer to mcpgate's own
+    // question.
+    let modern = crate::stdio::stateless::is_modern_header(&parts.headers);
+    let (body, held) = match &up.credentials {
+        None => (body, None),
+        Some(_) => {
+            let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
+                return GatewayError::BadGateway.respond(id.as_ref());
+            };
+            let bytes = match modern {
+                true => crate::credentials::without_our_answer(&bytes).unwrap_or(bytes),
+                false => bytes,
+            };
+            (Body::from(bytes.clone()), Some(bytes))
+        }
+    };
+    let asking = || Asking::of(modern, &method, held.as_deref().unwrap_or_default());
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
     let presented = crate::credentials::presented(&parts.headers);
@@ -103,12 +124,17 @@ pub async fn forward(
         Some(c) => match c.token(&principal.subject, presented).await {
             Ok(Some(t)) => Some(t),
             Ok(None) => {
-                return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref()).await;
+                return crate::credentials::ask(
+                    c.as_ref(),
+                    &principal.subject,
+                    id.as_ref(),
+                    asking(),
+                )
+                .await;
             }
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         },
     };
-    let method = method.unwrap_or_default();
     let narrows = up.policy.narrows(&method);
     let session = parts
         .headers
@@ -124,9 +150,8 @@ pub async fn forward(
     };
     // A POST body is the one the guard read and bounded (it left its envelope): it goes
     // on as it is, in one piece. Anything else (GET and DELETE have no body) is bounded
-    // here. With the person's own token it is kept, to be sent again once with a
-    // refreshed token.
-    let mut body = if read_by_guard && personal.is_none() {
+    // here.
+    let mut body = if read_by_guard || held.is_some() {
         body
     } else {
         let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
@@ -194,7 +219,13 @@ pub async fn forward(
                 retried = true;
             }
             Ok(_) => {
-                return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref()).await;
+                return crate::credentials::ask(
+                    c.as_ref(),
+                    &principal.subject,
+                    id.as_ref(),
+                    asking(),
+                )
+                .await;
             }
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         }

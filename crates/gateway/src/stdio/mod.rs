@@ -186,13 +186,32 @@ impl StdioPool {
         let method = req.method().clone();
         let rpc_method = envelope.as_ref().and_then(|e| e.method.clone());
         // A person's own secrets go only into processes of theirs: none yet, and they
-        // are asked for them (a URL elicitation), before any process starts.
+        // are asked for them (a URL elicitation, in the client's revision), before any
+        // process starts. The body is read first then, to see how to ask.
+        let mut req = req;
+        let mut peek = Bytes::new();
+        if !up.cfg.env_from_person.is_empty() && method == Method::POST {
+            let (parts, body) = req.into_parts();
+            let Ok(bytes) = to_bytes(body, up.max_body_bytes).await else {
+                return GatewayError::BadGateway.respond(id.as_ref());
+            };
+            peek = bytes.clone();
+            req = Request::from_parts(parts, Body::from(bytes));
+        }
         let presented = crate::credentials::presented(req.headers());
-        let env = match crate::credentials::person_env(up, &p.subject, presented, id.as_ref()).await
-        {
-            Ok(env) => env,
-            Err(answer) => return answer,
-        };
+        let modern = stateless::is_modern_header(req.headers())
+            || peek
+                .windows(stateless::PROTOCOL_VERSION.len())
+                .any(|w| w == stateless::PROTOCOL_VERSION.as_bytes());
+        let asking =
+            || crate::credentials::Asking::of(modern, rpc_method.as_deref().unwrap_or(""), &peek);
+        let env =
+            match crate::credentials::person_env(up, &p.subject, presented, id.as_ref(), asking)
+                .await
+            {
+                Ok(env) => env,
+                Err(answer) => return answer,
+            };
         let Some(sid) = sid else {
             if method != Method::POST {
                 return sessionless(req.headers()).respond(id.as_ref());
@@ -202,7 +221,8 @@ impl StdioPool {
                 return GatewayError::BadGateway.respond(id.as_ref());
             };
             return match serde_json::from_slice::<Value>(&body) {
-                Ok(msg) if stateless::is_modern(&msg, &headers) => {
+                Ok(mut msg) if stateless::is_modern(&msg, &headers) => {
+                    crate::credentials::take_our_answer(&mut msg);
                     self.stateless.handle(up, &p, &headers, msg, env).await
                 }
                 _ if rpc_method.as_deref() == Some("initialize") => {

@@ -28,7 +28,7 @@ use crate::policy::GatewayPolicy;
 
 /// The one modern revision the pool serves.
 pub const MODERN: &str = "2026-07-28";
-const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// Methods 2026-07-28 removed, and `subscriptions/listen`, which a pool of stateless
