@@ -109,7 +109,7 @@ async function connectByHttp(frontBrowser, url, who) {
   const upstreamBrowser = new Browser();
   upstreamBrowser.finish = async (x) => x;
   const back = await upstreamBrowser.authorize(there, { username: who, password: PASSWORD });
-  assert.ok(back.startsWith(`${new URL(url).origin}/connections/callback?`), back);
+  assert.ok(back.startsWith(`${new URL(url).origin}/connections/callback?upstream=calc&`), back);
   return { back, done: await frontBrowser.request(back) };
 }
 
@@ -124,7 +124,7 @@ before(async () => {
   front = await startMcpgate({ args: ['--config', config] });
   assert.match(front.logs(), new RegExp(`redirect URI ${front.base}/connections/callback`), 'the redirect URI is printed at start');
   // The upstream's operator allows the front's one redirect URI, as the front printed it.
-  await cli(upstream, {}, 'clients', 'allowed', 'add', `${front.base}/connections/callback`);
+  await cli(upstream, {}, 'clients', 'allowed', 'add', `${front.base}/connections/callback?upstream=calc`);
   for (const srv of [upstream, front]) {
     for (const who of ['alice', 'bob']) await cli(srv, srv === front ? { MCPGATE_CONFIG: config } : {}, 'user', 'add', who, '--password-stdin');
   }
@@ -226,11 +226,20 @@ test('a refresh the upstream refuses, or a callback for someone else, asks the p
   const html = await page.text();
   const go = await alice.browser.post(`${front.base}/connections/calc`, [['csrf', field(html, 'csrf')], ['request', field(html, 'request')]]);
   const state = new URL(go.headers.get('location')).searchParams.get('state');
-  const stolen = await bob.browser.request(`${front.base}/connections/callback?state=${state}&code=x&iss=${encodeURIComponent(upstream.base)}`);
+  const stolen = await bob.browser.request(`${front.base}/connections/callback?upstream=calc&state=${state}&code=x&iss=${encodeURIComponent(upstream.base)}`);
   assert.equal(stolen.status, 403);
   assert.match(await stolen.text(), /another person/);
+  // The answer to this attempt, sent back to another upstream's redirect URI (another
+  // authorization server answering: a mix-up), is refused and spends the attempt.
+  const page2 = await alice.browser.request(url);
+  const html2 = await page2.text();
+  const go2 = await alice.browser.post(`${front.base}/connections/calc`, [['csrf', field(html2, 'csrf')], ['request', field(html2, 'request')]]);
+  const state2 = new URL(go2.headers.get('location')).searchParams.get('state');
+  const mixed = await alice.browser.request(`${front.base}/connections/callback?upstream=other&state=${state2}&code=x&iss=${encodeURIComponent(upstream.base)}`);
+  assert.equal(mixed.status, 502);
+  assert.match(await mixed.text(), /another server/);
   // A forged state is refused without a redirect anywhere.
-  const forged = await alice.browser.request(`${front.base}/connections/callback?state=nope&code=x`);
+  const forged = await alice.browser.request(`${front.base}/connections/callback?upstream=calc&state=nope&code=x`);
   assert.equal(forged.status, 410);
   assert.equal(forged.headers.get('location'), null);
 
@@ -267,7 +276,7 @@ test('two instances sharing PostgreSQL refresh an expired upstream token once be
     const r = await mcpgate(['user', 'add', 'carol', '--password-stdin', '--database', dbUrl], { input: PASSWORD, env: { ...env, MCPGATE_PUBLIC_URL: base } });
     assert.equal(r.code, 0, r.stderr);
     await cli(upstream, {}, 'user', 'add', 'carol', '--password-stdin');
-    await cli(upstream, {}, 'clients', 'allowed', 'add', `${base}/connections/callback`);
+    await cli(upstream, {}, 'clients', 'allowed', 'add', `${base}/connections/callback?upstream=calc`);
     const calcUrl = `${base}/mcp/calc`;
     const carol = await obtainTokens({ base, mcpUrl: calcUrl }, PASSWORD, { username: 'carol', resource: calcUrl, via: { register: 'a', browser: 'a', token: 'a' } });
     const onA = { 'x-mcpgate-backend': 'a' };
@@ -306,6 +315,7 @@ url = "${upstream.mcpUrl}"
 credentials = "token_exchange"
 oauth_client_id = "${client.client_id}"
 oauth_client_secret_env = "CALC_CLIENT_SECRET"
+oauth_issuer = "${upstream.base}"
 scopes = [{ name = "calc", description = "Use the calculator" }]
 tools = [{ name = "*", scope = "calc" }]
 `);
@@ -315,7 +325,8 @@ tools = [{ name = "*", scope = "calc" }]
     assert.ok(!ex.logs().includes(client.client_secret), 'the secret is never logged');
     for (const who of ['dave', 'erin']) await cli(ex, env, 'user', 'add', who, '--password-stdin');
     await cli(upstream, {}, 'user', 'add', 'dave', '--password-stdin');
-    const trust = (audience) => cli(upstream, {}, 'idp', 'trust', 'exfront', '--issuer', base, '--jwks-uri', `${base}/jwks.json`, '--exchange-audience', audience);
+    const trust = (audience) => cli(upstream, {}, 'idp', 'trust', 'exfront', '--issuer', base, '--jwks-uri', `${base}/jwks.json`,
+      '--exchange-audience', audience, '--exchange-client', client.client_id);
     await trust(exUrl);
     const daveHere = JSON.parse(await cli(ex, env, 'user', 'list', '--json')).find((u) => u.username === 'dave');
     await cli(upstream, {}, 'idp', 'link', 'exfront', '--subject', daveHere.id, '--user', 'dave');
@@ -358,6 +369,12 @@ tools = [{ name = "*", scope = "calc" }]
     await trust('http://127.0.0.1:1/elsewhere');
     assert.equal((await exchange(dave.access_token)).body.error, 'invalid_grant');
     await trust(exUrl);
+    // Another confidential client (any app that got hold of Dave's token and registered)
+    // may not exchange it: only the client the operator named.
+    const stranger = await (await fetch(`${upstream.base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'stranger', redirect_uris: ['http://127.0.0.1:1/callback'], token_endpoint_auth_method: 'client_secret_basic' }) })).json();
+    assert.ok(stranger.client_secret, JSON.stringify(stranger));
+    assert.equal((await exchange(dave.access_token, { id: stranger.client_id, secret: stranger.client_secret })).body.error, 'invalid_grant');
     // Delegation is not offered; a wrong secret is not a client.
     assert.equal((await exchange(dave.access_token, { extra: { actor_token: dave.access_token, actor_token_type: 'urn:ietf:params:oauth:token-type:access_token' } })).body.error, 'invalid_request');
     assert.equal((await exchange(dave.access_token, { secret: 'wrong' })).status, 401);
@@ -378,7 +395,7 @@ test('an upstream whose authorization server is a real OpenID provider: the pers
   const secret = 'gateway-secret-at-the-provider-0123456789';
   const provider = await startProvider({
     keys: keys.jwks,
-    clients: [{ client_id: 'gateway', client_secret: secret, redirect_uris: [`${base}/connections/callback`],
+    clients: [{ client_id: 'gateway', client_secret: secret, redirect_uris: [`${base}/connections/callback?upstream=calc`],
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
     resources: { [resource]: 'op:add op:sub op:mult op:div' },
   });

@@ -109,6 +109,25 @@ impl Session {
         Ok(())
     }
 
+    /// Gives `token` as the signed-in person's own for `upstream` (connected accounts,
+    /// `credentials = "per_person_token"`), on its connect page.
+    pub async fn connect(&mut self, upstream: &str, token: &str) -> anyhow::Result<()> {
+        let path = format!("/connections/{upstream}");
+        let html = self
+            .get(&format!("{}{path}", self.base))
+            .await?
+            .text()
+            .await?;
+        let csrf = field(&html, "csrf")?;
+        let r = self
+            .post(&path, &[("csrf", &csrf), ("token", token)])
+            .await?;
+        if r.status() != 200 {
+            bail!("connecting failed: {}", r.status());
+        }
+        Ok(())
+    }
+
     pub async fn register(&self) -> anyhow::Result<String> {
         let r = self.http.post(format!("{}/register", self.base))
             .json(&json!({"redirect_uris": [REDIRECT], "client_name": "bench", "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]}))

@@ -98,6 +98,45 @@ fn rss_kb_with_children(pid: u32) -> (f64, f64, usize) {
     (rss(pid), children, n)
 }
 
+/// A gateway in front of `upstream` (an MCP endpoint URL) whose upstream takes each
+/// person's own token (`credentials = "per_person_token"`), with the admin's token
+/// connected: its calls cost the vault's lookup and the person's `Authorization`.
+pub async fn start_personal_gateway(
+    bin: &std::path::Path,
+    port: u16,
+    upstream: &str,
+    data_dir: std::path::PathBuf,
+    core: Option<usize>,
+) -> anyhow::Result<(procs::Server, String)> {
+    std::fs::create_dir_all(&data_dir)?;
+    let config = data_dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstream]]\nname = \"calc\"\nurl = \"{upstream}\"\ncredentials = \"per_person_token\"\n\
+             scopes = [{{ name = \"calc\", description = \"Use the calculator\" }}]\n\
+             tools = [{{ name = \"*\", scope = \"calc\" }}]\n"
+        ),
+    )?;
+    let mut args = serve_args(port, &data_dir, &[]);
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let (server, password) = start_first_run(bin, &args, port, core).await?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut session = flow::Session::new(&base);
+    session.login("admin", &password).await?;
+    session
+        .connect("calc", "the-admins-own-upstream-token")
+        .await?;
+    let t = session.tokens(&format!("{base}/mcp/calc")).await?;
+    Ok((
+        server,
+        t["access_token"]
+            .as_str()
+            .context("access_token")?
+            .to_owned(),
+    ))
+}
+
 /// A gateway in front of `mcpgate-bench stdio-server`, with a token for it.
 pub struct StdioGateway {
     pub server: procs::Server,

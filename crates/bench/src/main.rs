@@ -203,7 +203,8 @@ async fn bench() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&data_dir);
 
     // --- servers -------------------------------------------------------------------
-    let (p_as, p_nog, p_ic, p_iu, p_floor, p_gw, p_gws) = (
+    let (p_as, p_nog, p_ic, p_iu, p_floor, p_gw, p_gws, p_gwp) = (
+        free_port(),
         free_port(),
         free_port(),
         free_port(),
@@ -266,6 +267,15 @@ async fn bench() -> anyhow::Result<()> {
     let mut gw_session = flow::Session::new(&rs(p_gw));
     gw_session.login("admin", &gw_password).await?;
     let tok_gw = gw_session.tokens(&format!("{}/mcp", rs(p_gw))).await?;
+    // The same upstream with each person's own token (connected accounts).
+    let (gwp, tok_gwp) = gateway::start_personal_gateway(
+        &bin,
+        p_gwp,
+        &format!("{}/mcp", rs(p_nog)),
+        data_dir.with_extension("personal-gateway"),
+        core,
+    )
+    .await?;
     // A gateway in front of a stdio server: its stateless pool serves the cell's
     // 2026-07-28 calls; its sessions are measured for memory at the end.
     let gws_dir = data_dir.with_extension("stdio-gateway");
@@ -319,12 +329,20 @@ async fn bench() -> anyhow::Result<()> {
             servers: vec![gw.pid(), nog.pid()],
         },
         Cell {
+            name: "gateway (JWT, person's token) -> no-guard calc",
+            target: Arc::new(Target {
+                path: "/mcp/calc".into(),
+                ..calc_target(addr(p_gwp), Some(&tok_gwp))
+            }),
+            servers: vec![gwp.pid(), nog.pid()],
+        },
+        Cell {
             name: "gateway (JWT) -> stdio pool (4)",
             target: Arc::new(calc_target(gws.addr, Some(&gws.token))),
             servers: vec![gws.server.pid()],
         },
     ];
-    let servers = [&fl, &nog, &as_srv, &ic, &iu, &gw, &gws.server];
+    let servers = [&fl, &nog, &as_srv, &ic, &iu, &gw, &gwp, &gws.server];
     let gw_cell = cells
         .iter()
         .position(|c| c.name == GATEWAY_CELL)

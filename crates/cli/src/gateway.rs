@@ -167,7 +167,7 @@ pub fn router(
                      its authorization server must allow the redirect URI {}",
                     cfg.issuer(),
                     u.name,
-                    mcpgate_domain::flows::upstream_oauth::callback_uri(&auth.auth),
+                    mcpgate_domain::flows::upstream_oauth::callback_uri(&auth.auth, &u.name),
                 );
             } else {
                 tracing::info!(

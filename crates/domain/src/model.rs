@@ -545,6 +545,9 @@ pub struct TrustedIssuer {
     /// Audiences of its access tokens that may be exchanged here (RFC 8693 subject
     /// tokens); none: it is trusted for ID-JAGs only.
     pub exchange_audiences: Vec<String>,
+    /// The clients (ids of this server's) that may exchange them: the operator's word
+    /// that they are the gateway in front, not any app holding a person's token.
+    pub exchange_clients: Vec<String>,
     pub created_at: i64,
 }
 
@@ -557,7 +560,7 @@ pub struct Connection {
 }
 
 /// A connection's sealed secret, opened, with the generation its refreshes count.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredConnection {
     pub secret: String,
     /// Moves by one at each refresh (and each new connection): a refresh is written
@@ -566,7 +569,7 @@ pub struct StoredConnection {
 }
 
 /// How mcpgate identifies itself to an upstream's authorization server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamClient {
     pub client_id: String,
     /// For `client_secret_basic` / `client_secret_post`; sealed at rest.
@@ -574,7 +577,7 @@ pub struct UpstreamClient {
 }
 
 /// A person on their way through an upstream's sign-in (found by the state's hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectAttempt {
     pub user_id: String,
     pub upstream: String,
@@ -583,6 +586,36 @@ pub struct ConnectAttempt {
     /// The connect page it spends once connected (none from the connected-apps page).
     pub request_hash: Option<String>,
     pub expires_at: i64,
+}
+
+// Secrets are never printed, whoever logs these.
+impl std::fmt::Debug for StoredConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredConnection")
+            .field("secret", &"[redacted]")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConnectAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectAttempt")
+            .field("user_id", &self.user_id)
+            .field("upstream", &self.upstream)
+            .field("verifier", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A page where one person gives their token for one upstream, good once.

@@ -65,6 +65,8 @@ pub struct OAuthUpstream {
     pub client_secret: Option<String>,
     /// Scopes asked for; the upstream's `scopes_supported` when none.
     pub scopes: Option<Vec<String>>,
+    /// The issuer the upstream's metadata must name (the operator's pin).
+    pub issuer: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthUpstream {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for OAuthUpstream {
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("scopes", &self.scopes)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }

@@ -114,6 +114,11 @@ pub struct UpstreamConfig {
     /// Scopes asked of the upstream (default: its `scopes_supported`).
     #[serde(default)]
     pub oauth_scopes: Option<Vec<String>>,
+    /// The issuer the upstream's metadata must name: what the upstream says is then
+    /// checked, not followed. Required with `token_exchange` (people's tokens here go
+    /// to that server only).
+    #[serde(default)]
+    pub oauth_issuer: Option<String>,
     /// Seconds to wait for the upstream's answer (the response head for HTTP, the
     /// JSON-RPC response for stdio) before answering 504.
     #[serde(default = "default_timeout")]
@@ -281,7 +286,7 @@ pub enum ConfigError {
     #[error("upstream {0:?}: cwd, run_as and the pool settings are for stdio upstreams (command)")]
     StdioOnly(String),
     #[error(
-        "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\" or \"token_exchange\" (which needs oauth_client_id and oauth_client_secret_env), and the names \"callback\" and \"client\" are taken by its pages"
+        "upstream {0:?}: credentials = \"per_person_token\" or \"oauth\" is for HTTP upstreams (url), with no identity JWT and no credentials in the URL (both would be the person's Authorization header); oauth_* settings go with credentials = \"oauth\" or \"token_exchange\" (which needs oauth_client_id, oauth_client_secret_env and oauth_issuer), and the names \"callback\" and \"client\" are taken by its pages"
     )]
     PerPerson(String),
     #[error(
@@ -296,6 +301,19 @@ fn person_variable(var: &str) -> bool {
     const LOADERS: &[&str] = &[
         "PATH",
         "HOME",
+        "JDK_JAVA_OPTIONS",
+        "OPENSSL_CONF",
+        "GCONV_PATH",
+        "LOCPATH",
+        "GLIBC_TUNABLES",
+        "NODE_EXTRA_CA_CERTS",
+        "PYTHONBREAKPOINT",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
         "SHELL",
         "ENV",
         "BASH_ENV",
@@ -371,6 +389,7 @@ impl UpstreamConfig {
             oauth_client_id: None,
             oauth_client_secret_env: None,
             oauth_scopes: None,
+            oauth_issuer: None,
             env_from_person: BTreeMap::new(),
             timeout_secs: default_timeout(),
             start_timeout_secs: default_start_timeout(),
@@ -418,14 +437,15 @@ impl UpstreamConfig {
         }
         let oauth_settings = self.oauth_client_id.is_some()
             || self.oauth_client_secret_env.is_some()
-            || self.oauth_scopes.is_some();
+            || self.oauth_scopes.is_some()
+            || self.oauth_issuer.is_some();
         let through_oauth = matches!(
             self.credentials,
             CredentialsMode::OAuth | CredentialsMode::TokenExchange
         );
         if (oauth_settings && !through_oauth)
             || (self.credentials == CredentialsMode::TokenExchange
-                && self.oauth_client_secret_env.is_none())
+                && (self.oauth_client_secret_env.is_none() || self.oauth_issuer.is_none()))
             || (self.oauth_client_secret_env.is_some() && self.oauth_client_id.is_none())
             || (self.credentials.per_person() && (n == "callback" || n == "client"))
         {
@@ -846,7 +866,7 @@ mod tests {
         oauth.validate().unwrap();
         assert_eq!(oauth.credentials, CredentialsMode::OAuth);
         let exchange = parse(
-            "name = \"a\"\nurl = \"https://x/mcp\"\ncredentials = \"token_exchange\"\noauth_client_id = \"c\"\noauth_client_secret_env = \"S\"",
+            "name = \"a\"\nurl = \"https://x/mcp\"\ncredentials = \"token_exchange\"\noauth_client_id = \"c\"\noauth_client_secret_env = \"S\"\noauth_issuer = \"https://as\"",
         );
         exchange.validate().unwrap();
         assert!(matches!(

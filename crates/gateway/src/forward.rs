@@ -212,8 +212,13 @@ pub async fn forward(
             upstream = up.name(),
             "the upstream refused a person's token"
         );
+        if retried {
+            // A fresh token refused too: the person connects again; no further refresh.
+            return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref(), asking())
+                .await;
+        }
         match c.refused(&principal.subject, presented, used).await {
-            Ok(Some(fresh)) if !retried && fresh != *used => {
+            Ok(Some(fresh)) if fresh != *used => {
                 personal = Some(fresh);
                 body = Body::from(kept);
                 retried = true;

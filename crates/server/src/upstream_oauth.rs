@@ -37,6 +37,23 @@ fn unreachable(why: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unreachable(why.to_string())
 }
 
+fn is_loopback(u: &Url) -> bool {
+    matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// A URL the upstream named (its metadata's, its authorization server's): reachable,
+/// and on loopback only when the upstream itself is (an upstream elsewhere must not
+/// point mcpgate, with its secrets, at services on mcpgate's own host).
+fn named_by(upstream: &Url, url: &str) -> Result<Url, UpstreamError> {
+    let u = reachable(url)?;
+    if is_loopback(&u) && !is_loopback(upstream) {
+        return Err(unreachable(format!(
+            "{url} is on this host, and the upstream is not"
+        )));
+    }
+    Ok(u)
+}
+
 /// `https`, or `http` on loopback.
 fn reachable(url: &str) -> Result<Url, UpstreamError> {
     let u = Url::parse(url).map_err(|e| unreachable(format!("{url:?} is not a URL: {e}")))?;
@@ -135,7 +152,7 @@ impl Http {
             .filter_map(|v| v.to_str().ok())
             .find_map(resource_metadata);
         let mut places = Vec::new();
-        places.extend(named);
+        places.extend(named.filter(|n| named_by(url, n).is_ok()));
         if url.path().trim_end_matches('/').is_empty() {
             places.push(well_known(url, "oauth-protected-resource"));
         } else {
@@ -241,6 +258,7 @@ impl UpstreamOAuth for Http {
             .into_iter()
             .next()
             .ok_or_else(|| unreachable("its metadata names no authorization server"))?;
+        named_by(&u, &issuer)?;
         let meta = self.server_metadata(&issuer).await?;
         // MCP 2025-11-25 "Authorization Code Protection": no S256 advertised, no flow.
         if !strings(&meta, "code_challenge_methods_supported")
@@ -254,7 +272,7 @@ impl UpstreamOAuth for Http {
         let endpoint = |name: &str| -> Result<Option<String>, UpstreamError> {
             match string(&meta, name) {
                 None => Ok(None),
-                Some(e) => reachable(&e).map(|_| Some(e)),
+                Some(e) => named_by(&u, &e).map(|_| Some(e)),
             }
         };
         Ok(UpstreamServer {
@@ -418,6 +436,21 @@ mod tests {
             well_known(&root, "oauth-authorization-server"),
             "https://a.example/.well-known/oauth-authorization-server"
         );
+    }
+
+    #[test]
+    fn an_upstream_elsewhere_cannot_point_at_this_host() {
+        let remote = Url::parse("https://mcp.example.com/mcp").unwrap();
+        let local = Url::parse("http://127.0.0.1:9000/mcp").unwrap();
+        for url in [
+            "http://127.0.0.1:5432/token",
+            "https://localhost/admin",
+            "http://[::1]:6379/",
+        ] {
+            assert!(named_by(&remote, url).is_err(), "{url}");
+            assert!(named_by(&local, url).is_ok(), "{url}");
+        }
+        assert!(named_by(&remote, "https://as.example.com/token").is_ok());
     }
 
     #[test]

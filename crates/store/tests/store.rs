@@ -261,11 +261,23 @@ async fn a_connection_is_refreshed_by_one_claimant(s: Database) {
         wins += t.await.unwrap() as u32;
     }
     assert_eq!(wins, 1, "one claimant refreshes a generation");
-    assert!(s.finish_refresh("u1", "files", g, "gen-1").await.unwrap());
+    assert!(
+        !s.finish_refresh("u1", "files", g, 39, "not-the-claim")
+            .await
+            .unwrap(),
+        "only the claimant writes"
+    );
+    assert!(
+        s.finish_refresh("u1", "files", g, 40, "gen-1")
+            .await
+            .unwrap()
+    );
     let now = s.connection("u1", "files").await.unwrap().unwrap();
     assert_eq!((now.secret.as_str(), now.generation), ("gen-1", g + 1));
     assert!(
-        !s.finish_refresh("u1", "files", g, "stale").await.unwrap(),
+        !s.finish_refresh("u1", "files", g, 40, "stale")
+            .await
+            .unwrap(),
         "a refresh of an old generation is never written"
     );
     assert!(!s.claim_refresh("u1", "files", g, 11, 41).await.unwrap());
@@ -278,7 +290,7 @@ async fn a_connection_is_refreshed_by_one_claimant(s: Database) {
     // Connecting anew starts a generation no refresh in flight can overwrite.
     s.put_connection("u1", "files", "new", 50).await.unwrap();
     assert!(
-        !s.finish_refresh("u1", "files", g + 1, "late")
+        !s.finish_refresh("u1", "files", g + 1, 73, "late")
             .await
             .unwrap()
     );

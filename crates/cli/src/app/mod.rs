@@ -423,6 +423,7 @@ fn connectable(
         client_id: u.oauth_client_id.clone(),
         client_secret,
         scopes: u.oauth_scopes.clone(),
+        issuer: u.oauth_issuer.clone(),
     };
     let kind = match u.credentials {
         CredentialsMode::PerPersonToken => ConnectKind::Token,

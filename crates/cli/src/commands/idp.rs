@@ -97,6 +97,11 @@ pub enum IdpCmd {
         /// then reach this server with no pop-up.
         #[arg(long = "exchange-audience")]
         exchange_audiences: Vec<String>,
+        /// A client of this server (its id) that may exchange those tokens (repeatable;
+        /// needed with --exchange-audience): the gateway in front, made with
+        /// `mcpgate client add --confidential`.
+        #[arg(long = "exchange-client")]
+        exchange_clients: Vec<String>,
     },
     /// Stop trusting a provider's ID-JAGs.
     Distrust {
@@ -298,6 +303,7 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
             allowed_domains,
             auto_create,
             exchange_audiences,
+            exchange_clients,
         } => {
             let a = ctx.authority().await?;
             let t = TrustedIssuer {
@@ -310,6 +316,7 @@ pub async fn run(ctx: &Ctx, cmd: IdpCmd) -> anyhow::Result<()> {
                     .collect(),
                 auto_create,
                 exchange_audiences,
+                exchange_clients,
                 created_at: a.now(),
             };
             identities::trust_issuer(&a, &t, &Actor::Operator)

@@ -390,6 +390,7 @@ pub struct TrustedRow {
     pub allowed_domains: Vec<String>,
     pub auto_create: bool,
     pub exchange_audiences: Vec<String>,
+    pub exchange_clients: Vec<String>,
 }
 
 impl From<mcpgate_domain::model::TrustedIssuer> for TrustedRow {
@@ -401,6 +402,7 @@ impl From<mcpgate_domain::model::TrustedIssuer> for TrustedRow {
             allowed_domains: t.allowed_domains,
             auto_create: t.auto_create,
             exchange_audiences: t.exchange_audiences,
+            exchange_clients: t.exchange_clients,
         }
     }
 }

@@ -217,7 +217,25 @@ impl Vault {
     /// Keeps `token`, read at `now`, until [`VAULT_KEEP_SECS`] have passed or `due`
     /// (when it must be refreshed), whichever comes first.
     pub(crate) fn put(&self, user_id: &str, upstream: &str, token: String, now: i64, due: i64) {
-        let until = due.min(now + VAULT_KEEP_SECS);
+        self.keep_until(
+            user_id,
+            upstream,
+            token,
+            now,
+            due.min(now + VAULT_KEEP_SECS),
+        );
+    }
+
+    /// Keeps `token` until `until` (what the store holds is read again after
+    /// [`put`](Self::put)'s while; a token with nothing in the store lives its life).
+    pub(crate) fn keep_until(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        token: String,
+        now: i64,
+        until: i64,
+    ) {
         let mut kept = self.lock();
         if kept.values().map(HashMap::len).sum::<usize>() >= VAULT_MAX {
             for people in kept.values_mut() {

@@ -220,7 +220,13 @@ pub async fn trust_issuer(s: &Authority, t: &TrustedIssuer, by: &Actor) -> OAuth
             )));
         }
     }
+    if t.exchange_audiences.is_empty() != t.exchange_clients.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "--exchange-audience and --exchange-client go together: which tokens, and who may exchange them",
+        ));
+    }
     if t.exchange_audiences.len() > 16
+        || t.exchange_clients.len() > 16
         || t.exchange_audiences
             .iter()
             .any(|a| a.len() > 2048 || url::Url::parse(a).is_err())

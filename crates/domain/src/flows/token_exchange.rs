@@ -68,6 +68,8 @@ struct Subject {
     #[serde(default)]
     cnf: Option<Value>,
     #[serde(default)]
+    nonce: Option<Value>,
+    #[serde(default)]
     email: Option<String>,
     #[serde(default)]
     email_verified: Option<bool>,
@@ -92,6 +94,8 @@ async fn exchange(
     client: &Client,
     req: ExchangeRequest<'_>,
 ) -> OAuthResult<TokenResponse> {
+    // A client the operator named for this issuer (below), and confidential: any
+    // other app holding a person's token must not turn it into one of ours.
     if client.is_public() {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -114,14 +118,23 @@ async fn exchange(
         ));
     }
     let header = jose::header(req.subject_token).map_err(|_| refused("not a JWT"))?;
+    // An access token, not an assertion of another grant (an ID-JAG is single-use
+    // there) nor an ID token (it carries a `nonce`, checked below).
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("id-jag"))
+    {
+        return Err(refused("an ID-JAG is not a subject token"));
+    }
     let claimed_iss = jose::unverified_claims(req.subject_token)
         .and_then(|c| c.get("iss").and_then(Value::as_str).map(str::to_owned))
         .ok_or_else(|| refused("the subject token names no issuer"))?;
     let provider = match s.store.trusted_issuer(&claimed_iss).await? {
-        Some(p) if !p.exchange_audiences.is_empty() => p,
+        Some(p) if p.exchange_clients.contains(&client.client_id) => p,
         _ => {
             return Err(refused(format!(
-                "{} is not an issuer whose tokens are exchanged here",
+                "{} is not an issuer whose tokens this client may exchange here",
                 claimed_iss.chars().take(200).collect::<String>()
             )));
         }
@@ -155,6 +168,9 @@ async fn exchange(
         .is_some_and(|iat| iat > now + LEEWAY_SECS || iat < now - MAX_AGE_SECS)
     {
         return Err(refused("the subject token's age is not acceptable"));
+    }
+    if subject.nonce.is_some() {
+        return Err(refused("an ID token is not a subject token"));
     }
     if subject.cnf.is_some() {
         return Err(refused(

@@ -38,9 +38,10 @@ pub const LEASE_SECS: i64 = 30;
 const MARGIN_SECS: i64 = 30;
 /// How long a discovered authorization server is used before it is looked up again.
 const DISCOVERY_KEEP_SECS: i64 = 3600;
-/// A caller waiting for another's refresh looks again this often, this many times.
+/// A caller waiting for another's refresh looks again after 20 ms, then less often (up to
+/// every 200 ms), for about 15 s in all.
 const WAIT_MILLIS: u64 = 20;
-const MAX_WAITS: u32 = 750;
+const MAX_WAITS: u64 = 120;
 
 /// Why connecting, or using a connection, failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,20 +72,31 @@ struct Held {
     refresh_token: Option<String>,
     /// When to refresh (before `expires_at`); `i64::MAX` when it does not expire.
     refresh_at: i64,
+    /// The authorization server that issued them: they are never sent to another
+    /// (the upstream's metadata, or the operator's configuration, may change).
+    #[serde(default)]
+    issuer: Option<String>,
 }
+
+/// The longest an upstream's `expires_in` is taken at its word (a year).
+const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
 
 impl Held {
     /// What a token answer gives. RFC 6749 §6: a refresh answer without a new refresh
     /// token leaves the old one in force.
-    fn new(t: UpstreamTokens, now: i64, previous: Option<String>) -> Self {
+    fn new(t: UpstreamTokens, now: i64, previous: Option<String>, issuer: &str) -> Self {
         let refresh_at = match t.expires_in {
-            Some(e) if e > 0 => now + e - MARGIN_SECS.min(e / 4),
+            Some(e) if e > 0 => {
+                let e = e.min(MAX_EXPIRES_IN);
+                now.saturating_add(e - MARGIN_SECS.min(e / 4))
+            }
             _ => i64::MAX,
         };
         Self {
             access_token: t.access_token,
             refresh_token: t.refresh_token.or(previous),
             refresh_at,
+            issuer: Some(issuer.to_owned()),
         }
     }
 
@@ -124,25 +136,31 @@ pub fn oauth_of<'a>(s: &'a Authority, upstream: &str) -> Option<&'a OAuthUpstrea
     }
 }
 
-/// Where every upstream's sign-in sends the person back: the operator of an upstream
-/// allows it there.
-pub fn callback_uri(s: &Authority) -> String {
-    s.cfg.endpoint("/connections/callback")
+/// Where `upstream`'s sign-in sends the person back: `/connections/callback`, naming
+/// the upstream, which the operator of the upstream allows there. One per upstream, so
+/// that an answer sent back for one upstream's attempt by another's authorization
+/// server is refused even where no `iss` comes with it (a mix-up, RFC 9700 §4.4.2).
+pub fn callback_uri(s: &Authority, upstream: &str) -> String {
+    s.cfg
+        .endpoint(&format!("/connections/callback?upstream={upstream}"))
 }
 
-/// The URL of mcpgate's Client ID Metadata Document: its `client_id` where an upstream
-/// accepts such documents.
-pub fn metadata_document_url(s: &Authority) -> String {
-    s.cfg.endpoint("/connections/client")
+/// The URL of mcpgate's Client ID Metadata Document for `upstream`: its `client_id`
+/// where the upstream accepts such documents (one per upstream, each naming only its
+/// own redirect URI).
+pub fn metadata_document_url(s: &Authority, upstream: &str) -> String {
+    s.cfg.endpoint(&format!("/connections/client/{upstream}"))
 }
 
 /// The Client ID Metadata Document (MCP 2025-11-25 "Client ID Metadata Documents"):
 /// a public client, since no secret can be shared this way; PKCE protects the code.
-pub fn metadata_document(s: &Authority) -> Value {
+/// `None` for a name that is not an upstream connected through OAuth.
+pub fn metadata_document(s: &Authority, upstream: &str) -> Option<Value> {
+    oauth_of(s, upstream)?;
     let mut doc = json!({
-        "client_id": metadata_document_url(s),
+        "client_id": metadata_document_url(s, upstream),
         "client_name": format!("mcpgate at {}", s.cfg.issuer),
-        "redirect_uris": [callback_uri(s)],
+        "redirect_uris": [callback_uri(s, upstream)],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
@@ -151,7 +169,7 @@ pub fn metadata_document(s: &Authority) -> Value {
     if s.cfg.issuer.starts_with("https://") {
         doc["client_uri"] = json!(s.cfg.issuer);
     }
-    doc
+    Some(doc)
 }
 
 /// The upstream's authorization server: found once an hour.
@@ -173,6 +191,18 @@ async fn server(
         .discover(&up.url)
         .await
         .map_err(|e| ConnectError::upstream(upstream, e))?;
+    // The operator's pin: an upstream that names another server is not followed there.
+    if let Some(pinned) = &up.issuer
+        && *pinned != found.issuer
+    {
+        return Err(ConnectError::Upstream {
+            upstream: upstream.to_owned(),
+            why: format!(
+                "its metadata names the authorization server {}, not {pinned} (oauth_issuer)",
+                found.issuer
+            ),
+        });
+    }
     lock().insert(upstream.to_owned(), (found.clone(), now));
     Ok(found)
 }
@@ -206,7 +236,7 @@ async fn client(
     }
     if server.metadata_documents && s.cfg.issuer.starts_with("https://") {
         return Ok(UpstreamClient {
-            client_id: metadata_document_url(s),
+            client_id: metadata_document_url(s, upstream),
             secret: None,
         });
     }
@@ -238,7 +268,7 @@ async fn client(
     } else {
         "none"
     };
-    let mut metadata = metadata_document(s);
+    let mut metadata = metadata_document(s, upstream).unwrap_or_default();
     metadata
         .as_object_mut()
         .expect("an object")
@@ -299,7 +329,7 @@ pub async fn start(
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", &client.client_id)
-            .append_pair("redirect_uri", &callback_uri(s))
+            .append_pair("redirect_uri", &callback_uri(s, upstream))
             .append_pair("code_challenge", &challenge_of(&verifier))
             .append_pair("code_challenge_method", "S256")
             .append_pair("state", &state)
@@ -311,9 +341,12 @@ pub async fn start(
     Ok(url.into())
 }
 
-/// What the upstream's sign-in sent back (RFC 6749 §4.1.2, RFC 9207).
-#[derive(Debug, Default)]
+/// What the upstream's sign-in sent back (RFC 6749 §4.1.2, RFC 9207). No `Debug`: it
+/// holds the code.
+#[derive(Default)]
 pub struct Callback {
+    /// The upstream the redirect URI names.
+    pub upstream: Option<String>,
     pub state: Option<String>,
     pub code: Option<String>,
     pub iss: Option<String>,
@@ -336,11 +369,16 @@ pub async fn finish(s: &Authority, user_id: &str, cb: Callback) -> Result<String
     }
     let upstream = attempt.upstream.as_str();
     let up = oauth_of(s, upstream).ok_or(NotYours::Spent)?;
-    let server = server(s, upstream, up).await?;
     let refused = |error: String| ConnectError::Refused {
         upstream: upstream.to_owned(),
         error,
     };
+    // Sent back to another upstream's redirect URI: another authorization server
+    // answered this attempt (a mix-up); its code goes nowhere.
+    if cb.upstream.as_deref() != Some(upstream) {
+        return Err(refused("the answer came back for another server".into()));
+    }
+    let server = server(s, upstream, up).await?;
     // RFC 9207 §2.4: a response from another issuer is a mix-up; a server that says it
     // sends `iss` must send it.
     match &cb.iss {
@@ -366,7 +404,7 @@ pub async fn finish(s: &Authority, user_id: &str, cb: Callback) -> Result<String
         .as_deref()
         .ok_or_else(|| refused("no code".into()))?;
     let client = client(s, upstream, &server, up).await?;
-    let redirect_uri = callback_uri(s);
+    let redirect_uri = callback_uri(s, upstream);
     let tokens = s
         .upstream_oauth
         .token(
@@ -385,7 +423,7 @@ pub async fn finish(s: &Authority, user_id: &str, cb: Callback) -> Result<String
             UpstreamError::Refused { error } => refused(error),
             e => ConnectError::upstream(upstream, e),
         })?;
-    let held = Held::new(tokens, s.now(), None);
+    let held = Held::new(tokens, s.now(), None, &server.issuer);
     if let Some(h) = &attempt.request_hash
         && !s.store.take_connect_request(h).await?
     {
@@ -412,7 +450,7 @@ pub async fn access_token(
     {
         return Ok(Some(t));
     }
-    for _ in 0..MAX_WAITS {
+    for waits in 0..MAX_WAITS {
         let now = s.now();
         let Some(c) = s.store.connection(user_id, upstream).await? else {
             return Ok(None);
@@ -434,15 +472,33 @@ pub async fn access_token(
                 .await?;
             return Ok(None);
         };
+        // Who to ask, found before the claim: the claim's time is the token request's
+        // alone (its 10 s deadline well within the lease).
+        let server = server(s, upstream, up).await?;
+        if held.issuer.as_deref().is_some_and(|i| i != server.issuer) {
+            // Another authorization server now: the tokens are not sent to it.
+            connections::forget(s, user_id, upstream).await?;
+            return Ok(None);
+        }
+        let client = client(s, upstream, &server, up).await?;
+        let until = now + LEASE_SECS;
         if s.store
-            .claim_refresh(user_id, upstream, c.generation, now, now + LEASE_SECS)
+            .claim_refresh(user_id, upstream, c.generation, now, until)
             .await?
         {
-            return refresh(s, user_id, upstream, up, c.generation, refresh_token).await;
+            let claim = Claim {
+                user_id,
+                upstream,
+                generation: c.generation,
+                until,
+            };
+            return refresh(s, claim, &server, &client, refresh_token).await;
         }
         // Another caller, here or on another instance, is refreshing this generation:
-        // its result is the one to use.
-        s.upstream_oauth.pause(WAIT_MILLIS).await;
+        // its result is the one to use. Looked for more slowly as the wait goes on.
+        s.upstream_oauth
+            .pause((WAIT_MILLIS * (1 + waits / 10)).min(200))
+            .await;
         if let Some(t) = s.vault.get(user_id, upstream, s.now())
             && refused.is_none_or(|r| r != t)
         {
@@ -455,35 +511,35 @@ pub async fn access_token(
     })
 }
 
-/// The one refresh of `generation`, by the caller that claimed it.
+/// A claim to refresh one generation of a person's connection, until `until`.
+struct Claim<'a> {
+    user_id: &'a str,
+    upstream: &'a str,
+    generation: i64,
+    until: i64,
+}
+
+/// The one refresh of a generation, by the caller that claimed it. Only `invalid_grant`
+/// ends the connection (the grant is over at the upstream); any other failure gives the
+/// claim up, so that the next call tries again.
 async fn refresh(
     s: &Authority,
-    user_id: &str,
-    upstream: &str,
-    up: &OAuthUpstream,
-    generation: i64,
+    claim: Claim<'_>,
+    server: &UpstreamServer,
+    client: &UpstreamClient,
     refresh_token: String,
 ) -> Result<Option<String>, ConnectError> {
-    let release = || s.store.release_refresh(user_id, upstream, generation);
-    let server = match server(s, upstream, up).await {
-        Ok(v) => v,
-        Err(e) => {
-            release().await?;
-            return Err(e);
-        }
-    };
-    let client = match client(s, upstream, &server, up).await {
-        Ok(v) => v,
-        Err(e) => {
-            release().await?;
-            return Err(e);
-        }
-    };
+    let Claim {
+        user_id,
+        upstream,
+        generation,
+        until,
+    } = claim;
     let answer = s
         .upstream_oauth
         .token(
-            &server,
-            &client,
+            server,
+            client,
             &[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", &refresh_token),
@@ -497,9 +553,9 @@ async fn refresh(
     match answer {
         Ok(tokens) => {
             let now = s.now();
-            let held = Held::new(tokens, now, Some(refresh_token));
+            let held = Held::new(tokens, now, Some(refresh_token), &server.issuer);
             if s.store
-                .finish_refresh(user_id, upstream, generation, &held.write())
+                .finish_refresh(user_id, upstream, generation, until, &held.write())
                 .await?
             {
                 Ok(Some(held.remember(s, user_id, upstream, now)))
@@ -508,9 +564,9 @@ async fn refresh(
                 Ok(None)
             }
         }
-        Err(UpstreamError::Refused { error }) => {
-            // `invalid_grant` and its kin: the grant is over there. The person is asked
-            // to connect again on their next call.
+        Err(UpstreamError::Refused { error }) if error == "invalid_grant" => {
+            // The grant is over there (revoked, expired, or its refresh token used by
+            // someone else). The person is asked to connect again on their next call.
             tracing::info!(
                 upstream,
                 error,
@@ -528,7 +584,9 @@ async fn refresh(
             Ok(None)
         }
         Err(e) => {
-            release().await?;
+            s.store
+                .release_refresh(user_id, upstream, generation)
+                .await?;
             Err(ConnectError::upstream(upstream, e))
         }
     }
@@ -548,6 +606,11 @@ pub async fn exchanged(
     let Some(up) = s.cfg.exchanges.get(upstream) else {
         return Ok(None);
     };
+    // A token bound to the client's key (DPoP, `cnf`) is not the gateway's to present
+    // anywhere else.
+    if mcpgate_core::jose::unverified_claims(presented).is_none_or(|c| c.get("cnf").is_some()) {
+        return Ok(None);
+    }
     // Kept by the presented token's hash: each token of the person's has its own, and
     // ends with it.
     let key = format!("exchanged:{}", hash_token(presented));
@@ -576,8 +639,9 @@ pub async fn exchanged(
     }
     match s.upstream_oauth.token(&server, &client, &form).await {
         Ok(t) => {
-            let held = Held::new(t, now, None);
-            s.vault.put(
+            let held = Held::new(t, now, None, &server.issuer);
+            // Kept for its lifetime: nothing in the store to read again.
+            s.vault.keep_until(
                 &key,
                 upstream,
                 held.access_token.clone(),

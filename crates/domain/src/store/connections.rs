@@ -37,13 +37,15 @@ pub trait Connections: Send + Sync {
         until: i64,
     ) -> StoreResult<bool>;
 
-    /// Writes the refreshed secret over `generation` (the next generation begins);
-    /// false when the connection moved on meanwhile (disconnected, or connected anew).
+    /// Writes the refreshed secret over `generation` (the next generation begins), for
+    /// the claim that runs until `until` only; false when the connection moved on
+    /// meanwhile (disconnected, connected anew, or the claim lapsed and another took it).
     async fn finish_refresh(
         &self,
         user_id: &str,
         upstream: &str,
         generation: i64,
+        until: i64,
         secret: &str,
     ) -> StoreResult<bool>;
 

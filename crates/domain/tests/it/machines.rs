@@ -379,6 +379,7 @@ async fn enterprise(w: &World) -> (Key, Client) {
             allowed_domains: vec!["example.com".into()],
             auto_create: true,
             exchange_audiences: vec![],
+            exchange_clients: vec![],
             created_at: NOW,
         },
         &Actor::Operator,

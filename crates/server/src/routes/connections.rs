@@ -25,7 +25,7 @@ use crate::state::AuthServer;
 pub fn router() -> Router<AuthServer> {
     Router::new()
         .route("/connections/callback", get(callback))
-        .route("/connections/client", get(client_document))
+        .route("/connections/client/{upstream}", get(client_document))
         .route("/connections/{upstream}", get(show).post(give))
         .route("/connections/{upstream}/disconnect", post(disconnect))
 }
@@ -162,8 +162,20 @@ fn failed(e: ConnectError) -> PageResult {
     match e {
         ConnectError::NotYours(e) => Ok(refused(e)),
         ConnectError::Store(e) => Err(mcpgate_core::OAuthError::from(e).into()),
-        e @ (ConnectError::Upstream { .. } | ConnectError::Refused { .. }) => {
-            tracing::info!(error = %e, "a connection failed");
+        ConnectError::Upstream { upstream, why } => {
+            // What went wrong where is the operator's (the log), not a probe for
+            // whoever opens the page.
+            tracing::warn!(upstream, why, "a connection failed");
+            Ok(pages::error_page(
+                StatusCode::BAD_GATEWAY,
+                "Not connected",
+                &format!(
+                    "{upstream} could not be reached to connect your account. Try again later; the operator's log says why."
+                ),
+            ))
+        }
+        e @ ConnectError::Refused { .. } => {
+            tracing::info!(error = %e, "a connection was refused");
             Ok(pages::error_page(
                 StatusCode::BAD_GATEWAY,
                 "Not connected",
@@ -175,6 +187,7 @@ fn failed(e: ConnectError) -> PageResult {
 
 #[derive(Deserialize)]
 struct Back {
+    upstream: Option<String>,
     state: Option<String>,
     code: Option<String>,
     iss: Option<String>,
@@ -189,6 +202,7 @@ async fn callback(
     SignedIn(user): SignedIn,
 ) -> PageResult {
     let cb = Callback {
+        upstream: q.upstream,
         state: q.state,
         code: q.code,
         iss: q.iss,
@@ -206,12 +220,19 @@ async fn callback(
     }
 }
 
-/// mcpgate's Client ID Metadata Document, for upstreams that take one as `client_id`.
-async fn client_document(State(s): State<AuthServer>) -> axum::response::Response {
+/// mcpgate's Client ID Metadata Document toward `upstream`, for upstreams that take
+/// one as `client_id`.
+async fn client_document(
+    State(s): State<AuthServer>,
+    Path(upstream): Path<String>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (
-        [(http::header::CACHE_CONTROL, "max-age=3600")],
-        axum::Json(upstream_oauth::metadata_document(&s.auth)),
-    )
-        .into_response()
+    match upstream_oauth::metadata_document(&s.auth, &upstream) {
+        Some(doc) => (
+            [(http::header::CACHE_CONTROL, "max-age=3600")],
+            axum::Json(doc),
+        )
+            .into_response(),
+        None => not_found(),
+    }
 }

@@ -39,14 +39,14 @@ impl Assertions for Database {
         timed("trusted_issuers", async move {
             dispatch!(self, pool, {
                 let rows = sqlx::query(
-                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences \
+                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences, exchange_clients \
                      FROM trusted_issuers ORDER BY name",
                 )
                 .fetch_all(pool)
                 .await?;
                 Ok(rows
                     .iter()
-                    .map(|r| trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))))
+                    .map(|r| trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7))))
                     .collect())
             })
         })
@@ -57,7 +57,7 @@ impl Assertions for Database {
         timed("trusted_issuer", async move {
             dispatch!(self, pool, {
                 let row = sqlx::query(
-                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences \
+                    "SELECT name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences, exchange_clients \
                      FROM trusted_issuers WHERE issuer = $1",
                 )
                 .bind(issuer)
@@ -65,7 +65,7 @@ impl Assertions for Database {
                 .await?;
                 Ok(
                     row.map(|r| {
-                        trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+                        trusted((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)))
                     }),
                 )
             })
@@ -77,9 +77,9 @@ impl Assertions for Database {
         timed("upsert_trusted_issuer", async move {
             dispatch!(self, pool, {
                 sqlx::query(
-                    "INSERT INTO trusted_issuers (name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET issuer = $2, \
-                     jwks_uri = $3, allowed_domains = $4, auto_create = $5, exchange_audiences = $7",
+                    "INSERT INTO trusted_issuers (name, issuer, jwks_uri, allowed_domains, auto_create, created_at, exchange_audiences, exchange_clients) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET issuer = $2, \
+                     jwks_uri = $3, allowed_domains = $4, auto_create = $5, exchange_audiences = $7, exchange_clients = $8",
                 )
                 .bind(&t.name)
                 .bind(&t.issuer)
@@ -88,6 +88,7 @@ impl Assertions for Database {
                 .bind(t.auto_create)
                 .bind(t.created_at)
                 .bind(serde_json::to_string(&t.exchange_audiences).unwrap_or_default())
+                .bind(serde_json::to_string(&t.exchange_clients).unwrap_or_default())
                 .execute(pool)
                 .await?;
                 Ok(())
@@ -111,7 +112,7 @@ impl Assertions for Database {
 }
 
 /// A row's columns, in the order the queries above read them.
-type TrustedRow = (String, String, String, String, bool, i64, String);
+type TrustedRow = (String, String, String, String, bool, i64, String, String);
 
 fn trusted(c: TrustedRow) -> TrustedIssuer {
     let list = |s: &str| serde_json::from_str(s).unwrap_or_default();
@@ -123,5 +124,6 @@ fn trusted(c: TrustedRow) -> TrustedIssuer {
         auto_create: c.4,
         created_at: c.5,
         exchange_audiences: list(&c.6),
+        exchange_clients: list(&c.7),
     }
 }

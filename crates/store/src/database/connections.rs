@@ -111,6 +111,7 @@ impl Connections for Database {
         user_id: &str,
         upstream: &str,
         generation: i64,
+        until: i64,
         secret: &str,
     ) -> StoreResult<bool> {
         let sealed = self.seal(&row(user_id, upstream), secret).await?;
@@ -118,12 +119,13 @@ impl Connections for Database {
             dispatch!(self, pool, {
                 let r = sqlx::query(
                     "UPDATE connections SET secret = $4, generation = generation + 1, refreshing_until = NULL \
-                     WHERE user_id = $1 AND upstream = $2 AND generation = $3",
+                     WHERE user_id = $1 AND upstream = $2 AND generation = $3 AND refreshing_until = $5",
                 )
                 .bind(user_id)
                 .bind(upstream)
                 .bind(generation)
                 .bind(&sealed)
+                .bind(until)
                 .execute(pool)
                 .await?;
                 Ok(r.rows_affected() == 1)
