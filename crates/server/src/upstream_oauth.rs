@@ -98,7 +98,17 @@ fn strings(v: &Value, name: &str) -> Vec<String> {
 
 /// `resource_metadata` of a `WWW-Authenticate: Bearer` challenge (RFC 9728 §5.1).
 fn resource_metadata(challenge: &str) -> Option<String> {
-    let at = challenge.find("resource_metadata=\"")? + "resource_metadata=\"".len();
+    param(challenge, "resource_metadata")
+}
+
+/// A quoted parameter of a `WWW-Authenticate` challenge (RFC 9110 §11.2).
+fn param(challenge: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let at = challenge
+        .match_indices(&key)
+        .find(|(i, _)| *i == 0 || matches!(challenge.as_bytes()[i - 1], b' ' | b','))?
+        .0
+        + key.len();
     let rest = &challenge[at..];
     Some(rest[..rest.find('"')?].to_owned())
 }
@@ -132,7 +142,9 @@ impl Http {
     /// The protected-resource metadata of the MCP server at `url`: where its challenge
     /// says, else at the well-known places (MCP 2025-11-25 "Protected Resource
     /// Metadata Discovery Requirements").
-    async fn resource_metadata(&self, url: &Url) -> Result<Value, UpstreamError> {
+    /// With the scope the challenge names, if it names one (MCP 2025-11-25, "Scope
+    /// Selection Strategy": that scope first, else the metadata's `scopes_supported`).
+    async fn resource_metadata(&self, url: &Url) -> Result<(Value, Option<String>), UpstreamError> {
         let probe = self
             .http
             .post(url.clone())
@@ -145,12 +157,14 @@ impl Http {
             .send()
             .await
             .map_err(|e| unreachable(e.without_url()))?;
-        let named = probe
+        let challenges: Vec<&str> = probe
             .headers()
             .get_all("www-authenticate")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(resource_metadata);
+            .collect();
+        let named = challenges.iter().find_map(|c| resource_metadata(c));
+        let scope = challenges.iter().find_map(|c| param(c, "scope"));
         let mut places = Vec::new();
         places.extend(named.filter(|n| named_by(url, n).is_ok()));
         if url.path().trim_end_matches('/').is_empty() {
@@ -164,7 +178,7 @@ impl Http {
         let mut last = unreachable("no protected-resource metadata");
         for p in places {
             match self.get_json(&p).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => return Ok((v, scope)),
                 Err(e) => last = e,
             }
         }
@@ -243,7 +257,7 @@ impl UpstreamOAuth for Http {
         skip_all, fields(otel.kind = "client"))]
     async fn discover(&self, url: &str) -> Result<UpstreamServer, UpstreamError> {
         let u = reachable(url)?;
-        let prm = self.resource_metadata(&u).await?;
+        let (prm, challenge_scope) = self.resource_metadata(&u).await?;
         // RFC 9728 §3.3 and MCP: the metadata must be about this server (its resource
         // identifier is this URL, or a prefix of it on the same origin).
         let resource = string(&prm, "resource")
@@ -283,7 +297,10 @@ impl UpstreamOAuth for Http {
                 .ok_or_else(|| unreachable("no token endpoint"))?,
             registration_endpoint: endpoint("registration_endpoint")?,
             revocation_endpoint: endpoint("revocation_endpoint")?,
-            scopes: strings(&prm, "scopes_supported"),
+            scopes: match challenge_scope {
+                Some(sc) => sc.split_whitespace().map(str::to_owned).collect(),
+                None => strings(&prm, "scopes_supported"),
+            },
             iss_parameter: meta
                 .get("authorization_response_iss_parameter_supported")
                 .and_then(Value::as_bool)
@@ -422,6 +439,16 @@ mod tests {
             Some("https://a.example/.well-known/oauth-protected-resource/mcp")
         );
         assert_eq!(resource_metadata("Bearer realm=\"x\""), None);
+        assert_eq!(
+            param(
+                r#"Bearer resource_metadata="https://a/x", scope="op:add op:sub""#,
+                "scope"
+            )
+            .as_deref(),
+            Some("op:add op:sub")
+        );
+        // A parameter whose name ends in another's is not that one.
+        assert_eq!(param(r#"Bearer my_scope="no""#, "scope"), None);
     }
 
     #[test]

@@ -338,9 +338,21 @@ async fn a_connect_attempt_is_spent_once(s: Database) {
         request_hash: Some("h".into()),
         expires_at: 100,
     };
-    s.insert_connect_attempt("st", &a).await.unwrap();
-    assert_eq!(s.take_connect_attempt("st").await.unwrap(), Some(a));
+    s.insert_connect_attempt("st", &a, 5).await.unwrap();
+    assert_eq!(s.take_connect_attempt("st").await.unwrap(), Some(a.clone()));
     assert_eq!(s.take_connect_attempt("st").await.unwrap(), None);
+    // A person's attempts are bounded: the oldest go first.
+    for i in 0..8 {
+        let b = ConnectAttempt {
+            expires_at: 100 + i,
+            ..a.clone()
+        };
+        s.insert_connect_attempt(&format!("s{i}"), &b, 5)
+            .await
+            .unwrap();
+    }
+    assert!(s.take_connect_attempt("s2").await.unwrap().is_none());
+    assert!(s.take_connect_attempt("s3").await.unwrap().is_some());
 }
 
 async fn refresh_rotates_once_under_concurrency(s: Database) {

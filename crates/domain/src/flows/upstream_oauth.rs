@@ -32,6 +32,8 @@ use crate::{Actor, Authority};
 
 /// A person has ten minutes to get through the upstream's sign-in.
 pub const ATTEMPT_TTL_SECS: i64 = 600;
+/// Sign-ins one person may have under way at once; an older one stops working.
+pub const ATTEMPTS_PER_PERSON: i64 = 5;
 /// How long a claim to refresh holds when its holder vanishes.
 pub const LEASE_SECS: i64 = 30;
 /// A token is refreshed this long before it expires (a quarter of its life at most).
@@ -316,6 +318,7 @@ pub async fn start(
                 request_hash: handle.map(hash_token),
                 expires_at: s.now() + ATTEMPT_TTL_SECS,
             },
+            ATTEMPTS_PER_PERSON,
         )
         .await?;
     let scopes = up

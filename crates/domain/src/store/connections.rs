@@ -74,8 +74,14 @@ pub trait Connections: Send + Sync {
         now: i64,
     ) -> StoreResult<UpstreamClient>;
 
-    async fn insert_connect_attempt(&self, state_hash: &str, a: &ConnectAttempt)
-    -> StoreResult<()>;
+    /// Records an attempt, keeping only the person's `keep` newest (a person pressing
+    /// the button in a loop cannot pile them up).
+    async fn insert_connect_attempt(
+        &self,
+        state_hash: &str,
+        a: &ConnectAttempt,
+        keep: i64,
+    ) -> StoreResult<()>;
 
     /// Spends an attempt: the one caller that did gets it.
     async fn take_connect_attempt(&self, state_hash: &str) -> StoreResult<Option<ConnectAttempt>>;

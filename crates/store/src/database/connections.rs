@@ -227,10 +227,12 @@ impl Connections for Database {
         &self,
         state_hash: &str,
         a: &ConnectAttempt,
+        keep: i64,
     ) -> StoreResult<()> {
         let sealed = self.seal(&attempt_row(state_hash), &a.verifier).await?;
         timed("insert_connect_attempt", async move {
             dispatch!(self, pool, {
+                let mut tx = pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO connect_attempts (state_hash, user_id, upstream, verifier, request_hash, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -241,8 +243,18 @@ impl Connections for Database {
                 .bind(&sealed)
                 .bind(&a.request_hash)
                 .bind(a.expires_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "DELETE FROM connect_attempts WHERE user_id = $1 AND state_hash NOT IN \
+                     (SELECT state_hash FROM connect_attempts WHERE user_id = $1 \
+                      ORDER BY expires_at DESC LIMIT $2)",
+                )
+                .bind(&a.user_id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
             })
         })
