@@ -443,15 +443,34 @@ tools = [{ name = "*", scope = "calc" }]
     assert.match(await page.content(), /Your account at calc is connected/);
     const ok = await call(calcUrl, alice.access_token);
     assert.deepEqual(ok.result?.structuredContent, { result: 13 }, JSON.stringify(ok));
-    // The provider's scope for the call is what the person consented to there: a tool
-    // needing another scope is refused by the upstream's own guard.
-    const r = await fetch(calcUrl, {
+    // The provider's scope for the call is what the person consented to there (op:add):
+    // a tool needing more (op:mult) is refused by the upstream's own guard with
+    // insufficient_scope, and the person is asked to allow it there (a step-up), not
+    // told their token here lacks it.
+    const multiply = async () => (await fetch(calcUrl, {
       method: 'POST',
       headers: { authorization: `Bearer ${alice.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'calculator', arguments: { operation: 'multiply', a: 6, b: 7 } } }),
-    });
-    assert.equal(r.status, 403);
-    assert.match(await r.text(), /insufficient_scope/);
+    })).json();
+    const more = await multiply();
+    const stepUrl = elicited(more, base);
+    assert.match(more.error.message, /op:mult/);
+    await page.goto(stepUrl);
+    await page.getByRole('button', { name: 'Continue to calc' }).click();
+    for (let i = 0; i < 4 && !page.url().startsWith(`${base}/connections/callback`); i++) {
+      await page.waitForLoadState();
+      if (page.url().startsWith(`${base}/connections/callback`)) break;
+      if (await page.locator('input[name="login"]').count()) {
+        await page.fill('input[name="login"]', 'alice@example.com');
+        await page.fill('input[name="password"]', 'any password');
+      }
+      const next = page.locator('button[type="submit"]');
+      if (await next.count()) await next.first().click();
+    }
+    await page.waitForURL((u) => u.pathname === '/connections/callback');
+    assert.match(await page.content(), /Your account at calc is connected/);
+    assert.deepEqual((await multiply()).result?.structuredContent, { result: 42 });
+    assert.deepEqual((await call(calcUrl, alice.access_token)).result?.structuredContent, { result: 13 });
   } finally {
     await ctx.close(); await fr.stop(); await rs.stop(); await provider.stop();
   }

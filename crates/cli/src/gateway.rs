@@ -228,6 +228,24 @@ impl PersonalCredentials for PersonalTokens {
         }
     }
 
+    async fn insufficient(
+        &self,
+        subject: &str,
+        scope: &str,
+    ) -> Result<Option<Elicitation>, Unavailable> {
+        match connections::elicit_more(&self.auth, subject, &self.upstream, scope).await {
+            Ok(e) => Ok(e.map(|e| Elicitation {
+                id: e.elicitation_id,
+                url: e.url,
+                message: e.message,
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not make a step-up page");
+                Err(Unavailable)
+            }
+        }
+    }
+
     async fn refused(
         &self,
         subject: &str,

@@ -626,4 +626,6 @@ pub struct ConnectRequest {
     /// The MCP elicitation it answers.
     pub elicitation_id: String,
     pub expires_at: i64,
+    /// Scopes the upstream said it needs beyond those granted (a step-up).
+    pub scope: Option<String>,
 }

@@ -41,6 +41,17 @@ pub trait PersonalCredentials: Send + Sync {
         presented: &str,
         token: &str,
     ) -> Result<Option<String>, Unavailable>;
+
+    /// The upstream wants `scope` beyond what the person's account there granted (`403
+    /// insufficient_scope`): a page where they allow it, where the upstream's own
+    /// sign-in can be asked again; `None` passes the upstream's answer on.
+    async fn insufficient(
+        &self,
+        _subject: &str,
+        _scope: &str,
+    ) -> Result<Option<Elicitation>, Unavailable> {
+        Ok(None)
+    }
 }
 
 /// The vault could not be read: the call fails (502), it is never sent without.
@@ -220,6 +231,23 @@ pub(crate) async fn ask(
     }
 }
 
+/// The scope an upstream's `403` says it needs (`WWW-Authenticate: Bearer
+/// error="insufficient_scope", scope="…"`, RFC 6750 §3.1), when it says so.
+pub(crate) fn needed_scope(h: &http::HeaderMap) -> Option<String> {
+    let c = h
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("insufficient_scope"))?;
+    let at = c
+        .match_indices("scope=\"")
+        .find(|(i, _)| *i == 0 || matches!(c.as_bytes()[i - 1], b' ' | b','))?
+        .0
+        + "scope=\"".len();
+    let rest = &c[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 /// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.
 pub(crate) fn presented(h: &http::HeaderMap) -> &str {
     h.get(http::header::AUTHORIZATION)
@@ -322,6 +350,27 @@ mod tests {
         let (s, v) = body(e.answer(Some(&id), Asking::of(true, "tools/list", &capable))).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         assert_eq!(v["error"]["data"]["url"], json!(e.url));
+    }
+
+    #[test]
+    fn the_scope_an_upstream_needs_is_read_from_its_challenge() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                r#"Bearer error="insufficient_scope", scope="op:mult", resource_metadata="https://u/x""#,
+            ),
+        );
+        assert_eq!(needed_scope(&h).as_deref(), Some("op:mult"));
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer error="invalid_token", scope="op:mult""#),
+        );
+        assert_eq!(
+            needed_scope(&h),
+            None,
+            "only an insufficient_scope challenge"
+        );
     }
 
     /// The retry's answer to mcpgate's question is taken out; anything else the client

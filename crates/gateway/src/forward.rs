@@ -236,6 +236,19 @@ pub async fn forward(
         }
     };
     let status = resp.status();
+    if status == StatusCode::FORBIDDEN
+        && let Some(c) = &up.credentials
+        && let Some(scope) = crate::credentials::needed_scope(resp.headers())
+    {
+        // The person's account there lacks scope: they are asked to allow it there
+        // (a step-up at the upstream's own sign-in), not told the client's token,
+        // mcpgate's, lacks it.
+        match c.insufficient(&principal.subject, &scope).await {
+            Ok(Some(e)) => return e.answer(id.as_ref(), asking()),
+            Ok(None) => {}
+            Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
+        }
+    }
     match &session {
         None => {
             if status.is_success()

@@ -55,6 +55,37 @@ pub fn through_sign_in(s: &Authority, upstream: &str) -> bool {
 
 /// A page where `user_id` gives their token for `upstream`: single-use, theirs only.
 pub async fn elicit(s: &Authority, user_id: &str, upstream: &str) -> OAuthResult<Elicited> {
+    elicit_scope(s, user_id, upstream, None).await
+}
+
+/// [`elicit`], asking the upstream's sign-in for `more` scope than the person's account
+/// there granted (the upstream answered `403 insufficient_scope`; MCP 2025-11-25
+/// "Step-Up Authorization Flow"). Only where the person connects through the upstream's
+/// sign-in, and only scope tokens (RFC 6749 §3.3), bounded.
+pub async fn elicit_more(
+    s: &Authority,
+    user_id: &str,
+    upstream: &str,
+    more: &str,
+) -> OAuthResult<Option<Elicited>> {
+    let ok = through_sign_in(s, upstream)
+        && !more.trim().is_empty()
+        && more.len() <= 1000
+        && mcpgate_core::ScopeSet::parse(more).is_ok();
+    if !ok {
+        return Ok(None);
+    }
+    elicit_scope(s, user_id, upstream, Some(more.trim()))
+        .await
+        .map(Some)
+}
+
+async fn elicit_scope(
+    s: &Authority,
+    user_id: &str,
+    upstream: &str,
+    more: Option<&str>,
+) -> OAuthResult<Elicited> {
     let what = label(s, upstream).ok_or_else(|| unknown(upstream))?;
     let handle = random_id();
     let elicitation_id = random_id();
@@ -66,6 +97,7 @@ pub async fn elicit(s: &Authority, user_id: &str, upstream: &str) -> OAuthResult
                 upstream: upstream.to_owned(),
                 elicitation_id: elicitation_id.clone(),
                 expires_at: s.now() + REQUEST_TTL_SECS,
+                scope: more.map(str::to_owned),
             },
             PENDING_PER_PERSON,
         )
@@ -73,7 +105,11 @@ pub async fn elicit(s: &Authority, user_id: &str, upstream: &str) -> OAuthResult
     Ok(Elicited {
         url: format!("{}/connections/{upstream}?request={handle}", s.cfg.issuer),
         elicitation_id,
-        message: if through_sign_in(s, upstream) {
+        message: if let Some(more) = more {
+            format!(
+                "{upstream} needs more of your account there ({more}): open the link and allow it at {what}; then try again."
+            )
+        } else if through_sign_in(s, upstream) {
             format!(
                 "{upstream} needs your own account: open the link and sign in at {what}; then try again."
             )

@@ -300,6 +300,15 @@ pub async fn start(
             upstream: upstream.to_owned(),
             why: e.description.into_owned(),
         })??;
+    // A step-up page asks for what the upstream said it needs, besides the rest.
+    let more = match handle {
+        Some(h) => s
+            .store
+            .connect_request(&hash_token(h))
+            .await?
+            .and_then(|r| r.scope),
+        None => None,
+    };
     let up = oauth_of(s, upstream).ok_or_else(|| ConnectError::Upstream {
         upstream: upstream.to_owned(),
         why: "it is not connected through OAuth".into(),
@@ -321,11 +330,13 @@ pub async fn start(
             ATTEMPTS_PER_PERSON,
         )
         .await?;
-    let scopes = up
-        .scopes
-        .clone()
-        .unwrap_or_else(|| server.scopes.clone())
-        .join(" ");
+    let mut scopes = up.scopes.clone().unwrap_or_else(|| server.scopes.clone());
+    for extra in more.iter().flat_map(|m| m.split_whitespace()) {
+        if !scopes.iter().any(|s| s == extra) {
+            scopes.push(extra.to_owned());
+        }
+    }
+    let scopes = scopes.join(" ");
     let mut url = url::Url::parse(&server.authorization_endpoint)
         .map_err(|e| ConnectError::upstream(upstream, UpstreamError::Unreachable(e.to_string())))?;
     {

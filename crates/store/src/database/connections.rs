@@ -369,14 +369,15 @@ impl Connections for Database {
             dispatch!(self, pool, {
                 let mut tx = pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO connect_requests (handle_hash, user_id, upstream, elicitation_id, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO connect_requests (handle_hash, user_id, upstream, elicitation_id, expires_at, scope) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(handle_hash)
                 .bind(&c.user_id)
                 .bind(&c.upstream)
                 .bind(&c.elicitation_id)
                 .bind(c.expires_at)
+                .bind(&c.scope)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -400,7 +401,7 @@ impl Connections for Database {
         timed("connect_request", async move {
             dispatch!(self, pool, {
                 Ok(sqlx::query(
-                    "SELECT user_id, upstream, elicitation_id, expires_at FROM connect_requests WHERE handle_hash = $1",
+                    "SELECT user_id, upstream, elicitation_id, expires_at, scope FROM connect_requests WHERE handle_hash = $1",
                 )
                 .bind(handle_hash)
                 .fetch_optional(pool)
@@ -410,6 +411,7 @@ impl Connections for Database {
                     upstream: r.get(1),
                     elicitation_id: r.get(2),
                     expires_at: r.get(3),
+                    scope: r.get(4),
                 }))
             })
         })
