@@ -27,7 +27,7 @@ import { generateKeys, startProvider } from '../lib/oidc.mjs';
 const PASSWORD = 'a-long-enough-password-1';
 /** The upstream's access-token lifetime, seconds: short, so that tokens expire here. */
 const TTL = 3;
-const SHOTS = resolve(import.meta.dirname, '../screenshots');
+const SHOTS = resolve(import.meta.dirname, '../../artifacts/browser');
 const PG = process.env.TEST_DATABASE_URL;
 if (!PG && process.env.CI) throw new Error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests cannot run');
 
@@ -159,6 +159,8 @@ test('a person connects through both sign-ins in a browser; calls then run as th
   await page.getByLabel('Username').fill('alice');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Continue to calc' }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/connect-oauth.png`, fullPage: true });
   await page.getByRole('button', { name: 'Continue to calc' }).click();
   await page.waitForURL((u) => u.origin === upstream.base);
   await page.getByLabel('Username').fill('alice');
@@ -167,6 +169,7 @@ test('a person connects through both sign-ins in a browser; calls then run as th
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.waitForURL((u) => u.pathname === '/connections/callback');
   assert.match(await page.content(), /Your account at calc is connected/);
+  await page.screenshot({ path: `${SHOTS}/connected-oauth.png`, fullPage: true });
 
   const ok = await call(calcUrl, alice.access_token);
   assert.deepEqual(ok.result?.structuredContent, { result: 13 }, JSON.stringify(ok));
