@@ -203,15 +203,38 @@ struct PersonalTokens {
     upstream: String,
 }
 
+impl PersonalTokens {
+    /// The person's token read (refreshed if due) in a task of its own: a client that
+    /// goes away mid-call must not drop a refresh the upstream has already answered
+    /// (its refresh token rotated there and lost here would end the person's grant).
+    async fn detached(
+        &self,
+        subject: &str,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, Unavailable> {
+        let (auth, upstream) = (self.auth.clone(), self.upstream.clone());
+        let (subject, refused) = (subject.to_owned(), refused.map(str::to_owned));
+        let task = tokio::spawn(async move {
+            connections::token_for(&auth, &subject, &upstream, refused.as_deref()).await
+        });
+        match task.await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, upstream = self.upstream, "could not read a person's upstream token");
+                Err(Unavailable)
+            }
+            Err(_) => Err(Unavailable),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl PersonalCredentials for PersonalTokens {
     async fn token(&self, subject: &str, _presented: &str) -> Result<Option<String>, Unavailable> {
-        connections::token_for(&self.auth, subject, &self.upstream, None)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, upstream = self.upstream, "could not read a person's upstream token");
-                Unavailable
-            })
+        if let Some(t) = connections::cached(&self.auth, subject, &self.upstream) {
+            return Ok(Some(t));
+        }
+        self.detached(subject, None).await
     }
 
     async fn elicit(&self, subject: &str) -> Result<Elicitation, Unavailable> {
@@ -252,12 +275,7 @@ impl PersonalCredentials for PersonalTokens {
         _presented: &str,
         token: &str,
     ) -> Result<Option<String>, Unavailable> {
-        connections::token_for(&self.auth, subject, &self.upstream, Some(token))
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, upstream = self.upstream, "could not replace a refused upstream token");
-                Unavailable
-            })
+        self.detached(subject, Some(token)).await
     }
 }
 

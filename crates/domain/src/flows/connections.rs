@@ -296,6 +296,12 @@ impl Vault {
     }
 }
 
+/// The person's token for `upstream` when one read lately is still good (no store, no
+/// upstream): the forwarded call's common case.
+pub fn cached(s: &Authority, user_id: &str, upstream: &str) -> Option<String> {
+    s.vault.get(user_id, upstream, s.now())
+}
+
 /// The person's token for `upstream`: from memory while fresh, else from the store
 /// (its use noted then); through the upstream's sign-in, refreshed when due. `refused`:
 /// the upstream answered 401 to this token; a pasted one is forgotten, one from the
