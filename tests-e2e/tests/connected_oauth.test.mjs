@@ -336,8 +336,13 @@ tools = [{ name = "*", scope = "calc" }]
 
     const dave = await obtainTokens({ base, mcpUrl: exUrl }, PASSWORD, { username: 'dave', resource: exUrl });
     const before = await tokenRequests();
+    const started = Date.now();
     for (let i = 0; i < 5; i++) assert.deepEqual((await call(exUrl, dave.access_token)).result?.structuredContent, { result: 13 });
-    assert.equal(await tokenRequests() - before, 1, 'one exchange, kept for its lifetime');
+    // One exchange per lifetime of the upstream's tokens (TTL seconds here): on a busy
+    // machine the five calls may outlast one.
+    const lifetimes = 1 + Math.floor((Date.now() - started) / (TTL * 1000));
+    const exchanges = await tokenRequests() - before;
+    assert.ok(exchanges >= 1 && exchanges <= lifetimes, `${exchanges} exchanges over ${lifetimes} lifetime(s): kept for its lifetime`);
     // At the upstream, Dave's own grant, to the front's client; no refresh token.
     const grants = JSON.parse(await cli(upstream, {}, 'grants', 'list', '--user', 'dave', '--json'));
     assert.ok(grants.some((g) => g.client_name === 'front-gateway'), JSON.stringify(grants));
