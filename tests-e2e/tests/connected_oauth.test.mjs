@@ -201,11 +201,15 @@ test('a person connects through both sign-ins in a browser; calls then run as th
   for (let round = 0; round < 3; round++) {
     await new Promise((r) => setTimeout(r, (TTL + 1) * 1000));
     const before = await tokenRequests();
+    const started = Date.now();
     const answers = await Promise.all(Array.from({ length: 20 }, () => call(calcUrl, alice.access_token)));
     for (const a of answers) assert.deepEqual(a.result?.structuredContent, { result: 13 }, JSON.stringify(a));
-    measured.push(await tokenRequests() - before);
+    const refreshes = await tokenRequests() - before;
+    measured.push(refreshes);
+    // One expiry, unless a busy machine made the twenty calls outlast the new token too.
+    const expiries = 1 + Math.floor((Date.now() - started) / (TTL * 1000));
+    assert.ok(refreshes >= 1 && refreshes <= expiries, `${refreshes} refreshes for ${expiries} expiries: one refresh per expiry`);
   }
-  assert.deepEqual(measured, [1, 1, 1], 'one refresh per expiry, and no re-consent');
 });
 
 test('a refresh the upstream refuses, or a callback for someone else, asks the person again; disconnecting revokes at the upstream', async () => {
@@ -291,12 +295,15 @@ test('two instances sharing PostgreSQL refresh an expired upstream token once be
     for (let round = 0; round < 2; round++) {
       await new Promise((r) => setTimeout(r, (TTL + 1) * 1000));
       const before = await tokenRequests();
+      const started = Date.now();
       const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call(calcUrl, carol.access_token, { 'x-mcpgate-backend': i % 2 ? 'a' : 'b' })));
       for (const x of answers) assert.deepEqual(x.result?.structuredContent, { result: 13 }, JSON.stringify(x));
-      both.push(await tokenRequests() - before);
+      const refreshes = await tokenRequests() - before;
+      both.push(refreshes);
+      const expiries = 1 + Math.floor((Date.now() - started) / (TTL * 1000));
+      assert.ok(refreshes >= 1 && refreshes <= expiries, `${refreshes} refreshes for ${expiries} expiries, two instances`);
     }
     console.log(`two instances: upstream token requests per expiry, twenty calls at once split between them: ${both.join(', ')}`);
-    assert.deepEqual(both, [1, 1]);
   } finally {
     await lb.close(); await a.stop(); await b.stop();
   }
