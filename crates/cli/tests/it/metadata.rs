@@ -25,14 +25,16 @@ async fn metadata_advertises_what_is_implemented() {
         ])
     );
     // The machine and enterprise grants (MCP extensions: client credentials,
-    // enterprise-managed authorization), and what signs their assertions and proofs.
+    // enterprise-managed authorization), token exchange (RFC 8693: another mcpgate in
+    // front), and what signs their assertions and proofs.
     assert_eq!(
         m["grant_types_supported"],
         json!([
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(
