@@ -123,6 +123,14 @@ before(async () => {
   writeFileSync(config, configText(upstream.mcpUrl));
   front = await startMcpgate({ args: ['--config', config] });
   assert.match(front.logs(), new RegExp(`redirect URI ${front.base}/connections/callback`), 'the redirect URI is printed at start');
+  // mcpgate's Client ID Metadata Document toward each upstream: its own URL as
+  // client_id, that upstream's redirect URI only, a public client (PKCE protects it).
+  const doc = await (await fetch(`${front.base}/connections/client/calc`)).json();
+  assert.deepEqual(
+    { id: doc.client_id, redirects: doc.redirect_uris, auth: doc.token_endpoint_auth_method },
+    { id: `${front.base}/connections/client/calc`, redirects: [`${front.base}/connections/callback?upstream=calc`], auth: 'none' },
+  );
+  assert.equal((await fetch(`${front.base}/connections/client/nothing`)).status, 404);
   // The upstream's operator allows the front's one redirect URI, as the front printed it.
   await cli(upstream, {}, 'clients', 'allowed', 'add', `${front.base}/connections/callback?upstream=calc`);
   for (const srv of [upstream, front]) {
