@@ -107,7 +107,7 @@ pub async fn start_personal_gateway(
     upstream: &str,
     data_dir: std::path::PathBuf,
     core: Option<usize>,
-) -> anyhow::Result<(procs::Server, String)> {
+) -> anyhow::Result<(procs::Server, String, Vec<String>)> {
     std::fs::create_dir_all(&data_dir)?;
     let config = data_dir.join("gateway.toml");
     std::fs::write(
@@ -134,6 +134,7 @@ pub async fn start_personal_gateway(
             .as_str()
             .context("access_token")?
             .to_owned(),
+        args,
     ))
 }
 

@@ -53,6 +53,21 @@ async fn measure(
     out_dir: &Path,
     core: Option<usize>,
 ) -> anyhow::Result<Measured> {
+    measure_at(name, bin, args, port, token, "/mcp", out_dir, core).await
+}
+
+/// [`measure`], calling the MCP endpoint at `path`.
+#[allow(clippy::too_many_arguments)]
+async fn measure_at(
+    name: &'static str,
+    bin: &Path,
+    args: &[String],
+    port: u16,
+    token: Option<&str>,
+    path: &str,
+    out_dir: &Path,
+    core: Option<usize>,
+) -> anyhow::Result<Measured> {
     let mut vg_args = vec![
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}/cg.%p", out_dir.display()),
@@ -62,7 +77,10 @@ async fn measure(
     let server = procs::spawn(name, Path::new("valgrind"), &vg_args, core)?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     wait_healthy_within(addr, Duration::from_secs(120)).await?;
-    let target = Arc::new(calc_target(addr, token));
+    let target = Arc::new(load::Target {
+        path: path.to_owned(),
+        ..calc_target(addr, token)
+    });
     let _ = load::run(target.clone(), 4, Duration::from_secs(2)).await; // warm-up
     let zero = Command::new("callgrind_control")
         .args(["-z", &server.pid().to_string()])
@@ -198,7 +216,31 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
         )
         .await?,
     );
+    // The same, where the upstream takes each person's own token (connected accounts):
+    // what the person's token costs a call (the vault, the body kept for a retry).
+    let p_gwp = free_port();
+    let (gwp, tok_gwp, gwp_args) = crate::gateway::start_personal_gateway(
+        &bin,
+        p_gwp,
+        &format!("http://127.0.0.1:{p_up}/mcp"),
+        dir.join("personal-gateway"),
+        core,
+    )
+    .await?;
+    drop(gwp);
+    let personal = measure_at(
+        "gateway (JWT, person's token)",
+        &bin,
+        &gwp_args,
+        p_gwp,
+        Some(&tok_gwp),
+        "/mcp/calc",
+        &dir,
+        core,
+    )
+    .await?;
     drop(upstream);
+    let gw_alone = rows.last().map_or(0.0, |m| m.per_call);
 
     let floor = rows[0].per_call;
     let nog = rows[1].per_call;
@@ -220,7 +262,20 @@ pub async fn run(me: PathBuf, bin: PathBuf, core: Option<usize>) -> anyhow::Resu
             floor / m.per_call
         );
     }
-    let gw = rows.last().map_or(0.0, |m| m.per_call);
+    let gw = gw_alone;
+    println!(
+        "{:<32} {:>8} {:>14.0} {:>10} {:>8.3}",
+        personal.name,
+        personal.calls,
+        personal.per_call,
+        format!("{:.3}", nog / personal.per_call),
+        floor / personal.per_call
+    );
+    println!(
+        "\na person's own upstream token costs the gateway {:+.0} instr/call ({:+.1}%)",
+        personal.per_call - gw,
+        (personal.per_call / gw - 1.0) * 100.0
+    );
     println!(
         "\ngateway path (gateway + the upstream it calls): {:.0} instr/call; direct to the upstream: {nog:.0};\n\
          CPU-bound throughput through the gateway over direct, both on one core: {:.3}",

@@ -268,7 +268,7 @@ async fn bench() -> anyhow::Result<()> {
     gw_session.login("admin", &gw_password).await?;
     let tok_gw = gw_session.tokens(&format!("{}/mcp", rs(p_gw))).await?;
     // The same upstream with each person's own token (connected accounts).
-    let (gwp, tok_gwp) = gateway::start_personal_gateway(
+    let (gwp, tok_gwp, _) = gateway::start_personal_gateway(
         &bin,
         p_gwp,
         &format!("{}/mcp", rs(p_nog)),
