@@ -177,8 +177,9 @@ impl Session {
                 ("request", request.as_str()),
                 ("decision", "approve"),
             ];
-            // The calculator's scopes, and the one a flag-declared gateway upstream needs.
-            for s in ["op:add", "op:sub", "op:mult", "op:div", "mcp:tools"] {
+            // The calculator's scopes, the one a flag-declared gateway upstream needs, and
+            // the personal-token gateway's (`calc`).
+            for s in ["op:add", "op:sub", "op:mult", "op:div", "mcp:tools", "calc"] {
                 form.push(("scope_choice", s));
             }
             let r = self.post("/consent", &form).await?;

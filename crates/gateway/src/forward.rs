@@ -168,24 +168,24 @@ pub async fn forward(
     h.target.authorize(&mut out_headers);
     let mut retried = false;
     let resp = loop {
-        // With the person's own token, the body is kept (it is in memory, read above)
-        // to be sent once more with a refreshed token.
-        let mut kept = None;
+        // With the person's own token, the body (read above, in memory) is sent from
+        // its bytes, so that it can be sent once more with a refreshed token.
         if let Some(t) = &personal {
             let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) else {
                 return GatewayError::BadGateway.respond(id.as_ref());
             };
             out_headers.insert(http::header::AUTHORIZATION, v);
-            let bytes = to_bytes(std::mem::take(&mut body), usize::MAX)
-                .await
-                .unwrap_or_default();
-            kept = Some(bytes.clone());
-            body = Body::from(bytes);
+            body = Body::from(held.clone().unwrap_or_default());
         }
         let mut out = http::Request::new(std::mem::take(&mut body));
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = h.target.uri();
-        *out.headers_mut() = out_headers.clone();
+        // Kept only where the call may be sent again (a person's own token, refreshed
+        // after a 401); otherwise moved, as the common call needs no copy.
+        *out.headers_mut() = match personal.is_some() && !retried {
+            true => out_headers.clone(),
+            false => std::mem::take(&mut out_headers),
+        };
         let send = h.client.request(out);
         let resp = match tokio::time::timeout(up.timeout(), send).await {
             Err(_) => {
@@ -198,7 +198,7 @@ pub async fn forward(
             }
             Ok(Ok(r)) => r,
         };
-        let (Some(c), Some(used), Some(kept)) = (&up.credentials, &personal, kept) else {
+        let (Some(c), Some(used)) = (&up.credentials, &personal) else {
             break resp;
         };
         if resp.status() != StatusCode::UNAUTHORIZED {
@@ -220,7 +220,6 @@ pub async fn forward(
         match c.refused(&principal.subject, presented, used).await {
             Ok(Some(fresh)) if fresh != *used => {
                 personal = Some(fresh);
-                body = Body::from(kept);
                 retried = true;
             }
             Ok(_) => {
