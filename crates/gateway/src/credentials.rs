@@ -108,12 +108,8 @@ impl Asking {
 /// [`INPUT_KEY`]: it is taken out before the call goes upstream (which asked nothing).
 /// `None` when there is nothing of ours to take out (the body goes on untouched).
 pub fn without_our_answer(body: &[u8]) -> Option<bytes::Bytes> {
-    if !body
-        .windows(INPUT_KEY.len())
-        .any(|w| w == INPUT_KEY.as_bytes())
-    {
-        return None;
-    }
+    // Read on every 2026-07-28 call to such an upstream: a fast search first.
+    memchr::memmem::find(body, INPUT_KEY.as_bytes())?;
     let mut msg: Value = serde_json::from_slice(body).ok()?;
     take_our_answer(&mut msg).then(|| bytes::Bytes::from(msg.to_string()))
 }
@@ -246,6 +242,15 @@ pub(crate) fn needed_scope(h: &http::HeaderMap) -> Option<String> {
         + "scope=\"".len();
     let rest = &c[at..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// Whether the call is of a revision after the `initialize` ones (its
+/// `MCP-Protocol-Version` header says so): one header looked up by a prebuilt name.
+pub(crate) fn is_modern(h: &http::HeaderMap) -> bool {
+    static VERSION: http::HeaderName = http::HeaderName::from_static("mcp-protocol-version");
+    h.get(&VERSION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !crate::stdio::stateless::LEGACY.contains(&v))
 }
 
 /// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.

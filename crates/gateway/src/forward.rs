@@ -101,7 +101,7 @@ pub async fn forward(
     // guard read it), to be sent again with a refreshed token, to see how the client
     // is asked, and, on a 2026-07-28 retry, to take out the answer to mcpgate's own
     // question.
-    let modern = crate::stdio::stateless::is_modern_header(&parts.headers);
+    let modern = up.credentials.is_some() && crate::credentials::is_modern(&parts.headers);
     let (body, held) = match &up.credentials {
         None => (body, None),
         Some(_) => {
@@ -118,7 +118,10 @@ pub async fn forward(
     let asking = || Asking::of(modern, &method, held.as_deref().unwrap_or_default());
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
-    let presented = crate::credentials::presented(&parts.headers);
+    let presented = match up.credentials {
+        None => "",
+        Some(_) => crate::credentials::presented(&parts.headers),
+    };
     let mut personal = match &up.credentials {
         None => None,
         Some(c) => match c.token(&principal.subject, presented).await {
@@ -161,11 +164,15 @@ pub async fn forward(
     };
     // What the upstream sees comes from the operator: the allowed headers, the
     // upstream's own URL (query included; the client's is not carried over), the
-    // identity the gateway vouches for.
-    let mut out_headers = headers::for_upstream(&parts.headers, &h.extra_headers);
-    out_headers.insert(http::header::HOST, h.target.host());
-    up.identity.apply(&principal, &mut out_headers).await;
-    h.target.authorize(&mut out_headers);
+    // identity the gateway vouches for. Made again for a call sent a second time.
+    let outgoing = async || {
+        let mut out = headers::for_upstream(&parts.headers, &h.extra_headers);
+        out.insert(http::header::HOST, h.target.host());
+        up.identity.apply(&principal, &mut out).await;
+        h.target.authorize(&mut out);
+        out
+    };
+    let mut out_headers = outgoing().await;
     let mut retried = false;
     let resp = loop {
         // With the person's own token, the body (read above, in memory) is sent from
@@ -180,12 +187,7 @@ pub async fn forward(
         let mut out = http::Request::new(std::mem::take(&mut body));
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = h.target.uri();
-        // Kept only where the call may be sent again (a person's own token, refreshed
-        // after a 401); otherwise moved, as the common call needs no copy.
-        *out.headers_mut() = match personal.is_some() && !retried {
-            true => out_headers.clone(),
-            false => std::mem::take(&mut out_headers),
-        };
+        *out.headers_mut() = std::mem::take(&mut out_headers);
         let send = h.client.request(out);
         let resp = match tokio::time::timeout(up.timeout(), send).await {
             Err(_) => {
@@ -220,6 +222,7 @@ pub async fn forward(
         match c.refused(&principal.subject, presented, used).await {
             Ok(Some(fresh)) if fresh != *used => {
                 personal = Some(fresh);
+                out_headers = outgoing().await;
                 retried = true;
             }
             Ok(_) => {

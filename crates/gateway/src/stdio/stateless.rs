@@ -67,7 +67,7 @@ fn refuse(
 }
 
 /// The revisions that open with `initialize` and carry the version in a header only.
-const LEGACY: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+pub(crate) const LEGACY: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 /// True when a request without a session speaks 2026-07-28 (or a later revision): its
 /// `_meta` names a protocol version, or its `MCP-Protocol-Version` header names a
