@@ -51,7 +51,14 @@ export class Browser {
       const login = actions.find((a) => a.endsWith('/login'));
       const consent = actions.find((a) => a.endsWith('/consent'));
       if (login) {
-        const r = await this.post(new URL(login, url), [['csrf', csrf], ['username', username], ['password', password], ['next', field(html, 'next')]]);
+        const form = [['csrf', csrf], ['username', username], ['password', password], ['next', field(html, 'next')]];
+        let r = await this.post(new URL(login, url), form);
+        // "Sign-in is busy right now" (503 with Retry-After: the server bounds the
+        // password hashes it computes at once): a person tries again, and so does this.
+        for (let tries = 0; r.status === 503 && r.headers.get('retry-after') && tries < 20; tries++) {
+          await new Promise((ok) => setTimeout(ok, 1000 * Number(r.headers.get('retry-after'))));
+          r = await this.post(new URL(login, url), form);
+        }
         if (r.status !== 303) throw new Error(`login failed: ${r.status} ${(await r.text()).slice(0, 300)}`);
         url = new URL(r.headers.get('location'), url).toString();
         continue;
