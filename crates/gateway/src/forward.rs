@@ -116,6 +116,10 @@ pub async fn forward(
         }
     };
     let asking = || Asking::of(modern, &method, held.as_deref().unwrap_or_default());
+    // The person is asked to connect (again), in the client's revision.
+    let ask = async |c: &dyn crate::PersonalCredentials| {
+        crate::credentials::ask(c, &principal.subject, id.as_ref(), asking()).await
+    };
     // The person's own token for an upstream that wants it; without one, the page
     // where they give it (bound to them, good once), and nothing goes upstream.
     let presented = match up.credentials {
@@ -126,15 +130,7 @@ pub async fn forward(
         None => None,
         Some(c) => match c.token(&principal.subject, presented).await {
             Ok(Some(t)) => Some(t),
-            Ok(None) => {
-                return crate::credentials::ask(
-                    c.as_ref(),
-                    &principal.subject,
-                    id.as_ref(),
-                    asking(),
-                )
-                .await;
-            }
+            Ok(None) => return ask(c.as_ref()).await,
             Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
         },
     };
@@ -214,28 +210,20 @@ pub async fn forward(
             upstream = up.name(),
             "the upstream refused a person's token"
         );
-        if retried {
-            // A fresh token refused too: the person connects again; no further refresh.
-            return crate::credentials::ask(c.as_ref(), &principal.subject, id.as_ref(), asking())
-                .await;
-        }
-        match c.refused(&principal.subject, presented, used).await {
-            Ok(Some(fresh)) if fresh != *used => {
-                personal = Some(fresh);
-                out_headers = outgoing().await;
-                retried = true;
-            }
-            Ok(_) => {
-                return crate::credentials::ask(
-                    c.as_ref(),
-                    &principal.subject,
-                    id.as_ref(),
-                    asking(),
-                )
-                .await;
-            }
-            Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
-        }
+        // A fresh token refused too: the person connects again; no further refresh.
+        let fresh = match retried {
+            true => None,
+            false => match c.refused(&principal.subject, presented, used).await {
+                Ok(fresh) => fresh.filter(|f| f != used),
+                Err(_) => return GatewayError::BadGateway.respond(id.as_ref()),
+            },
+        };
+        let Some(fresh) = fresh else {
+            return ask(c.as_ref()).await;
+        };
+        personal = Some(fresh);
+        out_headers = outgoing().await;
+        retried = true;
     };
     let status = resp.status();
     if status == StatusCode::FORBIDDEN

@@ -79,7 +79,8 @@ struct IdJag {
     email_verified: Option<bool>,
 }
 
-fn refused(why: impl Into<String>) -> OAuthError {
+/// Every failure of an assertion or subject token (RFC 7523 §3.1, RFC 8693 §2.2.2).
+pub(super) fn refused(why: impl Into<String>) -> OAuthError {
     OAuthError::invalid_grant(why.into())
 }
 
@@ -229,8 +230,9 @@ async fn exchange(
     };
     let (user, scope) =
         person_and_scope(s, &provider, &vouched, req.scope, jag.scope.as_deref()).await?;
+    let what = format!("ID-JAG of {}", provider.name);
     let (answer, grant) =
-        issue_without_browser(s, client, &user, &target, &scope, req.dpop_jkt).await?;
+        issue_without_browser(s, client, &user, &target, &scope, req.dpop_jkt, &what).await?;
     s.audit(
         Event::IdJagAccepted {
             provider: provider.name.clone(),
@@ -242,19 +244,14 @@ async fn exchange(
         Some(&client.client_id),
     )
     .await;
-    s.note(
-        &client.client_id,
-        StepKind::Token,
-        Outcome::Ok,
-        format!("ID-JAG of {} for {scope}", provider.name),
-    );
     Ok(answer)
 }
 
 /// Tokens for `user` with `client` at `target`, where another party's word stands for
 /// the person's consent (an ID-JAG, an exchanged token): they hang on a grant the person
 /// sees on the connected-apps page and can revoke. No refresh token: the client comes
-/// back with a fresh assertion. Returns the answer and the grant's id.
+/// back with a fresh assertion. Noted in the client's record as `what`. Returns the
+/// answer and the grant's id.
 pub(super) async fn issue_without_browser(
     s: &Authority,
     client: &Client,
@@ -262,6 +259,7 @@ pub(super) async fn issue_without_browser(
     target: &str,
     scope: &ScopeSet,
     dpop_jkt: Option<&str>,
+    what: &str,
 ) -> OAuthResult<(TokenResponse, String)> {
     let now = s.now();
     let target = target.to_owned();
@@ -319,6 +317,12 @@ pub(super) async fn issue_without_browser(
         tokens::access_token(s, &family, &scope, Some(user.username.clone()));
     s.store.touch_grant(&grant.id, now).await?;
     s.store.touch_client(&client.client_id, now).await?;
+    s.note(
+        &client.client_id,
+        StepKind::Token,
+        Outcome::Ok,
+        format!("{what} for {scope}"),
+    );
     Ok((
         TokenResponse {
             access_token,

@@ -31,11 +31,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::admission::Vouched;
-use super::id_jag;
+use super::id_jag::{self, refused};
 use super::keysets::{self, Origin};
 use super::tokens::TokenResponse;
 use crate::audit::Event;
-use crate::model::{Client, Outcome, StepKind};
+use crate::model::Client;
 use crate::{Authority, OAuthResult};
 
 /// The grant type (RFC 8693 §2.1).
@@ -75,10 +75,6 @@ struct Subject {
     email_verified: Option<bool>,
     #[serde(default)]
     username: Option<String>,
-}
-
-fn refused(why: impl Into<String>) -> OAuthError {
-    OAuthError::invalid_grant(why.into())
 }
 
 pub async fn grant(
@@ -200,8 +196,10 @@ async fn exchange(
         groups: None,
     };
     let (user, scope) = id_jag::person_and_scope(s, &provider, &vouched, req.scope, None).await?;
+    let what = format!("token exchange of {}", provider.name);
     let (mut answer, grant) =
-        id_jag::issue_without_browser(s, client, &user, &target, &scope, req.dpop_jkt).await?;
+        id_jag::issue_without_browser(s, client, &user, &target, &scope, req.dpop_jkt, &what)
+            .await?;
     answer.issued_token_type = Some(ACCESS_TOKEN.to_owned());
     s.audit(
         Event::TokenExchanged {
@@ -214,11 +212,5 @@ async fn exchange(
         Some(&client.client_id),
     )
     .await;
-    s.note(
-        &client.client_id,
-        StepKind::Token,
-        Outcome::Ok,
-        format!("token exchange of {} for {scope}", provider.name),
-    );
     Ok(answer)
 }
