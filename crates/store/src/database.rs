@@ -221,8 +221,15 @@ impl Database {
         // with one, on the benchmark's 2-core machine); a queue for one connection
         // waits without sleeping. Other processes (the command line) still meet the
         // lock through busy_timeout, rarely.
+        //
+        // No test before acquire: the pool already pings a connection as it returns
+        // (sqlx does so on every release), and the one connection is in this process,
+        // so a second ping as it leaves the pool finds nothing new. Each ping is a
+        // round trip to the connection's worker thread, two thread switches: with it,
+        // every query cost three round trips instead of two.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
