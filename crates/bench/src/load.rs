@@ -90,34 +90,15 @@ async fn connection(t: Arc<Target>, conn: usize, deadline: Instant) -> Round {
         };
         tokio::spawn(driver);
         while Instant::now() < deadline {
-            let mut req = Request::builder()
-                .method(Method::POST)
-                .uri(&t.path)
-                .header(http::header::HOST, t.addr.to_string());
-            for (k, v) in &t.headers {
-                req = req.header(k, v);
-            }
-            let req = req.body(Full::new((t.body)(conn, seq))).expect("request");
-            seq += 1;
             let sent = Instant::now();
-            let resp = match sender.send_request(req).await {
-                Ok(resp) => resp,
-                Err(_) => {
-                    r.errors += 1;
-                    continue 'reconnect;
-                }
+            let Ok(good) = send(&t, &mut sender, conn, seq).await else {
+                r.errors += 1;
+                continue 'reconnect;
             };
-            let status = resp.status();
-            let body = match resp.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => {
-                    r.errors += 1;
-                    continue 'reconnect;
-                }
-            };
+            seq += 1;
             r.latencies_us
                 .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            if status.is_success() && contains(&body, &t.expect) {
+            if good {
                 r.ok += 1;
             } else {
                 r.errors += 1;
@@ -125,6 +106,44 @@ async fn connection(t: Arc<Target>, conn: usize, deadline: Instant) -> Round {
         }
     }
     r
+}
+
+/// Sends one request on `sender`; `Ok(true)` when it succeeded with the expected body,
+/// `Err` when the connection failed.
+async fn send(
+    t: &Target,
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    conn: usize,
+    seq: u64,
+) -> Result<bool, ()> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(&t.path)
+        .header(http::header::HOST, t.addr.to_string());
+    for (k, v) in &t.headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(Full::new((t.body)(conn, seq))).expect("request");
+    let resp = sender.send_request(req).await.map_err(|_| ())?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await.map_err(|_| ())?.to_bytes();
+    Ok(status.is_success() && contains(&body, &t.expect))
+}
+
+/// One request on a new connection, answered however long it takes: `true` when it
+/// succeeded. Refused connections return at once (no back-off), for measuring startup.
+pub async fn once(t: &Target) -> bool {
+    let Ok(stream) = tokio::net::TcpStream::connect(t.addr).await else {
+        return false;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok((mut sender, driver)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return false;
+    };
+    tokio::spawn(driver);
+    send(t, &mut sender, 0, 0).await.unwrap_or(false)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -35,6 +35,7 @@ pub mod idp;
 pub mod limits;
 pub mod mount;
 pub mod not_found;
+pub mod outbound;
 pub mod pages;
 pub mod routes;
 pub mod state;

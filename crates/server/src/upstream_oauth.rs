@@ -17,21 +17,9 @@ use url::Url;
 /// Largest metadata or token answer read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-pub struct Http {
-    http: reqwest::Client,
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("a client with no custom TLS builds"),
-        }
-    }
-}
+/// Calls upstreams' authorization servers with the shared [`crate::outbound`] client.
+#[derive(Debug, Default)]
+pub struct Http;
 
 fn unreachable(why: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unreachable(why.to_string())
@@ -126,8 +114,7 @@ fn well_known(url: &Url, suffix: &str) -> String {
 impl Http {
     async fn get_json(&self, url: &str) -> Result<Value, UpstreamError> {
         reachable(url)?;
-        let resp = self
-            .http
+        let resp = crate::outbound::client()
             .get(url)
             .header("accept", "application/json")
             .send()
@@ -145,8 +132,7 @@ impl Http {
     /// With the scope the challenge names, if it names one (MCP 2025-11-25, "Scope
     /// Selection Strategy": that scope first, else the metadata's `scopes_supported`).
     async fn resource_metadata(&self, url: &Url) -> Result<(Value, Option<String>), UpstreamError> {
-        let probe = self
-            .http
+        let probe = crate::outbound::client()
             .post(url.clone())
             .header("accept", "application/json, text/event-stream")
             .json(
@@ -221,8 +207,7 @@ impl Http {
     ) -> Result<reqwest::Response, UpstreamError> {
         reachable(endpoint)?;
         let mut fields: Vec<(&str, &str)> = form.to_vec();
-        let mut req = self
-            .http
+        let mut req = crate::outbound::client()
             .post(endpoint)
             .header("accept", "application/json");
         match &client.secret {
@@ -324,8 +309,7 @@ impl UpstreamOAuth for Http {
             .as_deref()
             .ok_or_else(|| unreachable("no registration endpoint"))?;
         reachable(endpoint)?;
-        let resp = self
-            .http
+        let resp = crate::outbound::client()
             .post(endpoint)
             .json(metadata)
             .send()

@@ -257,7 +257,6 @@ pub struct Started {
 /// appears at once). Discovered metadata is cached for a few minutes.
 pub struct Registry {
     configured: Vec<IdpSettings>,
-    http: reqwest::Client,
     cache: Mutex<HashMap<String, (Instant, std::sync::Arc<oidc::Discovered>)>>,
 }
 
@@ -266,16 +265,8 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 impl Registry {
     pub fn new(configured: Vec<IdpSettings>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            // OAuth endpoints must not redirect (RFC 6749 §3.2); following one could
-            // send credentials elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client");
         Self {
             configured,
-            http,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -304,7 +295,7 @@ impl Registry {
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+        crate::outbound::client()
     }
 
     /// Starts a sign-in at `p`; the person's browser goes to `authorize_url`.
