@@ -20,12 +20,14 @@ pub mod grace;
 pub mod jose;
 pub mod jwt;
 pub mod pkce;
+pub mod prehashed;
 pub mod redirect_uri;
 pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod sealed;
 pub mod secret;
+pub mod token_map;
 
 pub use error::{ErrorCode, OAuthError};
 pub use scope::ScopeSet;

@@ -35,6 +35,8 @@ pub struct Authority {
     pub upstream_oauth: Arc<dyn crate::ports::UpstreamOAuth>,
     /// Those servers as found lately.
     pub discovered: Arc<crate::flows::upstream_oauth::Discovered>,
+    /// Access tokens introspection verified lately.
+    pub introspected: Arc<crate::flows::introspect::Verified>,
 }
 
 impl Authority {
@@ -60,6 +62,7 @@ impl Authority {
             vault: Arc::default(),
             upstream_oauth: Arc::new(crate::ports::NoUpstreams),
             discovered: Arc::default(),
+            introspected: Arc::default(),
         })
     }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use mcpgate_core::ScopeSet;
 
-use crate::prehashed::PrehashedMap;
 use crate::principal::Principal;
+use mcpgate_core::prehashed::PrehashedMap;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -24,7 +24,6 @@ pub mod housekeeping;
 pub mod metadata;
 pub mod plain_calls;
 pub mod policy;
-mod prehashed;
 pub mod principal;
 pub mod trace;
 pub mod validator;

@@ -13,8 +13,11 @@
 //! one, and many hand-written resource servers never check `token_type`: answering
 //! `active: true` to them would make a 30-day refresh token a bearer token.
 
-use mcpgate_core::jwt::{self, Audience};
+use std::sync::{Arc, Mutex};
+
+use mcpgate_core::jwt::{self, AccessClaims, Audience, LEEWAY_SECS, header_kid, key_handle};
 use mcpgate_core::secret::hash_token;
+use mcpgate_core::token_map::TokenMap;
 use serde_json::{Value, json};
 
 use crate::flows::{client_credentials, entitlements};
@@ -29,7 +32,8 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
     }
     // An access token of ours: verify the signature and issuer; the audience is
     // reported, and the resource server checks it is its own.
-    if let Some(claims) = verify_any_audience(s, token, now) {
+    if let Some(checked) = verified(s, token, now) {
+        let claims = &checked.claims;
         let revoked = s.revoked.is_revoked(&claims.jti)
             || claims
                 .session_id
@@ -113,9 +117,50 @@ pub async fn introspect(s: &Authority, token: &str, requester: &str) -> OAuthRes
     Ok(inactive)
 }
 
-fn verify_any_audience(s: &Authority, token: &str, now: i64) -> Option<jwt::AccessClaims> {
-    // The audience of our tokens is always our resource; check against it.
-    s.keys.verify(token, &s.cfg.expectations(), now).ok()
+/// Our access tokens that verified, remembered: a resource server introspects the
+/// same token on each call it does not cache, and an Ed25519 verification was a
+/// quarter of the endpoint's time. Like the guard's cache ([`TokenMap`]): bounded,
+/// only tokens that verified, and expiry and the signing key's retirement checked on
+/// every use; everything else [`introspect`] checks afresh each time.
+#[derive(Default)]
+pub struct Verified(Mutex<TokenMap<Arc<Checked>>>);
+
+/// Most tokens remembered, and most bytes they may hold (the guard's bounds).
+const MAX_CACHED: usize = 20_000;
+const MAX_CACHED_BYTES: usize = 8 << 20;
+
+/// A token's claims, and the revocation handle of the key that signed it.
+pub struct Checked {
+    claims: AccessClaims,
+    key: String,
+}
+
+/// The claims of `token` if it is an access token of ours (signature, issuer, one of
+/// our resources as audience, not expired) whose signing key was not retired.
+fn verified(s: &Authority, token: &str, now: i64) -> Option<Arc<Checked>> {
+    let live = |c: &Checked| c.claims.exp + LEEWAY_SECS > now && !s.revoked.is_revoked(&c.key);
+    let cache = &s.introspected.0;
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(token) {
+        return live(c).then(|| c.clone());
+    }
+    // The audience of our tokens is always one of our resources; check against them.
+    let claims = s.keys.verify(token, &s.cfg.expectations(), now).ok()?;
+    let c = Arc::new(Checked {
+        key: key_handle(&header_kid(token).unwrap_or_default()),
+        claims,
+    });
+    if !live(&c) {
+        return None;
+    }
+    // The claims hold no more than the token's payload spells out.
+    let bytes = c.key.len() + token.len();
+    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let weight = TokenMap::<Arc<Checked>>::weight(token, bytes);
+    map.make_room(MAX_CACHED, MAX_CACHED_BYTES, weight, |c| {
+        c.claims.exp + LEEWAY_SECS <= now
+    });
+    map.insert(token, c.clone(), bytes);
+    Some(c)
 }
 
 /// Members without a value are left out rather than sent as `null` (RFC 7662 §2.2

@@ -21,6 +21,8 @@
 //!   every negative case.
 //! - [`groups`]: who may hold which scope, everywhere a scope reaches a person, and
 //!   losing one at once (a removal racing a refresh included).
+//! - [`introspection`]: remembered tokens refused once expired, their key retired or
+//!   their grant revoked.
 
 mod acts;
 mod admission;
@@ -32,6 +34,7 @@ mod durations;
 mod grants;
 mod groups;
 mod hierarchy;
+mod introspection;
 mod machines;
 mod sign_in;
 mod world;

@@ -15,7 +15,7 @@ pub mod introspection;
 pub mod jose;
 pub mod jwks;
 pub mod local;
-pub mod token_map;
+pub use mcpgate_core::token_map;
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! A map of verified JWTs, for the JWT validators' caches.
+//! A map of verified JWTs, for the JWT validators' caches and introspection's.
 //!
 //! Looking a token up must cost little (it happens on every call) and must match the
 //! whole token (a token that shares a signature with a cached one, its payload

@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// For maps whose `u64` keys are already keyed hashes: uses them as they are, instead
 /// of hashing them a second time.
 #[derive(Default)]
-pub(crate) struct PrehashedKey(u64);
+pub struct PrehashedKey(u64);
 
 impl Hasher for PrehashedKey {
     fn finish(&self) -> u64 {
@@ -25,4 +25,4 @@ impl Hasher for PrehashedKey {
 }
 
 /// A `HashMap` keyed by prehashed `u64`s.
-pub(crate) type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
+pub type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
