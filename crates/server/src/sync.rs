@@ -159,6 +159,7 @@ impl AuthServer {
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.sync_revocations().await?;
         self.auth.revoked.prune(self.auth.now());
+        self.auth.introspected.sweep(self.auth.now());
         self.sync_keys().await
     }
 

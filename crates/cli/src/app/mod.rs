@@ -305,6 +305,7 @@ fn calculator(
     let policy = mcpgate_calculator::scope_policy();
     let base = cfg.base_path();
     let revoked = auth.auth.revoked.clone();
+    let introspected = auth.auth.introspected.clone();
     let tally = audit.tally();
     let p = protect::protect(
         protect::Resource {
@@ -322,6 +323,7 @@ fn calculator(
         cancel.clone(),
         move |sizes| {
             sizes.insert("revoked_entries".into(), revoked.len().into());
+            sizes.insert("introspected_entries".into(), introspected.len().into());
             sizes.insert("tally_kinds".into(), tally.len().into());
         },
     );

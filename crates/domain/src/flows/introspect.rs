@@ -129,6 +129,26 @@ pub struct Verified(Mutex<TokenMap<Arc<Checked>>>);
 const MAX_CACHED: usize = 20_000;
 const MAX_CACHED_BYTES: usize = 8 << 20;
 
+impl Verified {
+    /// Drops the tokens that expired: they can never be active again. Run with the
+    /// periodic sync, so that the map follows the live tokens rather than its bound.
+    pub fn sweep(&self, now: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| c.claims.exp + LEEWAY_SECS > now);
+    }
+
+    /// Tokens held, for the memory log.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A token's claims, and the revocation handle of the key that signed it.
 pub struct Checked {
     claims: AccessClaims,

@@ -64,6 +64,10 @@ async fn a_remembered_token_is_refused_once_it_expires() {
         w.active(&r.access_token).await,
         "within its life and leeway"
     );
+    w.s.introspected.sweep(w.s.now());
+    assert_eq!(w.s.introspected.len(), 1, "a live token stays remembered");
     w.clock.advance(mcpgate_core::jwt::LEEWAY_SECS + 1);
     assert!(!w.active(&r.access_token).await);
+    w.s.introspected.sweep(w.s.now());
+    assert!(w.s.introspected.is_empty(), "the sweep lets it go");
 }
