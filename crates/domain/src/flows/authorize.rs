@@ -447,9 +447,13 @@ pub async fn approve(
             // A new consent says how long it lasts from now: it may extend the grant or
             // end it sooner.
             let ends = lasting.map_or(g.expires_at, |l| l.end(now));
-            s.store
-                .update_grant(&g.id, &merged, &withheld, ends)
-                .await?;
+            // A repeated consent that changes nothing (the consent page skipped for
+            // what was granted before) writes nothing: a transaction less per code.
+            if merged != g.scope || withheld != g.withheld || ends != g.expires_at {
+                s.store
+                    .update_grant(&g.id, &merged, &withheld, ends)
+                    .await?;
+            }
             (g, ends)
         }
         None => {
