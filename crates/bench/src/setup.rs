@@ -226,8 +226,9 @@ pub async fn first_call(addr: SocketAddr, token: Option<&str>) -> anyhow::Result
     // Polled about every millisecond (the timer's resolution), each call awaited to
     // its answer: the load loop's back-off after a refused connection (10 ms) made
     // this figure step by 12 ms.
-    while start.elapsed() < Duration::from_secs(10) {
-        if load::once(&t).await {
+    let limit = Duration::from_secs(10);
+    while let Some(left) = limit.checked_sub(start.elapsed()) {
+        if tokio::time::timeout(left, load::once(&t)).await == Ok(true) {
             return Ok(start.elapsed());
         }
         tokio::time::sleep(Duration::from_micros(250)).await;

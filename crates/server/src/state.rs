@@ -44,7 +44,7 @@ impl AuthServer {
             Arc::new(crate::pages::passwords::Argon2id),
         )
         .await?;
-        auth.upstream_oauth = Arc::new(crate::upstream_oauth::Http);
+        auth.upstream_oauth = Arc::new(crate::upstream_oauth::Http::default());
         let s = Self {
             auth,
             cfg: Arc::new(cfg),

@@ -157,9 +157,10 @@ impl AuthServer {
     /// Applies revocations and key changes made by other processes (the CLI, other
     /// instances), reading the store, and drops revocations that no longer matter.
     pub async fn sync(&self) -> Result<(), StoreError> {
+        // Expired entries go whether or not the store answers.
+        self.auth.introspected.sweep(self.auth.now());
         self.sync_revocations().await?;
         self.auth.revoked.prune(self.auth.now());
-        self.auth.introspected.sweep(self.auth.now());
         self.sync_keys().await
     }
 

@@ -17,9 +17,11 @@ use url::Url;
 /// Largest metadata or token answer read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// Calls upstreams' authorization servers with the shared [`crate::outbound`] client.
+/// Calls upstreams' authorization servers.
 #[derive(Debug, Default)]
-pub struct Http;
+pub struct Http {
+    http: crate::outbound::Outbound,
+}
 
 fn unreachable(why: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unreachable(why.to_string())
@@ -114,7 +116,9 @@ fn well_known(url: &Url, suffix: &str) -> String {
 impl Http {
     async fn get_json(&self, url: &str) -> Result<Value, UpstreamError> {
         reachable(url)?;
-        let resp = crate::outbound::client()
+        let resp = self
+            .http
+            .client()
             .get(url)
             .header("accept", "application/json")
             .send()
@@ -132,7 +136,9 @@ impl Http {
     /// With the scope the challenge names, if it names one (MCP 2025-11-25, "Scope
     /// Selection Strategy": that scope first, else the metadata's `scopes_supported`).
     async fn resource_metadata(&self, url: &Url) -> Result<(Value, Option<String>), UpstreamError> {
-        let probe = crate::outbound::client()
+        let probe = self
+            .http
+            .client()
             .post(url.clone())
             .header("accept", "application/json, text/event-stream")
             .json(
@@ -207,7 +213,9 @@ impl Http {
     ) -> Result<reqwest::Response, UpstreamError> {
         reachable(endpoint)?;
         let mut fields: Vec<(&str, &str)> = form.to_vec();
-        let mut req = crate::outbound::client()
+        let mut req = self
+            .http
+            .client()
             .post(endpoint)
             .header("accept", "application/json");
         match &client.secret {
@@ -309,7 +317,9 @@ impl UpstreamOAuth for Http {
             .as_deref()
             .ok_or_else(|| unreachable("no registration endpoint"))?;
         reachable(endpoint)?;
-        let resp = crate::outbound::client()
+        let resp = self
+            .http
+            .client()
             .post(endpoint)
             .json(metadata)
             .send()

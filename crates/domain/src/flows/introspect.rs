@@ -172,8 +172,9 @@ fn verified(s: &Authority, token: &str, now: i64) -> Option<Arc<Checked>> {
     if !live(&c) {
         return None;
     }
-    // The claims hold no more than the token's payload spells out.
-    let bytes = c.key.len() + token.len();
+    // The claims hold no more than the token's payload spells out; the shared
+    // allocation holds them and its two counts.
+    let bytes = std::mem::size_of::<Checked>() + 16 + c.key.len() + token.len();
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
     let weight = TokenMap::<Arc<Checked>>::weight(token, bytes);
     map.make_room(MAX_CACHED, MAX_CACHED_BYTES, weight, |c| {

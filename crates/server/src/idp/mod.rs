@@ -257,6 +257,7 @@ pub struct Started {
 /// appears at once). Discovered metadata is cached for a few minutes.
 pub struct Registry {
     configured: Vec<IdpSettings>,
+    http: crate::outbound::Outbound,
     cache: Mutex<HashMap<String, (Instant, std::sync::Arc<oidc::Discovered>)>>,
 }
 
@@ -267,6 +268,7 @@ impl Registry {
     pub fn new(configured: Vec<IdpSettings>) -> Self {
         Self {
             configured,
+            http: Default::default(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -295,7 +297,7 @@ impl Registry {
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        crate::outbound::client()
+        self.http.client()
     }
 
     /// Starts a sign-in at `p`; the person's browser goes to `authorize_url`.
