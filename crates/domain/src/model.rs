@@ -243,8 +243,9 @@ pub struct RefreshToken {
 /// What [`crate::Store::redeem_code_into_family`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exchange {
-    /// The code is spent, the family and its first refresh token written.
-    Issued,
+    /// The code is spent, the family and its first refresh token written; they end
+    /// at `ends` (Unix time): the family's end, or the grant's if that came sooner.
+    Issued { ends: i64 },
     /// Another request spent the code first, or it expired: nothing written.
     CodeSpent,
     /// The code's grant was revoked (or is gone): nothing written, the code unspent.

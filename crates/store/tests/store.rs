@@ -70,6 +70,7 @@ both!(
     calls_by_day_counts_allowed_and_refused_per_app,
     groups_memberships_and_restrictions,
     a_grants_end_caps_its_tokens_and_ends_it,
+    a_code_exchanged_after_its_grant_was_shortened_gets_its_end,
     a_connection_is_refreshed_by_one_claimant,
     an_upstream_registration_is_shared,
     a_connect_attempt_is_spent_once
@@ -786,26 +787,26 @@ async fn groups_memberships_and_restrictions(s: Database) {
     assert_eq!(s.delete_group("finance").await.unwrap(), None);
 }
 
-async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
-    use mcpgate_core::ScopeSet;
-    use mcpgate_domain::model::{Grant, RefreshToken, TokenFamily};
-    let scope = ScopeSet::parse("op:add").unwrap();
-    s.insert_grant(&Grant {
+/// Grant `g` of user `u` to client `c` for resource `r`, with no end.
+fn grant_g(scope: &mcpgate_core::ScopeSet) -> mcpgate_domain::model::Grant {
+    mcpgate_domain::model::Grant {
         id: "g".into(),
         user_id: "u".into(),
         client_id: "c".into(),
         resource: "r".into(),
         scope: scope.clone(),
-        withheld: ScopeSet::new(),
+        withheld: mcpgate_core::ScopeSet::new(),
         created_at: 0,
         last_used_at: None,
         revoked_at: None,
         expires_at: None,
-    })
-    .await
-    .unwrap();
-    s.insert_family(&TokenFamily {
-        id: "f".into(),
+    }
+}
+
+/// A family `id` of grant `g`, ending at 1000.
+fn family_of_g(id: &str, scope: &mcpgate_core::ScopeSet) -> mcpgate_domain::model::TokenFamily {
+    mcpgate_domain::model::TokenFamily {
+        id: id.into(),
         grant_id: "g".into(),
         client_id: "c".into(),
         user_id: "u".into(),
@@ -816,9 +817,15 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
         revoked_at: None,
         revoked_reason: None,
         dpop_jkt: None,
-    })
-    .await
-    .unwrap();
+    }
+}
+
+async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
+    use mcpgate_core::ScopeSet;
+    use mcpgate_domain::model::RefreshToken;
+    let scope = ScopeSet::parse("op:add").unwrap();
+    s.insert_grant(&grant_g(&scope)).await.unwrap();
+    s.insert_family(&family_of_g("f", &scope)).await.unwrap();
     s.insert_refresh(&RefreshToken {
         token_hash: "t".into(),
         family_id: "f".into(),
@@ -839,6 +846,44 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
     s.delete_expired(101, 0).await.unwrap();
     assert!(s.grant("g").await.unwrap().unwrap().revoked_at.is_some());
     assert!(s.family("f").await.unwrap().unwrap().revoked_at.is_some());
+}
+
+/// The token endpoint computes a family's end from the grant it read; a consent that
+/// shortened the grant before the exchange wrote still caps the family, its first
+/// refresh token and the end reported back (for the first access token).
+async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database) {
+    use mcpgate_core::ScopeSet;
+    use mcpgate_domain::model::Exchange;
+    let scope = ScopeSet::parse("op:add").unwrap();
+    s.insert_grant(&grant_g(&scope)).await.unwrap();
+    let family = |id: &str| family_of_g(id, &scope);
+    let first = |hash: &str, family: &str| RefreshToken {
+        token_hash: hash.into(),
+        family_id: family.into(),
+        ..t0()
+    };
+    // A grant with no end: the family keeps its own.
+    s.insert_code(&code("k1")).await.unwrap();
+    assert_eq!(
+        s.redeem_code_into_family("k1", 50, &family("f1"), &first("t1", "f1"))
+            .await
+            .unwrap(),
+        Exchange::Issued { ends: 1000 }
+    );
+    assert_eq!(s.family("f1").await.unwrap().unwrap().expires_at, 1000);
+    // The grant now ends at 100; the caller still thinks 1000.
+    s.update_grant("g", &scope, &ScopeSet::new(), Some(100))
+        .await
+        .unwrap();
+    s.insert_code(&code("k2")).await.unwrap();
+    assert_eq!(
+        s.redeem_code_into_family("k2", 50, &family("f2"), &first("t2", "f2"))
+            .await
+            .unwrap(),
+        Exchange::Issued { ends: 100 }
+    );
+    assert_eq!(s.family("f2").await.unwrap().unwrap().expires_at, 100);
+    assert_eq!(s.refresh("t2").await.unwrap().unwrap().expires_at, 100);
 }
 
 /// A person's upstream token is sealed at rest like a signing key: a process without

@@ -85,7 +85,7 @@ async fn redeem(
     let scope = entitlements::entitled(s, &row.user_id, &row.scope)
         .await?
         .held;
-    let family = TokenFamily {
+    let mut family = TokenFamily {
         id: random_id(),
         grant_id: row.grant_id.clone(),
         client_id: row.client_id.clone(),
@@ -109,7 +109,9 @@ async fn redeem(
         .redeem_code_into_family(&code_hash, now, &family, &first)
         .await?
     {
-        Exchange::Issued => {}
+        // The grant's end as the store found it, should a consent have shortened it
+        // since `check`: the first access token ends with the family.
+        Exchange::Issued { ends } => family.expires_at = ends,
         Exchange::CodeSpent => {
             // Another request spent the code between our read and our write: this
             // one is the replay, and the winner's family is already linked to the code.

@@ -17,7 +17,9 @@ pub trait Tokens: Send + Sync {
     async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>>;
 
     /// One step: spends the code, links it to `family`, writes the family and its
-    /// first refresh token, provided the code's grant is still live.
+    /// first refresh token, provided the code's grant is still live. Neither outlives
+    /// the grant's end as it stands in the same transaction: a consent that shortened
+    /// the grant after the caller read it still caps them.
     async fn redeem_code_into_family(
         &self,
         code_hash: &str,

@@ -95,8 +95,8 @@ impl Tokens for Database {
     ) -> StoreResult<Exchange> {
         timed("redeem_code_into_family", async move {
         let grant_sql = match self.pool {
-            Pool::Postgres(_) => "SELECT revoked_at FROM grants WHERE id = $1 FOR SHARE",
-            Pool::Sqlite(_) => "SELECT revoked_at FROM grants WHERE id = $1",
+            Pool::Postgres(_) => "SELECT revoked_at, expires_at FROM grants WHERE id = $1 FOR SHARE",
+            Pool::Sqlite(_) => "SELECT revoked_at, expires_at FROM grants WHERE id = $1",
         };
         dispatch!(self, pool, {
             let mut tx = pool.begin().await?;
@@ -105,17 +105,26 @@ impl Tokens for Database {
             if r.rows_affected() != 1 {
                 return Ok(Exchange::CodeSpent);
             }
-            let revoked: Option<Option<i64>> = sqlx::query_scalar(grant_sql)
+            let grant: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(grant_sql)
                 .bind(&family.grant_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if !matches!(revoked, Some(None)) {
+            let Some((None, grant_ends)) = grant else {
                 return Ok(Exchange::GrantRevoked);
-            }
+            };
+            let ends = grant_ends.map_or(family.expires_at, |e| e.min(family.expires_at));
+            let family = &TokenFamily {
+                expires_at: ends,
+                ..family.clone()
+            };
+            let first = &RefreshToken {
+                expires_at: first.expires_at.min(ends),
+                ..first.clone()
+            };
             insert_family!(&mut *tx, family);
             insert_refresh!(&mut *tx, first);
             tx.commit().await?;
-            Ok(Exchange::Issued)
+            Ok(Exchange::Issued { ends })
         })
     })
         .await
