@@ -244,15 +244,6 @@ pub(crate) fn needed_scope(h: &http::HeaderMap) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
-/// Whether the call is of a revision after the `initialize` ones (its
-/// `MCP-Protocol-Version` header says so): one header looked up by a prebuilt name.
-pub(crate) fn is_modern(h: &http::HeaderMap) -> bool {
-    static VERSION: http::HeaderName = http::HeaderName::from_static("mcp-protocol-version");
-    h.get(&VERSION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !crate::stdio::stateless::LEGACY.contains(&v))
-}
-
 /// The token the client presented (the guard has validated it): `Bearer` or `DPoP`.
 pub(crate) fn presented(h: &http::HeaderMap) -> &str {
     h.get(http::header::AUTHORIZATION)

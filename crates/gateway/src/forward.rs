@@ -101,7 +101,8 @@ pub async fn forward(
     // guard read it), to be sent again with a refreshed token, to see how the client
     // is asked, and, on a 2026-07-28 retry, to take out the answer to mcpgate's own
     // question.
-    let modern = up.credentials.is_some() && crate::credentials::is_modern(&parts.headers);
+    let modern =
+        up.credentials.is_some() && crate::stdio::stateless::is_modern_header(&parts.headers);
     let (body, held) = match &up.credentials {
         None => (body, None),
         Some(_) => {

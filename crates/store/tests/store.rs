@@ -862,27 +862,27 @@ async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database
         family_id: family.into(),
         ..t0()
     };
-    // A grant with no end: the family keeps its own.
-    s.insert_code(&code("k1")).await.unwrap();
-    assert_eq!(
-        s.redeem_code_into_family("k1", 50, &family("f1"), &first("t1", "f1"))
+    let exchange = async |n: &str| {
+        s.insert_code(&code(&format!("k{n}"))).await.unwrap();
+        let f = format!("f{n}");
+        let answer = s
+            .redeem_code_into_family(
+                &format!("k{n}"),
+                50,
+                &family(&f),
+                &first(&format!("t{n}"), &f),
+            )
             .await
-            .unwrap(),
-        Exchange::Issued { ends: 1000 }
-    );
-    assert_eq!(s.family("f1").await.unwrap().unwrap().expires_at, 1000);
+            .unwrap();
+        (answer, s.family(&f).await.unwrap().unwrap().expires_at)
+    };
+    // A grant with no end: the family keeps its own.
+    assert_eq!(exchange("1").await, (Exchange::Issued { ends: 1000 }, 1000));
     // The grant now ends at 100; the caller still thinks 1000.
     s.update_grant("g", &scope, &ScopeSet::new(), Some(100))
         .await
         .unwrap();
-    s.insert_code(&code("k2")).await.unwrap();
-    assert_eq!(
-        s.redeem_code_into_family("k2", 50, &family("f2"), &first("t2", "f2"))
-            .await
-            .unwrap(),
-        Exchange::Issued { ends: 100 }
-    );
-    assert_eq!(s.family("f2").await.unwrap().unwrap().expires_at, 100);
+    assert_eq!(exchange("2").await, (Exchange::Issued { ends: 100 }, 100));
     assert_eq!(s.refresh("t2").await.unwrap().unwrap().expires_at, 100);
 }
 

@@ -67,7 +67,7 @@ fn refuse(
 }
 
 /// The revisions that open with `initialize` and carry the version in a header only.
-pub(crate) const LEGACY: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+const LEGACY: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 /// True when a request without a session speaks 2026-07-28 (or a later revision): its
 /// `_meta` names a protocol version, or its `MCP-Protocol-Version` header names a
@@ -83,9 +83,22 @@ pub fn is_modern(msg: &Value, headers: &HeaderMap) -> bool {
 }
 
 /// True when the `MCP-Protocol-Version` header names a revision after the
-/// `initialize` ones: such a client has no session, and none to ask for.
+/// `initialize` ones: such a client has no session, and none to ask for. One lookup by
+/// a prebuilt name (it runs on forwarded calls); the last value counts, as in
+/// [`McpHeaders::read`].
 pub fn is_modern_header(headers: &HeaderMap) -> bool {
-    McpHeaders::read(headers).is_modern()
+    static VERSION: http::HeaderName = http::HeaderName::from_static("mcp-protocol-version");
+    headers
+        .get_all(&VERSION)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| is_modern_version(v.trim()))
+}
+
+/// True when `version` is a revision after the `initialize` ones.
+fn is_modern_version(version: &str) -> bool {
+    !LEGACY.contains(&version)
 }
 
 /// True when `msg` is the final answer to a request and says the method is unknown:
@@ -124,7 +137,7 @@ impl<'h> McpHeaders<'h> {
 
     /// True when the version names a revision after the `initialize` ones.
     pub fn is_modern(&self) -> bool {
-        self.version.is_some_and(|v| !LEGACY.contains(&v))
+        self.version.is_some_and(is_modern_version)
     }
 
     /// The `Mcp-Method` and `Mcp-Name` headers (SEP-2243; MCP transport, "Standard
@@ -375,6 +388,29 @@ mod tests {
             h.insert("mcp-name", n.parse().unwrap());
         }
         h
+    }
+
+    /// The header's lookup and the one-pass read agree: the last value counts, trimmed;
+    /// an `initialize` revision or none is not modern.
+    #[test]
+    fn the_version_header_is_read_alike_by_both_readers() {
+        let cases: &[&[&str]] = &[
+            &[],
+            &["2025-11-25"],
+            &[MODERN],
+            &[" 2026-07-28 "],
+            &[MODERN, "2025-06-18"],
+            &["2025-06-18", MODERN],
+        ];
+        for values in cases {
+            let mut h = HeaderMap::new();
+            for v in *values {
+                h.append("mcp-protocol-version", v.parse().unwrap());
+            }
+            let expected = values.last().is_some_and(|v| v.trim() == MODERN);
+            assert_eq!(is_modern_header(&h), expected, "{values:?}");
+            assert_eq!(McpHeaders::read(&h).is_modern(), expected, "{values:?}");
+        }
     }
 
     fn call(method: &str, version: &str) -> Value {
