@@ -129,8 +129,9 @@ impl Pending {
         let (revocations, keys) = match change {
             Some(Change::Revocations) => (true, false),
             Some(Change::Keys) => (false, true),
-            // Users, clients, allowed redirects and scopes are read from the store
-            // when used; nothing in memory depends on them yet.
+            // Users, clients and the scope catalogue the store remembers: its
+            // listener forgot them on this hint, before passing it on. Nothing else
+            // in this process holds them.
             Some(Change::Config) => return,
             None => (true, true),
         };

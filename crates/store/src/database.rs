@@ -106,6 +106,7 @@ macro_rules! notifying {
                 };
                 crate::notify::pg_notify(&mut *tx, $change).await?;
                 tx.commit().await?;
+                $self.committed($change);
                 out
             }
             Pool::Sqlite(pool) => {
@@ -113,6 +114,7 @@ macro_rules! notifying {
                     let $conn = pool;
                     $body
                 };
+                $self.committed($change);
                 $self.announce_local($change);
                 out
             }
@@ -145,6 +147,8 @@ pub struct Database {
     /// Seals signing keys and identity-provider secrets at rest (see
     /// [`mcpgate_core::sealed`]); without one they are written in clear.
     sealer: Option<std::sync::Arc<mcpgate_core::sealed::Sealer>>,
+    /// The scope catalogue, remembered between changes (see [`crate::remembered`]).
+    pub(crate) remembered: std::sync::Arc<crate::remembered::Remembered>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -201,6 +205,7 @@ impl Database {
                 pool: Pool::Postgres(pool),
                 announce: Announce::Postgres { listen_pool },
                 sealer: None,
+                remembered: Default::default(),
             });
         }
         let opts = SqliteConnectOptions::from_str(url)?
@@ -237,7 +242,16 @@ impl Database {
             pool: Pool::Sqlite(pool),
             announce: Announce::Nobody,
             sealer: None,
+            remembered: Default::default(),
         })
+    }
+
+    /// What this process does once a change of its own committed: a change of the
+    /// configuration makes the remembered catalogue stale.
+    pub(crate) fn committed(&self, change: mcpgate_domain::store::Change) {
+        if change == mcpgate_domain::store::Change::Config {
+            self.remembered.forget();
+        }
     }
 
     /// (open, idle) connections of the pool, for the `mcpgate_db_pool_connections` gauge.

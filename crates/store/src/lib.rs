@@ -18,6 +18,7 @@
 //! requests cannot both win, whatever the number of processes.
 
 pub mod notify;
+mod remembered;
 mod rows;
 mod timing;
 #[macro_use]
@@ -31,3 +32,4 @@ pub(crate) mod model {
 
 pub use database::{Database, LOGIN_THROTTLE_MEMORY_SECS};
 pub use notify::{Change, ChangeListener};
+pub use remembered::MAX_AGE as REMEMBERED_AT_MOST;

@@ -1,5 +1,6 @@
 //! Change notifications: how every process that holds state in memory (the signing
-//! keys, the revocation list) learns of a change the moment it commits.
+//! keys, the revocation list, the configuration the store remembers:
+//! [`crate::remembered`]) learns of a change the moment it commits.
 //!
 //! - **PostgreSQL** (several instances): the store method that makes the change also
 //!   runs `pg_notify` in the same transaction, so the notification is delivered on
@@ -29,12 +30,14 @@
 //! most one poll.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sqlx::postgres::{PgListener, PgPool};
 
 pub use mcpgate_domain::store::{Change, ChangeListener, ListenError};
 
 use crate::database::{Database, Error as StoreError};
+use crate::remembered::Remembered;
 
 /// The PostgreSQL channel every change is announced on.
 pub const CHANNEL: &str = "mcpgate_changes";
@@ -113,7 +116,14 @@ pub(crate) fn local_notify(socket: &Path, change: Change) {
 }
 
 /// A subscription to changes made by other processes.
-pub(crate) enum Listener {
+pub(crate) struct Listener {
+    from: From,
+    /// Forgotten on every hint that may be of a configuration change (see
+    /// [`crate::remembered`]), before the hint is passed on.
+    remembered: Arc<Remembered>,
+}
+
+enum From {
     Postgres(PgListener),
     #[cfg(unix)]
     Local(tokio::net::UnixDatagram),
@@ -131,7 +141,7 @@ impl Database {
                 // Reconnecting is ours to do (and to report), not the driver's.
                 l.eager_reconnect(false);
                 l.listen(CHANNEL).await?;
-                Ok(Some(Listener::Postgres(l)))
+                Ok(Some(self.listener(From::Postgres(l))))
             }
             #[cfg(unix)]
             Announce::Socket(path) => {
@@ -139,10 +149,19 @@ impl Database {
                 let _ = std::fs::remove_file(path);
                 let sock = tokio::net::UnixDatagram::bind(path)
                     .map_err(|e| StoreError::Backend(Box::new(e)))?;
-                Ok(Some(Listener::Local(sock)))
+                Ok(Some(self.listener(From::Local(sock))))
             }
             #[cfg(not(unix))]
             Announce::Socket(_) => Ok(None),
+        }
+    }
+
+    fn listener(&self, from: From) -> Listener {
+        // Whatever was changed while nobody listened is read again.
+        self.remembered.forget();
+        Listener {
+            from,
+            remembered: self.remembered.clone(),
         }
     }
 
@@ -156,14 +175,26 @@ impl Database {
 #[async_trait::async_trait]
 impl ChangeListener for Listener {
     async fn recv(&mut self) -> Result<Option<Change>, ListenError> {
-        match self {
-            Listener::Postgres(l) => match l.try_recv().await {
+        let heard = self.hear().await;
+        // A change of configuration, a hint this version cannot read, or a lost
+        // connection (hints may have been missed): the catalogue may have changed.
+        if !matches!(heard, Ok(Some(Change::Revocations | Change::Keys))) {
+            self.remembered.forget();
+        }
+        heard
+    }
+}
+
+impl Listener {
+    async fn hear(&mut self) -> Result<Option<Change>, ListenError> {
+        match &mut self.from {
+            From::Postgres(l) => match l.try_recv().await {
                 Ok(Some(n)) => Ok(decode(n.payload())),
                 Ok(None) => Err(ListenError::Lost("connection closed".into())),
                 Err(e) => Err(ListenError::Lost(e.to_string())),
             },
             #[cfg(unix)]
-            Listener::Local(sock) => {
+            From::Local(sock) => {
                 let mut buf = [0u8; MAX_PAYLOAD];
                 match sock.recv(&mut buf).await {
                     Ok(_) => Ok(None),

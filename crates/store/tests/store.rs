@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mcpgate_core::secret::random_id;
 use mcpgate_domain::model::*;
 use mcpgate_domain::store::prelude::*;
-use mcpgate_store::{Change, Database};
+use mcpgate_store::{Change, ChangeListener, Database};
 use serde_json::json;
 
 async fn sqlite() -> Database {
@@ -17,7 +17,7 @@ async fn sqlite() -> Database {
     Database::open_dir(&dir).await.unwrap()
 }
 
-async fn postgres() -> Option<Database> {
+async fn postgres_url() -> Option<String> {
     let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
         // In CI a database is part of the test: its absence fails the run.
         assert!(
@@ -44,7 +44,25 @@ async fn postgres() -> Option<Database> {
         Some((prefix, _)) => format!("{prefix}/{name}"),
         None => unreachable!(),
     };
-    Some(Database::open(&url).await.unwrap())
+    Some(url)
+}
+
+async fn postgres() -> Option<Database> {
+    Some(Database::open(&postgres_url().await?).await.unwrap())
+}
+
+/// Two processes on one database: a server and the command line beside it (SQLite),
+/// or two instances (PostgreSQL).
+async fn sqlite_pair() -> (Database, Database) {
+    let dir = std::env::temp_dir().join(format!("mcpgate-store-{}", random_id()));
+    let here = Database::open_dir(&dir).await.unwrap();
+    (here, Database::open_dir(&dir).await.unwrap())
+}
+
+async fn postgres_pair() -> Option<(Database, Database)> {
+    let url = postgres_url().await?;
+    let here = Database::open(&url).await.unwrap();
+    Some((here, Database::open(&url).await.unwrap()))
 }
 
 macro_rules! both {
@@ -530,6 +548,100 @@ async fn keys_retire(s: Database) {
     );
     s.retire_superseded_keys(100, 5).await.unwrap();
     assert_eq!(live(s).await, ["k3"]);
+}
+
+mod two_processes_on_sqlite {
+    #[tokio::test]
+    async fn remembered_configuration_follows_changes() {
+        super::remembered_configuration_follows_changes(super::sqlite_pair().await).await
+    }
+}
+
+mod two_processes_on_postgres {
+    #[tokio::test]
+    async fn remembered_configuration_follows_changes() {
+        if let Some(pair) = super::postgres_pair().await {
+            super::remembered_configuration_follows_changes(pair).await
+        }
+    }
+}
+
+/// What a server remembers of the configuration (the scope catalogue, clients,
+/// people) follows every change: its own at once, another process's as soon as that
+/// process's announcement is heard. Until then it is remembered: shown by reading
+/// the old value after the other process changed it, while that read is still
+/// within the longest time anything is remembered.
+async fn remembered_configuration_follows_changes((here, there): (Database, Database)) {
+    use mcpgate_store::REMEMBERED_AT_MOST;
+    use std::time::{Duration, Instant};
+    // The server listens; the other process only writes.
+    let mut l = here.listen().await.unwrap().expect("a listener");
+    let heard = async |l: &mut Box<dyn ChangeListener>| {
+        let next = tokio::time::timeout(Duration::from_secs(10), l.recv());
+        next.await.expect("the change was announced").unwrap();
+    };
+    let s = |v: &[&str]| v.iter().map(|g| g.to_string()).collect::<Vec<_>>();
+    let pairs = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let u = user("rem");
+    here.create_user(&u).await.unwrap();
+    here.insert_client(&client("rc", None)).await.unwrap();
+    here.upsert_scope("files", "Files").await.unwrap();
+    here.upsert_scope("files:read", "Read").await.unwrap();
+    // This process's own changes are read at once, even what it remembers.
+    assert_eq!(here.scope_groups().await.unwrap(), vec![]);
+    assert_eq!(here.scope_includes().await.unwrap(), vec![]);
+    here.set_scope_groups("files", &s(&["staff"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        here.scope_groups().await.unwrap(),
+        pairs(&[("files", "staff")])
+    );
+    here.set_scope_includes("files", &s(&["files:read"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        here.scope_includes().await.unwrap(),
+        pairs(&[("files", "files:read")])
+    );
+    assert_eq!(here.client("rc").await.unwrap().unwrap().last_used_at, None);
+    here.touch_client("rc", 50).await.unwrap();
+    assert_eq!(
+        here.client("rc").await.unwrap().unwrap().last_used_at,
+        Some(50)
+    );
+    // Let the hints of those changes arrive, so that the next one heard is the
+    // other process's.
+    while tokio::time::timeout(Duration::from_millis(300), l.recv())
+        .await
+        .is_ok()
+    {}
+
+    let read_at = Instant::now();
+    assert_eq!(here.scope_groups().await.unwrap().len(), 1);
+    assert_eq!(here.scope_includes().await.unwrap().len(), 1);
+    assert_eq!(here.scopes().await.unwrap().len(), 2);
+    assert!(here.client("rc").await.unwrap().is_some());
+    assert!(!here.user(&u.id).await.unwrap().unwrap().disabled);
+    there.set_scope_groups("files", &[]).await.unwrap();
+    there.set_scope_includes("files", &[]).await.unwrap();
+    there.upsert_scope("mail", "Mail").await.unwrap();
+    there.delete_client("rc", None).await.unwrap();
+    assert!(there.set_user_disabled("rem", true).await.unwrap());
+    if read_at.elapsed() < REMEMBERED_AT_MOST / 2 {
+        assert_eq!(here.scope_groups().await.unwrap().len(), 1, "remembered");
+        assert!(here.client("rc").await.unwrap().is_some(), "remembered");
+    }
+    heard(&mut l).await;
+    assert_eq!(here.scope_groups().await.unwrap(), vec![]);
+    assert_eq!(here.scope_includes().await.unwrap(), vec![]);
+    assert_eq!(here.scopes().await.unwrap().len(), 3);
+    assert!(here.client("rc").await.unwrap().is_none());
+    assert!(here.user(&u.id).await.unwrap().unwrap().disabled);
 }
 
 /// Every change other processes keep in memory is announced, once, and only when it

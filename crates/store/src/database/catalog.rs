@@ -9,19 +9,20 @@ use sqlx::Row;
 
 use super::{Database, Pool};
 use crate::notify::Change;
+use crate::remembered::List;
 
 #[async_trait]
 impl Catalog for Database {
     async fn scopes(&self) -> StoreResult<Vec<(String, String)>> {
-        timed("scopes", async move {
+        let read = timed("scopes", async move {
             dispatch!(self, pool, {
                 let rows = sqlx::query("SELECT name, description FROM scopes ORDER BY name")
                     .fetch_all(pool)
                     .await?;
                 Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             })
-        })
-        .await
+        });
+        self.remembered.list(List::Scopes, read).await
     }
 
     async fn upsert_scope(&self, name: &str, description: &str) -> StoreResult<()> {
@@ -36,7 +37,7 @@ impl Catalog for Database {
     }
 
     async fn scope_includes(&self) -> StoreResult<Vec<(String, String)>> {
-        timed("scope_includes", async move {
+        let read = timed("scope_includes", async move {
             dispatch!(self, pool, {
                 let rows = sqlx::query(
                     "SELECT scope, includes FROM scope_includes ORDER BY scope, includes",
@@ -45,14 +46,14 @@ impl Catalog for Database {
                 .await?;
                 Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             })
-        })
-        .await
+        });
+        self.remembered.list(List::Includes, read).await
     }
 
     async fn set_scope_includes(&self, scope: &str, includes: &[String]) -> StoreResult<()> {
         timed("set_scope_includes", async move {
-            dispatch!(self, pool, {
-                let mut tx = pool.begin().await?;
+            notifying!(self, Change::Config, conn, {
+                let mut tx = sqlx::Acquire::begin(conn).await?;
                 sqlx::query("DELETE FROM scope_includes WHERE scope = $1")
                     .bind(scope)
                     .execute(&mut *tx)

@@ -190,7 +190,7 @@ impl Clients for Database {
 
     async fn upsert_document_client(&self, c: &Client) -> StoreResult<()> {
         timed("upsert_document_client", async move {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, pool, {
             let q = sqlx::query(concat!(
                 "INSERT INTO clients (", client_columns!(), ") VALUES (", client_values!(), ") \
                  ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris, \
@@ -206,7 +206,7 @@ impl Clients for Database {
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        timed("client", async move {
+        let read = timed("client", async move {
             dispatch!(self, pool, {
                 let row =
                     sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE client_id = $1")
@@ -215,8 +215,9 @@ impl Clients for Database {
                         .await?;
                 Ok(row.map(Client::from))
             })
-        })
-        .await
+        });
+        let r = &self.remembered;
+        r.row(&r.clients, client_id, read).await
     }
 
     async fn client_by_registration_hash(&self, hash: &str) -> StoreResult<Option<Client>> {
@@ -306,6 +307,10 @@ impl Clients for Database {
                     .bind(client_id)
                     .execute(pool)
                     .await?;
+                // Its last use decides nothing: no announcement; this process forgets
+                // the row once the change committed.
+                self.remembered
+                    .forget_row(&self.remembered.clients, client_id);
                 Ok(())
             })
         })
@@ -335,7 +340,7 @@ impl Clients for Database {
 
     async fn sweep_unused_dynamic_clients(&self, before: i64) -> StoreResult<u64> {
         timed("sweep_unused_dynamic_clients", async move {
-        dispatch!(self, pool, {
+        notifying!(self, Change::Config, pool, {
             let r = sqlx::query("DELETE FROM clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < $1").bind(before).execute(pool).await?;
             Ok(r.rows_affected())
         })

@@ -1,7 +1,9 @@
-//! Groups of people, their memberships and the scopes restricted to them. Nothing of
-//! them is cached by a server (the authorization server reads them at each consent,
-//! exchange and refresh), so a change needs no announcement; what it revokes is
-//! announced by the revocation it writes.
+//! Groups of people, their memberships and the scopes restricted to them.
+//! Memberships are read at each consent, exchange, refresh and introspection that
+//! meets a restricted scope, so a change of one needs no announcement (what it revokes
+//! is announced by the revocation it writes). The restrictions are remembered
+//! ([`crate::remembered`]): a step that changes them announces a
+//! [`Change::Config`](crate::Change::Config).
 
 use async_trait::async_trait;
 use mcpgate_domain::store::{Groups, StoreResult};
@@ -9,6 +11,8 @@ use sqlx::Row;
 
 use super::{Database, Pool};
 use crate::model::*;
+use crate::notify::Change;
+use crate::remembered::List;
 use crate::timing::timed;
 
 #[async_trait]
@@ -64,8 +68,8 @@ impl Groups for Database {
 
     async fn delete_group(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
         timed("delete_group", async move {
-            dispatch!(self, pool, {
-                let mut tx = pool.begin().await?;
+            notifying!(self, Change::Config, conn, {
+                let mut tx = sqlx::Acquire::begin(conn).await?;
                 let members: Vec<String> =
                     sqlx::query("SELECT DISTINCT user_id FROM group_members WHERE group_name = $1")
                         .bind(name)
@@ -184,7 +188,7 @@ impl Groups for Database {
     }
 
     async fn scope_groups(&self) -> StoreResult<Vec<(String, String)>> {
-        timed("scope_groups", async move {
+        let read = timed("scope_groups", async move {
             dispatch!(self, pool, {
                 let rows = sqlx::query(
                     "SELECT scope, group_name FROM scope_groups ORDER BY scope, group_name",
@@ -193,14 +197,14 @@ impl Groups for Database {
                 .await?;
                 Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             })
-        })
-        .await
+        });
+        self.remembered.list(List::Restrictions, read).await
     }
 
     async fn set_scope_groups(&self, scope: &str, groups: &[String]) -> StoreResult<()> {
         timed("set_scope_groups", async move {
-            dispatch!(self, pool, {
-                let mut tx = pool.begin().await?;
+            notifying!(self, Change::Config, conn, {
+                let mut tx = sqlx::Acquire::begin(conn).await?;
                 sqlx::query("DELETE FROM scope_groups WHERE scope = $1")
                     .bind(scope)
                     .execute(&mut *tx)

@@ -51,7 +51,7 @@ impl Users for Database {
     }
 
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
-        timed("user", async move {
+        let read = timed("user", async move {
             dispatch!(self, pool, {
                 Ok(
                     sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
@@ -61,8 +61,9 @@ impl Users for Database {
                         .map(Into::into),
                 )
             })
-        })
-        .await
+        });
+        let r = &self.remembered;
+        r.row(&r.users, id, read).await
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
@@ -109,7 +110,7 @@ impl Users for Database {
 
     async fn set_password(&self, username: &str, hash: &str) -> StoreResult<bool> {
         timed("set_password", async move {
-            dispatch!(self, pool, {
+            notifying!(self, Change::Config, pool, {
                 let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
                     .bind(hash)
                     .bind(username)
