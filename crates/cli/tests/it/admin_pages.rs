@@ -513,7 +513,18 @@ async fn a_database_failure_is_an_error_page_not_an_empty_list() {
         .execute(&raw)
         .await
         .unwrap();
-        let r = b.get(page).await;
+        // The scope catalogue is remembered between changes: this change, made
+        // behind the server's back, is announced as the command line announces one
+        // (the server then reads again; it would anyway within a second).
+        announce_a_configuration_change(&app);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let r = loop {
+            let r = b.get(page).await;
+            if r.status() == 500 || std::time::Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
         assert_eq!(r.status(), 500, "{page}");
         let html = r.text().await.unwrap();
         assert!(html.contains("Something went wrong"), "{page}");
@@ -522,4 +533,16 @@ async fn a_database_failure_is_an_error_page_not_an_empty_list() {
             "{page}"
         );
     }
+}
+
+/// What the command line sends the server after changing its configuration: a
+/// datagram to the data directory's socket ([`mcpgate_store::notify`]).
+fn announce_a_configuration_change(app: &TestApp) {
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let path = app.data_dir.join(mcpgate_store::notify::LOCAL_SOCKET);
+    sock.send_to(
+        mcpgate_store::notify::encode(mcpgate_store::Change::Config).as_bytes(),
+        path,
+    )
+    .unwrap();
 }

@@ -493,7 +493,9 @@ pub async fn approve(
         .await?;
     // The client is "used" from its first code on: never evicted at the registration
     // cap (see flows::register).
-    s.store.touch_client(&req.client_id, now).await?;
+    if let Some(client) = s.store.client(&req.client_id).await? {
+        super::register::mark_used(s, &client, now).await?;
+    }
     s.audit(
         Event::ConsentGranted {
             scope: approved.clone(),

@@ -115,7 +115,7 @@ pub async fn grant(
         }),
     };
     let access_token = s.keys.sign(&claims);
-    s.store.touch_client(&client.client_id, now).await?;
+    super::register::mark_used(s, client, now).await?;
     s.audit(
         Event::TokenIssued {
             grant: "client_credentials",

@@ -316,7 +316,7 @@ pub(super) async fn issue_without_browser(
     let (access_token, expires_in) =
         tokens::access_token(s, &family, &scope, Some(user.username.clone()));
     s.store.touch_grant(&grant.id, now).await?;
-    s.store.touch_client(&client.client_id, now).await?;
+    super::register::mark_used(s, client, now).await?;
     s.note(
         &client.client_id,
         StepKind::Token,

@@ -153,3 +153,35 @@ async fn one_person_owns_at_most_the_bound_even_when_asking_at_once() {
     .await
     .unwrap();
 }
+
+/// A client's use is written the first time, and then at most once a minute: a token
+/// request a few seconds after the last writes nothing (the clients pages show the
+/// minute).
+#[tokio::test]
+async fn a_clients_use_is_written_at_most_once_a_minute() {
+    let w = world().await;
+    let last_use = async || w.store.client("c1").await.unwrap().unwrap().last_used_at;
+    let exchange = async || {
+        let code = w.code().await;
+        let c = w.store.client("c1").await.unwrap().unwrap();
+        let pairs = [
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        w.exchange_as(&c, &pairs).await.unwrap();
+    };
+    assert_eq!(last_use().await, None);
+    exchange().await;
+    assert_eq!(last_use().await, Some(NOW), "the first use is written");
+    w.clock.advance(59);
+    exchange().await;
+    assert_eq!(
+        last_use().await,
+        Some(NOW),
+        "within the minute: not written"
+    );
+    w.clock.advance(1);
+    exchange().await;
+    assert_eq!(last_use().await, Some(NOW + 60));
+}
