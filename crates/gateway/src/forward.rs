@@ -19,14 +19,14 @@ use mcpgate_mcp::guard::Envelope;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use url::Url;
 
-use crate::client::{Target, UpstreamClient};
+use crate::client::{Pool, Target, UpstreamClient};
 use crate::credentials::Asking;
 use crate::errors::GatewayError;
 use crate::sessions::{Bound, InUse, SessionBook};
 use crate::{SESSION_HEADER, Upstream, filter, headers};
 
 pub struct HttpUpstream {
-    client: UpstreamClient,
+    pool: Arc<Pool>,
     target: Target,
     sessions: Arc<SessionBook>,
     /// The operator's headers forwarded beside the transport's own.
@@ -46,9 +46,10 @@ impl HttpUpstream {
         let per_person = cfg
             .max_sessions_per_person
             .unwrap_or(crate::sessions::DEFAULT_PER_PERSON);
+        let target = Target::new(url);
         Self {
-            client,
-            target: Target::new(url),
+            pool: Pool::new(&client, &target),
+            target,
             sessions: Arc::new(SessionBook::new(per_person, crate::sessions::MAX_SESSIONS)),
             extra_headers: cfg.forwarded_headers(),
             cancel,
@@ -66,13 +67,14 @@ impl HttpUpstream {
             };
             let mut req = http::Request::new(Body::empty());
             *req.method_mut() = Method::DELETE;
-            *req.uri_mut() = self.target.uri();
+            *req.uri_mut() = self.target.path();
             let h = req.headers_mut();
             h.insert(http::header::HOST, self.target.host());
             h.insert(SESSION_HEADER.clone(), value);
             self.target.authorize(h);
-            let send = self.client.request(req);
+            let pool = self.pool.clone();
             tokio::spawn(async move {
+                let send = pool.send(req);
                 match tokio::time::timeout(std::time::Duration::from_secs(10), send).await {
                     Ok(Ok(r)) => tracing::debug!(status = %r.status(), "ended an upstream session"),
                     _ => tracing::debug!("could not end an upstream session"),
@@ -183,9 +185,9 @@ pub async fn forward(
         }
         let mut out = http::Request::new(std::mem::take(&mut body));
         *out.method_mut() = parts.method.clone();
-        *out.uri_mut() = h.target.uri();
+        *out.uri_mut() = h.target.path();
         *out.headers_mut() = std::mem::take(&mut out_headers);
-        let send = h.client.request(out);
+        let send = h.pool.send(out);
         let resp = match tokio::time::timeout(up.timeout(), send).await {
             Err(_) => {
                 tracing::warn!(upstream = up.name(), "upstream timed out");
