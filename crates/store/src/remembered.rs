@@ -8,9 +8,9 @@
 //! Something remembered is used only while it is current:
 //! - **this process's writes** make it stale as they commit: a step that changes the
 //!   configuration announces a [`Change::Config`](crate::Change::Config) and forgets
-//!   everything ([`Remembered::forget`]); a step that changes one row without
-//!   announcing it (a client's last use, a password) forgets that row. A change made
-//!   here is read by the very next request;
+//!   everything ([`Remembered::forget`]); the one step that changes a row without
+//!   announcing it (a client's last use, which decides nothing) forgets that row. A
+//!   change made here is read by the very next request;
 //! - **another process's writes** (an instance on the same PostgreSQL, the command
 //!   line beside a SQLite server) announce a `Change::Config`, and the listener
 //!   forgets everything on hearing it, on hearing anything it cannot read, and on

@@ -962,7 +962,8 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
 
 /// The token endpoint computes a family's end from the grant it read; a consent that
 /// shortened the grant before the exchange wrote still caps the family, its first
-/// refresh token and the end reported back (for the first access token).
+/// refresh token and the end reported back (for the first access token). The
+/// exchange, and a refresh after it, mark the grant used in the same step.
 async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database) {
     use mcpgate_core::ScopeSet;
     use mcpgate_domain::model::Exchange;
@@ -990,6 +991,14 @@ async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database
     };
     // A grant with no end: the family keeps its own.
     assert_eq!(exchange("1").await, (Exchange::Issued { ends: 1000 }, 1000));
+    let used = async || s.grant("g").await.unwrap().unwrap().last_used_at;
+    assert_eq!(used().await, Some(50), "the exchange marked the grant used");
+    let next = RefreshToken {
+        created_at: 70,
+        ..first("t1b", "f1")
+    };
+    assert!(s.rotate_refresh("t1", 70, "a", 80, &next).await.unwrap());
+    assert_eq!(used().await, Some(70), "so did the refresh");
     // The grant now ends at 100; the caller still thinks 1000.
     s.update_grant("g", &scope, &ScopeSet::new(), Some(100))
         .await

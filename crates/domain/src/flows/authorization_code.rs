@@ -127,7 +127,6 @@ async fn redeem(
     let username = tokens::username_of(s, &row.user_id).await;
     let (access, expires_in) = tokens::access_token(s, &family, &scope, username);
     super::register::mark_used(s, client, now).await?;
-    s.store.touch_grant(&row.grant_id, now).await?;
     s.audit(
         Event::TokenIssued {
             grant: "authorization_code",

@@ -197,7 +197,6 @@ async fn attempt(
         }
         return replay(s, presented, &row, &family.id, now).await.map(Some);
     }
-    s.store.touch_grant(&family.grant_id, now).await?;
     s.audit(
         Event::TokenRefreshed { scope },
         Some(&family.user_id),

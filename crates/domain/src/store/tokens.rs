@@ -17,9 +17,10 @@ pub trait Tokens: Send + Sync {
     async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>>;
 
     /// One step: spends the code, links it to `family`, writes the family and its
-    /// first refresh token, provided the code's grant is still live. Neither outlives
-    /// the grant's end as it stands in the same transaction: a consent that shortened
-    /// the grant after the caller read it still caps them.
+    /// first refresh token, and marks the grant used at `now`, provided the code's
+    /// grant is still live. Neither outlives the grant's end as it stands in the same
+    /// transaction: a consent that shortened the grant after the caller read it still
+    /// caps them.
     async fn redeem_code_into_family(
         &self,
         code_hash: &str,
@@ -47,7 +48,8 @@ pub trait Tokens: Send + Sync {
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
 
     /// One step: spends the refresh token (keeping `grace_answer` for duplicates until
-    /// `grace_until`) and writes `next`; false, writing nothing, when another request
+    /// `grace_until`), writes `next` and marks its family's grant used at `now`; false,
+    /// writing nothing, when another request
     /// spent it first or the token left `next`'s family (its grant was narrowed, see
     /// [`super::Grants::narrow_grant`]) since it was read.
     async fn rotate_refresh(

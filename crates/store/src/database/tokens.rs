@@ -123,6 +123,8 @@ impl Tokens for Database {
             };
             insert_family!(&mut *tx, family);
             insert_refresh!(&mut *tx, first);
+            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
+                .bind(now).bind(&family.grant_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(Exchange::Issued { ends })
         })
@@ -273,6 +275,8 @@ impl Tokens for Database {
                 return Ok(false);
             }
             insert_refresh!(&mut *tx, next);
+            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = (SELECT grant_id FROM token_families WHERE id = $2)")
+                .bind(now).bind(&next.family_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
