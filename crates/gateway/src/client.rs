@@ -7,9 +7,10 @@
 //! its pool key (scheme and authority, SipHash) on every checkout and again on every
 //! return, rewrote the URI to origin form, and spawned a task per call to put the
 //! connection back once it was ready: about a tenth of a forwarded call's
-//! instructions in the gateway. An upstream's own pool is a queue of idle
-//! connections: a call takes the oldest ready one or opens one, and its answer's
-//! body puts the connection back as it ends.
+//! instructions in the gateway. An upstream's own pool is a list of idle
+//! connections: a call takes the most recently used ready one (as hyper-util did: the
+//! others age and are let go) or opens one, and its answer's body puts the
+//! connection back as it ends.
 //!
 //! As before: no redirect is followed (a redirect could carry identity elsewhere), no
 //! proxy is taken from the environment (upstreams are usually on loopback; hyper reads
@@ -17,8 +18,8 @@
 //! (rustls-platform-verifier, reqwest's default), credentials written in the URL
 //! (`https://user:pass@host/mcp`) become HTTP Basic authentication (RFC 7617), and a
 //! call whose pooled connection turns out closed before the call went out is sent
-//! once more on a new connection (an upstream may close an idle connection at any
-//! time: RFC 9112 §9.6).
+//! again on another connection (an upstream may close an idle connection at any
+//! time: RFC 9112 §9.6); hyper hands such a call back only when none of it was sent.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -49,7 +50,8 @@ pub struct UpstreamClient {
 /// connections.
 pub const MAX_IDLE_PER_HOST: usize = 256;
 
-/// How long an idle pooled connection is kept.
+/// The longest an idle connection is used again; older ones are closed as the pool
+/// is next used (an upstream usually closes its idle connections much sooner).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// TCP keep-alive probes on upstream connections, so a dead peer behind a long-lived
@@ -89,7 +91,7 @@ pub struct Pool {
     client: UpstreamClient,
     /// Where connections go (the upstream's URL).
     target: Uri,
-    /// Oldest first: a connection put back long ago is the likeliest to be ready.
+    /// Most recently put back last.
     idle: Mutex<VecDeque<Idle>>,
 }
 
@@ -139,22 +141,14 @@ impl Pool {
         }
     }
 
-    /// The oldest idle connection ready for a call; closed and expired ones are
-    /// dropped on the way, ones not ready yet (their last answer still finishing)
-    /// kept.
+    /// The most recently used idle connection that is ready for a call. Closed and
+    /// expired ones are dropped; ones not ready yet (their last answer still
+    /// finishing, for a moment) are kept.
     fn checkout(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.lock();
-        for _ in 0..idle.len() {
-            let i = idle.pop_front()?;
-            if i.sender.is_closed() || i.since.elapsed() >= IDLE_TIMEOUT {
-                continue;
-            }
-            if i.sender.is_ready() {
-                return Some(i.sender);
-            }
-            idle.push_back(i);
-        }
-        None
+        idle.retain(|i| !i.sender.is_closed() && i.since.elapsed() < IDLE_TIMEOUT);
+        let at = idle.iter().rposition(|i| i.sender.is_ready())?;
+        idle.remove(at).map(|i| i.sender)
     }
 
     fn put_back(&self, sender: SendRequest<Body>) {
@@ -162,6 +156,7 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
+        // The least recently used are at the front: let the expired ones go.
         while idle
             .front()
             .is_some_and(|i| i.sender.is_closed() || i.since.elapsed() >= IDLE_TIMEOUT)

@@ -1,5 +1,5 @@
-//! Streamable HTTP upstreams: the request goes over one pooled client
-//! ([`crate::client`]) with the allowed headers only, and the response comes
+//! Streamable HTTP upstreams: the request goes over the upstream's pool of
+//! connections ([`crate::client`]) with the allowed headers only, and the response comes
 //! back as a stream, so SSE answers to POST and GET flow through as the upstream
 //! writes them. The body is the one the guard read (and bounded) for its envelope,
 //! sent on as it came: it is never parsed or serialized again here.

@@ -7,8 +7,8 @@
 //!
 //! Layout:
 //! - [`config`]: an upstream's declaration and the scope policy it makes.
-//! - [`forward`]: Streamable HTTP upstreams: streamed bodies over [`client`], one
-//!   pooled HTTP client for all of them.
+//! - [`forward`]: Streamable HTTP upstreams: streamed bodies over [`client`], a pool
+//!   of HTTP/1.1 connections per upstream.
 //! - [`stdio`]: stdio upstreams: a process per MCP session, bridged to Streamable HTTP.
 //! - [`sessions`]: upstream sessions bound to the person who opened them.
 //! - [`headers`]: what crosses the gateway (never the client's token).
@@ -78,7 +78,7 @@ enum Transport {
 
 impl Upstream {
     /// Builds the runtime of `cfg` (validated) for the endpoint `endpoint` describes.
-    /// `client` is shared by every HTTP upstream (one connection pool).
+    /// `client` opens the connections of every HTTP upstream; each keeps its own pool.
     pub fn new(
         cfg: UpstreamConfig,
         endpoint: &EndpointConfig,
@@ -212,7 +212,7 @@ impl AuditSink for UpstreamAudit {
     }
 }
 
-/// The HTTP client every HTTP upstream shares (see [`client`]).
+/// How every HTTP upstream opens its connections (see [`client`]).
 pub fn http_client() -> client::UpstreamClient {
     client::build()
 }

@@ -94,9 +94,12 @@ macro_rules! dispatch {
 
 /// Runs `$body` (with `$conn` an executor) and announces `$change` to every other
 /// process: on PostgreSQL inside one transaction with `pg_notify`, so listeners hear
-/// of the change exactly when it commits; on SQLite by a datagram after it.
+/// of the change exactly when it commits; on SQLite by a datagram after it. This
+/// process forgets what the change makes stale ([`Database::committed`]) as the step
+/// ends, however it ends: a step cancelled while committing may have committed.
 macro_rules! notifying {
-    ($self:ident, $change:expr, $conn:ident, $body:block) => {
+    ($self:ident, $change:expr, $conn:ident, $body:block) => {{
+        let _forget = $crate::database::Committed($self, $change);
         match &$self.pool {
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -106,7 +109,6 @@ macro_rules! notifying {
                 };
                 crate::notify::pg_notify(&mut *tx, $change).await?;
                 tx.commit().await?;
-                $self.committed($change);
                 out
             }
             Pool::Sqlite(pool) => {
@@ -114,12 +116,21 @@ macro_rules! notifying {
                     let $conn = pool;
                     $body
                 };
-                $self.committed($change);
                 $self.announce_local($change);
                 out
             }
         }
-    };
+    }};
+}
+
+/// Calls [`Database::committed`] when dropped: at the end of a `notifying!` step,
+/// whether it committed, failed or was cancelled (forgetting costs only a read).
+pub(crate) struct Committed<'a>(pub &'a Database, pub mcpgate_domain::store::Change);
+
+impl Drop for Committed<'_> {
+    fn drop(&mut self) {
+        self.0.committed(self.1);
+    }
 }
 mod assertions;
 mod audit;
@@ -147,7 +158,8 @@ pub struct Database {
     /// Seals signing keys and identity-provider secrets at rest (see
     /// [`mcpgate_core::sealed`]); without one they are written in clear.
     sealer: Option<std::sync::Arc<mcpgate_core::sealed::Sealer>>,
-    /// The scope catalogue, remembered between changes (see [`crate::remembered`]).
+    /// The scope catalogue, clients and people, remembered between changes (see
+    /// [`crate::remembered`]).
     pub(crate) remembered: std::sync::Arc<crate::remembered::Remembered>,
 }
 
@@ -247,11 +259,21 @@ impl Database {
     }
 
     /// What this process does once a change of its own committed: a change of the
-    /// configuration makes the remembered catalogue stale.
+    /// configuration makes what the store remembers stale (the scope catalogue,
+    /// clients, people).
     pub(crate) fn committed(&self, change: mcpgate_domain::store::Change) {
         if change == mcpgate_domain::store::Change::Config {
             self.remembered.forget();
         }
+    }
+
+    /// Remembers what it remembers for `age` instead of [`crate::REMEMBERED_AT_MOST`]:
+    /// for tests that show a change is followed because it was heard, not because
+    /// time passed.
+    #[doc(hidden)]
+    pub fn remembering_for(mut self, age: std::time::Duration) -> Self {
+        self.remembered = std::sync::Arc::new(crate::remembered::Remembered::new(age));
+        self
     }
 
     /// (open, idle) connections of the pool, for the `mcpgate_db_pool_connections` gauge.

@@ -117,13 +117,13 @@ pub(crate) fn local_notify(socket: &Path, change: Change) {
 
 /// A subscription to changes made by other processes.
 pub(crate) struct Listener {
-    from: From,
+    from: Source,
     /// Forgotten on every hint that may be of a configuration change (see
     /// [`crate::remembered`]), before the hint is passed on.
     remembered: Arc<Remembered>,
 }
 
-enum From {
+enum Source {
     Postgres(PgListener),
     #[cfg(unix)]
     Local(tokio::net::UnixDatagram),
@@ -141,7 +141,7 @@ impl Database {
                 // Reconnecting is ours to do (and to report), not the driver's.
                 l.eager_reconnect(false);
                 l.listen(CHANNEL).await?;
-                Ok(Some(self.listener(From::Postgres(l))))
+                Ok(Some(self.listener(Source::Postgres(l))))
             }
             #[cfg(unix)]
             Announce::Socket(path) => {
@@ -149,19 +149,32 @@ impl Database {
                 let _ = std::fs::remove_file(path);
                 let sock = tokio::net::UnixDatagram::bind(path)
                     .map_err(|e| StoreError::Backend(Box::new(e)))?;
-                Ok(Some(self.listener(From::Local(sock))))
+                Ok(Some(self.listener(Source::Local(sock))))
             }
             #[cfg(not(unix))]
             Announce::Socket(_) => Ok(None),
         }
     }
 
-    fn listener(&self, from: From) -> Listener {
+    fn listener(&self, from: Source) -> Listener {
         // Whatever was changed while nobody listened is read again.
         self.remembered.forget();
         Listener {
             from,
             remembered: self.remembered.clone(),
+        }
+    }
+
+    /// Announces `change`, committed outside a `notifying!` step, and forgets here
+    /// what it makes stale.
+    pub(crate) async fn announce(&self, change: Change) -> Result<(), StoreError> {
+        self.committed(change);
+        match &self.pool {
+            crate::database::Pool::Postgres(p) => pg_notify(&mut *p.acquire().await?, change).await,
+            crate::database::Pool::Sqlite(_) => {
+                self.announce_local(change);
+                Ok(())
+            }
         }
     }
 
@@ -188,13 +201,13 @@ impl ChangeListener for Listener {
 impl Listener {
     async fn hear(&mut self) -> Result<Option<Change>, ListenError> {
         match &mut self.from {
-            From::Postgres(l) => match l.try_recv().await {
+            Source::Postgres(l) => match l.try_recv().await {
                 Ok(Some(n)) => Ok(decode(n.payload())),
                 Ok(None) => Err(ListenError::Lost("connection closed".into())),
                 Err(e) => Err(ListenError::Lost(e.to_string())),
             },
             #[cfg(unix)]
-            From::Local(sock) => {
+            Source::Local(sock) => {
                 let mut buf = [0u8; MAX_PAYLOAD];
                 match sock.recv(&mut buf).await {
                     Ok(_) => Ok(None),

@@ -84,7 +84,7 @@ impl Default for Remembered {
 }
 
 impl Remembered {
-    fn new(max_age: Duration) -> Self {
+    pub(crate) fn new(max_age: Duration) -> Self {
         Self {
             generation: AtomicU64::new(0),
             rows_forgotten: AtomicU64::new(0),
@@ -206,9 +206,14 @@ mod tests {
         Ok(v)
     }
 
+    /// Long enough that nothing in a test ages out but what the test ages.
+    fn remembered() -> Remembered {
+        Remembered::new(Duration::from_secs(3600))
+    }
+
     #[tokio::test]
     async fn a_list_is_read_once_until_forgotten() {
-        let r = Remembered::default();
+        let r = remembered();
         assert_eq!(r.list(List::Scopes, listed("a")).await, Ok(pairs("a")));
         assert_eq!(r.list(List::Scopes, listed("b")).await, Ok(pairs("a")));
         // Each list is its own.
@@ -226,14 +231,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_read_is_not_remembered() {
-        let r = Remembered::default();
+        let r = remembered();
         assert_eq!(r.list(List::Includes, async { Err(()) }).await, Err(()));
         assert_eq!(r.list(List::Includes, listed("x")).await, Ok(pairs("x")));
     }
 
     #[tokio::test]
     async fn what_was_read_while_a_change_committed_is_not_used() {
-        let r = Remembered::default();
+        let r = remembered();
         let during = async {
             r.forget();
             Ok::<_, ()>(pairs("old"))
@@ -269,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_that_exist_are_remembered_and_a_missing_one_is_looked_for_again() {
-        let r = Remembered::default();
+        let r = remembered();
         let rows: Rows<u32> = Rows::default();
         assert_eq!(r.row(&rows, "new", found(None)).await, Ok(None));
         assert_eq!(
@@ -290,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_row_read_while_it_was_forgotten_alone_is_not_stored() {
-        let r = Remembered::default();
+        let r = remembered();
         let rows: Rows<u32> = Rows::default();
         let during = async {
             r.forget_row(&rows, "k");
@@ -302,7 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_rows_held_are_bounded() {
-        let r = Remembered::default();
+        let r = remembered();
         let rows: Rows<u32> = Rows::default();
         for i in 0..(MAX_ROWS * 2 + 1) as u32 {
             r.row(&rows, &i.to_string(), found(Some(i))).await.unwrap();

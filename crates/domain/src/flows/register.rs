@@ -202,7 +202,6 @@ pub fn check(allow: &AllowList, req: RegistrationRequest) -> Result<Checked, OAu
     })
 }
 
-/// Registers a client; returns the RFC 7591 §3.2.1 response body.
 /// How precisely a client's last use is kept: a client used again within this long of
 /// the use on record is not written again. Its first use is always written (from then
 /// on it is never evicted at the registration cap); the pages show it to the minute.
@@ -211,7 +210,7 @@ pub const LAST_USE_PRECISION_SECS: i64 = 60;
 /// Records that `client` was used at `now` (a code or token issued to it), unless the
 /// use on record is recent: one write less on most token requests, and the store keeps
 /// remembering the client (a write makes it read the row again).
-pub async fn mark_used(s: &Authority, client: &Client, now: i64) -> StoreResult<()> {
+pub(crate) async fn mark_used(s: &Authority, client: &Client, now: i64) -> StoreResult<()> {
     if client
         .last_used_at
         .is_some_and(|t| (t..t + LAST_USE_PRECISION_SECS).contains(&now))
@@ -221,6 +220,7 @@ pub async fn mark_used(s: &Authority, client: &Client, now: i64) -> StoreResult<
     s.store.touch_client(&client.client_id, now).await
 }
 
+/// Registers a client; returns the RFC 7591 §3.2.1 response body.
 pub async fn register(s: &Authority, req: RegistrationRequest) -> OAuthResult<Value> {
     let Checked {
         name,

@@ -112,7 +112,9 @@ pub enum Change {
     Revocations,
     /// Signing keys were added or retired.
     Keys,
-    /// Users, clients, the allowed-client list or scopes changed.
+    /// Users (their state, their password), clients, the allowed-redirect list, the
+    /// scopes, what a scope includes or the groups it is restricted to changed: what
+    /// the store remembers of them is read again.
     Config,
 }
 

@@ -190,7 +190,7 @@ impl Clients for Database {
 
     async fn upsert_document_client(&self, c: &Client) -> StoreResult<()> {
         timed("upsert_document_client", async move {
-        notifying!(self, Change::Config, pool, {
+        dispatch!(self, pool, {
             let q = sqlx::query(concat!(
                 "INSERT INTO clients (", client_columns!(), ") VALUES (", client_values!(), ") \
                  ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris, \
@@ -199,6 +199,10 @@ impl Clients for Database {
                  WHERE clients.kind = 'metadata_document'"
             ));
             bind_client!(q, c).execute(pool).await?;
+            // A document fetched again: this process reads the row again; another
+            // instance keeps its copy at most a second (a public document, fetched
+            // by whichever instance needs it).
+            self.remembered.forget_row(&self.remembered.clients, &c.client_id);
             Ok(())
         })
     })
@@ -340,8 +344,13 @@ impl Clients for Database {
 
     async fn sweep_unused_dynamic_clients(&self, before: i64) -> StoreResult<u64> {
         timed("sweep_unused_dynamic_clients", async move {
-        notifying!(self, Change::Config, pool, {
+        dispatch!(self, pool, {
             let r = sqlx::query("DELETE FROM clients WHERE kind = 'dynamic' AND last_used_at IS NULL AND created_at < $1").bind(before).execute(pool).await?;
+            // Announced only when it deleted one: every instance sweeps every few
+            // minutes, and an announcement makes every instance read again.
+            if r.rows_affected() > 0 {
+                self.announce(Change::Config).await?;
+            }
             Ok(r.rows_affected())
         })
     })
