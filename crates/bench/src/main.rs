@@ -115,11 +115,13 @@ async fn authz_only() -> anyhow::Result<()> {
     session.login("admin", &password).await?;
     let jwt = session.tokens(&format!("{base}/mcp")).await?;
     let creds = introspection_credentials(&bin, &data_dir)?;
+    let app = setup::operator_app(&bin, &data_dir)?;
     let r = authz::authorization_server(
         &base,
         &mut session,
         &creds.0,
         &creds.1,
+        &app.0,
         jwt["access_token"].as_str().unwrap(),
         secs,
     )
@@ -460,11 +462,13 @@ async fn bench() -> anyhow::Result<()> {
         );
     }
 
+    let app = setup::operator_app(&bin, &data_dir)?;
     authz::authorization_server(
         &as_base,
         &mut session,
         &creds.0,
         &creds.1,
+        &app.0,
         jwt["access_token"].as_str().unwrap(),
         secs,
     )

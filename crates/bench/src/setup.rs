@@ -174,15 +174,36 @@ pub fn introspection_credentials(
     bin: &std::path::Path,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(String, String)> {
+    client_add(bin, data_dir, &["--name", "bench RS", "--introspection"])
+}
+
+/// An app the operator registered with the CLI (confidential): the kind of client
+/// whose repeated requests skip the consent page.
+pub fn operator_app(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(String, String)> {
+    let redirect = crate::flow::REDIRECT;
+    let args = [
+        "--name",
+        "bench app",
+        "--confidential",
+        "--redirect-uri",
+        redirect,
+    ];
+    client_add(bin, data_dir, &args)
+}
+
+/// `mcpgate client add ARGS --json`: the client's id and secret.
+fn client_add(
+    bin: &std::path::Path,
+    data_dir: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<(String, String)> {
     let out = std::process::Command::new(bin)
-        .args([
-            "client",
-            "add",
-            "--name",
-            "bench RS",
-            "--introspection",
-            "--json",
-        ])
+        .args(["client", "add"])
+        .args(args)
+        .arg("--json")
         .arg("--data-dir")
         .arg(data_dir)
         .output()?;
