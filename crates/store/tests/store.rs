@@ -92,6 +92,7 @@ both!(
     groups_memberships_and_restrictions,
     a_grants_end_caps_its_tokens_and_ends_it,
     a_code_exchanged_after_its_grant_was_shortened_gets_its_end,
+    codes_of_one_grant_exchanged_at_once_all_succeed,
     a_connection_is_refreshed_by_one_claimant,
     an_upstream_registration_is_shared,
     a_connect_attempt_is_spent_once
@@ -979,7 +980,7 @@ async fn a_grants_end_caps_its_tokens_and_ends_it(s: Database) {
 /// The token endpoint computes a family's end from the grant it read; a consent that
 /// shortened the grant before the exchange wrote still caps the family, its first
 /// refresh token and the end reported back (for the first access token). The
-/// exchange, and a refresh after it, mark the grant used in the same step.
+/// exchange marks the grant used in the same step.
 async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database) {
     use mcpgate_core::ScopeSet;
     use mcpgate_domain::model::Exchange;
@@ -1007,14 +1008,8 @@ async fn a_code_exchanged_after_its_grant_was_shortened_gets_its_end(s: Database
     };
     // A grant with no end: the family keeps its own.
     assert_eq!(exchange("1").await, (Exchange::Issued { ends: 1000 }, 1000));
-    let used = async || s.grant("g").await.unwrap().unwrap().last_used_at;
-    assert_eq!(used().await, Some(50), "the exchange marked the grant used");
-    let next = RefreshToken {
-        created_at: 70,
-        ..first("t1b", "f1")
-    };
-    assert!(s.rotate_refresh("t1", 70, "a", 80, &next).await.unwrap());
-    assert_eq!(used().await, Some(70), "so did the refresh");
+    let used = s.grant("g").await.unwrap().unwrap().last_used_at;
+    assert_eq!(used, Some(50), "the exchange marked the grant used");
     // The grant now ends at 100; the caller still thinks 1000.
     s.update_grant("g", &scope, &ScopeSet::new(), Some(100))
         .await
@@ -1056,4 +1051,37 @@ async fn connected_account_tokens_are_sealed_at_rest() {
     assert_eq!(sealed.connections_of("u1").await.unwrap().len(), 1);
     assert!(sealed.delete_connection("u1", "files").await.unwrap());
     assert!(sealed.connection("u1", "files").await.unwrap().is_none());
+}
+
+/// Codes of one grant exchanged at once (a client opening several sessions) all get
+/// their tokens: each exchange locks the grant once, to read its end and mark it used,
+/// so two of them never wait on each other (on PostgreSQL a shared lock taken to read
+/// and then upgraded to write deadlocked them).
+async fn codes_of_one_grant_exchanged_at_once_all_succeed(s: Database) {
+    use mcpgate_core::ScopeSet;
+    use mcpgate_domain::model::Exchange;
+    let scope = ScopeSet::parse("op:add").unwrap();
+    s.insert_grant(&grant_g(&scope)).await.unwrap();
+    let s = Arc::new(s);
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let s = s.clone();
+        let scope = scope.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_code(&code(&format!("c{n}"))).await.unwrap();
+            let f = format!("f{n}");
+            let first = RefreshToken {
+                token_hash: format!("t{n}"),
+                family_id: f.clone(),
+                ..t0()
+            };
+            s.redeem_code_into_family(&format!("c{n}"), 50, &family_of_g(&f, &scope), &first)
+                .await
+        }));
+    }
+    for t in tasks {
+        let got = t.await.unwrap();
+        assert!(matches!(got, Ok(Exchange::Issued { .. })), "{got:?}");
+    }
+    assert_eq!(s.grant("g").await.unwrap().unwrap().last_used_at, Some(50));
 }

@@ -197,6 +197,9 @@ async fn attempt(
         }
         return replay(s, presented, &row, &family.id, now).await.map(Some);
     }
+    // Apart from the rotation: inside it, the grant's row lock would be taken after the
+    // token's, the reverse of a consent's order (grant, then its tokens).
+    s.store.touch_grant(&family.grant_id, now).await?;
     s.audit(
         Event::TokenRefreshed { scope },
         Some(&family.user_id),

@@ -48,8 +48,7 @@ pub trait Tokens: Send + Sync {
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
 
     /// One step: spends the refresh token (keeping `grace_answer` for duplicates until
-    /// `grace_until`), writes `next` and marks its family's grant used at `now`; false,
-    /// writing nothing, when another request
+    /// `grace_until`) and writes `next`; false, writing nothing, when another request
     /// spent it first or the token left `next`'s family (its grant was narrowed, see
     /// [`super::Grants::narrow_grant`]) since it was read.
     async fn rotate_refresh(

@@ -94,10 +94,6 @@ impl Tokens for Database {
         first: &RefreshToken,
     ) -> StoreResult<Exchange> {
         timed("redeem_code_into_family", async move {
-        let grant_sql = match self.pool {
-            Pool::Postgres(_) => "SELECT revoked_at, expires_at FROM grants WHERE id = $1 FOR SHARE",
-            Pool::Sqlite(_) => "SELECT revoked_at, expires_at FROM grants WHERE id = $1",
-        };
         dispatch!(self, pool, {
             let mut tx = pool.begin().await?;
             let r = sqlx::query("UPDATE auth_codes SET used_at = $1, family_id = $2 WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1")
@@ -105,10 +101,17 @@ impl Tokens for Database {
             if r.rows_affected() != 1 {
                 return Ok(Exchange::CodeSpent);
             }
-            let grant: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(grant_sql)
-                .bind(&family.grant_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            // The grant is marked used and its state read in one statement, under the
+            // one (exclusive) lock a revocation or a consent also takes: reading under
+            // a shared lock and then writing made two exchanges of one grant deadlock
+            // on PostgreSQL. A revoked grant's mark is rolled back with the rest.
+            let grant: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+                "UPDATE grants SET last_used_at = $1 WHERE id = $2 RETURNING revoked_at, expires_at",
+            )
+            .bind(now)
+            .bind(&family.grant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some((None, grant_ends)) = grant else {
                 return Ok(Exchange::GrantRevoked);
             };
@@ -123,8 +126,6 @@ impl Tokens for Database {
             };
             insert_family!(&mut *tx, family);
             insert_refresh!(&mut *tx, first);
-            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
-                .bind(now).bind(&family.grant_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(Exchange::Issued { ends })
         })
@@ -275,8 +276,6 @@ impl Tokens for Database {
                 return Ok(false);
             }
             insert_refresh!(&mut *tx, next);
-            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = (SELECT grant_id FROM token_families WHERE id = $2)")
-                .bind(now).bind(&next.family_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
