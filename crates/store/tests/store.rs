@@ -582,6 +582,13 @@ async fn remembered_configuration_follows_changes((here, there): (Database, Data
     use std::time::Duration;
     // The server listens; the other process only writes.
     let mut l = here.listen().await.unwrap().expect("a listener");
+    // Lets the hints of earlier changes arrive, so that the next one heard is new.
+    let quiet = async |l: &mut Box<dyn ChangeListener>| {
+        while tokio::time::timeout(Duration::from_millis(300), l.recv())
+            .await
+            .is_ok()
+        {}
+    };
     let heard = async |l: &mut Box<dyn ChangeListener>| {
         let next = tokio::time::timeout(Duration::from_secs(10), l.recv());
         next.await.expect("the change was announced").unwrap();
@@ -622,10 +629,7 @@ async fn remembered_configuration_follows_changes((here, there): (Database, Data
     );
     // Let the hints of those changes arrive, so that the next one heard is the
     // other process's.
-    while tokio::time::timeout(Duration::from_millis(300), l.recv())
-        .await
-        .is_ok()
-    {}
+    quiet(&mut l).await;
 
     assert_eq!(here.scope_groups().await.unwrap().len(), 1);
     assert_eq!(here.scope_includes().await.unwrap().len(), 1);
@@ -650,10 +654,7 @@ async fn remembered_configuration_follows_changes((here, there): (Database, Data
     assert!(here.client("rc").await.unwrap().is_none());
     assert!(here.user(&u.id).await.unwrap().unwrap().disabled);
     // A password set elsewhere is announced too.
-    while tokio::time::timeout(Duration::from_millis(300), l.recv())
-        .await
-        .is_ok()
-    {}
+    quiet(&mut l).await;
     assert_eq!(here.user(&u.id).await.unwrap().unwrap().password_hash, "h");
     assert!(there.set_password("rem", "h2").await.unwrap());
     assert_eq!(here.user(&u.id).await.unwrap().unwrap().password_hash, "h");
